@@ -1,0 +1,31 @@
+"""dedupdb: find duplicate and near-duplicate images, remember them, keep the best copy.
+
+The library API; the ``dedupdb`` command is a thin layer over it::
+
+    from dedupdb import open_store, index
+    store = open_store("photos.sqlite")
+    summary = index(store, "/photos")
+"""
+
+from __future__ import annotations
+
+from .errors import DedupdbError
+from .index import IndexOptions, IndexSummary, Progress, index
+from .status import Status, prune, status
+from .store import Store, open_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DedupdbError",
+    "IndexOptions",
+    "IndexSummary",
+    "Progress",
+    "Status",
+    "Store",
+    "__version__",
+    "index",
+    "open_store",
+    "prune",
+    "status",
+]

@@ -1,0 +1,3 @@
+from dedupdb.cli import main
+
+main()

@@ -1,0 +1,189 @@
+"""Decode one image file into what hashing and ranking need: an upright, reduced-scale picture.
+
+JPEGs are decoded at reduced scale with Pillow's ``draft`` (libjpeg's DCT scaling): the hashes
+need a small image only, and skipping most of the entropy-decoded detail is where the speed
+comes from. EXIF orientation is applied first, animated images give their first frame, and
+CMYK, 16-bit, palette and alpha images are normalised to 8-bit RGB. Failures are values
+(``DecodeFailure``), never exceptions: one bad file must not stop a run.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+try:  # HEIC/HEIF/AVIF through the optional `heif` extra.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORT = True
+except ImportError:  # pragma: no cover - depends on the extra being installed
+    HEIF_SUPPORT = False
+
+# The longest side of the working picture kept after decoding: enough for hashes (which use 64
+# px), the sharpness measure and the colour signature.
+WORKING_SIZE = 256
+
+LOSSLESS_FORMATS = frozenset({"PNG", "BMP", "GIF", "TIFF", "PPM", "TGA", "DIB", "ICO", "QOI"})
+
+_EXIF_IFD = 0x8769
+_TAG_MAKE, _TAG_MODEL, _TAG_ORIENTATION, _TAG_DATETIME = 271, 272, 274, 306
+_TAG_DATETIME_ORIGINAL, _TAG_SUBSEC_ORIGINAL = 36867, 37521
+
+# EXIF Orientation -> the transpose that displays the stored pixels upright (as ImageOps does).
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+_BIT_DEPTH = {"1": 1, "L": 8, "P": 8, "RGB": 8, "RGBA": 8, "CMYK": 8, "YCbCr": 8, "LA": 8,
+              "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 32, "F": 32}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the file says about itself: dimensions (upright), format and camera metadata."""
+
+    width: int
+    height: int
+    format: str
+    mode: str
+    bit_depth: int
+    lossless: bool
+    frames: int
+    orientation: int
+    taken_at: str | None
+    camera_make: str | None
+    camera_model: str | None
+    exif_tags: int
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """The upright picture at reduced scale (RGB, longest side <= WORKING_SIZE) and its info."""
+
+    info: ImageInfo
+    rgb: np.ndarray  # uint8, shape (h, w, 3)
+
+
+@dataclass(frozen=True)
+class DecodeFailure:
+    """Why a file could not be decoded, in words a user understands."""
+
+    reason: str
+
+
+def decode(data: bytes) -> DecodedImage | DecodeFailure:
+    """Decode image bytes. Never raises for bad input: returns a ``DecodeFailure`` instead."""
+    if not data:
+        return DecodeFailure("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns between its limit and twice its limit, and raises above it; the
+            # warning is not a failure, the error is (below).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return _decode_open(im)
+    except Image.DecompressionBombError as err:
+        return DecodeFailure(f"too large to decode safely (decompression bomb guard): {err}")
+    except UnidentifiedImageError:
+        return DecodeFailure("not an image, or a format Pillow cannot read")
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as err:
+        # Pillow reports truncated and corrupt data through these.
+        return DecodeFailure(f"corrupt or truncated image: {err}")
+    except MemoryError:
+        return DecodeFailure("not enough memory to decode this image")
+
+
+def _decode_open(im: Image.Image) -> DecodedImage:
+    fmt = im.format or "unknown"
+    mode = im.mode
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    exif = im.getexif()
+    orientation = int(exif.get(_TAG_ORIENTATION, 1) or 1)
+    full_w, full_h = im.size
+    if fmt == "JPEG":
+        im.draft("RGB" if mode in ("RGB", "YCbCr") else None, (WORKING_SIZE, WORKING_SIZE))
+    im.seek(0)
+    im.load()
+    picture = _to_rgb(im)
+    if orientation in _ORIENTATION_TRANSPOSE:
+        picture = picture.transpose(_ORIENTATION_TRANSPOSE[orientation])
+    if orientation in (5, 6, 7, 8):
+        full_w, full_h = full_h, full_w
+    picture.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    rgb = np.asarray(picture, dtype=np.uint8)
+    info = ImageInfo(
+        width=full_w,
+        height=full_h,
+        format=fmt,
+        mode=mode,
+        bit_depth=_BIT_DEPTH.get(mode, 8),
+        lossless=_is_lossless(im, fmt),
+        frames=frames,
+        orientation=orientation,
+        taken_at=_taken_at(exif),
+        camera_make=_text(exif.get(_TAG_MAKE)),
+        camera_model=_text(exif.get(_TAG_MODEL)),
+        exif_tags=len(exif) + len(exif.get_ifd(_EXIF_IFD)),
+    )
+    return DecodedImage(info=info, rgb=rgb)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB from any mode: 16-bit scaled (not clipped), alpha composited on white."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or float(arr.max(initial=0)) > 255 else 255.0
+        gray = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray).convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if im.mode == "RGB":
+        return im
+    return im.convert("RGB")
+
+
+def _is_lossless(im: Image.Image, fmt: str) -> bool:
+    if fmt == "WEBP":
+        return bool(im.info.get("lossless", False))
+    if fmt == "TIFF":
+        return im.info.get("compression", "raw") not in ("jpeg", "tiff_jpeg", "webp")
+    return fmt in LOSSLESS_FORMATS
+
+
+def _taken_at(exif: Image.Exif) -> str | None:
+    """EXIF date taken as ``YYYY-MM-DDTHH:MM:SS[.fff]``, or None when absent or malformed."""
+    ifd = exif.get_ifd(_EXIF_IFD)
+    raw = _text(ifd.get(_TAG_DATETIME_ORIGINAL) or exif.get(_TAG_DATETIME))
+    if not raw or len(raw) < 19 or raw[4] != ":" or raw[10] != " ":
+        return None
+    stamp = raw[:10].replace(":", "-") + "T" + raw[11:19]
+    if not stamp[:4].isdigit() or stamp.startswith("0000"):
+        return None
+    subsec = _text(ifd.get(_TAG_SUBSEC_ORIGINAL))
+    if subsec and subsec.isdigit():
+        stamp += "." + subsec
+    return stamp
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = str(value).replace("\x00", "").strip()
+    return text or None

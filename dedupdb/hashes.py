@@ -1,0 +1,160 @@
+"""Pure hash functions: the content hash of a file's bytes, and perceptual hashes of a picture.
+
+Every perceptual hash starts from one normalised 64x64 grayscale square (``gray_square``) and
+is computed for the 8 symmetries of the square (the dihedral group: rotations by 0/90/180/270
+degrees, each optionally mirrored). Matching a picture against a rotated or mirrored copy is
+then a plain Hamming-distance look-up of the copy's hash among the original's 8 variants.
+
+The algorithms are those of imagehash (Johannes Buchner), after Neal Krawetz's "Looks like
+it" and "Kind of like that" (hackerfactor.com): pHash is the sign of the low-frequency DCT
+coefficients against their median, aHash the pixels against their mean, dHash the sign of
+horizontal gradients, wHash the Haar low band against its median. pHash and wHash call the same
+code path as imagehash on the same square (tests pin that); dHash uses a square grid of
+``(n+1) x (n+1)`` so that its rotations are defined, and so differs from imagehash's.
+
+Hashes are persisted: a change to any value here invalidates every user's index. Such a change
+must bump ``HASH_VERSION`` (tests pin golden values to catch an accidental one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import imagehash
+import numpy as np
+import scipy.fft
+from PIL import Image
+
+HASH_VERSION = 1
+ALGORITHMS = ("phash", "dhash", "ahash", "whash")
+GRAY_SIZE = 64
+VARIANTS = 8
+
+# The 8 symmetries of a square, as array operations. Index 0 is the identity; the order is
+# part of the stored format.
+DIHEDRAL: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
+    lambda a: a,
+    lambda a: np.rot90(a, 1),
+    lambda a: np.rot90(a, 2),
+    lambda a: np.rot90(a, 3),
+    lambda a: a[:, ::-1],
+    lambda a: a[::-1, :],
+    lambda a: a.T,
+    lambda a: np.rot90(a, 2).T,
+)
+DIHEDRAL_NAMES = ("identity", "rot90", "rot180", "rot270", "mirror", "flip", "transpose",
+                  "transverse")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HashParams:
+    """What determines the stored hash values; recorded in the database."""
+
+    hash_size: int = 8
+    version: int = HASH_VERSION
+
+    def __post_init__(self) -> None:
+        if self.hash_size not in (8, 16):
+            raise ValueError("hash size must be 8 (64-bit hashes) or 16 (256-bit hashes)")
+
+    @property
+    def bits(self) -> int:
+        return self.hash_size * self.hash_size
+
+    @property
+    def nbytes(self) -> int:
+        return self.bits // 8
+
+
+def content_hash(data: bytes) -> bytes:
+    """BLAKE2b-256 of the file's bytes: equal for exact copies, different for any other."""
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def gray_square(rgb: np.ndarray) -> np.ndarray:
+    """The 64x64 grayscale square (uint8) every perceptual hash starts from."""
+    image = Image.fromarray(rgb).convert("L")
+    return np.asarray(image.resize((GRAY_SIZE, GRAY_SIZE), Image.Resampling.LANCZOS))
+
+
+def _bits_to_int(bits: np.ndarray) -> int:
+    """Row-major bits, first bit most significant (imagehash's hex order)."""
+    return int.from_bytes(np.packbits(bits.astype(bool).ravel()).tobytes(), "big")
+
+
+def _resize(gray: np.ndarray, width: int, height: int) -> np.ndarray:
+    if gray.shape == (height, width):
+        return gray.astype(np.float64)
+    image = Image.fromarray(gray).resize((width, height), Image.Resampling.LANCZOS)
+    return np.asarray(image, dtype=np.float64)
+
+
+def phash_variants(gray: np.ndarray, hash_size: int = 8) -> list[int]:
+    """pHash of the picture and of its 7 rotations and mirror images."""
+    side = hash_size * 4
+    pixels = _resize(gray, side, side)
+    out = []
+    for transform in DIHEDRAL:
+        coefficients = scipy.fft.dct(scipy.fft.dct(transform(pixels), axis=0), axis=1)
+        low = coefficients[:hash_size, :hash_size]
+        out.append(_bits_to_int(low > np.median(low)))
+    return out
+
+
+def ahash_variants(gray: np.ndarray, hash_size: int = 8) -> list[int]:
+    """Average hash of the picture and of its 7 rotations and mirror images."""
+    pixels = _resize(gray, hash_size, hash_size)
+    bits = pixels > pixels.mean()
+    return [_bits_to_int(transform(bits)) for transform in DIHEDRAL]
+
+
+def dhash_variants(gray: np.ndarray, hash_size: int = 8) -> list[int]:
+    """Difference hash (horizontal gradients on a square grid) for the 8 symmetries."""
+    pixels = _resize(gray, hash_size + 1, hash_size + 1)
+    out = []
+    for transform in DIHEDRAL:
+        grid = transform(pixels)[:hash_size, :]
+        out.append(_bits_to_int(grid[:, 1:] > grid[:, :-1]))
+    return out
+
+
+def whash_variants(gray: np.ndarray, hash_size: int = 8) -> list[int]:
+    """Wavelet hash (imagehash's Haar whash) for the 8 symmetries.
+
+    The Haar low band at the hash's scale is a grid of block means, so a symmetry of the
+    picture is the same symmetry of the hash's bit grid; only the identity is computed.
+    """
+    value = imagehash.whash(Image.fromarray(gray), hash_size=hash_size)
+    bits = np.asarray(value.hash, dtype=bool)
+    return [_bits_to_int(transform(bits)) for transform in DIHEDRAL]
+
+
+HASH_FUNCTIONS: dict[str, Callable[[np.ndarray, int], list[int]]] = {
+    "phash": phash_variants,
+    "dhash": dhash_variants,
+    "ahash": ahash_variants,
+    "whash": whash_variants,
+}
+
+
+def all_variants(gray: np.ndarray, params: HashParams) -> dict[str, list[int]]:
+    """Every algorithm's 8 variants for one picture."""
+    return {name: fn(gray, params.hash_size) for name, fn in HASH_FUNCTIONS.items()}
+
+
+def pack_variants(values: list[int], params: HashParams) -> bytes:
+    """The stored form: the 8 variants as fixed-width big-endian integers, identity first."""
+    return b"".join(v.to_bytes(params.nbytes, "big") for v in values)
+
+
+def unpack_variants(blob: bytes, params: HashParams) -> list[int]:
+    """Inverse of ``pack_variants``."""
+    n = params.nbytes
+    return [int.from_bytes(blob[i : i + n], "big") for i in range(0, len(blob), n)]
+
+
+def hamming(a: int, b: int) -> int:
+    """The number of differing bits between two hashes."""
+    return (a ^ b).bit_count()

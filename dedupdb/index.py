@@ -1,0 +1,665 @@
+"""The index pipeline: walk -> compare with the store -> read, hash, decode in a pool -> commit.
+
+Every file's result is committed on its own, so each committed row is a checkpoint: a run
+killed at any moment loses at most the files in flight, and the next run skips everything
+already stored (its size and mtime have not changed). Reading and decoding happen in worker
+processes; this process is the only writer.
+
+Stages, in order (each a small function, composed in ``index``):
+1. ``plan``: walk the root and sort each file into unchanged / known-bad / to-process, and the
+   stored rows the walk did not see into vanished.
+2. ``process_file`` (in workers): read the bytes once, hash them; a content hash the database
+   already knows needs no decoding (a move or an exact copy); otherwise decode, hash, measure.
+3. ``Writer``: one transaction per result; moves update the row in place.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from . import hashes, signals
+from .decode import DecodedImage, DecodeFailure, decode
+from .errors import DatabaseBusyError, ParameterMismatchError, RootNotFoundError
+from .hashes import HashParams
+from .models import FAILED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
+from .store import Store, translate_operational_error
+from .walk import FileEntry, WalkProblem, display, walk
+
+DEFAULT_MIN_RESOLUTION = 100
+HASH_PARAMS_KEY = "hash_params"
+# How many failures the summary lists by name (all are in the failures table).
+SUMMARY_FAILURE_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """How to index; the CLI's options map one to one onto these fields."""
+
+    excludes: tuple[str, ...] = ()
+    follow_symlinks: bool = False
+    workers: int | None = None  # None: one per CPU core
+    hash_size: int | None = None  # None: what the database already uses, else 8
+    rehash: bool = False
+    retry_errors: bool = False
+    min_resolution: int = DEFAULT_MIN_RESOLUTION
+
+
+@dataclass
+class IndexSummary:
+    """What one run did. ``failures`` names at most SUMMARY_FAILURE_LIMIT of the failures."""
+
+    root: str
+    new: int = 0
+    changed: int = 0
+    moved: int = 0
+    unchanged: int = 0
+    missing: int = 0
+    skipped: int = 0
+    failed: int = 0
+    known_bad: int = 0  # failed or skipped in an earlier run, unchanged since
+    seconds: float = 0.0
+    interrupted: bool = False
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return self.new + self.changed + self.moved + self.skipped + self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported after each processed file (and once with done=0 when the plan is ready)."""
+
+    done: int
+    total: int
+    failed: int
+    path: str
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    id: int
+    size: int
+    mtime_ns: int
+    status: str
+    hash_size: int
+
+
+@dataclass
+class Plan:
+    to_process: list[FileEntry] = field(default_factory=list)
+    unchanged: int = 0
+    known_bad: int = 0
+    reappeared: list[int] = field(default_factory=list)
+    vanished: list[int] = field(default_factory=list)
+    stale_failures: list[bytes] = field(default_factory=list)
+    problems: list[WalkProblem] = field(default_factory=list)
+
+
+def plan(
+    session: Session, root_id: int, root: bytes, options: IndexOptions, params: HashParams
+) -> Plan:
+    """Walk the root and decide what needs work, opening no file (only stat)."""
+    rows = {
+        r.relpath: StoredRow(r.id, r.size, r.mtime_ns, r.status, r.hash_size)
+        for r in session.execute(
+            select(
+                Image.id, Image.relpath, Image.size, Image.mtime_ns, Image.status, Image.hash_size
+            ).where(Image.root_id == root_id)
+        )
+    }
+    failures = {
+        f.relpath: (f.size, f.mtime_ns)
+        for f in session.execute(
+            select(Failure.relpath, Failure.size, Failure.mtime_ns).where(
+                Failure.root_id == root_id
+            )
+        )
+    }
+    result = Plan()
+    seen: set[bytes] = set()
+    entries = walk(
+        root,
+        excludes=options.excludes,
+        follow_symlinks=options.follow_symlinks,
+        on_problem=result.problems.append,
+    )
+    for entry in entries:
+        seen.add(entry.relpath)
+        row = rows.get(entry.relpath)
+        if (
+            row is not None
+            and (row.size, row.mtime_ns) == (entry.size, entry.mtime_ns)
+            and row.hash_size == params.hash_size
+        ):
+            result.unchanged += 1
+            if row.status != PRESENT:
+                result.reappeared.append(row.id)
+            continue
+        bad = failures.get(entry.relpath)
+        if bad == (entry.size, entry.mtime_ns) and not options.retry_errors:
+            result.known_bad += 1
+            continue
+        result.to_process.append(entry)
+    unreadable = [p.relpath for p in result.problems]
+    result.vanished = [
+        row.id
+        for relpath, row in rows.items()
+        if row.status == PRESENT and relpath not in seen and not _below(relpath, unreadable)
+    ]
+    result.stale_failures = [
+        relpath
+        for relpath in failures
+        if relpath not in seen and relpath not in unreadable and not _below(relpath, unreadable)
+    ]
+    return result
+
+
+def _below(relpath: bytes, folders: list[bytes]) -> bool:
+    """True when relpath lies in one of the folders ('' is the root itself)."""
+    return any(
+        not f or relpath.startswith(f + b"/") or relpath.startswith(f + b"\\") for f in folders
+    )
+
+
+# ----------------------------------------------------------------------------- work
+
+
+@dataclass(frozen=True)
+class Task:
+    root: bytes
+    entry: FileEntry
+    hash_size: int
+    min_resolution: int
+    decode_known: bool = False  # decode even when the content hash is already known
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """A decoded and hashed image: the columns to store."""
+
+    entry: FileEntry
+    columns: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KnownContent:
+    """Bytes the database already holds (a move or an exact copy): nothing was decoded."""
+
+    entry: FileEntry
+    content_hash: bytes
+
+
+@dataclass(frozen=True)
+class NotIndexed:
+    entry: FileEntry
+    kind: str  # FAILED or SKIPPED
+    reason: str
+
+
+Result = Indexed | KnownContent | NotIndexed
+
+# Set in each worker by ``_init_worker``: 8-byte prefixes of the content hashes the database
+# holds, so a worker can skip decoding bytes whose hashes are already stored.
+_KNOWN_PREFIXES: frozenset[bytes] = frozenset()
+
+
+def _init_worker(known: frozenset[bytes]) -> None:
+    global _KNOWN_PREFIXES
+    _KNOWN_PREFIXES = known
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl+C
+
+
+def _read(path: bytes) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and the stat of what was read; refuses anything but a regular file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(0, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read()
+    finally:
+        os.close(fd)
+    return data, st
+
+
+def process_file(task: Task) -> Result:
+    """Read, hash, decode and measure one file. Never raises for a bad file."""
+    entry = task.entry
+    try:
+        data, st = _read(os.path.join(task.root, entry.relpath))
+    except FileNotFoundError:
+        return NotIndexed(entry, FAILED, "vanished during the run")
+    except PermissionError:
+        return NotIndexed(entry, FAILED, "permission denied")
+    except OSError as err:
+        return NotIndexed(entry, FAILED, f"cannot read: {err.strerror or err}")
+    entry = FileEntry(entry.relpath, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+    digest = hashes.content_hash(data)
+    if not task.decode_known and digest[:8] in _KNOWN_PREFIXES:
+        return KnownContent(entry, digest)
+    decoded = decode(data)
+    if isinstance(decoded, DecodeFailure):
+        return NotIndexed(entry, FAILED, decoded.reason)
+    info = decoded.info
+    if min(info.width, info.height) < task.min_resolution:
+        return NotIndexed(
+            entry,
+            SKIPPED,
+            f"smaller than --min-resolution {task.min_resolution} px ({info.width}x{info.height})",
+        )
+    return Indexed(entry, image_columns(decoded, digest, HashParams(task.hash_size)))
+
+
+def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> dict[str, Any]:
+    """The stored columns derived from a file's content (not its path or stat)."""
+    gray = hashes.gray_square(decoded.rgb)
+    variants = hashes.all_variants(gray, params)
+    measured = signals.measure(decoded.rgb, gray)
+    info = decoded.info
+    return {
+        "content_hash": digest,
+        "width": info.width,
+        "height": info.height,
+        "format": info.format,
+        "mode": info.mode,
+        "bit_depth": info.bit_depth,
+        "lossless": info.lossless,
+        "frames": info.frames,
+        "orientation": info.orientation,
+        "taken_at": info.taken_at,
+        "camera_make": info.camera_make,
+        "camera_model": info.camera_model,
+        "exif_tags": info.exif_tags,
+        "hash_size": params.hash_size,
+        **{name: hashes.pack_variants(v, params) for name, v in variants.items()},
+        "sharpness": measured.sharpness,
+        "low_information": measured.low_information,
+        "colour": measured.colour,
+        "thumb": measured.thumb,
+    }
+
+
+CONTENT_COLUMNS = (
+    "content_hash", "width", "height", "format", "mode", "bit_depth", "lossless", "frames",
+    "orientation", "taken_at", "camera_make", "camera_model", "exif_tags", "hash_size",
+    "phash", "dhash", "ahash", "whash", "sharpness", "low_information", "colour", "thumb",
+)  # fmt: skip
+
+
+def run_tasks(tasks: list[Task], workers: int, known: frozenset[bytes]) -> Iterator[Result]:
+    """Results in completion order; in this process when there is one worker or little work."""
+    if workers <= 1 or len(tasks) < 2 * workers:
+        _init_sequential(known)
+        yield from (process_file(t) for t in tasks)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    pool = context.Pool(workers, initializer=_init_worker, initargs=(known,))
+    try:
+        yield from pool.imap_unordered(process_file, tasks, chunksize=1)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _init_sequential(known: frozenset[bytes]) -> None:
+    global _KNOWN_PREFIXES
+    _KNOWN_PREFIXES = known
+
+
+# ----------------------------------------------------------------------------- write
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Writer:
+    """Commits each result in its own transaction and keeps the summary's counts."""
+
+    def __init__(self, store: Store, root_id: int, root: bytes, params: HashParams) -> None:
+        self.store = store
+        self.root_id = root_id
+        self.root = root
+        self.params = params
+
+    def write(self, result: Result, summary: IndexSummary) -> None:
+        with self.store.transaction() as session:
+            if isinstance(result, Indexed):
+                existed = self._upsert_image(session, result.entry, result.columns)
+                if existed:
+                    summary.changed += 1
+                else:
+                    summary.new += 1
+            elif isinstance(result, KnownContent):
+                self._write_known(session, result, summary)
+            else:
+                self._write_failure(session, result)
+                if result.kind == SKIPPED:
+                    summary.skipped += 1
+                else:
+                    summary.failed += 1
+                    if len(summary.failures) < SUMMARY_FAILURE_LIMIT:
+                        summary.failures.append(
+                            {"path": display(result.entry.relpath), "reason": result.reason}
+                        )
+
+    def _upsert_image(self, session: Session, entry: FileEntry, columns: dict[str, Any]) -> bool:
+        """Insert or replace the row at this path; True when a row was already there."""
+        existing = session.execute(
+            select(Image.id).where(Image.root_id == self.root_id, Image.relpath == entry.relpath)
+        ).scalar_one_or_none()
+        values = {
+            **columns,
+            "root_id": self.root_id,
+            "relpath": entry.relpath,
+            "display_path": display(entry.relpath),
+            "status": PRESENT,
+            "size": entry.size,
+            "mtime_ns": entry.mtime_ns,
+            "device": _signed64(entry.device),
+            "inode": _signed64(entry.inode),
+            "indexed_at": _now(),
+        }
+        statement = self.store.insert(Image).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["root_id", "relpath"],
+            set_={k: statement.excluded[k] for k in values if k not in ("root_id", "relpath")},
+        )
+        session.execute(statement)
+        session.execute(
+            delete(Failure).where(Failure.root_id == self.root_id, Failure.relpath == entry.relpath)
+        )
+        return existing is not None
+
+    def _write_known(self, session: Session, result: KnownContent, summary: IndexSummary) -> None:
+        """Bytes already indexed: move the missing row here, or copy the donor's columns."""
+        entry = result.entry
+        donors = session.execute(
+            select(Image)
+            .where(Image.content_hash == result.content_hash)
+            .where(Image.hash_size == self.params.hash_size)
+            .order_by(Image.root_id != self.root_id, Image.status != MISSING, Image.id)
+        ).scalars()
+        donor = next(iter(donors), None)
+        at_path = session.execute(
+            select(Image.id).where(Image.root_id == self.root_id, Image.relpath == entry.relpath)
+        ).scalar_one_or_none()
+        if donor is None:  # a prefix collision, or the donor was pruned meanwhile: decode
+            task = Task(self.root, entry, self.params.hash_size, 0, decode_known=True)
+            self.write_nested(session, process_file(task), summary)
+            return
+        if donor.root_id == self.root_id and donor.status == MISSING and at_path is None:
+            donor.relpath = entry.relpath
+            donor.display_path = display(entry.relpath)
+            donor.status = PRESENT
+            donor.size, donor.mtime_ns = entry.size, entry.mtime_ns
+            donor.device, donor.inode = _signed64(entry.device), _signed64(entry.inode)
+            session.execute(
+                delete(Failure).where(
+                    Failure.root_id == self.root_id, Failure.relpath == entry.relpath
+                )
+            )
+            summary.moved += 1
+            return
+        columns = {name: getattr(donor, name) for name in CONTENT_COLUMNS}
+        if self._upsert_image(session, entry, columns):
+            summary.changed += 1
+        else:
+            summary.new += 1
+
+    def write_nested(self, session: Session, result: Result, summary: IndexSummary) -> None:
+        if isinstance(result, Indexed):
+            if self._upsert_image(session, result.entry, result.columns):
+                summary.changed += 1
+            else:
+                summary.new += 1
+        elif isinstance(result, NotIndexed):
+            self._write_failure(session, result)
+            summary.failed += result.kind == FAILED
+            summary.skipped += result.kind == SKIPPED
+
+    def _write_failure(self, session: Session, result: NotIndexed) -> None:
+        entry = result.entry
+        # A file that changed into something unreadable no longer has the stored content.
+        session.execute(
+            delete(Image).where(Image.root_id == self.root_id, Image.relpath == entry.relpath)
+        )
+        values = {
+            "root_id": self.root_id,
+            "relpath": entry.relpath,
+            "display_path": display(entry.relpath),
+            "kind": result.kind,
+            "reason": result.reason,
+            "size": entry.size,
+            "mtime_ns": entry.mtime_ns,
+            "recorded_at": _now(),
+        }
+        statement = self.store.insert(Failure).values(**values)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["root_id", "relpath"],
+                set_={k: statement.excluded[k] for k in values if k not in ("root_id", "relpath")},
+            )
+        )
+
+
+def _signed64(value: int) -> int:
+    """Device and inode numbers are unsigned 64-bit; databases store signed 64-bit."""
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def index(
+    store: Store,
+    root: str | os.PathLike[str] | bytes,
+    options: IndexOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> IndexSummary:
+    """Index one folder tree into the store and return what happened.
+
+    Raises ``RootNotFoundError``, ``ParameterMismatchError`` or ``DatabaseBusyError``; bad
+    files never raise, they are recorded in the failures table and counted.
+    """
+    options = options or IndexOptions()
+    started = time.monotonic()
+    root_bytes = _absolute_root(root)
+    try:
+        params = resolve_params(store, options)
+        root_id = _ensure_root(store, root_bytes)
+        run_id = _begin_run(store, root_id)
+    except OperationalError as err:
+        raise translate_operational_error(err, store.url) from err
+    summary = IndexSummary(root=display(root_bytes))
+    try:
+        _index_root(store, root_id, root_bytes, options, params, summary, progress)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise
+    finally:
+        summary.seconds = round(time.monotonic() - started, 3)
+        _end_run(store, run_id, root_id, summary)
+    return summary
+
+
+def _index_root(
+    store: Store,
+    root_id: int,
+    root: bytes,
+    options: IndexOptions,
+    params: HashParams,
+    summary: IndexSummary,
+    progress: ProgressCallback | None,
+) -> None:
+    with store.session() as session:
+        work = plan(session, root_id, root, options, params)
+    summary.unchanged, summary.known_bad = work.unchanged, work.known_bad
+    summary.missing = len(work.vanished)
+    _apply_plan(store, root_id, work, summary)
+    known = _known_prefixes(store, params)
+    tasks = [Task(root, e, params.hash_size, options.min_resolution) for e in work.to_process]
+    if progress:
+        progress(Progress(0, len(tasks), 0, ""))
+    writer = Writer(store, root_id, root, params)
+    workers = options.workers or os.cpu_count() or 1
+    for done, result in enumerate(run_tasks(tasks, workers, known), start=1):
+        writer.write(result, summary)
+        if progress:
+            progress(Progress(done, len(tasks), summary.failed, display(result.entry.relpath)))
+
+
+def _apply_plan(store: Store, root_id: int, work: Plan, summary: IndexSummary) -> None:
+    """Mark vanished rows missing (kept, not purged), returning ones present; drop stale
+    failures; record the folders the walk could not read."""
+    with store.transaction() as session:
+        for ids, status in ((work.vanished, MISSING), (work.reappeared, PRESENT)):
+            for chunk in _chunks(ids, 500):
+                session.execute(update(Image).where(Image.id.in_(chunk)).values(status=status))
+        for paths in _chunks(work.stale_failures, 500):
+            session.execute(
+                delete(Failure).where(Failure.root_id == root_id, Failure.relpath.in_(paths))
+            )
+    writer = Writer(store, root_id, b"", HashParams())
+    for problem in work.problems:
+        entry = FileEntry(problem.relpath, -1, -1, 0, 0)
+        writer.write(NotIndexed(entry, FAILED, problem.reason), summary)
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _known_prefixes(store: Store, params: HashParams) -> frozenset[bytes]:
+    with store.session() as session:
+        rows = session.execute(
+            select(Image.content_hash).where(Image.hash_size == params.hash_size)
+        ).scalars()
+        return frozenset(h[:8] for h in rows)
+
+
+def _absolute_root(root: str | os.PathLike[str] | bytes) -> bytes:
+    path = os.path.abspath(os.fsencode(root))
+    if not os.path.exists(path):
+        raise RootNotFoundError(f"folder not found: {display(path)}")
+    if not os.path.isdir(path):
+        raise RootNotFoundError(f"not a folder: {display(path)}", "give the folder that holds it")
+    return path
+
+
+def resolve_params(store: Store, options: IndexOptions) -> HashParams:
+    """The hash parameters for this run; refuses a mismatch with the database unless rehash."""
+    stored = store.get_setting(HASH_PARAMS_KEY)
+    wanted = HashParams(options.hash_size or (stored or {}).get("hash_size", 8))
+    if stored is not None and stored != asdict(wanted) and not options.rehash:
+        raise ParameterMismatchError(
+            f"this database was indexed with hash size {stored['hash_size']} (hash version "
+            f"{stored['version']}); this run asks for hash size {wanted.hash_size} "
+            f"(version {wanted.version})",
+            "add --rehash to recompute every image with the new parameters, or use another --db",
+        )
+    if stored != asdict(wanted):
+        with store.transaction() as session:
+            store.set_setting(session, HASH_PARAMS_KEY, asdict(wanted))
+    return wanted
+
+
+def _ensure_root(store: Store, root: bytes) -> int:
+    with store.transaction() as session:
+        found = session.execute(select(Root.id).where(Root.path == root)).scalar_one_or_none()
+        if found is not None:
+            return int(found)
+        row = Root(path=root, display_path=display(root), created_at=_now())
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def _begin_run(store: Store, root_id: int) -> int:
+    """Register this run; refuse when another live dedupdb process is indexing.
+
+    The row is written first and the check made second, so of two runs starting together the
+    later one (higher id) always sees the earlier one and steps back.
+    """
+    host, pid = socket.gethostname(), os.getpid()
+    with store.transaction() as session:
+        run = Run(root_id=root_id, host=host, pid=pid, status="running", started_at=_now())
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    with store.transaction() as session:
+        others = session.execute(
+            select(Run).where(Run.status == "running", Run.id != run_id)
+        ).scalars()
+        for other in others:
+            if (other.host == host and _alive(other.pid)) or other.host != host:
+                if other.id < run_id:
+                    session.execute(delete(Run).where(Run.id == run_id))
+                    session.commit()
+                    raise DatabaseBusyError(
+                        f"the database is busy: another dedupdb index (pid {other.pid} on "
+                        f"{other.host}) is writing to it",
+                        "wait for it to finish, then run the command again",
+                    )
+            else:
+                other.status = "interrupted"
+    return run_id
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a recycled pid that is not a dedupdb run does not hold the lock
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"dedupdb" in handle.read()
+    except OSError:
+        return True
+
+
+def _end_run(store: Store, run_id: int, root_id: int, summary: IndexSummary) -> None:
+    with store.transaction() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(
+                status="interrupted" if summary.interrupted else "done",
+                finished_at=_now(),
+                summary=json.dumps(summary.to_dict()),
+            )
+        )
+        if not summary.interrupted:
+            session.execute(update(Root).where(Root.id == root_id).values(last_indexed_at=_now()))

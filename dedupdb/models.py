@@ -1,0 +1,153 @@
+"""The database schema as typed SQLAlchemy models. Alembic migrations create and change it.
+
+Every table and column says why it exists (``comment=``); PostgreSQL keeps these comments in
+its catalogue, SQLite ignores them. Paths are stored as bytes (``relpath``) so that names which
+are not valid UTF-8 survive losslessly, next to a readable ``display_path``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints, so that migrations (and Alembic's batch mode on SQLite) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Image row statuses.
+PRESENT = "present"  # seen by the latest index run of its root
+MISSING = "missing"  # not found by the latest run; kept until `dedupdb prune`
+
+# Failure kinds.
+FAILED = "failed"  # could not be read or decoded
+SKIPPED = "skipped"  # readable, but deliberately not indexed (e.g. below --min-resolution)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+    __table_args__ = {"comment": "Database-wide parameters, e.g. the hash size all rows share"}
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, comment="JSON-encoded value")
+
+
+class Root(Base):
+    __tablename__ = "roots"
+    __table_args__ = {"comment": "A folder the user indexed; its images' paths are relative"}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[bytes] = mapped_column(LargeBinary, unique=True, comment="absolute, as bytes")
+    display_path: Mapped[str] = mapped_column(Text, comment="path as readable text")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_indexed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (
+        UniqueConstraint("root_id", "relpath"),
+        Index("ix_images_content_hash", "content_hash"),
+        Index("ix_images_root_status", "root_id", "status"),
+        {"comment": "One row per indexed image file: identity, metadata, hashes, signals"},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"))
+    relpath: Mapped[bytes] = mapped_column(LargeBinary, comment="path below the root, as bytes")
+    display_path: Mapped[str] = mapped_column(Text, comment="relpath as readable text")
+    status: Mapped[str] = mapped_column(String(16), comment="present or missing")
+
+    # Change detection: a file whose (size, mtime_ns) is unchanged is not opened again.
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    device: Mapped[int] = mapped_column(BigInteger, comment="st_dev: same file = same inode")
+    inode: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary(32), comment="BLAKE2b-256 of bytes")
+
+    # What the file says about itself.
+    width: Mapped[int] = mapped_column(Integer, comment="upright (EXIF orientation applied)")
+    height: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16), comment="Pillow mode of the stored pixels")
+    bit_depth: Mapped[int] = mapped_column(Integer)
+    lossless: Mapped[bool] = mapped_column(Boolean)
+    frames: Mapped[int] = mapped_column(Integer, comment="> 1 for animations; first is hashed")
+    orientation: Mapped[int] = mapped_column(Integer, comment="EXIF orientation, 1 = upright")
+    taken_at: Mapped[str | None] = mapped_column(String(32), comment="EXIF date, ISO")
+    camera_make: Mapped[str | None] = mapped_column(Text)
+    camera_model: Mapped[str | None] = mapped_column(Text)
+    exif_tags: Mapped[int] = mapped_column(Integer, comment="how many EXIF tags it carries")
+
+    # Perceptual hashes: each blob holds the 8 dihedral variants (identity first), each
+    # hash_size^2 bits, big-endian (see hashes.pack_variants).
+    hash_size: Mapped[int] = mapped_column(Integer, comment="8 (64-bit) or 16 (256-bit)")
+    phash: Mapped[bytes] = mapped_column(LargeBinary)
+    dhash: Mapped[bytes] = mapped_column(LargeBinary)
+    ahash: Mapped[bytes] = mapped_column(LargeBinary)
+    whash: Mapped[bytes] = mapped_column(LargeBinary)
+
+    # Signals for ranking and false-positive guards (see signals.py).
+    sharpness: Mapped[float] = mapped_column(Float)
+    low_information: Mapped[bool] = mapped_column(Boolean, comment="near-uniform picture")
+    colour: Mapped[bytes] = mapped_column(LargeBinary, comment="4x4 RGB mean grid")
+    thumb: Mapped[bytes] = mapped_column(LargeBinary, comment="32x32 gray, for SSIM")
+
+    indexed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Failure(Base):
+    __tablename__ = "failures"
+    __table_args__ = (
+        UniqueConstraint("root_id", "relpath"),
+        {"comment": "Files that could not be indexed, and why; retried only when they change"},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"))
+    relpath: Mapped[bytes] = mapped_column(LargeBinary)
+    display_path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), comment="failed or skipped")
+    reason: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger, comment="-1 when it could not be stat'ed")
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = {"comment": "Index runs: a lock against concurrent writers, and history"}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    root_id: Mapped[int | None] = mapped_column(
+        ForeignKey("roots.id", ondelete="SET NULL"), nullable=True
+    )
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), comment="running, done, interrupted")
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True, comment="JSON summary")

@@ -1,0 +1,279 @@
+"""The database: open it (creating or upgrading the schema through Alembic), and the queries
+the stages need. SQLite by default (one file, WAL mode); any SQLAlchemy URL otherwise.
+
+The schema is only ever created and changed by Alembic migrations: an older database is backed
+up and upgraded on open, a newer one is refused with a message naming the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .errors import DatabaseBusyError, DatabaseError
+from .models import Setting
+
+BUSY_TIMEOUT_S = 30.0
+ENV_VAR = "DEDUPDB_DB"
+
+
+def default_database_path() -> Path:
+    """Where the embedded database lives when neither --db nor DEDUPDB_DB says otherwise."""
+    return Path(platformdirs.user_data_dir("dedupdb", appauthor=False)) / "dedupdb.sqlite"
+
+
+def database_url(db: str | os.PathLike[str] | None) -> str:
+    """A SQLAlchemy URL from a file path, a URL, $DEDUPDB_DB, or the default location."""
+    value = os.fspath(db) if db is not None else os.environ.get(ENV_VAR) or ""
+    if not value:
+        value = os.fspath(default_database_path())
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().absolute()}"
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: inside the installed package, or at the source tree's top."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_migrations", here.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise DatabaseError(  # pragma: no cover - a broken installation
+        "dedupdb's database migrations are missing from this installation",
+        "reinstall dedupdb",
+    )
+
+
+def alembic_config(connection: Any = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+@dataclass
+class Store:
+    """An open database: the engine, and a session factory for the stages."""
+
+    engine: Engine
+    url: str
+    schema_version: str
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if self.dialect != "sqlite":
+            return None
+        database = make_url(self.url).database
+        return Path(database) if database and database != ":memory:" else None
+
+    def session(self) -> Session:
+        return sessionmaker(self.engine, expire_on_commit=False)()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work is committed on success and rolled back on error."""
+        with self.session() as session, session.begin():
+            yield session
+
+    def insert(self, table: Any) -> Any:
+        """The dialect's INSERT, which has ``on_conflict_do_update`` on SQLite and PostgreSQL."""
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    def get_setting(self, key: str) -> Any:
+        with self.session() as session:
+            row = session.get(Setting, key)
+            return None if row is None else json.loads(row.value)
+
+    def set_setting(self, session: Session, key: str, value: Any) -> None:
+        session.merge(Setting(key=key, value=json.dumps(value)))
+
+    def size_bytes(self) -> int | None:
+        """The database file's size (with its WAL), for SQLite; None for a server database."""
+        path = self.sqlite_path
+        if path is None or not path.exists():
+            return None
+        wal = path.with_name(path.name + "-wal")
+        return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable at checkpoint
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def create_db_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as err:
+        raise DatabaseError(f"not a database path or URL: {url}") from err
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ImportError as err:
+        raise DatabaseError(
+            f"the database driver for {parsed.get_backend_name()} is not installed: {err.name}",
+            "for PostgreSQL: pip install 'dedupdb[postgres]'",
+        ) from err
+
+
+def open_store(db: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Store:
+    """Open (and create or upgrade) the database named by a path or URL.
+
+    Raises ``DatabaseError`` for a database written by a newer dedupdb, a file that is not a
+    dedupdb database, or a database that cannot be reached.
+    """
+    url = database_url(db)
+    engine = create_db_engine(url)
+    try:
+        version = _migrate(engine, url) if migrate else _current_revision(engine)
+    except OperationalError as err:
+        engine.dispose()
+        raise translate_operational_error(err, url) from err
+    except DBAPIError as err:
+        engine.dispose()
+        raise DatabaseError(f"cannot use the database {_safe(url)}: {err.orig}") from err
+    return Store(engine=engine, url=url, schema_version=version or "none")
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def translate_operational_error(err: OperationalError, url: str) -> DatabaseError:
+    text = str(err.orig)
+    if "locked" in text or "busy" in text:
+        return DatabaseBusyError(
+            f"the database {_safe(url)} is busy: another dedupdb process is writing to it",
+            "wait for it to finish, then run the command again",
+        )
+    if "not a database" in text or "malformed" in text:
+        return DatabaseError(
+            f"{_safe(url)} is not a dedupdb database or is damaged ({text})",
+            "point --db at another file, or restore a backup",
+        )
+    return DatabaseError(f"cannot open the database {_safe(url)}: {text}")
+
+
+def _current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _migrate(engine: Engine, url: str) -> str:
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    assert head is not None
+    current = _current_revision(engine)
+    if current == head:
+        return head
+    if current is not None:
+        try:
+            script.get_revision(current)
+        except CommandError as err:
+            raise DatabaseError(
+                f"the database {_safe(url)} was written by a newer dedupdb (schema {current}; "
+                f"this dedupdb knows up to {head})",
+                "upgrade dedupdb (pip install -U dedupdb) or use another --db",
+            ) from err
+        _backup_sqlite(engine, url, current)
+    elif inspect(engine).get_table_names():
+        raise DatabaseError(
+            f"{_safe(url)} already holds tables that are not a dedupdb database",
+            "point --db at a new file",
+        )
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+    return head
+
+
+def _backup_sqlite(engine: Engine, url: str, revision: str) -> Path | None:
+    """Copy a SQLite database before migrating it (SQLite's online backup, so WAL is included)."""
+    database = make_url(url).database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    target = Path(f"{database}.before-{revision}.bak")
+    source = sqlite3.connect(database)
+    try:
+        dest = sqlite3.connect(target)
+        with dest:
+            source.backup(dest)
+        dest.close()
+    finally:
+        source.close()
+    return target
+
+
+def backup(store: Store, target: Path) -> Path:
+    """A consistent copy of a SQLite database while it may be in use."""
+    path = store.sqlite_path
+    if path is None:
+        raise DatabaseError("backup works on SQLite databases", "use pg_dump for PostgreSQL")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    source, dest = sqlite3.connect(path), sqlite3.connect(tmp)
+    try:
+        with dest:
+            source.backup(dest)
+    finally:
+        source.close()
+        dest.close()
+    shutil.move(tmp, target)
+    return target
+
+
+def select_one(session: Session, statement: Any) -> Any:
+    return session.execute(statement).scalar_one_or_none()
+
+
+__all__ = [
+    "Store",
+    "backup",
+    "database_url",
+    "head_revision",
+    "open_store",
+    "select",
+    "select_one",
+]

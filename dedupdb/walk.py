@@ -1,0 +1,127 @@
+"""Walk a folder tree and yield the image files in it, without opening any of them.
+
+Paths are bytes end to end, so names that are not valid UTF-8 survive losslessly; ``display``
+turns them into text for people. Symbolic links are not followed unless asked, and then with
+loop protection. FIFOs, sockets and devices are never opened: only regular files are yielded.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+# Extensions of the formats Pillow (and pillow-heif, when installed) decodes. Content decides:
+# a file with one of these names that is not an image is recorded as a failure.
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".bmp", ".dib", ".tif",
+        ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".jp2", ".j2k",
+        ".heic", ".heif", ".avif",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One regular file found by the walk; ``relpath`` is relative to the root, in bytes."""
+
+    relpath: bytes
+    size: int
+    mtime_ns: int
+    device: int
+    inode: int
+
+
+@dataclass(frozen=True)
+class WalkProblem:
+    """A folder or file the walk could not look into (permission denied, vanished...)."""
+
+    relpath: bytes
+    reason: str
+
+
+def display(path: bytes) -> str:
+    """Readable text for a bytes path; undecodable bytes are shown as ``\\xNN`` escapes."""
+    return path.decode("utf-8", "backslashreplace")
+
+
+def is_image_name(name: bytes) -> bool:
+    """True when the file name has an image extension (case-insensitive)."""
+    return os.path.splitext(name)[1].decode("ascii", "replace").lower() in IMAGE_EXTENSIONS
+
+
+def is_excluded(relpath: bytes, patterns: Sequence[str]) -> bool:
+    """True when a glob matches the relative path or its last component."""
+    if not patterns:
+        return False
+    text = display(relpath)
+    name = text.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(text, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def walk(
+    root: bytes,
+    *,
+    excludes: Sequence[str] = (),
+    follow_symlinks: bool = False,
+    on_problem: Callable[[WalkProblem], None] | None = None,
+) -> Iterator[FileEntry]:
+    """Yield every image file under ``root`` in a stable (sorted) order.
+
+    The same file reached twice (hard links, symlinks, overlapping paths) is yielded once: the
+    first path in walk order wins. Unreadable folders are reported to ``on_problem`` and
+    skipped; the caller must not treat files below them as deleted.
+    """
+    seen_files: set[tuple[int, int]] = set()
+    seen_dirs: set[tuple[int, int]] = set()
+    root_stat = os.stat(root)
+    seen_dirs.add((root_stat.st_dev, root_stat.st_ino))
+    stack: list[bytes] = [b""]
+    while stack:
+        reldir = stack.pop()
+        try:
+            with os.scandir(os.path.join(root, reldir) if reldir else root) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as err:
+            if on_problem:
+                on_problem(WalkProblem(reldir, f"cannot read folder: {err.strerror or err}"))
+            continue
+        subdirs: list[bytes] = []
+        for entry in entries:
+            relpath = os.path.join(reldir, entry.name) if reldir else entry.name
+            if is_excluded(relpath, excludes):
+                continue
+            try:
+                st = _stat_entry(entry, follow_symlinks)
+            except OSError as err:
+                if on_problem and is_image_name(entry.name):
+                    on_problem(WalkProblem(relpath, f"cannot stat: {err.strerror or err}"))
+                continue
+            if st is None:
+                continue
+            key = (st.st_dev, st.st_ino)
+            if stat.S_ISDIR(st.st_mode):
+                if key not in seen_dirs:  # loop protection for followed symlinks
+                    seen_dirs.add(key)
+                    subdirs.append(relpath)
+            elif stat.S_ISREG(st.st_mode) and is_image_name(entry.name):
+                if key in seen_files:
+                    continue
+                seen_files.add(key)
+                yield FileEntry(relpath, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+        stack.extend(reversed(subdirs))
+
+
+def _stat_entry(entry: os.DirEntry[bytes], follow_symlinks: bool) -> os.stat_result | None:
+    """The entry's stat, or None for a symlink we must not follow (or a dangling one)."""
+    if entry.is_symlink():
+        if not follow_symlinks:
+            return None
+        try:
+            return entry.stat(follow_symlinks=True)
+        except FileNotFoundError:
+            return None
+    return entry.stat(follow_symlinks=False)

@@ -1,0 +1,71 @@
+"""Shared fixtures: a database in tmp_path (never the user's), and real photo files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dedupdb.store import Store, open_store
+
+
+@pytest.fixture(autouse=True)
+def _isolated_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch the user's real database."""
+    monkeypatch.setenv("DEDUPDB_DB", str(tmp_path / "default.sqlite"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "test.sqlite"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    opened = open_store(db_path)
+    yield opened
+    opened.close()
+
+
+def photo(seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
+    """A deterministic photo-like picture: smooth shapes and gradients plus a little noise,
+    so that each seed is a clearly different picture to perceptual hashes."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    channels = []
+    for _ in range(3):
+        field = np.zeros((height, width))
+        for _ in range(6):
+            cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+            radius = rng.uniform(0.1, 0.5) * max(width, height)
+            field += rng.uniform(-1, 1) * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / radius**2)
+        field += rng.uniform(-1, 1) * x / width + rng.uniform(-1, 1) * y / height
+        channels.append(field)
+    arr = np.stack(channels, axis=-1)
+    arr = (arr - arr.min()) / (np.ptp(arr) or 1.0) * 230 + 10
+    arr += rng.normal(0, 3, arr.shape)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def save_photo(path: Path, seed: int, size: tuple[int, int] = (320, 240), **kwargs: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    photo(seed, size).save(path, **kwargs)
+    return path
+
+
+@pytest.fixture
+def photo_tree(tmp_path: Path) -> Path:
+    """A small library: 6 different JPEGs and PNGs in nested folders."""
+    root = tmp_path / "photos"
+    save_photo(root / "2024" / "beach.jpg", 1, quality=90)
+    save_photo(root / "2024" / "forest.jpg", 2, quality=90)
+    save_photo(root / "2024" / "trip" / "city.png", 3)
+    save_photo(root / "2025" / "snow.jpg", 4, (400, 300), quality=85)
+    save_photo(root / "2025" / "desert.webp", 5)
+    save_photo(root / "cat.jpg", 6, (240, 320), quality=95)
+    return root

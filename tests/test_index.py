@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from dedupdb.errors import DatabaseBusyError, ParameterMismatchError, RootNotFoundError
-from dedupdb.hashes import HashParams, unpack_variants
+from dedupdb.hashes import HASH_VERSION, HashParams, unpack_variants
 from dedupdb.index import IndexOptions, Progress, index
 from dedupdb.models import FAILED, MISSING, PRESENT, SKIPPED, Failure, Image, Run
 from dedupdb.status import prune
@@ -467,7 +467,7 @@ def test_hash_parameter_mismatch_needs_rehash(store: Store, photo_tree: Path) ->
     assert {len(row.phash) for row in rows} == {8 * 32}
     # Later runs keep the database's size without being told.
     assert index(store, photo_tree, SEQUENTIAL).unchanged == 6
-    assert store.get_setting("hash_params") == {"hash_size": 16, "version": 1}
+    assert store.get_setting("hash_params") == {"hash_size": 16, "version": HASH_VERSION}
 
 
 # ----------------------------------------------------------------------------- killed for real

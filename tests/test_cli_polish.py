@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 import dedupdb
-from dedupdb.cli import cli
+import dedupdb.cli
+from dedupdb.cli import cli, main
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = "\x1b["
@@ -113,13 +112,16 @@ def test_help_documents_exit_codes_and_completion() -> None:
     assert "_DEDUPDB_COMPLETE=bash_source dedupdb" in result.output
 
 
-def test_shell_completion_script_is_generated() -> None:
-    env = {**os.environ, "_DEDUPDB_COMPLETE": "bash_source"}
-    result = subprocess.run(
-        [sys.executable, "-m", "dedupdb"], env=env, capture_output=True, text=True
-    )
-    assert result.returncode == 0
-    assert "_dedupdb_completion" in result.stdout
+def test_shell_completion_script_is_generated(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(dedupdb.cli.signal, "signal", lambda *args: None)  # keep pytest's
+    monkeypatch.setenv("_DEDUPDB_COMPLETE", "bash_source")
+    monkeypatch.setattr(sys, "argv", ["dedupdb"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 0
+    assert "_dedupdb_completion" in capsys.readouterr().out
 
 
 def test_backup_is_a_consistent_copy(photo_tree: Path, tmp_path: Path) -> None:
@@ -142,25 +144,24 @@ def test_backup_is_a_consistent_copy(photo_tree: Path, tmp_path: Path) -> None:
     assert "is the database itself" in itself.output
 
 
-def test_unexpected_errors_are_one_line_from_the_console_script(tmp_path: Path) -> None:
+def test_unexpected_errors_are_one_line_from_the_console_script(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """main() turns anything unforeseen into one line; --debug shows the traceback."""
-    script = (
-        "import sys, dedupdb.cli as c\n"
-        "def boom(*a, **k): raise RuntimeError('disk on fire')\n"
-        "c.status = boom\n"
-        "sys.argv[0] = 'dedupdb'\n"
-        "c.main()\n"
-    )
-    env = {**os.environ, "DEDUPDB_DB": str(tmp_path / "x.sqlite")}
-    env.pop("DEDUPDB_DEBUG", None)
-    plain = subprocess.run(
-        [sys.executable, "-c", script, "status"], env=env, capture_output=True, text=True
-    )
-    assert plain.returncode == 1
-    assert plain.stderr.count("\n") == 1
-    assert plain.stderr.startswith("Error: unexpected RuntimeError: disk on fire")
-    debug = subprocess.run(
-        [sys.executable, "-c", script, "--debug", "status"], env=env, capture_output=True, text=True
-    )
-    assert debug.returncode == 1
-    assert "Traceback" in debug.stderr
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(dedupdb.cli.signal, "signal", lambda *args: None)  # keep pytest's
+    monkeypatch.setattr(dedupdb.cli, "status", boom)
+    monkeypatch.delenv("DEDUPDB_DEBUG", raising=False)
+    monkeypatch.setattr(sys, "argv", ["dedupdb", "status"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("Error: unexpected RuntimeError: disk on fire")
+    monkeypatch.setattr(sys, "argv", ["dedupdb", "--debug", "status"])
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        main()

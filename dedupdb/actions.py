@@ -297,6 +297,11 @@ def _plan_cluster(
         state = "not in the index" if keeper is None else keeper.status
         refuse_cluster(f"its keeper (image {keeper_id}) is {state}")
         return
+    keeper_member = next(m for m in members if m.get("image_id") == keeper_id)
+    stale = _stale(keeper_member, keeper)
+    if stale:
+        refuse_cluster(f"its keeper: {stale}")
+        return
     keeper_real = os.path.realpath(keeper.file.path)
     candidates: list[tuple[dict[str, Any], _Row]] = []
     for member in members:
@@ -346,6 +351,11 @@ def _member_problem(
         return "it is the keeper of another cluster"
     if row.file.image_id in taken:
         return "another cluster already lists it"
+    return _stale(member, row)
+
+
+def _stale(member: dict[str, Any], row: _Row) -> str | None:
+    """Why the report's entry does not describe what the index holds, if it does not."""
     reported = _report_path(member)
     if reported is not None and os.path.normpath(reported) != os.path.normpath(row.file.path):
         return (
@@ -432,7 +442,7 @@ def apply(store: Store, plan: ActionPlan, progress: ProgressCallback | None = No
                 f"{err.strerror or err}",
                 "choose another with --move-to DIR",
             ) from err
-    return _run(store, run_id, progress)
+    return _run(store, run_id, progress, resuming=False)
 
 
 def resume(store: Store, progress: ProgressCallback | None = None) -> ApplyResult:
@@ -452,7 +462,7 @@ def resume(store: Store, progress: ProgressCallback | None = None) -> ApplyResul
         run = session.get(ApplyRun, run_id)
         assert run is not None
         run.status, run.host, run.pid = "running", socket.gethostname(), os.getpid()
-    return _run(store, run_id, progress)
+    return _run(store, run_id, progress, resuming=True)
 
 
 def _refusal_row(run_id: int, refusal: Refusal) -> Action:
@@ -531,7 +541,9 @@ class _Skip(Exception):
     """This action is not taken; the reason is recorded and the run goes on."""
 
 
-def _run(store: Store, run_id: int, progress: ProgressCallback | None) -> ApplyResult:
+def _run(
+    store: Store, run_id: int, progress: ProgressCallback | None, resuming: bool
+) -> ApplyResult:
     with store.session() as session:
         run = session.get(ApplyRun, run_id)
         assert run is not None
@@ -546,7 +558,7 @@ def _run(store: Store, run_id: int, progress: ProgressCallback | None) -> ApplyR
     todo = [e for e in entries if e.state == PLANNED]
     for done, entry in enumerate(todo, start=1):
         try:
-            destination = _settle_or_perform(store, action, entry, keepers)
+            destination = _settle_or_perform(store, action, entry, keepers, resuming)
         except _Skip as skip:
             _record(store, entry.id, SKIPPED, reason=str(skip))
         else:
@@ -684,16 +696,17 @@ def _check_file(entry: Action, keeper_stat: os.stat_result, action: str) -> None
 
 
 def _settle_or_perform(
-    store: Store, action: str, entry: Action, keepers: _KeeperCheck
+    store: Store, action: str, entry: Action, keepers: _KeeperCheck, resuming: bool
 ) -> bytes | None:
-    """Finish an action caught mid-way by a crash, or check and perform one not started.
-    Returns where the file went (None for delete)."""
-    try:
-        started, destination = _settle_forward(action, entry)
-    except OSError as err:
-        raise _Skip(f"could not finish an interrupted step: {_why(err)}") from err
-    if started:
-        return destination
+    """Finish an action caught mid-way by a crash (when resuming), or check and perform one
+    not started. Returns where the file went (None for delete)."""
+    if resuming:
+        try:
+            started, destination = _settle_forward(action, entry)
+        except OSError as err:
+            raise _Skip(f"could not finish an interrupted step: {_why(err)}") from err
+        if started:
+            return destination
     keeper_stat = keepers.check(entry)
     _check_file(entry, keeper_stat, action)
     try:

@@ -141,18 +141,16 @@ def copy_verified(src: bytes, dst: bytes, expected_hash: bytes) -> None:
     """Copy ``src`` to ``dst`` through a partial file: fsync, verify the content hash of what
     was written, copy mode and times, then rename into place without overwriting."""
     partial = dst + PARTIAL_SUFFIX
-    if lstat_or_none(partial) is not None:
-        os.unlink(partial)  # left by a run that was killed while copying
+    # O_EXCL: a partial file already there is not ours to overwrite (FileExistsError).
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         source_digest = hashlib.blake2b(digest_size=32)
-        with open(src, "rb") as reader:
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as writer:
-                while chunk := reader.read(CHUNK):
-                    source_digest.update(chunk)
-                    writer.write(chunk)
-                writer.flush()
-                os.fsync(writer.fileno())
+        with open(src, "rb") as reader, os.fdopen(fd, "wb") as writer:
+            while chunk := reader.read(CHUNK):
+                source_digest.update(chunk)
+                writer.write(chunk)
+            writer.flush()
+            os.fsync(writer.fileno())
         if source_digest.digest() != expected_hash:
             raise ContentChanged(errno.EIO, "the file changed since it was indexed")
         if hash_file(partial) != expected_hash:

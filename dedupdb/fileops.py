@@ -14,13 +14,13 @@ overwriting), and only then removes the source.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import stat
 import sys
 from urllib.parse import unquote_to_bytes
 
+from . import hashes
 from .walk import QUARANTINE_MARKER
 
 CHUNK = 1 << 20
@@ -35,12 +35,8 @@ class ContentChanged(OSError):
 
 
 def hash_file(path: bytes) -> bytes:
-    """BLAKE2b-256 of a file's bytes, streamed: equal to ``hashes.content_hash`` of its data."""
-    digest = hashlib.blake2b(digest_size=32)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.digest()
+    """The file's content hash as the index stores it (``hashes.content_hash``), streamed."""
+    return hashes.content_hash_file(path, CHUNK)
 
 
 def lstat_or_none(path: bytes) -> os.stat_result | None:
@@ -144,17 +140,18 @@ def copy_verified(src: bytes, dst: bytes, expected_hash: bytes) -> None:
     # O_EXCL: a partial file already there is not ours to overwrite (FileExistsError).
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        source_digest = hashlib.blake2b(digest_size=32)
         with open(src, "rb") as reader, os.fdopen(fd, "wb") as writer:
             while chunk := reader.read(CHUNK):
-                source_digest.update(chunk)
                 writer.write(chunk)
             writer.flush()
             os.fsync(writer.fileno())
-        if source_digest.digest() != expected_hash:
-            raise ContentChanged(errno.EIO, "the file changed since it was indexed")
+        # What was written is what the index holds: the source did not change under us and the
+        # copy is good (one check, since the copy is the only thing that remains).
         if hash_file(partial) != expected_hash:
-            raise ContentChanged(errno.EIO, "the copy does not match the original (bad disk?)")
+            raise ContentChanged(
+                errno.EIO,
+                "its copy does not match the indexed content hash (changed, or a bad disk)",
+            )
         shutil.copystat(src, partial, follow_symlinks=False)
         rename_no_replace(partial, dst)
         fsync_dir(os.path.dirname(dst))

@@ -291,9 +291,7 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
         if gain > SCORE_EPSILON:
             advantages.append((gain, text))
 
-    runner = max(
-        others, key=lambda o: (o.candidate.pixels, o.score)
-    ).candidate  # the biggest rival
+    runner = max(others, key=lambda o: (o.candidate.pixels, o.score)).candidate  # the biggest rival
     smallest = min(others, key=lambda o: o.candidate.pixels).candidate
     if smallest.pixels < k.pixels:
         versus = runner if runner.pixels < k.pixels else smallest
@@ -302,15 +300,19 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
     if format_rank(worse_format) < format_rank(k):
         original = "original format" if k.is_raw else "better format"
         add("format", f"{original}: {_format_name(k)} vs {_format_name(worse_format)}")
-    lower_bpp = min(others, key=lambda o: o.candidate.bpp).candidate
-    if lower_bpp.bpp < k.bpp and abs(lower_bpp.pixels - k.pixels) <= 0.01 * k.pixels:
-        add("bpp", f"less compressed: {k.bpp:.1f} vs {lower_bpp.bpp:.1f} bits per pixel")
-    smaller_file = min(others, key=lambda o: o.candidate.size).candidate
-    if smaller_file.size < k.size:
-        add("size", f"larger file: {human_bytes(k.size)} vs {human_bytes(smaller_file.size)}")
+    same_size = [
+        o.candidate for o in others if abs(o.candidate.pixels - k.pixels) <= 0.01 * k.pixels
+    ]
+    lower_bpp = min(same_size, key=lambda c: c.bpp, default=None)
+    if lower_bpp is not None and lower_bpp.bpp < k.bpp * 0.95:
+        add(
+            "bpp",
+            f"less compressed: {human_bytes(k.size)} vs {human_bytes(lower_bpp.size)} "
+            f"({k.bpp:.1f} vs {lower_bpp.bpp:.1f} bits per pixel)",
+        )
     blurrier = min(others, key=lambda o: o.candidate.sharpness).candidate
     if blurrier.sharpness < k.sharpness * 0.9:
-        add("sharpness", f"sharper: {k.sharpness:.0f} vs {blurrier.sharpness:.0f}")
+        add("sharpness", f"sharper: {k.sharpness:.3g} vs {blurrier.sharpness:.3g}")
     poorer = min(others, key=lambda o: o.parts["exif"]).candidate
     if keeper.parts["exif"] > _min_part(others, "exif"):
         if k.camera and not poorer.camera:

@@ -120,13 +120,14 @@ def mark_not_duplicates(store: Store, image_ids: Sequence[int]) -> int:
                 "these files are identical copies (same content): they are duplicates",
                 "to keep them all, simply do not apply the report to them",
             )
-        existing = set(
-            session.execute(
+        existing = {
+            (a, b)
+            for a, b in session.execute(
                 select(NotDuplicate.hash_a, NotDuplicate.hash_b).where(
                     NotDuplicate.hash_a.in_(list(by_hash))
                 )
-            ).tuples()
-        )
+            )
+        }
         added = 0
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         for a, b in itertools.combinations(sorted(by_hash), 2):

@@ -10,6 +10,7 @@ the versioned JSON schema (docs/report-schema.md) one to one, so ``Report.from_d
 from __future__ import annotations
 
 import base64
+import copy
 import csv
 import io
 import json
@@ -167,9 +168,15 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (see docs/report-schema.md)."""
-        data = asdict(self)
-        head = {"schema": data.pop("schema"), "version": data.pop("version")}
-        return {**head, **data}
+        return {
+            "schema": self.schema,
+            "version": self.version,
+            "generated_at": self.generated_at,
+            "database": self.database,
+            "settings": copy.deepcopy(self.settings),
+            "summary": asdict(self.summary),
+            "clusters": [_cluster_dict(c) for c in self.clusters],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Report:
@@ -194,6 +201,24 @@ class Report:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise DedupdbError(f"the report is damaged or incomplete: {err!r}") from err
+
+
+_MEMBER_FIELDS = tuple(f.name for f in fields(Member))
+_CLUSTER_FIELDS = tuple(f.name for f in fields(ReportCluster) if f.name not in ("members", "pairs"))
+_PAIR_FIELDS = tuple(f.name for f in fields(ReportPair))
+
+
+def _cluster_dict(cluster: ReportCluster) -> dict[str, Any]:
+    """``asdict`` by hand: a report has 100,000s of members and asdict deep-copies each."""
+    data = {name: getattr(cluster, name) for name in _CLUSTER_FIELDS}
+    data["reasons"] = list(cluster.reasons)
+    data["members"] = []
+    for member in cluster.members:
+        item = {name: getattr(member, name) for name in _MEMBER_FIELDS}
+        item["score_parts"] = dict(member.score_parts)
+        data["members"].append(item)
+    data["pairs"] = [{name: getattr(p, name) for name in _PAIR_FIELDS} for p in cluster.pairs]
+    return data
 
 
 def _build(cls: Any, data: dict[str, Any]) -> Any:
@@ -224,7 +249,7 @@ def build_report(store: Store, options: ReportOptions | None = None) -> Report:
     exclude = decisions.excluded_pairs(store)
     clusters: list[ClusterLike] = []
     threshold = options.threshold
-    if params is not None:
+    if params is not None and _counts(store)[0] >= 2:
         clusters, threshold = _find_clusters(store, options, exclude)
     return report_from_clusters(
         store, clusters, options, threshold=threshold, excluded_pairs=len(exclude)
@@ -349,7 +374,7 @@ def _load_rows(store: Store, ids: list[int], hash_name: str) -> dict[int, _Row]:
                 .join(Root, Root.id == Image.root_id)
                 .where(Image.id.in_(chunk))
             )
-            for image, root, blob in session.execute(query).tuples():
+            for image, root, blob in session.execute(query):
                 raw = os.path.join(root, image.relpath)
                 camera = " ".join(p for p in (image.camera_make, image.camera_model) if p)
                 out[image.id] = _Row(

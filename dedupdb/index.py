@@ -154,6 +154,7 @@ def plan(
             row is not None
             and (row.size, row.mtime_ns) == (entry.size, entry.mtime_ns)
             and row.hash_size == params.hash_size
+            and not options.rehash  # new hash parameters or version: recompute everything
         ):
             result.unchanged += 1
             if row.status != PRESENT:

@@ -23,7 +23,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
@@ -118,7 +118,12 @@ class Store:
         session.merge(Setting(key=key, value=json.dumps(value)))
 
     def size_bytes(self) -> int | None:
-        """The database file's size (with its WAL), for SQLite; None for a server database."""
+        """The database's size: the SQLite file with its WAL, or what PostgreSQL reports for
+        the database; None when unknown (an in-memory database, another server)."""
+        if self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                size = conn.execute(text("SELECT pg_database_size(current_database())"))
+                return int(size.scalar_one())
         path = self.sqlite_path
         if path is None or not path.exists():
             return None

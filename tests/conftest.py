@@ -7,9 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+# PostgreSQL: a throwaway server for the tests that need one (see pgserver.py).
+from pgserver import (  # noqa: F401  (fixtures)
+    add_postgresql_options,
+    postgresql_server,
+    postgresql_url,
+)
 from PIL import Image
 
 from dedupdb.store import Store, open_store
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_postgresql_options(parser)
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +36,13 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    opened = open_store(db_path)
+def store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Store]:
+    """An open database: SQLite in tmp_path, or with ``--backend postgresql`` a new database
+    on the test PostgreSQL server (so any store test can be run on both)."""
+    if request.config.getoption("--backend") == "postgresql":
+        opened = open_store(request.getfixturevalue("postgresql_url"))
+    else:
+        opened = open_store(db_path)
     yield opened
     opened.close()
 

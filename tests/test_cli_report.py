@@ -67,3 +67,36 @@ def test_help_has_examples() -> None:
         code, text = run(command, "--help")
         assert code == 0
         assert "Examples:" in text
+
+
+def test_report_end_to_end_on_real_files(db_path: Path, tmp_path: Path, store: Store) -> None:
+    """Index real files, report; exact copies always, and near copies once matching exists."""
+    import importlib.util
+    import shutil
+
+    from conftest import photo, save_photo
+
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    save_photo(root / "a" / "one.jpg", 41, (480, 360), quality=92)
+    shutil.copy(root / "a" / "one.jpg", root / "b" / "one (1).jpg")
+    photo(42, (480, 360)).save(root / "a" / "two.png")
+    photo(42, (480, 360)).resize((240, 180)).save(root / "b" / "two_small.jpg", quality=80)
+    save_photo(root / "a" / "other.jpg", 43, (480, 360), quality=90)
+    index(store, root, IndexOptions(workers=1))
+    html = tmp_path / "r.html"
+    code, text = run("report", "--db", str(db_path), "--json", "-", "--html", str(html))
+    assert code == 0, text
+    data = json.loads(text)
+    clusters = {frozenset(Path(m["path"]).name for m in c["members"]): c for c in data["clusters"]}
+    exact = clusters[frozenset({"one.jpg", "one (1).jpg"})]
+    assert exact["exact"] is True
+    assert [m["path"] for m in exact["members"] if m["keeper"]] == [str(root / "a" / "one.jpg")]
+    if importlib.util.find_spec("dedupdb.match") is not None:
+        near = clusters[frozenset({"two.png", "two_small.jpg"})]
+        assert near["members"][0]["path"] == str(root / "a" / "two.png")
+        assert near["reasons"][0] == "largest: 480x360 vs 240x180"
+        assert not any("other.jpg" in names for names in clusters)
+    page = html.read_text()
+    assert page.count("data:image/jpeg;base64,") >= 2

@@ -166,6 +166,17 @@ def plan(
             continue
         result.to_process.append(entry)
     unreadable = [p.relpath for p in result.problems]
+    # A problem already recorded, unchanged since, is known bad like a failed file.
+    fresh = []
+    for problem in result.problems:
+        if (
+            failures.get(problem.relpath) == (problem.size, problem.mtime_ns)
+            and not options.retry_errors
+        ):
+            result.known_bad += 1
+        else:
+            fresh.append(problem)
+    result.problems = fresh
     result.vanished = [
         row.id
         for relpath, row in rows.items()
@@ -344,11 +355,20 @@ def _now() -> datetime:
 class Writer:
     """Commits each result in its own transaction and keeps the summary's counts."""
 
-    def __init__(self, store: Store, root_id: int, root: bytes, params: HashParams) -> None:
+    def __init__(
+        self,
+        store: Store,
+        root_id: int,
+        root: bytes,
+        params: HashParams,
+        vanished: Iterable[int] = (),
+    ) -> None:
         self.store = store
         self.root_id = root_id
         self.root = root
         self.params = params
+        # Rows this run marked missing: one found again under a new path is moved, not missing.
+        self.vanished = set(vanished)
 
     def write(self, result: Result, summary: IndexSummary) -> None:
         with self.store.transaction() as session:
@@ -428,6 +448,9 @@ class Writer:
                 )
             )
             summary.moved += 1
+            if donor.id in self.vanished:
+                self.vanished.discard(donor.id)
+                summary.missing -= 1
             return
         columns = {name: getattr(donor, name) for name in CONTENT_COLUMNS}
         if self._upsert_image(session, entry, columns):
@@ -529,7 +552,7 @@ def _index_root(
     tasks = [Task(root, e, params.hash_size, options.min_resolution) for e in work.to_process]
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
-    writer = Writer(store, root_id, root, params)
+    writer = Writer(store, root_id, root, params, work.vanished)
     workers = options.workers or os.cpu_count() or 1
     for done, result in enumerate(run_tasks(tasks, workers, known), start=1):
         writer.write(result, summary)
@@ -550,8 +573,9 @@ def _apply_plan(store: Store, root_id: int, work: Plan, summary: IndexSummary) -
             )
     writer = Writer(store, root_id, b"", HashParams())
     for problem in work.problems:
-        entry = FileEntry(problem.relpath, -1, -1, 0, 0)
-        writer.write(NotIndexed(entry, FAILED, problem.reason), summary)
+        entry = FileEntry(problem.relpath, problem.size, problem.mtime_ns, 0, 0)
+        kind = SKIPPED if problem.skipped else FAILED
+        writer.write(NotIndexed(entry, kind, problem.reason), summary)
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

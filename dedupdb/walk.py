@@ -41,6 +41,9 @@ class WalkProblem:
 
     relpath: bytes
     reason: str
+    skipped: bool = False  # True: deliberately left alone (a FIFO, socket, device), not an error
+    size: int = -1  # the stat's size and mtime when there is one, so an unchanged problem
+    mtime_ns: int = -1  # is not recorded again on the next run
 
 
 def display(path: bytes) -> str:
@@ -107,12 +110,33 @@ def walk(
                 if key not in seen_dirs:  # loop protection for followed symlinks
                     seen_dirs.add(key)
                     subdirs.append(relpath)
-            elif stat.S_ISREG(st.st_mode) and is_image_name(entry.name):
+            elif not is_image_name(entry.name):
+                continue
+            elif stat.S_ISREG(st.st_mode):
                 if key in seen_files:
                     continue
                 seen_files.add(key)
                 yield FileEntry(relpath, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+            elif on_problem:  # a FIFO, socket or device with an image name: never opened
+                kind = _SPECIAL_KINDS.get(stat.S_IFMT(st.st_mode), "special file")
+                on_problem(
+                    WalkProblem(
+                        relpath,
+                        f"not a regular file ({kind}); never opened",
+                        skipped=True,
+                        size=0,
+                        mtime_ns=st.st_mtime_ns,
+                    )
+                )
         stack.extend(reversed(subdirs))
+
+
+_SPECIAL_KINDS = {
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+}
 
 
 def _stat_entry(entry: os.DirEntry[bytes], follow_symlinks: bool) -> os.stat_result | None:

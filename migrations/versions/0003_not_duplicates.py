@@ -4,8 +4,8 @@ Why: `dedupdb not-duplicate` records a user's decision so that later reports lea
 out. Pairs are kept by content hash (not image id) so that the decision survives moves,
 renames, prune and re-index, and covers every exact copy of either picture.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-25 09:26:54.591403
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

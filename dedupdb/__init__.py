@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._version import __version__
 from .errors import DedupdbError
 from .index import IndexOptions, IndexSummary, Progress, index
+from .report import Report, ReportOptions, build_report
 from .status import Status, prune, status
 from .store import Store, open_store
 
@@ -20,9 +21,12 @@ __all__ = [
     "IndexOptions",
     "IndexSummary",
     "Progress",
+    "Report",
+    "ReportOptions",
     "Status",
     "Store",
     "__version__",
+    "build_report",
     "index",
     "open_store",
     "prune",

@@ -85,3 +85,22 @@ def photo_tree(tmp_path: Path) -> Path:
     save_photo(root / "2025" / "desert.webp", 5)
     save_photo(root / "cat.jpg", 6, (240, 320), quality=95)
     return root
+
+
+def quick_photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """Like ``photo`` but about 10x faster at large sizes (drawn small, then upscaled): for
+    tests that need many files rather than particular pictures."""
+    width, height = size
+    small = photo(seed, (max(8, width // 8), max(8, height // 8)))
+    return small.resize(size, Image.Resampling.BICUBIC)
+
+
+def photo_files(folder: Path, count: int, size: tuple[int, int] = (640, 480)) -> list[Path]:
+    """``count`` different JPEGs in ``folder`` (named 000.jpg, 001.jpg, ...)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in range(count):
+        path = folder / f"{seed:03d}.jpg"
+        quick_photo(seed + 1000, size).save(path, quality=85)
+        paths.append(path)
+    return paths

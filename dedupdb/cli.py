@@ -608,10 +608,12 @@ def apply_command(
     journaled: `dedupdb undo` reverses it, `--resume` finishes one that was interrupted.
 
     REPORT is a JSON file from `dedupdb report --json` (edit keepers or remove clusters
-    first if you like); without it, the current report (default settings) is used.
+    first if you like); without it, the current report with `dedupdb report`'s default
+    settings is used.
 
     \b
     Examples:
+      dedupdb apply                      # plan from the current report; nothing changes
       dedupdb report --json report.json && dedupdb apply report.json
       dedupdb apply report.json --move-to /mnt/nas/dedupdb-quarantine --yes
       dedupdb apply report.json --hardlink --yes
@@ -655,10 +657,10 @@ def apply_command(
 
 
 def _current_report(store: Store) -> dict[str, Any]:
-    raise DedupdbError(
-        "give a report file: this dedupdb cannot build the report itself yet",
-        "dedupdb report --json report.json, then dedupdb apply report.json",
-    )
+    """The report `dedupdb report` writes with its default settings, built now."""
+    from .report import ReportOptions, build_report
+
+    return build_report(store, ReportOptions()).to_dict()
 
 
 def format_plan(plan: Any) -> str:

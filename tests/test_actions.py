@@ -734,3 +734,29 @@ def test_apply_then_undo_is_the_identity(
         path.write_bytes(saved[0])
         os.utime(path, ns=(saved[1].st_atime_ns, saved[1].st_mtime_ns))
     assert set(statuses(store).values()) == {PRESENT}
+
+
+def test_end_to_end_with_the_real_report(tmp_path: Path) -> None:
+    """`dedupdb report --json` -> `apply` -> the next report is empty -> `undo` -> back."""
+    root = library(tmp_path, families=2, copies=1)
+    db = ["--db", str(tmp_path / "e2e.sqlite")]
+    runner = CliRunner()
+    assert runner.invoke(cli, ["index", str(root), "--workers", "1", "-q", *db]).exit_code == 0
+    before = snapshot(root)
+    out = tmp_path / "report.json"
+    assert runner.invoke(cli, ["report", "--json", str(out), "-q", *db]).exit_code == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert len(report["clusters"]) == 2
+    done = runner.invoke(cli, ["apply", str(out), "--yes", "--move-to", str(tmp_path / "q"), *db])
+    assert done.exit_code == 0, done.output
+    assert len(files_under(root)) == 2
+    again = tmp_path / "again.json"
+    assert runner.invoke(cli, ["report", "--json", str(again), "-q", *db]).exit_code == 0
+    assert json.loads(again.read_text(encoding="utf-8"))["clusters"] == []
+    assert runner.invoke(cli, ["undo", *db]).exit_code == 0
+    assert snapshot(root) == before
+    # Without a report file: the current report, with `dedupdb report`'s defaults.
+    live = runner.invoke(cli, ["apply", "--json", "--move-to", str(tmp_path / "q"), *db])
+    plan = json.loads(live.output)
+    assert plan["source"] == "current report" and plan["files"] == 2
+    assert snapshot(root) == before

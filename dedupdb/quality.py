@@ -182,18 +182,42 @@ def _exif_value(candidate: Candidate, most_tags: int) -> float:
     )
 
 
-def score_parts(candidate: Candidate, cluster: Sequence[Candidate]) -> dict[str, float]:
+@dataclass(frozen=True)
+class _Best:
+    """The best value of each measure in a cluster, computed once per cluster."""
+
+    largest: Candidate
+    pixels: int
+    size: int
+    bpp: float
+    sharpness: float
+    exif_tags: int
+
+    @classmethod
+    def of(cls, cluster: Sequence[Candidate]) -> _Best:
+        return cls(
+            largest=max(cluster, key=lambda c: (c.pixels, -c.image_id)),
+            pixels=max(c.pixels for c in cluster),
+            size=max(c.size for c in cluster),
+            bpp=max(c.bpp for c in cluster),
+            sharpness=max(c.sharpness for c in cluster),
+            exif_tags=max(c.exif_tags for c in cluster),
+        )
+
+
+def score_parts(
+    candidate: Candidate, cluster: Sequence[Candidate], best: _Best | None = None
+) -> dict[str, float]:
     """Each part in 0..1, relative to the best member of the cluster for that part."""
-    largest = max(cluster, key=lambda c: (c.pixels, -c.image_id))
-    most_tags = max(c.exif_tags for c in cluster)
+    best = best or _Best.of(cluster)
     return {
-        "resolution": _ratio(candidate.pixels, max(c.pixels for c in cluster)),
+        "resolution": _ratio(candidate.pixels, best.pixels),
         "format": format_rank(candidate),
-        "size": _ratio(candidate.size, max(c.size for c in cluster)),
-        "bpp": _ratio(candidate.bpp, max(c.bpp for c in cluster)),
-        "sharpness": _ratio(candidate.sharpness, max(c.sharpness for c in cluster)),
-        "exif": _exif_value(candidate, most_tags),
-        "unedited": float(_same_framing(candidate, largest)),
+        "size": _ratio(candidate.size, best.size),
+        "bpp": _ratio(candidate.bpp, best.bpp),
+        "sharpness": _ratio(candidate.sharpness, best.sharpness),
+        "exif": _exif_value(candidate, best.exif_tags),
+        "unedited": float(_same_framing(candidate, best.largest)),
     }
 
 
@@ -213,8 +237,9 @@ def rank(cluster: Sequence[Candidate], rules: Rules | None = None) -> Ranking:
         raise ValueError("a cluster has at least one member")
     rules = rules or Rules()
     ranked = []
+    best = _Best.of(cluster)
     for candidate in cluster:
-        parts = score_parts(candidate, cluster)
+        parts = score_parts(candidate, cluster, best)
         ranked.append(Ranked(candidate, total(parts), parts, rule_value(candidate.path, rules)))
     ranked.sort(key=_sort_key)
     for place, item in enumerate(ranked):

@@ -445,6 +445,7 @@ def _load_rows(store: Store, ids: list[int], hash_name: str) -> dict[int, _Row]:
                         exif_tags=row.exif_tags,
                         taken_at=row.taken_at,
                         camera=camera or None,
+                        content_hash=row.content_hash,
                     ),
                     raw_path=raw,
                     content_hash=row.content_hash,

@@ -26,8 +26,10 @@ with SHA extensions compute about 4x faster than BLAKE2b; wHash in exact integer
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -91,6 +93,66 @@ def content_hash_file(path: bytes | str, chunk_size: int = 1 << 20) -> bytes:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.digest()
+
+
+class HashingReader(io.RawIOBase):
+    """A read-only view of a file that computes its ``content_hash`` while it is being read.
+
+    The indexer decodes a file through this reader, so the bytes are hashed block by block as
+    the decoder pulls them in, while they are in the CPU cache, instead of being read whole,
+    hashed, and read again by the decoder. Readers may seek: every byte is hashed once, in file
+    order; bytes a forward seek skips are read and hashed then, and ``digest`` hashes whatever
+    the reader never reached (data after the end of a JPEG, say).
+    """
+
+    def __init__(self, raw: io.RawIOBase, block: int = 1 << 16) -> None:
+        super().__init__()
+        self._raw = raw
+        self._block = block
+        self._hash = hashlib.sha256()
+        self._hashed_to = 0  # every byte before this offset has been hashed, none after
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        start = self._raw.tell()
+        if start > self._hashed_to:
+            self._hash_until(start)
+        count = self._raw.readinto(buffer) or 0
+        end = start + count
+        if end > self._hashed_to:
+            self._hash.update(memoryview(buffer)[self._hashed_to - start : count])
+            self._hashed_to = end
+        return count
+
+    def _hash_until(self, offset: int) -> None:
+        """Hash the bytes from the hashed frontier up to ``offset`` (or the end of the file)."""
+        if self._hashed_to >= offset:
+            return
+        position = self._raw.tell()
+        self._raw.seek(self._hashed_to)
+        while self._hashed_to < offset:
+            chunk = self._raw.read(min(self._block, offset - self._hashed_to))
+            if not chunk:
+                break
+            self._hash.update(chunk)
+            self._hashed_to += len(chunk)
+        self._raw.seek(position)
+
+    def digest(self) -> bytes:
+        """``content_hash`` of the whole file, reading whatever was not read yet."""
+        self._hash_until(1 << 62)
+        return self._hash.digest()
 
 
 def gray_square(picture: np.ndarray) -> np.ndarray:

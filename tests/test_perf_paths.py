@@ -7,13 +7,13 @@ every user's index.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import io
 import os
 import tempfile
 from pathlib import Path
 
+import blake3
 import imagehash
 import numpy as np
 import pytest
@@ -110,10 +110,10 @@ def test_whash_ties_are_deterministic_and_symmetric() -> None:
         assert hashes.whash_variants(transformed)[0] == values[k]
 
 
-def test_content_hash_is_sha256() -> None:
+def test_content_hash_is_blake3() -> None:
     data = b"\xff\xd8 not really a jpeg" * 1000
-    assert hashes.content_hash(data) == hashlib.sha256(data).digest()
-    assert hashes.HASH_VERSION == 2  # version 1 hashed file bytes with BLAKE2b
+    assert hashes.content_hash(data) == blake3.blake3(data).digest()
+    assert hashes.HASH_VERSION == 3  # 1 hashed file bytes with BLAKE2b, 2 with SHA-256
 
 
 def test_rehash_recomputes_unchanged_files(store: Store, tmp_path: Path) -> None:

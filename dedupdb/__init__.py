@@ -9,21 +9,29 @@ The library API; the ``dedupdb`` command is a thin layer over it::
 
 from __future__ import annotations
 
+from .cluster import Cluster, build_clusters, find_clusters
 from .errors import DedupdbError
 from .index import IndexOptions, IndexSummary, Progress, index
+from .match import MatchOptions, Pair, find_pairs
 from .status import Status, prune, status
 from .store import Store, open_store
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Cluster",
     "DedupdbError",
     "IndexOptions",
     "IndexSummary",
+    "MatchOptions",
+    "Pair",
     "Progress",
     "Status",
     "Store",
     "__version__",
+    "build_clusters",
+    "find_clusters",
+    "find_pairs",
     "index",
     "open_store",
     "prune",

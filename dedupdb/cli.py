@@ -1,16 +1,21 @@
 """The ``dedupdb`` command: parse options, call the library, print. Nothing else knows the
-terminal. Library errors (``DedupdbError``) become one line on stderr and exit code 1 here.
+terminal. Library errors (``DedupdbError``) become one line on stderr and exit code 1 here;
+anything unexpected becomes one line too (``--debug`` shows the traceback).
 
 Exit codes: 0 success (duplicates found or not), 1 some files could not be processed or an
-action was refused, 2 usage errors, 130 interrupted.
+action was refused, 2 usage errors, 130 interrupted (Ctrl+C or SIGTERM).
+Colours only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import signal
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -47,10 +52,7 @@ def handle_errors(func: F) -> F:
         except DedupdbError as err:
             if _debug():
                 raise
-            message = f"Error: {err.message}"
-            if err.hint:
-                message += f"\n  hint: {err.hint}"
-            click.secho(message, fg="red", err=True)
+            click.secho(f"Error: {err}", fg="red", err=True)  # message (hint)
             sys.exit(EXIT_PROBLEMS)
 
     return wrapper  # type: ignore[return-value]
@@ -65,10 +67,24 @@ def _open(db: str | None) -> Store:
     return open_store(db)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="dedupdb")
+EPILOG = """\b
+Exit codes:
+  0  success, whether duplicates were found or not
+  1  some files could not be processed, or an action was refused (an error)
+  2  usage error (unknown option, missing argument)
+  130  interrupted (Ctrl+C, SIGTERM): run the same command again to continue
+
+\b
+Colours only on a terminal, never with NO_COLOR set. Shell completion (bash, zsh, fish):
+  eval "$(_DEDUPDB_COMPLETE=bash_source dedupdb)"   # in ~/.bashrc
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
+@click.version_option(__version__, "-V", "--version", prog_name="dedupdb")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
-def cli(debug: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Find duplicate and near-duplicate images, remember them in a database, and tell you
     which copy to keep.
 
@@ -77,7 +93,10 @@ def cli(debug: bool) -> None:
       dedupdb index ~/Pictures          # index (again: only new or changed files)
       dedupdb status                    # what the database holds
       dedupdb index /mnt/nas/photos --db /mnt/nas/dedupdb.sqlite
+      dedupdb backup ~/dedupdb-backup.sqlite
     """
+    if os.environ.get("NO_COLOR"):
+        ctx.color = False
 
 
 @cli.command("index")
@@ -310,5 +329,521 @@ def prune_command(db: str | None, root: str | None) -> None:
     click.echo(f"Forgot {removed:,} missing image{'s' if removed != 1 else ''}.")
 
 
+# ----------------------------------------------------------------------------- report
+
+
+def _open_output(path: str) -> Any:
+    """A text file to write (``-`` is stdout); a failure is one clear line."""
+    if path == "-":
+        return contextlib.nullcontext(sys.stdout)
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as err:
+        raise DedupdbError(f"cannot write {path}: {err.strerror}") from err
+
+
+@cli.command("report")
+@db_option
+@click.option("--html", "html_file", metavar="FILE", help="Write the HTML report to FILE.")
+@click.option(
+    "--json", "json_file", metavar="FILE", help="Write the JSON report to FILE (- for stdout)."
+)
+@click.option(
+    "--csv", "csv_file", metavar="FILE", help="Write a CSV, one row per file (- for stdout)."
+)
+@click.option(
+    "--hash",
+    "hash_name",
+    type=click.Choice(["phash", "dhash", "ahash", "whash"]),
+    default="phash",
+    show_default=True,
+    help="Perceptual hash to compare.",
+)
+@click.option(
+    "--threshold",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="BITS",
+    help="Largest Hamming distance that counts as a duplicate [default: tuned per hash].",
+)
+@click.option("--no-rotations", is_flag=True, help="Do not match rotated or mirrored copies.")
+@click.option(
+    "--ssim",
+    type=click.FloatRange(-1.0, 1.0),
+    default=None,
+    metavar="MIN",
+    help="Verify near-duplicate pairs with SSIM and drop pairs below MIN (e.g. 0.8).",
+)
+@click.option(
+    "--prefer",
+    multiple=True,
+    metavar="PATTERN",
+    help="Keep copies whose path matches this glob (or folder name); repeatable.",
+)
+@click.option(
+    "--avoid",
+    multiple=True,
+    metavar="PATTERN",
+    help="Do not keep copies whose path matches this glob (or folder name); repeatable.",
+)
+@click.option(
+    "--thumbnails",
+    type=click.IntRange(min=0),
+    default=500,
+    show_default=True,
+    metavar="N",
+    help="Embed previews in the HTML for the first N clusters (0: none).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No summary on the terminal.")
+@handle_errors
+def report_command(
+    db: str | None,
+    html_file: str | None,
+    json_file: str | None,
+    csv_file: str | None,
+    hash_name: str,
+    threshold: int | None,
+    no_rotations: bool,
+    ssim: float | None,
+    prefer: tuple[str, ...],
+    avoid: tuple[str, ...],
+    thumbnails: int,
+    quiet: bool,
+) -> None:
+    """Find duplicate and near-duplicate images in the database, choose the copy to keep in
+    each cluster (and say why), and write the report as HTML, JSON or CSV. Nothing is
+    changed on disk: `dedupdb apply` acts on a report.
+
+    \b
+    Examples:
+      dedupdb report                                  # summary on the terminal
+      dedupdb report --html report.html --json report.json
+      dedupdb report --threshold 6 --ssim 0.8 --prefer '*/originals/*' --avoid Downloads
+      dedupdb report --csv - | less
+    """
+    from .decisions import remember_clusters
+    from .html_report import make_thumbnails, render_html
+    from .report import ReportOptions, build_report, cluster_membership, write_csv, write_json
+
+    options = ReportOptions(
+        hash=hash_name,
+        threshold=threshold,
+        rotations=not no_rotations,
+        ssim=ssim,
+        prefer=prefer,
+        avoid=avoid,
+    )
+    store = _open(db)
+    try:
+        result = build_report(store, options)
+        remember_clusters(store, cluster_membership(result))
+    finally:
+        store.close()
+    if json_file:
+        with _open_output(json_file) as out:
+            write_json(result, out)
+    if csv_file:
+        with _open_output(csv_file) as out:
+            write_csv(result, out)
+    if html_file:
+        bar = _ProgressBar(enabled=not quiet and sys.stderr.isatty())
+        previews = make_thumbnails(
+            result,
+            thumbnails,
+            progress=lambda done, total: bar.update(Progress(done, total, 0, "")),
+        )
+        bar.close()
+        with _open_output(html_file) as out:
+            out.write(render_html(result, previews, thumbnail_clusters=thumbnails))
+    if not quiet and "-" not in (json_file, csv_file):
+        click.echo(format_report_summary(result))
+        for name, path in (("HTML", html_file), ("JSON", json_file), ("CSV", csv_file)):
+            if path:
+                click.echo(f"Wrote the {name} report to {path}")
+
+
+def format_report_summary(result: Any) -> str:
+    from .quality import human_bytes
+
+    summary, settings = result.summary, result.settings
+    import importlib.util
+
+    exact_only = importlib.util.find_spec("dedupdb.match") is None
+    threshold = settings["threshold"] if settings["threshold"] is not None else "default"
+    lines = [
+        f"Compared {summary.images:,} images ({settings['hash']}, threshold {threshold}, "
+        f"rotations {'on' if settings['rotations'] else 'off'}"
+        + (f", SSIM >= {settings['ssim']}" if settings["ssim"] is not None else "")
+        + ")"
+        + (
+            "\n  (exact copies only: this build has no near-duplicate matching)"
+            if exact_only
+            else ""
+        ),
+        f"  clusters     {summary.clusters:>9,}   ({summary.exact_clusters:,} of exact copies)",
+        f"  duplicates   {summary.duplicates:>9,}",
+        f"  reclaimable  {human_bytes(summary.reclaimable_bytes):>9}",
+    ]
+    if summary.excluded_pairs:
+        lines.append(f"  pairs you marked not duplicates: {summary.excluded_pairs:,} (left out)")
+    if summary.failures:
+        lines.append(
+            f"  {summary.failures:,} files could not be indexed (`dedupdb status --errors`)"
+        )
+    if not summary.images:
+        lines.append("Nothing indexed yet: dedupdb index FOLDER")
+    for cluster in result.clusters[:5]:
+        keeper = next(m for m in cluster.members if m.keeper)
+        lines.append(
+            f"  #{cluster.id}: {len(cluster.members)} files, "
+            f"{human_bytes(cluster.reclaimable_bytes)} reclaimable; keep {keeper.path} "
+            f"({'; '.join(cluster.reasons)})"
+        )
+    if len(result.clusters) > 5:
+        lines.append(f"  ... and {len(result.clusters) - 5:,} more clusters (--html FILE)")
+    return "\n".join(lines)
+
+
+@cli.command("not-duplicate")
+@db_option
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option(
+    "--cluster",
+    "cluster_ids",
+    multiple=True,
+    type=int,
+    metavar="ID",
+    help="A cluster number from the last report (repeatable).",
+)
+@click.option("--forget", is_flag=True, help="Undo: forget the decision for these images.")
+@click.option("--list", "list_all", is_flag=True, help="List the pairs marked so far.")
+@handle_errors
+def not_duplicate_command(
+    db: str | None, paths: tuple[str, ...], cluster_ids: tuple[int, ...], forget: bool,
+    list_all: bool,
+) -> None:  # fmt: skip
+    """Tell dedupdb that some images are not duplicates of each other, so later reports
+    leave them apart. Give two or more indexed files, or a cluster number from the last
+    report. The decision follows the pictures' content (moves and renames keep it).
+
+    \b
+    Examples:
+      dedupdb not-duplicate ~/Pictures/a.jpg ~/Pictures/b.jpg
+      dedupdb not-duplicate --cluster 3
+      dedupdb not-duplicate --forget --cluster 3
+      dedupdb not-duplicate --list
+    """
+    from .decisions import (
+        forget_not_duplicates,
+        image_ids_for_paths,
+        last_cluster,
+        list_not_duplicates,
+        mark_not_duplicates,
+    )
+
+    store = _open(db)
+    try:
+        if list_all:
+            for decision in list_not_duplicates(store):
+                click.echo(f"{decision.created_at}  {decision.path_a}  <->  {decision.path_b}")
+            return
+        groups = [last_cluster(store, cid) for cid in cluster_ids]
+        if paths:
+            groups.append(image_ids_for_paths(store, paths))
+        if not groups:
+            raise click.UsageError("give two or more PATHS, --cluster ID, or --list")
+        for ids in groups:
+            if forget:
+                count = forget_not_duplicates(store, ids)
+                click.echo(f"Forgot {count:,} pair{'s' if count != 1 else ''}.")
+            else:
+                count = mark_not_duplicates(store, ids)
+                click.echo(
+                    f"Marked {len(ids)} images as not duplicates "
+                    f"({count:,} new pair{'s' if count != 1 else ''}); "
+                    "later reports keep them apart."
+                )
+    finally:
+        store.close()
+
+
+# ----------------------------------------------------------------------------- apply / undo
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)  # pragma: no cover
+
+
+_VERBS = {
+    "move": "move",
+    "trash": "send to the trash",
+    "hardlink": "replace by a hard link",
+    "symlink": "replace by a symbolic link",
+    "delete": "DELETE",
+}
+
+
+@cli.command("apply")
+@click.argument("report", required=False, type=click.Path(dir_okay=False, path_type=str))
+@db_option
+@click.option(
+    "--move-to",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Quarantine folder (the default action: move duplicates there, keeping their "
+    "folder layout under DIR/<root name>/) [default: quarantine/ next to the database]. "
+    "--hardlink/--symlink keep the replaced files there too.",
+)
+@click.option("--trash", "mode", flag_value="trash", help="Send duplicates to the desktop trash.")
+@click.option("--hardlink", "mode", flag_value="hardlink", help="Replace duplicates by hard links.")
+@click.option(
+    "--symlink", "mode", flag_value="symlink", help="Replace duplicates by symbolic links."
+)
+@click.option("--delete", "mode", flag_value="delete", help="Delete duplicates. Cannot be undone.")
+@click.option("--yes", is_flag=True, help="Do it (without --yes: only print the plan).")
+@click.option("--resume", is_flag=True, help="Finish an apply run that was interrupted.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan or the result as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def apply_command(
+    report: str | None,
+    db: str | None,
+    move_to: str | None,
+    mode: str | None,
+    yes: bool,
+    resume: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Act on a report's keepers: move the other copies to a quarantine folder (default),
+    send them to the trash, replace them by links, or delete them. Without --yes only the
+    plan is printed. Each file is checked against the index just before it is touched
+    (size, time, content hash, and its keeper's); anything changed is skipped. Every run is
+    journaled: `dedupdb undo` reverses it, `--resume` finishes one that was interrupted.
+
+    REPORT is a JSON file from `dedupdb report --json` (edit keepers or remove clusters
+    first if you like); without it, the current report with `dedupdb report`'s default
+    settings is used.
+
+    \b
+    Examples:
+      dedupdb apply                      # plan from the current report; nothing changes
+      dedupdb report --json report.json && dedupdb apply report.json
+      dedupdb apply report.json --move-to /mnt/nas/dedupdb-quarantine --yes
+      dedupdb apply report.json --hardlink --yes
+      dedupdb apply --resume
+    """
+    from .actions import MOVE, apply, load_report, plan_actions, report_source
+    from .actions import resume as resume_run
+
+    if move_to is not None and mode in ("trash", "delete"):
+        raise click.UsageError(f"--move-to does not go with --{mode}")
+    store = _open(db)
+    bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
+
+    def progress(done: int, total: int, path: str) -> None:
+        bar.update(Progress(done, total, 0, path))
+
+    try:
+        if resume:
+            result = resume_run(store, progress)
+        else:
+            data = load_report(report) if report is not None else _current_report(store)
+            plan = plan_actions(
+                store, data, mode or MOVE, quarantine=move_to, source=report_source(report)
+            )
+            if not yes:
+                if as_json:
+                    click.echo(json.dumps({"dry_run": True, **plan.to_dict()}, indent=2))
+                else:
+                    click.echo(format_plan(plan))
+                sys.exit(EXIT_PROBLEMS if plan.refused else 0)
+            result = apply(store, plan, progress)
+    finally:
+        bar.close()
+        store.close()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(format_result(result))
+    if result.skipped:
+        sys.exit(EXIT_PROBLEMS)
+
+
+def _current_report(store: Store) -> dict[str, Any]:
+    """The report `dedupdb report` writes with its default settings, built now."""
+    from .report import ReportOptions, build_report
+
+    return build_report(store, ReportOptions()).to_dict()
+
+
+def format_plan(plan: Any) -> str:
+    from .walk import display
+
+    verb = _VERBS[plan.action]
+    lines = [f"Plan: {verb} {len(plan.actions):,} files ({_size(plan.bytes)})"]
+    if plan.quarantine is not None:
+        lines[0] += f"; originals go to {display(plan.quarantine)}"
+    keeper = None
+    for item in plan.actions:
+        if item.keeper.path != keeper:
+            keeper = item.keeper.path
+            lines.append(f"  cluster {item.cluster}: keep {display(keeper)}")
+        target = f" -> {display(item.destination)}" if plan.action == "move" else ""
+        lines.append(f"    {verb} {display(item.file.path)}{target}")
+    for refusal in plan.refused:
+        lines.append(f"  ! cluster {refusal.cluster}: {refusal.path}: {refusal.reason}")
+    if plan.action == "delete":
+        lines.append("Delete cannot be undone: --move-to or --trash can.")
+    if plan.action in ("hardlink", "symlink"):
+        lines.append(
+            "The replaced files are kept in the quarantine folder so that `dedupdb undo` can "
+            "restore them: empty it to free the space."
+        )
+    lines.append("Dry run: nothing was changed. Add --yes to do it.")
+    return "\n".join(lines)
+
+
+def format_result(result: Any) -> str:
+    lines = [
+        f"Run {result.run_id}: {_VERBS[result.action]} {len(result.done):,} files "
+        f"({_size(result.bytes)}), {len(result.skipped):,} skipped."
+    ]
+    for skip in result.skipped[:50]:
+        lines.append(f"  ! {skip.path}: {skip.reason}")
+    if len(result.skipped) > 50:
+        lines.append(f"  ... and {len(result.skipped) - 50} more (`dedupdb history --json`)")
+    if result.action == "delete":
+        lines.append("Deleted files cannot be restored.")
+    elif result.done:
+        lines.append(f"Undo with: dedupdb undo {result.run_id}")
+    return "\n".join(lines)
+
+
+@cli.command("undo")
+@click.argument("run", required=False, type=click.IntRange(min=1))
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@handle_errors
+def undo_command(run: int | None, db: str | None, as_json: bool) -> None:
+    """Reverse an apply run (the latest one by default): moved files go back where they were,
+    links are replaced by the original files, trashed files come back from the trash. Files
+    that changed since, or whose place is taken, are left alone and listed. Deleted files
+    cannot come back.
+
+    \b
+    Examples:
+      dedupdb undo
+      dedupdb history && dedupdb undo 3
+    """
+    from .actions import undo
+
+    store = _open(db)
+    try:
+        result = undo(store, run)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(
+            f"Run {result.run_id}: restored {len(result.restored):,} files, "
+            f"{len(result.skipped):,} left alone."
+        )
+        for skip in result.skipped:
+            click.echo(f"  ! {skip.path}: {skip.reason}")
+    if result.skipped:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@cli.command("history")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@handle_errors
+def history_command(db: str | None, as_json: bool) -> None:
+    """List apply runs, newest first: what they did, to how many files, and their state.
+
+    \b
+    Examples:
+      dedupdb history
+      dedupdb history --json
+    """
+    from dataclasses import asdict
+
+    from .actions import history
+
+    store = _open(db)
+    try:
+        runs = history(store)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in runs], indent=2))
+        return
+    if not runs:
+        click.echo("No apply runs yet.")
+    for r in runs:
+        line = (
+            f"{r.id:>4}  {r.started_at}  {r.action:<8} {r.status:<13} {r.done:,} done "
+            f"({_size(r.bytes)}), {r.skipped:,} skipped"
+        )
+        if r.undone:
+            line += f", {r.undone:,} undone"
+        if r.planned:
+            line += f", {r.planned:,} unfinished"
+        if r.quarantine:
+            line += f"  -> {r.quarantine}"
+        click.echo(line)
+
+
+@cli.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, writable=True, path_type=str))
+@db_option
+@handle_errors
+def backup_command(target: str, db: str | None) -> None:
+    """Copy the database to TARGET, consistently, even while an index run is writing to it
+    (SQLite's online backup). For PostgreSQL, use pg_dump.
+
+    \b
+    Examples:
+      dedupdb backup ~/dedupdb-$(date +%F).sqlite
+      dedupdb backup /backups/dedupdb.sqlite --db /srv/dedupdb.sqlite
+    """
+    from pathlib import Path
+
+    from .store import backup
+
+    store = _open(db)
+    try:
+        written = backup(store, Path(target))
+    finally:
+        store.close()
+    click.echo(f"Backed up {store.sqlite_path} to {written} ({written.stat().st_size:,} bytes).")
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    """SIGTERM (docker stop, systemd, Kubernetes) interrupts like Ctrl+C: work is saved."""
+    signal.signal(signum, signal.SIG_DFL)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    cli(prog_name="dedupdb")
+    """The console script: the CLI, with SIGTERM handled and unexpected errors in one line."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        cli(prog_name="dedupdb")
+    except Exception as err:  # a bug or an unforeseen condition; the library's are handled
+        if "--debug" in sys.argv[1:] or os.environ.get("DEDUPDB_DEBUG"):
+            raise
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        click.secho(
+            f"Error: unexpected {type(err).__name__}: {err} (at {os.path.basename(where.filename)}"
+            f":{where.lineno}; run with --debug for the traceback, and please report it)",
+            fg="red",
+            err=True,
+        )
+        sys.exit(EXIT_PROBLEMS)

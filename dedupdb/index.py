@@ -35,7 +35,7 @@ from . import hashes, signals
 from .decode import DecodedImage, DecodeFailure, decode
 from .errors import DatabaseBusyError, ParameterMismatchError, RootNotFoundError
 from .hashes import HashParams
-from .models import FAILED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
+from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
 from .store import Store, translate_operational_error
 from .walk import FileEntry, WalkProblem, display, walk
 
@@ -141,11 +141,14 @@ def plan(
     }
     result = Plan()
     seen: set[bytes] = set()
+    links = _apply_links(session, root_id, root)
+    seen.update(links)
     entries = walk(
         root,
         excludes=options.excludes,
         follow_symlinks=options.follow_symlinks,
         on_problem=result.problems.append,
+        skip=links,
     )
     for entry in entries:
         seen.add(entry.relpath)
@@ -154,6 +157,7 @@ def plan(
             row is not None
             and (row.size, row.mtime_ns) == (entry.size, entry.mtime_ns)
             and row.hash_size == params.hash_size
+            and not options.rehash  # new hash parameters or version: recompute everything
         ):
             result.unchanged += 1
             if row.status != PRESENT:
@@ -165,6 +169,17 @@ def plan(
             continue
         result.to_process.append(entry)
     unreadable = [p.relpath for p in result.problems]
+    # A problem already recorded, unchanged since, is known bad like a failed file.
+    fresh = []
+    for problem in result.problems:
+        if (
+            failures.get(problem.relpath) == (problem.size, problem.mtime_ns)
+            and not options.retry_errors
+        ):
+            result.known_bad += 1
+        else:
+            fresh.append(problem)
+    result.problems = fresh
     result.vanished = [
         row.id
         for relpath, row in rows.items()
@@ -176,6 +191,28 @@ def plan(
         if relpath not in seen and relpath not in unreadable and not _below(relpath, unreadable)
     ]
     return result
+
+
+def _apply_links(session: Session, root_id: int, root: bytes) -> set[bytes]:
+    """Paths that `dedupdb apply` replaced by a link to their keeper and that still are that
+    link: the walk skips them, so a hard link never stands in for its keeper. A link the user
+    replaced by a real file is walked again as usual."""
+    links: set[bytes] = set()
+    for relpath, device, inode in session.execute(
+        select(Image.relpath, Image.device, Image.inode).where(
+            Image.root_id == root_id, Image.status == LINKED
+        )
+    ):
+        try:
+            st = os.lstat(os.path.join(root, relpath))
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or (_signed64(st.st_dev), _signed64(st.st_ino)) == (
+            device,
+            inode,
+        ):
+            links.add(relpath)
+    return links
 
 
 def _below(relpath: bytes, folders: list[bytes]) -> bool:
@@ -277,9 +314,10 @@ def process_file(task: Task) -> Result:
 
 def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> dict[str, Any]:
     """The stored columns derived from a file's content (not its path or stat)."""
-    gray = hashes.gray_square(decoded.rgb)
+    luma = decoded.working_luma
+    gray = hashes.gray_square(luma)
     variants = hashes.all_variants(gray, params)
-    measured = signals.measure(decoded.rgb, gray)
+    measured = signals.measure(decoded.picture, gray, luma)
     info = decoded.info
     return {
         "content_hash": digest,
@@ -343,11 +381,20 @@ def _now() -> datetime:
 class Writer:
     """Commits each result in its own transaction and keeps the summary's counts."""
 
-    def __init__(self, store: Store, root_id: int, root: bytes, params: HashParams) -> None:
+    def __init__(
+        self,
+        store: Store,
+        root_id: int,
+        root: bytes,
+        params: HashParams,
+        vanished: Iterable[int] = (),
+    ) -> None:
         self.store = store
         self.root_id = root_id
         self.root = root
         self.params = params
+        # Rows this run marked missing: one found again under a new path is moved, not missing.
+        self.vanished = set(vanished)
 
     def write(self, result: Result, summary: IndexSummary) -> None:
         with self.store.transaction() as session:
@@ -427,6 +474,9 @@ class Writer:
                 )
             )
             summary.moved += 1
+            if donor.id in self.vanished:
+                self.vanished.discard(donor.id)
+                summary.missing -= 1
             return
         columns = {name: getattr(donor, name) for name in CONTENT_COLUMNS}
         if self._upsert_image(session, entry, columns):
@@ -528,7 +578,7 @@ def _index_root(
     tasks = [Task(root, e, params.hash_size, options.min_resolution) for e in work.to_process]
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
-    writer = Writer(store, root_id, root, params)
+    writer = Writer(store, root_id, root, params, work.vanished)
     workers = options.workers or os.cpu_count() or 1
     for done, result in enumerate(run_tasks(tasks, workers, known), start=1):
         writer.write(result, summary)
@@ -549,8 +599,9 @@ def _apply_plan(store: Store, root_id: int, work: Plan, summary: IndexSummary) -
             )
     writer = Writer(store, root_id, b"", HashParams())
     for problem in work.problems:
-        entry = FileEntry(problem.relpath, -1, -1, 0, 0)
-        writer.write(NotIndexed(entry, FAILED, problem.reason), summary)
+        entry = FileEntry(problem.relpath, problem.size, problem.mtime_ns, 0, 0)
+        kind = SKIPPED if problem.skipped else FAILED
+        writer.write(NotIndexed(entry, kind, problem.reason), summary)
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

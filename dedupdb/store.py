@@ -23,7 +23,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
@@ -118,7 +118,12 @@ class Store:
         session.merge(Setting(key=key, value=json.dumps(value)))
 
     def size_bytes(self) -> int | None:
-        """The database file's size (with its WAL), for SQLite; None for a server database."""
+        """The database's size: the SQLite file with its WAL, or what PostgreSQL reports for
+        the database; None when unknown (an in-memory database, another server)."""
+        if self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                size = conn.execute(text("SELECT pg_database_size(current_database())"))
+                return int(size.scalar_one())
         path = self.sqlite_path
         if path is None or not path.exists():
             return None
@@ -251,16 +256,25 @@ def backup(store: Store, target: Path) -> Path:
     path = store.sqlite_path
     if path is None:
         raise DatabaseError("backup works on SQLite databases", "use pg_dump for PostgreSQL")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.resolve() in {
+        path.resolve(),
+        *(path.resolve().with_name(path.name + s) for s in ("-wal", "-shm")),
+    }:
+        raise DatabaseError(f"{target} is the database itself", "give another file name")
     tmp = target.with_name(target.name + ".tmp")
-    source, dest = sqlite3.connect(path), sqlite3.connect(tmp)
     try:
-        with dest:
-            source.backup(dest)
-    finally:
-        source.close()
-        dest.close()
-    shutil.move(tmp, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source, dest = sqlite3.connect(path), sqlite3.connect(tmp)
+        try:
+            with dest:
+                source.backup(dest)
+        finally:
+            source.close()
+            dest.close()
+        shutil.move(tmp, target)
+    except (OSError, sqlite3.Error) as err:
+        tmp.unlink(missing_ok=True)
+        raise DatabaseError(f"cannot write the backup {target}: {err}") from err
     return target
 
 

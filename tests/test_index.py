@@ -1,33 +1,593 @@
+"""The index pipeline on real files and a real SQLite database: first runs, re-runs, changes,
+moves, deletions, bad input of every kind, several roots, and a run killed for real."""
+
 from __future__ import annotations
 
+import importlib
+import io
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
+from conftest import photo, photo_files, save_photo
+from PIL import Image as PILImage
 from sqlalchemy import select
 
-from dedupdb.index import IndexOptions, index
-from dedupdb.models import Image
-from dedupdb.store import Store
+from dedupdb.errors import DatabaseBusyError, ParameterMismatchError, RootNotFoundError
+from dedupdb.hashes import HASH_VERSION, HashParams, unpack_variants
+from dedupdb.index import IndexOptions, Progress, index
+from dedupdb.models import FAILED, MISSING, PRESENT, SKIPPED, Failure, Image, Run
+from dedupdb.status import prune
+from dedupdb.store import Store, open_store
 
 SEQUENTIAL = IndexOptions(workers=1)
+# The module, not the function that dedupdb/__init__.py exports under the same name.
+index_module = importlib.import_module("dedupdb.index")
 
 
-def paths(store: Store) -> dict[str, str]:
+def images(store: Store) -> dict[bytes, Image]:
     with store.session() as session:
-        return dict(session.execute(select(Image.display_path, Image.status)).all())
+        return {row.relpath: row for row in session.execute(select(Image)).scalars()}
+
+
+def statuses(store: Store) -> dict[str, str]:
+    return {row.display_path: row.status for row in images(store).values()}
+
+
+def failures(store: Store) -> dict[str, tuple[str, str]]:
+    with store.session() as session:
+        rows = session.execute(select(Failure)).scalars()
+        return {row.display_path: (row.kind, row.reason) for row in rows}
+
+
+@pytest.fixture
+def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = index_module.decode
+
+    def counting(data: bytes) -> Any:
+        calls.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(index_module, "decode", counting)
+    return calls
+
+
+def bump_mtime(path: Path) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+
+
+# ----------------------------------------------------------------------------- basics
 
 
 def test_first_run_indexes_every_image(store: Store, photo_tree: Path) -> None:
     summary = index(store, photo_tree, SEQUENTIAL)
-    assert summary.new == 6
-    assert summary.failed == 0
-    assert set(paths(store)) == {
-        "2024/beach.jpg", "2024/forest.jpg", "2024/trip/city.png", "2025/snow.jpg",
-        "2025/desert.webp", "cat.jpg",
+    assert (summary.new, summary.failed, summary.skipped, summary.interrupted) == (6, 0, 0, False)
+    assert statuses(store) == {
+        "2024/beach.jpg": PRESENT, "2024/forest.jpg": PRESENT, "2024/trip/city.png": PRESENT,
+        "2025/snow.jpg": PRESENT, "2025/desert.webp": PRESENT, "cat.jpg": PRESENT,
     }  # fmt: skip
+    row = images(store)[b"2025/snow.jpg"]
+    assert (row.width, row.height, row.format, row.lossless) == (400, 300, "JPEG", False)
+    assert row.size == (photo_tree / "2025" / "snow.jpg").stat().st_size
+    assert len(row.content_hash) == 32
+    assert len(unpack_variants(row.phash, HashParams())) == 8
+    assert images(store)[b"2024/trip/city.png"].lossless
+    with store.session() as session:
+        runs = session.execute(select(Run)).scalars().all()
+    assert [r.status for r in runs] == ["done"]
 
 
-def test_rerun_touches_nothing(store: Store, photo_tree: Path) -> None:
-    index(store, photo_tree, SEQUENTIAL)
+def test_parallel_run_gives_the_same_rows(tmp_path: Path, photo_tree: Path) -> None:
+    one, two = open_store(tmp_path / "one.sqlite"), open_store(tmp_path / "two.sqlite")
+    try:
+        index(one, photo_tree, SEQUENTIAL)
+        summary = index(two, photo_tree, IndexOptions(workers=2))
+        assert summary.new == 6
+        columns = ("content_hash", "phash", "dhash", "ahash", "whash", "width", "thumb")
+        first, second = images(one), images(two)
+        assert first.keys() == second.keys()
+        for path in first:
+            for name in columns:
+                assert getattr(first[path], name) == getattr(second[path], name), (path, name)
+    finally:
+        one.close()
+        two.close()
+
+
+def test_rerun_touches_nothing(
+    store: Store, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = index(store, photo_tree, SEQUENTIAL)
+    before = {path: row.indexed_at for path, row in images(store).items()}
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a file was read or decoded: {args!r}")
+
+    monkeypatch.setattr(index_module, "_read", refuse)
+    monkeypatch.setattr(index_module, "decode", refuse)
     again = index(store, photo_tree, SEQUENTIAL)
-    assert again.unchanged == 6
-    assert again.processed == 0
+    assert first.new == again.unchanged == 6
+    assert again.processed == again.missing == again.known_bad == 0
+    assert {path: row.indexed_at for path, row in images(store).items()} == before
+
+
+# ----------------------------------------------------------------------------- changes
+
+
+def test_changed_file_is_rehashed(store: Store, photo_tree: Path) -> None:
+    index(store, photo_tree, SEQUENTIAL)
+    target = photo_tree / "cat.jpg"
+    old = images(store)[b"cat.jpg"]
+    save_photo(target, 99, (240, 320), quality=95)
+    bump_mtime(target)
+    summary = index(store, photo_tree, SEQUENTIAL)
+    assert (summary.changed, summary.new, summary.unchanged) == (1, 0, 5)
+    new = images(store)[b"cat.jpg"]
+    assert new.id == old.id
+    assert new.content_hash != old.content_hash
+    assert new.phash != old.phash
+    assert new.mtime_ns == target.stat().st_mtime_ns
+
+
+def test_moved_and_renamed_files_are_recognised_without_decoding(
+    store: Store, photo_tree: Path, count_decodes: list[int]
+) -> None:
+    index(store, photo_tree, SEQUENTIAL)
+    before = images(store)
+    count_decodes.clear()
+    (photo_tree / "sorted").mkdir()
+    (photo_tree / "2024" / "beach.jpg").rename(photo_tree / "sorted" / "beach-2024.jpg")
+    (photo_tree / "cat.jpg").rename(photo_tree / "kitty.jpg")
+    summary = index(store, photo_tree, SEQUENTIAL)
+    assert count_decodes == []
+    assert (summary.moved, summary.new, summary.changed) == (2, 0, 0)
+    assert summary.missing == 0  # moved, not missing
+    after = images(store)
+    assert b"cat.jpg" not in after and b"2024/beach.jpg" not in after
+    assert after[b"kitty.jpg"].id == before[b"cat.jpg"].id  # the same row, updated in place
+    assert after[b"kitty.jpg"].status == PRESENT
+    assert after[b"sorted/beach-2024.jpg"].phash == before[b"2024/beach.jpg"].phash
+    assert len(after) == 6
+
+
+def test_exact_copy_is_a_new_row_without_decoding(
+    store: Store, photo_tree: Path, count_decodes: list[int]
+) -> None:
+    index(store, photo_tree, SEQUENTIAL)
+    count_decodes.clear()
+    shutil.copy2(photo_tree / "cat.jpg", photo_tree / "cat copy.jpg")
+    summary = index(store, photo_tree, SEQUENTIAL)
+    assert count_decodes == []
+    assert (summary.new, summary.moved) == (1, 0)
+    rows = images(store)
+    assert rows[b"cat copy.jpg"].content_hash == rows[b"cat.jpg"].content_hash
+    assert rows[b"cat copy.jpg"].phash == rows[b"cat.jpg"].phash
+    assert rows[b"cat.jpg"].status == PRESENT
+
+
+def test_deleted_file_is_marked_missing_then_pruned(store: Store, photo_tree: Path) -> None:
+    index(store, photo_tree, SEQUENTIAL)
+    (photo_tree / "2025" / "snow.jpg").unlink()
+    summary = index(store, photo_tree, SEQUENTIAL)
+    assert (summary.missing, summary.unchanged) == (1, 5)
+    assert statuses(store)["2025/snow.jpg"] == MISSING
+    again = index(store, photo_tree, SEQUENTIAL)
+    assert again.missing == 0  # already missing: not counted again
+    assert prune(store, photo_tree) == 1
+    assert "2025/snow.jpg" not in statuses(store)
+    assert len(statuses(store)) == 5
+
+
+def test_file_that_comes_back_is_present_again(store: Store, photo_tree: Path) -> None:
+    index(store, photo_tree, SEQUENTIAL)
+    target = photo_tree / "cat.jpg"
+    kept = target.read_bytes()
+    st = target.stat()
+    target.unlink()
+    index(store, photo_tree, SEQUENTIAL)
+    assert statuses(store)["cat.jpg"] == MISSING
+    target.write_bytes(kept)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    summary = index(store, photo_tree, SEQUENTIAL)
+    assert summary.unchanged == 6
+    assert statuses(store)["cat.jpg"] == PRESENT
+
+
+def test_unplugged_root_is_an_error_and_marks_nothing_missing(
+    store: Store, photo_tree: Path, tmp_path: Path
+) -> None:
+    index(store, photo_tree, SEQUENTIAL)
+    photo_tree.rename(tmp_path / "elsewhere")
+    with pytest.raises(RootNotFoundError, match="folder not found"):
+        index(store, photo_tree, SEQUENTIAL)
+    assert set(statuses(store).values()) == {PRESENT}
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(RootNotFoundError, match="not a folder"):
+        index(store, tmp_path / "file", SEQUENTIAL)
+
+
+def test_several_roots_never_touch_each_other(store: Store, tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    save_photo(first / "x.jpg", 1)
+    save_photo(first / "y.jpg", 2)
+    save_photo(second / "x.jpg", 3)
+    shutil.copy2(first / "y.jpg", second / "same-as-a-y.jpg")
+    index(store, first, SEQUENTIAL)
+    summary = index(store, second, SEQUENTIAL)
+    assert summary.new == 2 and summary.moved == 0
+    (first / "x.jpg").unlink()
+    (second / "same-as-a-y.jpg").unlink()
+    index(store, second, SEQUENTIAL)  # sees b's deletion only
+
+    def by_root() -> dict[tuple[int, str], str]:
+        with store.session() as session:
+            rows = session.execute(select(Image.root_id, Image.display_path, Image.status))
+            return {(root_id, path): status for root_id, path, status in rows}
+
+    rows = by_root()
+    assert sorted(rows.values()).count(MISSING) == 1
+    assert next(k for k, v in rows.items() if v == MISSING)[1] == "same-as-a-y.jpg"
+    index(store, first, SEQUENTIAL)
+    assert sorted(by_root().values()).count(MISSING) == 2
+    prune(store, second)
+    assert sorted(by_root().values()).count(MISSING) == 1
+
+
+def test_hard_link_and_symlink_are_one_image(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    original = save_photo(root / "a.jpg", 1)
+    os.link(original, root / "hardlink.jpg")
+    (root / "symlink.jpg").symlink_to(original)
+    assert index(store, root, SEQUENTIAL).new == 1
+    assert list(statuses(store)) == ["a.jpg"]
+    summary = index(store, root, IndexOptions(workers=1, follow_symlinks=True))
+    assert (summary.new, summary.unchanged) == (0, 1)
+    assert list(statuses(store)) == ["a.jpg"]
+
+
+def test_follow_symlinks_with_a_loop(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    save_photo(root / "a" / "one.jpg", 1)
+    save_photo(root / "b" / "two.jpg", 2)
+    (root / "a" / "back").symlink_to(root, target_is_directory=True)
+    (root / "b" / "again").symlink_to(root / "a", target_is_directory=True)
+    summary = index(store, root, IndexOptions(workers=1, follow_symlinks=True))
+    assert summary.new == 2
+    assert sorted(statuses(store)) == ["a/one.jpg", "b/two.jpg"]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    from test_decode import png_claiming as make
+
+    return make(width, height)
+
+
+@pytest.fixture
+def bad_tree(tmp_path: Path) -> Path:
+    """One good image and one file of each kind of bad input."""
+    root = tmp_path / "bad"
+    save_photo(root / "good.jpg", 1, quality=90)
+    good = (root / "good.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    corrupt = bytearray(good)
+    corrupt[2:60] = b"\x00" * 58
+    (root / "corrupt.jpg").write_bytes(bytes(corrupt))
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "notes.jpg").write_text("a text file with an image name\n")
+    buffer = io.BytesIO()
+    photo(2).save(buffer, "PNG")
+    (root / "really-a-png.jpg").write_bytes(buffer.getvalue())
+    assert PILImage.MAX_IMAGE_PIXELS is not None
+    side = int((2 * PILImage.MAX_IMAGE_PIXELS) ** 0.5) + 100
+    (root / "bomb.png").write_bytes(png_claiming(side, side))
+    save_photo(root / "tiny.jpg", 3, (60, 40))
+    os.mkfifo(root / "pipe.jpg")
+    return root
+
+
+BAD_REASONS = {
+    "truncated.jpg": (FAILED, "truncated"),
+    "corrupt.jpg": (FAILED, ""),
+    "empty.jpg": (FAILED, "empty"),
+    "notes.jpg": (FAILED, "not an image"),
+    "bomb.png": (FAILED, "decompression bomb"),
+    "tiny.jpg": (SKIPPED, "--min-resolution 100"),
+    "pipe.jpg": (SKIPPED, "not a regular file (FIFO)"),
+}
+
+
+def test_each_bad_input_is_recorded_counted_and_not_retried(
+    store: Store, bad_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = index(store, bad_tree, SEQUENTIAL)
+    assert (summary.new, summary.failed, summary.skipped) == (2, 5, 2)
+    assert sorted(statuses(store)) == ["good.jpg", "really-a-png.jpg"]
+    assert images(store)[b"really-a-png.jpg"].format == "PNG"
+    recorded = failures(store)
+    assert recorded.keys() == BAD_REASONS.keys()
+    for name, (kind, words) in BAD_REASONS.items():
+        assert recorded[name][0] == kind, name
+        assert words in recorded[name][1], recorded[name]
+    assert {f["path"] for f in summary.failures} == {
+        n for n, (k, _) in BAD_REASONS.items() if k == FAILED
+    }
+
+    # Not retried: nothing is opened again.
+    real_read = index_module._read
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a file was read: {args!r}")
+
+    monkeypatch.setattr(index_module, "_read", refuse)
+    again = index(store, bad_tree, SEQUENTIAL)
+    assert (again.processed, again.known_bad, again.unchanged) == (0, 7, 2)
+    monkeypatch.setattr(index_module, "_read", real_read)
+
+    # --retry-errors tries them all again.
+    retried = index(store, bad_tree, IndexOptions(workers=1, retry_errors=True))
+    assert (retried.failed, retried.skipped, retried.known_bad) == (5, 2, 0)
+
+    # A bad file that changes is retried on its own.
+    save_photo(bad_tree / "truncated.jpg", 4, quality=90)
+    bump_mtime(bad_tree / "truncated.jpg")
+    fixed = index(store, bad_tree, SEQUENTIAL)
+    assert (fixed.new, fixed.known_bad) == (1, 6)
+    assert "truncated.jpg" not in failures(store)
+    # A bad file that is deleted leaves the failures table.
+    (bad_tree / "notes.jpg").unlink()
+    index(store, bad_tree, SEQUENTIAL)
+    assert "notes.jpg" not in failures(store)
+
+
+def test_min_resolution_zero_indexes_tiny_images(store: Store, tmp_path: Path) -> None:
+    save_photo(tmp_path / "r" / "tiny.jpg", 3, (60, 40))
+    summary = index(store, tmp_path / "r", IndexOptions(workers=1, min_resolution=0))
+    assert summary.new == 1
+    assert images(store)[b"tiny.jpg"].width == 60
+
+
+def test_a_bad_file_that_was_an_image_loses_its_row(store: Store, photo_tree: Path) -> None:
+    index(store, photo_tree, SEQUENTIAL)
+    (photo_tree / "cat.jpg").write_bytes(b"garbage")
+    summary = index(store, photo_tree, SEQUENTIAL)
+    assert summary.failed == 1
+    assert "cat.jpg" not in statuses(store)
+    assert failures(store)["cat.jpg"][0] == FAILED
+
+
+def test_permission_denied_is_recorded(
+    store: Store, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code path for an unreadable file, simulated so that it also runs as root."""
+    real_read = index_module._read
+
+    def read(path: bytes) -> Any:
+        if path.endswith(b"cat.jpg"):
+            raise PermissionError(13, "Permission denied")
+        return real_read(path)
+
+    monkeypatch.setattr(index_module, "_read", read)
+    summary = index(store, photo_tree, SEQUENTIAL)
+    assert (summary.new, summary.failed) == (5, 1)
+    assert failures(store)["cat.jpg"] == (FAILED, "permission denied")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_file_and_folder_for_real(store: Store, photo_tree: Path) -> None:
+    (photo_tree / "cat.jpg").chmod(0)
+    (photo_tree / "2024").chmod(0)
+    try:
+        summary = index(store, photo_tree, SEQUENTIAL)
+        recorded = failures(store)
+        assert recorded["cat.jpg"] == (FAILED, "permission denied")
+        assert "permission" in recorded["2024"][1].lower()
+        assert summary.failed == 2
+    finally:
+        (photo_tree / "cat.jpg").chmod(0o644)
+        (photo_tree / "2024").chmod(0o755)
+    # Once readable again, nothing below the folder was ever marked missing.
+    index(store, photo_tree, SEQUENTIAL)
+    assert set(statuses(store).values()) == {PRESENT}
+
+
+def test_unreadable_folder_does_not_mark_its_images_missing(
+    store: Store, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index(store, photo_tree, SEQUENTIAL)
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if os.fsencode(path).endswith(b"/2024"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr("dedupdb.walk.os.scandir", scandir)
+    summary = index(store, photo_tree, SEQUENTIAL)
+    assert summary.missing == 0
+    assert set(statuses(store).values()) == {PRESENT}
+    assert "permission" in failures(store)["2024"][1].lower()
+
+
+def test_file_vanishing_mid_run(store: Store, photo_tree: Path) -> None:
+    def vanish(event: Progress) -> None:
+        if event.done == 0:  # the plan is made, no file read yet
+            (photo_tree / "cat.jpg").unlink()
+
+    summary = index(store, photo_tree, SEQUENTIAL, progress=vanish)
+    assert (summary.new, summary.failed) == (5, 1)
+    assert failures(store)["cat.jpg"] == (FAILED, "vanished during the run")
+    index(store, photo_tree, SEQUENTIAL)
+    assert failures(store) == {}
+
+
+# ----------------------------------------------------------------------------- names, params
+
+
+def test_non_utf8_names_round_trip(store: Store, tmp_path: Path) -> None:
+    root = os.path.join(os.fsencode(tmp_path), b"r\xff")
+    folder = os.path.join(root, b"\xe9t\xe9")
+    os.makedirs(folder)
+    buffer = io.BytesIO()
+    photo(1).save(buffer, "JPEG", quality=90)
+    with open(os.path.join(folder, b"caf\xe9.jpg"), "wb") as handle:
+        handle.write(buffer.getvalue())
+    summary = index(store, root, SEQUENTIAL)
+    assert summary.new == 1
+    assert summary.root.endswith("r\\xff")
+    row = images(store)[b"\xe9t\xe9/caf\xe9.jpg"]
+    assert row.display_path == "\\xe9t\\xe9/caf\\xe9.jpg"
+    assert os.path.exists(os.path.join(root, row.relpath))
+    assert index(store, root, SEQUENTIAL).unchanged == 1
+
+
+def test_hash_parameter_mismatch_needs_rehash(store: Store, photo_tree: Path) -> None:
+    index(store, photo_tree, SEQUENTIAL)
+    with pytest.raises(ParameterMismatchError) as caught:
+        index(store, photo_tree, IndexOptions(workers=1, hash_size=16))
+    assert "hash size 8" in caught.value.message and "16" in caught.value.message
+    assert caught.value.hint and "--rehash" in caught.value.hint
+    assert {row.hash_size for row in images(store).values()} == {8}
+    summary = index(store, photo_tree, IndexOptions(workers=1, hash_size=16, rehash=True))
+    assert summary.changed == 6
+    rows = images(store).values()
+    assert {row.hash_size for row in rows} == {16}
+    assert {len(row.phash) for row in rows} == {8 * 32}
+    # Later runs keep the database's size without being told.
+    assert index(store, photo_tree, SEQUENTIAL).unchanged == 6
+    assert store.get_setting("hash_params") == {"hash_size": 16, "version": HASH_VERSION}
+
+
+# ----------------------------------------------------------------------------- killed for real
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of pid (read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                parents[int(entry)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.add(pid)
+        except OSError:
+            continue
+    return alive
+
+
+def _count_rows(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+@pytest.fixture
+def killable() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find worker processes")
+def test_killed_run_resumes_every_file_once(
+    tmp_path: Path, killable: list[subprocess.Popen[bytes]]
+) -> None:
+    from click.testing import CliRunner
+
+    from dedupdb.cli import cli
+
+    root, db = tmp_path / "photos", tmp_path / "index.sqlite"
+    files = photo_files(root, 120)
+    command = [sys.executable, "-m", "dedupdb", "index", str(root), "--db", str(db), "--workers"]
+    proc = subprocess.Popen(
+        [*command, "2", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    killable.append(proc)
+    deadline = time.monotonic() + 60
+    while _count_rows(db) < 5:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "no row committed within a minute"
+        time.sleep(0.02)
+
+    # A second index on the same database while this one runs: a clear refusal.
+    with pytest.raises(DatabaseBusyError, match="busy"):
+        busy_store = open_store(db)
+        try:
+            index(busy_store, root, SEQUENTIAL)
+        finally:
+            busy_store.close()
+    result = CliRunner().invoke(cli, ["index", str(root), "--db", str(db)])
+    assert result.exit_code == 1
+    assert "busy" in result.output and "Traceback" not in result.output
+
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, workers  # (forkserver and) 2 pool workers
+    assert proc.poll() is None, "the run finished before it could be killed: use more files"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    committed = _count_rows(db)
+    assert 0 < committed < len(files)
+
+    # No worker outlives the process it worked for.
+    deadline = time.monotonic() + 10
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphans = _alive(workers)
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, f"worker processes outlived the killed run: {sorted(orphans)}"
+
+    store = open_store(db)
+    try:
+        summary = index(store, root, IndexOptions(workers=2))
+        assert summary.unchanged == committed
+        assert summary.new == len(files) - committed
+        assert summary.failed == summary.missing == 0
+        with store.session() as session:
+            relpaths = session.execute(select(Image.relpath)).scalars().all()
+            runs = session.execute(select(Run.status).order_by(Run.id)).scalars().all()
+        assert sorted(relpaths) == sorted(p.name.encode() for p in files)  # each exactly once
+        assert runs == ["interrupted", "done"]  # the killed run's row is not left "running"
+    finally:
+        store.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM failures").fetchone()[0] == 0

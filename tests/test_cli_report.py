@@ -39,12 +39,12 @@ def test_report_json_to_stdout_is_only_json(db_path: Path) -> None:
     assert json.loads(text)["schema"] == "dedupdb-report"
 
 
-def test_report_with_errors_only(db_path: Path, tmp_path: Path, store: Store) -> None:
+def test_report_with_errors_only(tmp_path: Path, store: Store) -> None:
     root = tmp_path / "bad"
     root.mkdir()
     (root / "broken.jpg").write_bytes(b"not a jpeg")
     index(store, root, IndexOptions(workers=1))
-    code, text = run("report", "--db", str(db_path))
+    code, text = run("report", "--db", store.url)
     assert code == 0, text
     assert "1 files could not be indexed" in text
 
@@ -69,7 +69,7 @@ def test_help_has_examples() -> None:
         assert "Examples:" in text
 
 
-def test_report_end_to_end_on_real_files(db_path: Path, tmp_path: Path, store: Store) -> None:
+def test_report_end_to_end_on_real_files(tmp_path: Path, store: Store) -> None:
     """Index real files, report; exact copies always, and near copies once matching exists."""
     import importlib.util
     import shutil
@@ -86,7 +86,7 @@ def test_report_end_to_end_on_real_files(db_path: Path, tmp_path: Path, store: S
     save_photo(root / "a" / "other.jpg", 43, (480, 360), quality=90)
     index(store, root, IndexOptions(workers=1))
     html = tmp_path / "r.html"
-    code, text = run("report", "--db", str(db_path), "--json", "-", "--html", str(html))
+    code, text = run("report", "--db", store.url, "--json", "-", "--html", str(html))
     assert code == 0, text
     data = json.loads(text)
     clusters = {frozenset(Path(m["path"]).name for m in c["members"]): c for c in data["clusters"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import itertools
@@ -14,17 +15,24 @@ from pathlib import Path
 
 import pytest
 from conftest import photo, save_photo
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import select
 
 from dedupdb.errors import DedupdbError
+from dedupdb.hashes import DIHEDRAL_NAMES
 from dedupdb.index import IndexOptions, index
 from dedupdb.models import Image as ImageRow
 from dedupdb.models import Root
 from dedupdb.report import (
     SCHEMA_VERSION,
+    Member,
     Report,
+    ReportCluster,
     ReportOptions,
+    ReportPair,
+    Summary,
     build_report,
     read_json,
     report_from_clusters,
@@ -326,3 +334,62 @@ def test_options_are_validated() -> None:
         ReportOptions(hash="md5")
     with pytest.raises(DedupdbError, match="ssim"):
         ReportOptions(ssim=2.0)
+
+
+# ----------------------------------------------------------------------------- property
+
+texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+members = st.builds(
+    Member,
+    image_id=st.integers(1, 2**62),
+    path=texts.map(lambda t: "/" + t),
+    path_bytes_b64=st.none() | st.binary(max_size=20).map(lambda b: base64.b64encode(b).decode()),
+    size=st.integers(0, 2**62),
+    mtime_ns=st.integers(-(2**62), 2**62),
+    content_hash=st.binary(min_size=32, max_size=32).map(bytes.hex),
+    width=st.integers(1, 100_000),
+    height=st.integers(1, 100_000),
+    format=st.sampled_from(["JPEG", "PNG", "WEBP", "HEIF"]),
+    distance=st.integers(0, 256),
+    transform=st.sampled_from(list(DIHEDRAL_NAMES)),
+    score=st.floats(0, 1),
+    score_parts=st.dictionaries(st.sampled_from(["resolution", "format", "exif"]), st.floats(0, 1)),
+    keeper=st.just(False),
+    lossless=st.booleans(),
+    sharpness=st.floats(0, 1e6),
+    exif_tags=st.integers(0, 500),
+    taken_at=st.none() | texts,
+    camera=st.none() | texts,
+)
+
+
+@st.composite
+def clusters(draw: st.DrawFn) -> ReportCluster:
+    group = draw(st.lists(members, min_size=2, max_size=4, unique_by=lambda m: m.image_id))
+    group[0].keeper = True
+    return ReportCluster(
+        id=draw(st.integers(1, 10**6)),
+        exact=draw(st.booleans()),
+        max_distance=draw(st.integers(0, 64)),
+        reclaimable_bytes=sum(m.size for m in group[1:]),
+        keeper=group[0].image_id,
+        reasons=draw(st.lists(texts, max_size=3)),
+        members=group,
+        pairs=[
+            ReportPair(group[0].image_id, m.image_id, m.distance, False, m.transform)
+            for m in group[1:]
+        ],
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(clusters(), max_size=4), texts)
+def test_any_report_survives_json(found: list[ReportCluster], database: str) -> None:
+    report = Report(
+        generated_at="2026-11-25T10:00:00Z",
+        database=database,
+        settings={"hash": "phash", "threshold": 10, "rotations": True, "ssim": None},
+        summary=Summary(clusters=len(found)),
+        clusters=found,
+    )
+    assert read_json(to_json(report)) == report

@@ -13,7 +13,6 @@ import base64
 import copy
 import csv
 import io
-import itertools
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -25,8 +24,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from . import decisions
+from .cluster import find_clusters
 from .errors import DedupdbError
 from .hashes import ALGORITHMS, DIHEDRAL_NAMES, HashParams, hamming, unpack_variants
+from .match import MatchOptions
 from .models import PRESENT, Failure, Image, Root
 from .quality import Candidate, Ranking, Rules, rank
 from .store import Store
@@ -251,94 +252,24 @@ def build_report(store: Store, options: ReportOptions | None = None) -> Report:
     clusters: list[ClusterLike] = []
     threshold = options.threshold
     if params is not None and _counts(store)[0] >= 2:
-        clusters, threshold = _find_clusters(store, options, exclude)
+        clusters, threshold = _find_clusters(store, options, params, exclude)
     return report_from_clusters(
         store, clusters, options, threshold=threshold, excluded_pairs=len(exclude)
     )
 
 
 def _find_clusters(
-    store: Store, options: ReportOptions, exclude: frozenset[tuple[int, int]]
-) -> tuple[list[ClusterLike], int | None]:
-    import importlib
-
-    try:  # the matching stage (match.py, cluster.py)
-        match: Any = importlib.import_module("dedupdb.match")
-        cluster: Any = importlib.import_module("dedupdb.cluster")
-    except ImportError:  # pragma: no cover - until the matching stage lands
-        return _exact_clusters(store, exclude), options.threshold
-    match_options = match.MatchOptions(
+    store: Store, options: ReportOptions, params: HashParams, exclude: frozenset[tuple[int, int]]
+) -> tuple[list[ClusterLike], int]:
+    match_options = MatchOptions(
         hash=options.hash,
         threshold=options.threshold,
         rotations=options.rotations,
         ssim=options.ssim,
         exclude_pairs=exclude,
     )
-    threshold = options.threshold
-    if threshold is None:
-        threshold = _default_threshold(match, options.hash)
-    return list(cluster.find_clusters(store, match_options)), threshold
-
-
-@dataclass(frozen=True)
-class _ExactPair:
-    a: int
-    b: int
-    distance: int = 0
-    exact: bool = True
-    transform: str = "identity"
-
-
-@dataclass
-class _ExactCluster:
-    members: list[int]
-    pairs: list[_ExactPair]
-    exact: bool = True
-    max_distance: int = 0
-
-
-def _exact_clusters(store: Store, exclude: frozenset[tuple[int, int]]) -> list[ClusterLike]:
-    """Byte-identical copies only (same content hash); one file reached twice is one image.
-    Used while this build has no near-duplicate matching stage."""
-    groups: dict[bytes, dict[tuple[int, int], int]] = {}
-    with store.session() as session:
-        duplicated = (
-            select(Image.content_hash)
-            .where(Image.status == PRESENT)
-            .group_by(Image.content_hash)
-            .having(func.count() > 1)
-        )
-        rows = session.execute(
-            select(Image.id, Image.content_hash, Image.device, Image.inode)
-            .where(Image.status == PRESENT, Image.content_hash.in_(duplicated))
-            .order_by(Image.id)
-        )
-        for image_id, content_hash, device, inode in rows:
-            groups.setdefault(content_hash, {}).setdefault((device, inode), image_id)
-    out: list[ClusterLike] = []
-    for files in groups.values():
-        members = sorted(files.values())
-        if len(members) > 1:
-            pairs = [_ExactPair(a, b) for a, b in itertools.pairwise(members)]
-            out.append(_ExactCluster(members, [p for p in pairs if (p.a, p.b) not in exclude]))
-    return out
-
-
-def _default_threshold(match: Any, hash_name: str) -> int | None:
-    for name in ("default_threshold", "resolve_threshold"):
-        fn = getattr(match, name, None)
-        if callable(fn):
-            try:
-                return int(fn(hash_name))
-            except TypeError:  # pragma: no cover - another signature
-                continue
-    for name in ("DEFAULT_THRESHOLDS", "DEFAULT_THRESHOLD"):
-        value = getattr(match, name, None)
-        if isinstance(value, dict) and hash_name in value:
-            return int(value[hash_name])
-        if isinstance(value, int):
-            return value
-    return None
+    clusters: list[ClusterLike] = list(find_clusters(store, match_options))
+    return clusters, match_options.resolved_threshold(params.hash_size)
 
 
 def _hash_params(store: Store) -> HashParams | None:

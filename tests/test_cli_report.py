@@ -70,8 +70,7 @@ def test_help_has_examples() -> None:
 
 
 def test_report_end_to_end_on_real_files(tmp_path: Path, store: Store) -> None:
-    """Index real files, report; exact copies always, and near copies once matching exists."""
-    import importlib.util
+    """Index real files and report: exact copies, a resized copy, a different picture."""
     import shutil
 
     from conftest import photo, save_photo
@@ -93,10 +92,11 @@ def test_report_end_to_end_on_real_files(tmp_path: Path, store: Store) -> None:
     exact = clusters[frozenset({"one.jpg", "one (1).jpg"})]
     assert exact["exact"] is True
     assert [m["path"] for m in exact["members"] if m["keeper"]] == [str(root / "a" / "one.jpg")]
-    if importlib.util.find_spec("dedupdb.match") is not None:
-        near = clusters[frozenset({"two.png", "two_small.jpg"})]
-        assert near["members"][0]["path"] == str(root / "a" / "two.png")
-        assert near["reasons"][0] == "largest: 480x360 vs 240x180"
-        assert not any("other.jpg" in names for names in clusters)
+    near = clusters[frozenset({"two.png", "two_small.jpg"})]
+    assert near["exact"] is False
+    assert near["members"][0]["path"] == str(root / "a" / "two.png")
+    assert near["reasons"][0] == "largest: 480x360 vs 240x180"
+    assert not any("other.jpg" in names for names in clusters)
+    assert data["settings"]["threshold"] == 10  # the default, resolved
     page = html.read_text()
     assert page.count("data:image/jpeg;base64,") >= 2

@@ -466,20 +466,12 @@ def format_report_summary(result: Any) -> str:
     from .quality import human_bytes
 
     summary, settings = result.summary, result.settings
-    import importlib.util
-
-    exact_only = importlib.util.find_spec("dedupdb.match") is None
     threshold = settings["threshold"] if settings["threshold"] is not None else "default"
     lines = [
         f"Compared {summary.images:,} images ({settings['hash']}, threshold {threshold}, "
         f"rotations {'on' if settings['rotations'] else 'off'}"
         + (f", SSIM >= {settings['ssim']}" if settings["ssim"] is not None else "")
-        + ")"
-        + (
-            "\n  (exact copies only: this build has no near-duplicate matching)"
-            if exact_only
-            else ""
-        ),
+        + ")",
         f"  clusters     {summary.clusters:>9,}   ({summary.exact_clusters:,} of exact copies)",
         f"  duplicates   {summary.duplicates:>9,}",
         f"  reclaimable  {human_bytes(summary.reclaimable_bytes):>9}",
@@ -626,10 +618,12 @@ def apply_command(
     journaled: `dedupdb undo` reverses it, `--resume` finishes one that was interrupted.
 
     REPORT is a JSON file from `dedupdb report --json` (edit keepers or remove clusters
-    first if you like); without it, the current report (default settings) is used.
+    first if you like); without it, the current report with `dedupdb report`'s default
+    settings is used.
 
     \b
     Examples:
+      dedupdb apply                      # plan from the current report; nothing changes
       dedupdb report --json report.json && dedupdb apply report.json
       dedupdb apply report.json --move-to /mnt/nas/dedupdb-quarantine --yes
       dedupdb apply report.json --hardlink --yes
@@ -640,6 +634,11 @@ def apply_command(
 
     if move_to is not None and mode in ("trash", "delete"):
         raise click.UsageError(f"--move-to does not go with --{mode}")
+    if resume and (report is not None or mode is not None or move_to is not None):
+        raise click.UsageError(
+            "--resume finishes the interrupted run as it was planned: give no REPORT, "
+            "action or --move-to"
+        )
     store = _open(db)
     bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
 
@@ -673,10 +672,10 @@ def apply_command(
 
 
 def _current_report(store: Store) -> dict[str, Any]:
-    raise DedupdbError(
-        "give a report file: this dedupdb cannot build the report itself yet",
-        "dedupdb report --json report.json, then dedupdb apply report.json",
-    )
+    """The report `dedupdb report` writes with its default settings, built now."""
+    from .report import ReportOptions, build_report
+
+    return build_report(store, ReportOptions()).to_dict()
 
 
 def format_plan(plan: Any) -> str:

@@ -634,6 +634,11 @@ def apply_command(
 
     if move_to is not None and mode in ("trash", "delete"):
         raise click.UsageError(f"--move-to does not go with --{mode}")
+    if resume and (report is not None or mode is not None or move_to is not None):
+        raise click.UsageError(
+            "--resume finishes the interrupted run as it was planned: give no REPORT, "
+            "action or --move-to"
+        )
     store = _open(db)
     bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
 

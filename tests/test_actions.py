@@ -798,3 +798,10 @@ def test_undo_after_the_quarantine_was_emptied_says_so(
     assert all("quarantine was emptied" in s.reason for s in back.skipped)
     assert files_under(root / "copies0") == ["p0.jpg", "p1.jpg", "p2.jpg"]
     assert history(store)[0].status == "partly-undone"
+
+
+def test_cli_resume_takes_no_new_plan(tmp_path: Path, store: Store) -> None:
+    result = CliRunner().invoke(cli, ["apply", "x.json", "--resume", "--db", store.url])
+    assert result.exit_code == 2 and "--resume finishes the interrupted run" in result.output
+    result = CliRunner().invoke(cli, ["apply", "--resume", "--db", store.url])
+    assert result.exit_code == 1 and "no interrupted apply run" in result.output

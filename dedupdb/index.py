@@ -100,15 +100,6 @@ ProgressCallback = Callable[[Progress], None]
 # ----------------------------------------------------------------------------- plan
 
 
-@dataclass(frozen=True)
-class StoredRow:
-    id: int
-    size: int
-    mtime_ns: int
-    status: str
-    hash_size: int
-
-
 @dataclass
 class Plan:
     to_process: list[FileEntry] = field(default_factory=list)
@@ -124,8 +115,9 @@ def plan(
     session: Session, root_id: int, root: bytes, options: IndexOptions, params: HashParams
 ) -> Plan:
     """Walk the root and decide what needs work, opening no file (only stat)."""
-    rows = {
-        r.relpath: StoredRow(r.id, r.size, r.mtime_ns, r.status, r.hash_size)
+    # The result rows themselves (named tuples): one object per stored image, no copies.
+    rows: dict[bytes, Any] = {
+        r.relpath: r
         for r in session.execute(
             select(
                 Image.id, Image.relpath, Image.size, Image.mtime_ns, Image.status, Image.hash_size
@@ -401,6 +393,10 @@ def run_tasks(tasks: list[Task], workers: int, known: Known) -> Iterator[Result]
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        # The fork server imports the worker code once and forks ready workers from it;
+        # otherwise each worker imports numpy, Pillow, SQLAlchemy... on its own (1-2 s each).
+        context.set_forkserver_preload(["__main__", "dedupdb.index"])
     pool = context.Pool(workers, initializer=_init_worker, initargs=(known,))
     try:
         yield from pool.imap_unordered(process_file, tasks, chunksize=1)
@@ -618,8 +614,8 @@ def _index_root(
     summary.unchanged, summary.known_bad = work.unchanged, work.known_bad
     summary.missing = len(work.vanished)
     _apply_plan(store, root_id, work, summary)
-    known = _known(store, params)
     tasks = [Task(root, e, params.hash_size, options.min_resolution) for e in work.to_process]
+    known = _known(store, params) if tasks else Known()  # a re-index with nothing new: skip
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
     writer = Writer(store, root_id, root, params, work.vanished)

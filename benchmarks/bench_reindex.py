@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import statistics
@@ -141,10 +142,17 @@ def reindex(
         command = ["strace", "-f", "-qq", "-e", "trace=open,openat", "-o", str(strace_log)]
         command += [sys.executable, "-m", "dedupdb", "index", str(root), "--db", str(db)]
         command += ["--json", "--quiet"]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - started
-    return seconds, json.loads(done.stdout)
+    summary = json.loads(done.stdout)
+    summary["cpu_seconds"] = _children_cpu() - cpu
+    return seconds, summary
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def files_opened(strace_log: Path, root: Path) -> list[str]:
@@ -163,13 +171,21 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--reuse", action="store_true", help="use the library already built in --workdir"
+    )
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="dedupdb-reindex-"))
     root, db = workdir / "library", workdir / "index.sqlite"
     try:
         started = time.perf_counter()
-        paths = build_library(root, args.files)
-        fill_database(db, root, paths)
+        if args.reuse and db.exists():
+            print(f"Reusing the library and database in {workdir}.\n")
+        else:
+            if root.exists() or db.exists():
+                raise SystemExit(f"{workdir} is not empty: give --reuse or another --workdir")
+            paths = build_library(root, args.files)
+            fill_database(db, root, paths)
         setup = time.perf_counter() - started
         reindex(root, db)  # warm-up: page cache for the folders and the database
         runs = []
@@ -178,7 +194,7 @@ def main() -> None:
             processed = sum(int(str(summary[k])) for k in PROCESSED)
             if summary["unchanged"] != args.files or processed != 0:
                 raise SystemExit(f"the re-index did work: {summary}")
-            runs.append((seconds, float(str(summary["seconds"]))))
+            runs.append((seconds, float(str(summary["seconds"])), float(summary["cpu_seconds"])))
         opened: list[str] | None = None
         if shutil.which("strace"):
             log = workdir / "strace.log"
@@ -186,13 +202,16 @@ def main() -> None:
             opened = files_opened(log, root)
         wall = statistics.median(r[0] for r in runs)
         own = statistics.median(r[1] for r in runs)
+        cpu = statistics.median(r[2] for r in runs)
         print(f"Re-index of {args.files:,} unchanged files (built and indexed in {setup:.0f} s), "
               f"median of {args.repeats} runs:\n")  # fmt: skip
         print("| measure | seconds |\n|---|---:|")
         print(f"| `dedupdb index` command, wall time (start-up included) | {wall:.2f} |")
         print(f"| the run's own time (walk, compare, record the run) | {own:.2f} |")
+        print(f"| CPU time of the command (user + system) | {cpu:.2f} |")
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         verdict = "met" if wall < 5 else "missed"
-        print(f"\nGoal (under 5 s): {verdict}.", end=" ")
+        print(f"\nGoal (under 5 s, wall): {verdict}; load average {load}.", end=" ")
         if opened is None:
             print("strace is not installed: the files opened were not checked.")
         else:

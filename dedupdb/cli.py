@@ -310,5 +310,236 @@ def prune_command(db: str | None, root: str | None) -> None:
     click.echo(f"Forgot {removed:,} missing image{'s' if removed != 1 else ''}.")
 
 
+# ----------------------------------------------------------------------------- apply / undo
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)  # pragma: no cover
+
+
+_VERBS = {
+    "move": "move",
+    "trash": "send to the trash",
+    "hardlink": "replace by a hard link",
+    "symlink": "replace by a symbolic link",
+    "delete": "DELETE",
+}
+
+
+@cli.command("apply")
+@click.argument("report", required=False, type=click.Path(dir_okay=False, path_type=str))
+@db_option
+@click.option(
+    "--move-to",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=str),
+    help="Quarantine folder (the default action: move duplicates there, keeping their "
+    "folder layout under DIR/<root name>/) [default: quarantine/ next to the database]. "
+    "--hardlink/--symlink keep the replaced files there too.",
+)
+@click.option("--trash", "mode", flag_value="trash", help="Send duplicates to the desktop trash.")
+@click.option("--hardlink", "mode", flag_value="hardlink", help="Replace duplicates by hard links.")
+@click.option(
+    "--symlink", "mode", flag_value="symlink", help="Replace duplicates by symbolic links."
+)
+@click.option("--delete", "mode", flag_value="delete", help="Delete duplicates. Cannot be undone.")
+@click.option("--yes", is_flag=True, help="Do it (without --yes: only print the plan).")
+@click.option("--resume", is_flag=True, help="Finish an apply run that was interrupted.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan or the result as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def apply_command(
+    report: str | None,
+    db: str | None,
+    move_to: str | None,
+    mode: str | None,
+    yes: bool,
+    resume: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Act on a report's keepers: move the other copies to a quarantine folder (default),
+    send them to the trash, replace them by links, or delete them. Without --yes only the
+    plan is printed. Each file is checked against the index just before it is touched
+    (size, time, content hash, and its keeper's); anything changed is skipped. Every run is
+    journaled: `dedupdb undo` reverses it, `--resume` finishes one that was interrupted.
+
+    REPORT is a JSON file from `dedupdb report --json` (edit keepers or remove clusters
+    first if you like); without it, the current report (default settings) is used.
+
+    \b
+    Examples:
+      dedupdb report --json report.json && dedupdb apply report.json
+      dedupdb apply report.json --move-to /mnt/nas/dedupdb-quarantine --yes
+      dedupdb apply report.json --hardlink --yes
+      dedupdb apply --resume
+    """
+    from .actions import MOVE, apply, load_report, plan_actions, report_source
+    from .actions import resume as resume_run
+
+    if move_to is not None and mode in ("trash", "delete"):
+        raise click.UsageError(f"--move-to does not go with --{mode}")
+    store = _open(db)
+    bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
+
+    def progress(done: int, total: int, path: str) -> None:
+        bar.update(Progress(done, total, 0, path))
+
+    try:
+        if resume:
+            result = resume_run(store, progress)
+        else:
+            data = load_report(report) if report is not None else _current_report(store)
+            plan = plan_actions(
+                store, data, mode or MOVE, quarantine=move_to, source=report_source(report)
+            )
+            if not yes:
+                if as_json:
+                    click.echo(json.dumps({"dry_run": True, **plan.to_dict()}, indent=2))
+                else:
+                    click.echo(format_plan(plan))
+                sys.exit(EXIT_PROBLEMS if plan.refused else 0)
+            result = apply(store, plan, progress)
+    finally:
+        bar.close()
+        store.close()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(format_result(result))
+    if result.skipped:
+        sys.exit(EXIT_PROBLEMS)
+
+
+def _current_report(store: Store) -> dict[str, Any]:
+    raise DedupdbError(
+        "give a report file: this dedupdb cannot build the report itself yet",
+        "dedupdb report --json report.json, then dedupdb apply report.json",
+    )
+
+
+def format_plan(plan: Any) -> str:
+    from .walk import display
+
+    verb = _VERBS[plan.action]
+    lines = [f"Plan: {verb} {len(plan.actions):,} files ({_size(plan.bytes)})"]
+    if plan.quarantine is not None:
+        lines[0] += f"; originals go to {display(plan.quarantine)}"
+    keeper = None
+    for item in plan.actions:
+        if item.keeper.path != keeper:
+            keeper = item.keeper.path
+            lines.append(f"  cluster {item.cluster}: keep {display(keeper)}")
+        target = f" -> {display(item.destination)}" if plan.action == "move" else ""
+        lines.append(f"    {verb} {display(item.file.path)}{target}")
+    for refusal in plan.refused:
+        lines.append(f"  ! cluster {refusal.cluster}: {refusal.path}: {refusal.reason}")
+    if plan.action == "delete":
+        lines.append("Delete cannot be undone: --move-to or --trash can.")
+    if plan.action in ("hardlink", "symlink"):
+        lines.append(
+            "The replaced files are kept in the quarantine folder so that `dedupdb undo` can "
+            "restore them: empty it to free the space."
+        )
+    lines.append("Dry run: nothing was changed. Add --yes to do it.")
+    return "\n".join(lines)
+
+
+def format_result(result: Any) -> str:
+    lines = [
+        f"Run {result.run_id}: {_VERBS[result.action]} {len(result.done):,} files "
+        f"({_size(result.bytes)}), {len(result.skipped):,} skipped."
+    ]
+    for skip in result.skipped[:50]:
+        lines.append(f"  ! {skip.path}: {skip.reason}")
+    if len(result.skipped) > 50:
+        lines.append(f"  ... and {len(result.skipped) - 50} more (`dedupdb history --json`)")
+    if result.action == "delete":
+        lines.append("Deleted files cannot be restored.")
+    elif result.done:
+        lines.append(f"Undo with: dedupdb undo {result.run_id}")
+    return "\n".join(lines)
+
+
+@cli.command("undo")
+@click.argument("run", required=False, type=click.IntRange(min=1))
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@handle_errors
+def undo_command(run: int | None, db: str | None, as_json: bool) -> None:
+    """Reverse an apply run (the latest one by default): moved files go back where they were,
+    links are replaced by the original files, trashed files come back from the trash. Files
+    that changed since, or whose place is taken, are left alone and listed. Deleted files
+    cannot come back.
+
+    \b
+    Examples:
+      dedupdb undo
+      dedupdb history && dedupdb undo 3
+    """
+    from .actions import undo
+
+    store = _open(db)
+    try:
+        result = undo(store, run)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(
+            f"Run {result.run_id}: restored {len(result.restored):,} files, "
+            f"{len(result.skipped):,} left alone."
+        )
+        for skip in result.skipped:
+            click.echo(f"  ! {skip.path}: {skip.reason}")
+    if result.skipped:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@cli.command("history")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@handle_errors
+def history_command(db: str | None, as_json: bool) -> None:
+    """List apply runs, newest first: what they did, to how many files, and their state.
+
+    \b
+    Examples:
+      dedupdb history
+      dedupdb history --json
+    """
+    from dataclasses import asdict
+
+    from .actions import history
+
+    store = _open(db)
+    try:
+        runs = history(store)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in runs], indent=2))
+        return
+    if not runs:
+        click.echo("No apply runs yet.")
+    for r in runs:
+        line = (
+            f"{r.id:>4}  {r.started_at}  {r.action:<8} {r.status:<13} {r.done:,} done "
+            f"({_size(r.bytes)}), {r.skipped:,} skipped"
+        )
+        if r.undone:
+            line += f", {r.undone:,} undone"
+        if r.planned:
+            line += f", {r.planned:,} unfinished"
+        if r.quarantine:
+            line += f"  -> {r.quarantine}"
+        click.echo(line)
+
+
 def main() -> None:
     cli(prog_name="dedupdb")

@@ -84,6 +84,15 @@ def content_hash(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+def content_hash_file(path: bytes | str, chunk_size: int = 1 << 20) -> bytes:
+    """``content_hash`` of a file's bytes, read in chunks (for files of any size)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.digest()
+
+
 def gray_square(rgb: np.ndarray) -> np.ndarray:
     """The 64x64 grayscale square (uint8) every perceptual hash starts from."""
     image = Image.fromarray(rgb).convert("L")

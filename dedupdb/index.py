@@ -35,7 +35,7 @@ from . import hashes, signals
 from .decode import DecodedImage, DecodeFailure, decode
 from .errors import DatabaseBusyError, ParameterMismatchError, RootNotFoundError
 from .hashes import HashParams
-from .models import FAILED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
+from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
 from .store import Store, translate_operational_error
 from .walk import FileEntry, WalkProblem, display, walk
 
@@ -141,11 +141,14 @@ def plan(
     }
     result = Plan()
     seen: set[bytes] = set()
+    links = _apply_links(session, root_id, root)
+    seen.update(links)
     entries = walk(
         root,
         excludes=options.excludes,
         follow_symlinks=options.follow_symlinks,
         on_problem=result.problems.append,
+        skip=links,
     )
     for entry in entries:
         seen.add(entry.relpath)
@@ -188,6 +191,28 @@ def plan(
         if relpath not in seen and relpath not in unreadable and not _below(relpath, unreadable)
     ]
     return result
+
+
+def _apply_links(session: Session, root_id: int, root: bytes) -> set[bytes]:
+    """Paths that `dedupdb apply` replaced by a link to their keeper and that still are that
+    link: the walk skips them, so a hard link never stands in for its keeper. A link the user
+    replaced by a real file is walked again as usual."""
+    links: set[bytes] = set()
+    for relpath, device, inode in session.execute(
+        select(Image.relpath, Image.device, Image.inode).where(
+            Image.root_id == root_id, Image.status == LINKED
+        )
+    ):
+        try:
+            st = os.lstat(os.path.join(root, relpath))
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or (_signed64(st.st_dev), _signed64(st.st_ino)) == (
+            device,
+            inode,
+        ):
+            links.add(relpath)
+    return links
 
 
 def _below(relpath: bytes, folders: list[bytes]) -> bool:

@@ -37,6 +37,12 @@ NAMING_CONVENTION = {
 # Image row statuses.
 PRESENT = "present"  # seen by the latest index run of its root
 MISSING = "missing"  # not found by the latest run; kept until `dedupdb prune`
+# Set by `dedupdb apply` (the journal in `actions` says where the file went); `dedupdb undo`
+# sets them back to present. Only present rows take part in matching and reports.
+QUARANTINED = "quarantined"  # moved to the quarantine folder (--move-to)
+TRASHED = "trashed"  # sent to the desktop trash (--trash)
+DELETED = "deleted"  # removed for good (--delete)
+LINKED = "linked"  # replaced by a hard or symbolic link to its keeper (--hardlink, --symlink)
 
 # Failure kinds.
 FAILED = "failed"  # could not be read or decoded
@@ -79,7 +85,9 @@ class Image(Base):
     root_id: Mapped[int] = mapped_column(ForeignKey("roots.id", ondelete="CASCADE"))
     relpath: Mapped[bytes] = mapped_column(LargeBinary, comment="path below the root, as bytes")
     display_path: Mapped[str] = mapped_column(Text, comment="relpath as readable text")
-    status: Mapped[str] = mapped_column(String(16), comment="present or missing")
+    status: Mapped[str] = mapped_column(
+        String(16), comment="present, missing, or what `apply` did: quarantined, linked..."
+    )
 
     # Change detection: a file whose (size, mtime_ns) is unchanged is not opened again.
     size: Mapped[int] = mapped_column(BigInteger)
@@ -151,3 +159,58 @@ class Run(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     summary: Mapped[str | None] = mapped_column(Text, nullable=True, comment="JSON summary")
+
+
+class ApplyRun(Base):
+    __tablename__ = "apply_runs"
+    __table_args__ = {"comment": "One `dedupdb apply`: what it did, so it can be resumed or undone"}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(
+        String(16), comment="move, trash, hardlink, symlink or delete"
+    )
+    status: Mapped[str] = mapped_column(
+        String(16), comment="running, interrupted, done, undone, partly-undone"
+    )
+    quarantine: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, comment="folder the files were moved to (move, links)"
+    )
+    source: Mapped[str] = mapped_column(Text, comment="the report file, or the live report")
+    host: Mapped[str] = mapped_column(String(255), comment="who runs it: a live run is a lock")
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Action(Base):
+    __tablename__ = "actions"
+    __table_args__ = (
+        Index("ix_actions_run_id_state", "run_id", "state"),
+        {"comment": "The journal: one row per file, written before and after touching it"},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("apply_runs.id", ondelete="CASCADE"))
+    image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL"), nullable=True, comment="the duplicate"
+    )
+    keeper_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL"), nullable=True
+    )
+    cluster: Mapped[int] = mapped_column(Integer, comment="the report's cluster id")
+    state: Mapped[str] = mapped_column(
+        String(16),
+        comment="planned (may be mid-way: check the disk), done, skipped, undone",
+    )
+    path: Mapped[bytes] = mapped_column(LargeBinary, comment="the duplicate's absolute path")
+    display_path: Mapped[str] = mapped_column(Text)
+    keeper_path: Mapped[bytes] = mapped_column(LargeBinary)
+    destination: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, comment="where it went (quarantine, trash); set before"
+    )
+    size: Mapped[int] = mapped_column(BigInteger, comment="indexed size, mtime and hash")
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True, comment="why skipped")
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

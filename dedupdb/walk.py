@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 # Extensions of the formats Pillow (and pillow-heif, when installed) decodes. Content decides:
@@ -22,6 +22,10 @@ IMAGE_EXTENSIONS = frozenset(
         ".heic", ".heif", ".avif",
     }
 )  # fmt: skip
+
+# A folder holding this file is never walked: `dedupdb apply` marks its quarantine folder with
+# it, so that a quarantine inside an indexed folder is not indexed again as new photos.
+QUARANTINE_MARKER = b".dedupdb-quarantine"
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,15 @@ def walk(
     excludes: Sequence[str] = (),
     follow_symlinks: bool = False,
     on_problem: Callable[[WalkProblem], None] | None = None,
+    skip: Collection[bytes] = (),
 ) -> Iterator[FileEntry]:
     """Yield every image file under ``root`` in a stable (sorted) order.
 
     The same file reached twice (hard links, symlinks, overlapping paths) is yielded once: the
     first path in walk order wins. Unreadable folders are reported to ``on_problem`` and
-    skipped; the caller must not treat files below them as deleted.
+    skipped; the caller must not treat files below them as deleted. Folders holding a
+    ``QUARANTINE_MARKER`` file are not entered; relative paths in ``skip`` are not yielded
+    (links that ``dedupdb apply`` made, so they never stand in for their keeper).
     """
     seen_files: set[tuple[int, int]] = set()
     seen_dirs: set[tuple[int, int]] = set()
@@ -92,10 +99,12 @@ def walk(
             if on_problem:
                 on_problem(WalkProblem(reldir, f"cannot read folder: {err.strerror or err}"))
             continue
+        if any(entry.name == QUARANTINE_MARKER for entry in entries):
+            continue
         subdirs: list[bytes] = []
         for entry in entries:
             relpath = os.path.join(reldir, entry.name) if reldir else entry.name
-            if is_excluded(relpath, excludes):
+            if relpath in skip or is_excluded(relpath, excludes):
                 continue
             try:
                 st = _stat_entry(entry, follow_symlinks)

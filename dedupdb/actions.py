@@ -1,0 +1,1057 @@
+"""Act on a report's keepers without ever losing a photo: plan, apply, resume, undo, history.
+
+``plan_actions`` turns a report (the JSON that ``dedupdb report --json`` writes, possibly
+edited by the user) into a list of files to act on, refusing whatever is unsafe: a cluster
+whose keeper is not one of its members, a file that is its own keeper through another path
+(hard link, same real path), a file that is some cluster's keeper, anything the index no
+longer vouches for. ``apply`` acts on the plan with a journal: each file's action is written
+to the database as ``planned`` before the filesystem is touched and ``done`` after, so a run
+killed at any moment can be finished (``resume``) or reversed (``undo``), which look at the
+disk to settle an action caught mid-way. Just before touching a file it is checked against the
+index again (size, mtime, content hash; its keeper too): anything changed is skipped with the
+reason. Filesystem errors (permission denied, read-only, disk full) skip that file and the run
+goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import socket
+import stat
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import fileops
+from .errors import DedupdbError
+from .models import (
+    DELETED,
+    LINKED,
+    PRESENT,
+    QUARANTINED,
+    TRASHED,
+    Action,
+    ApplyRun,
+    Image,
+    Root,
+)
+from .store import Store
+from .walk import display
+
+MOVE, TRASH, HARDLINK, SYMLINK, DELETE = "move", "trash", "hardlink", "symlink", "delete"
+ACTIONS = (MOVE, TRASH, HARDLINK, SYMLINK, DELETE)
+IMAGE_STATUS = {
+    MOVE: QUARANTINED,
+    TRASH: TRASHED,
+    DELETE: DELETED,
+    HARDLINK: LINKED,
+    SYMLINK: LINKED,
+}
+# Journal states of one action.
+PLANNED, DONE, SKIPPED, UNDONE = "planned", "done", "skipped", "undone"
+REPORT_SCHEMA, REPORT_VERSION = "dedupdb-report", 1
+QUARANTINE_FOLDER = "quarantine"  # next to a SQLite database, when --move-to is not given
+
+
+class ActionError(DedupdbError):
+    """A report, plan or run that cannot be acted on as asked."""
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    """A file as the index knows it: what must still hold before it is touched."""
+
+    image_id: int
+    path: bytes
+    size: int
+    mtime_ns: int
+    content_hash: bytes
+    device: int
+    inode: int
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    cluster: int
+    file: IndexedFile  # the duplicate to act on
+    keeper: IndexedFile
+    destination: bytes | None  # quarantine (move) or backup (links) path, before collisions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "image_id": self.file.image_id,
+            "path": display(self.file.path),
+            "size": self.file.size,
+            "keeper_id": self.keeper.image_id,
+            "keeper_path": display(self.keeper.path),
+            "destination": display(self.destination) if self.destination else None,
+        }
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A file (or a whole cluster, image_id None) the plan or the run does not touch, and why."""
+
+    cluster: int
+    image_id: int | None
+    path: str
+    reason: str
+
+
+@dataclass
+class ActionPlan:
+    action: str
+    source: str
+    quarantine: bytes | None
+    actions: list[PlannedAction] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes the acted-on files take (hard links of one file counted once)."""
+        sizes = {(a.file.device, a.file.inode): a.file.size for a in self.actions}
+        return sum(sizes.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "source": self.source,
+            "quarantine": display(self.quarantine) if self.quarantine else None,
+            "files": len(self.actions),
+            "bytes": self.bytes,
+            "actions": [a.to_dict() for a in self.actions],
+            "refused": [asdict(r) for r in self.refused],
+        }
+
+
+def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a report JSON file (``dedupdb report --json``), checking its schema and version."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as err:
+        raise ActionError(f"cannot read the report {os.fspath(path)}: {err.strerror}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ActionError(
+            f"{os.fspath(path)} is not valid JSON ({err})",
+            "write a report with `dedupdb report --json FILE`; check any edits you made",
+        ) from err
+    check_report(data, os.fspath(path))
+    return data  # type: ignore[no-any-return]
+
+
+def check_report(data: Any, name: str = "the report") -> None:
+    if not isinstance(data, dict) or data.get("schema") != REPORT_SCHEMA:
+        raise ActionError(
+            f'{name} is not a dedupdb report (no "schema": "{REPORT_SCHEMA}")',
+            "write one with `dedupdb report --json FILE`",
+        )
+    version = data.get("version")
+    if not isinstance(version, int) or version > REPORT_VERSION:
+        raise ActionError(
+            f"{name} has report version {version!r}; this dedupdb reads version {REPORT_VERSION}",
+            "upgrade dedupdb, or write the report again with this version",
+        )
+    if not isinstance(data.get("clusters"), list):
+        raise ActionError(f'{name} has no "clusters" list')
+
+
+def default_quarantine(store: Store) -> bytes:
+    """``quarantine/`` next to a SQLite database; a server database needs ``--move-to``."""
+    path = store.sqlite_path
+    if path is None:
+        raise ActionError(
+            "there is no default quarantine folder for a server database",
+            "give one with --move-to DIR",
+        )
+    return os.fsencode(path.absolute().parent / QUARANTINE_FOLDER)
+
+
+def plan_actions(
+    store: Store,
+    report: dict[str, Any],
+    action: str = MOVE,
+    *,
+    quarantine: str | os.PathLike[str] | bytes | None = None,
+    source: str = "report",
+) -> ActionPlan:
+    """What ``apply`` would do with the report's clusters and keepers, and what it refuses.
+
+    Refused per cluster: a keeper that is not one of the cluster's members or that the index
+    does not hold as present; a member that is the keeper itself through another path (hard
+    link, same real path). Refused per file: files the index does not hold as present, whose
+    path or content differ from the report's, that are some cluster's keeper, or that another
+    cluster already lists.
+    """
+    if action not in ACTIONS:
+        raise ActionError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    check_report(report)
+    folder: bytes | None = None
+    if action in (MOVE, HARDLINK, SYMLINK):
+        folder = os.path.abspath(
+            os.fsencode(quarantine) if quarantine is not None else default_quarantine(store)
+        )
+    plan = ActionPlan(action=action, source=source, quarantine=folder)
+    clusters = [c for c in report["clusters"] if isinstance(c, dict)]
+    ids = {
+        m.get("image_id")
+        for c in clusters
+        for m in c.get("members", [])
+        if isinstance(m, dict) and isinstance(m.get("image_id"), int)
+    }
+    with store.session() as session:
+        rows = _load_rows(session, ids)
+        labels = _root_labels(session)
+    keepers = {c.get("keeper") for c in clusters}
+    taken: set[int] = set()
+    for cluster in clusters:
+        _plan_cluster(plan, cluster, rows, labels, keepers, taken)
+    return plan
+
+
+@dataclass(frozen=True)
+class _Row:
+    file: IndexedFile
+    status: str
+    root: bytes
+    relpath: bytes
+
+
+def _load_rows(session: Session, ids: set[Any]) -> dict[int, _Row]:
+    rows: dict[int, _Row] = {}
+    wanted = sorted(i for i in ids if isinstance(i, int))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for image, root in session.execute(
+            select(Image, Root.path).join(Root, Root.id == Image.root_id).where(Image.id.in_(chunk))
+        ):
+            path = os.path.join(root, image.relpath)
+            indexed = IndexedFile(
+                image.id, path, image.size, image.mtime_ns, image.content_hash,
+                image.device, image.inode,
+            )  # fmt: skip
+            rows[image.id] = _Row(indexed, image.status, root, image.relpath)
+    return rows
+
+
+def _root_labels(session: Session) -> dict[bytes, bytes]:
+    """The quarantine sub-folder of each root: its name, made unique when two roots share it."""
+    roots = list(session.execute(select(Root.path)).scalars())
+    names = [os.path.basename(r.rstrip(b"/")) or b"root" for r in roots]
+    labels = {}
+    for root, name in zip(roots, names, strict=True):
+        if names.count(name) > 1:
+            name += b"-" + hashlib.blake2b(root, digest_size=4).hexdigest().encode()
+        labels[root] = name
+    return labels
+
+
+def _report_path(member: dict[str, Any]) -> bytes | None:
+    encoded = member.get("path_bytes_b64")
+    if isinstance(encoded, str):
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    path = member.get("path")
+    return os.fsencode(path) if isinstance(path, str) else None
+
+
+def _plan_cluster(
+    plan: ActionPlan,
+    cluster: dict[str, Any],
+    rows: dict[int, _Row],
+    labels: dict[bytes, bytes],
+    keepers: set[Any],
+    taken: set[int],
+) -> None:
+    cid = cluster.get("id") if isinstance(cluster.get("id"), int) else 0
+    assert isinstance(cid, int)
+    members = [m for m in cluster.get("members", []) if isinstance(m, dict)]
+    member_ids = [m.get("image_id") for m in members]
+    keeper_id = cluster.get("keeper")
+
+    def refuse_cluster(reason: str) -> None:
+        plan.refused.append(Refusal(cid, None, f"cluster {cid}", reason))
+
+    if keeper_id not in member_ids or not isinstance(keeper_id, int):
+        refuse_cluster(f"its keeper {keeper_id!r} is not one of its members")
+        return
+    if len(set(member_ids)) != len(member_ids):
+        refuse_cluster("it lists the same image twice")
+        return
+    keeper = rows.get(keeper_id)
+    if keeper is None or keeper.status != PRESENT:
+        state = "not in the index" if keeper is None else keeper.status
+        refuse_cluster(f"its keeper (image {keeper_id}) is {state}")
+        return
+    keeper_member = next(m for m in members if m.get("image_id") == keeper_id)
+    stale = _stale(keeper_member, keeper)
+    if stale:
+        refuse_cluster(f"its keeper: {stale}")
+        return
+    keeper_real = os.path.realpath(keeper.file.path)
+    candidates: list[tuple[dict[str, Any], _Row]] = []
+    for member in members:
+        image_id = member.get("image_id")
+        if image_id == keeper_id:
+            continue
+        shown = member.get("path") if isinstance(member.get("path"), str) else f"#{image_id}"
+        assert isinstance(shown, str)
+
+        def refuse(reason: str, image_id: Any = image_id, shown: str = shown) -> None:
+            plan.refused.append(
+                Refusal(cid, image_id if isinstance(image_id, int) else None, shown, reason)
+            )
+
+        row = rows.get(image_id) if isinstance(image_id, int) else None
+        if row is None:
+            refuse("not in the index")
+            continue
+        if (row.file.device, row.file.inode) == (keeper.file.device, keeper.file.inode) or (
+            os.path.realpath(row.file.path) == keeper_real
+        ):
+            refuse_cluster(
+                f"{display(row.file.path)} is its keeper {display(keeper.file.path)} "
+                "through another path (the same file): acting on it would lose the keeper"
+            )
+            return
+        candidates.append((member, row))
+    for member, row in candidates:
+        image_id, shown = row.file.image_id, display(row.file.path)
+        reason = _member_problem(member, row, keepers, taken)
+        if reason:
+            plan.refused.append(Refusal(cid, image_id, shown, reason))
+            continue
+        taken.add(image_id)
+        destination = None
+        if plan.quarantine is not None:
+            destination = os.path.join(plan.quarantine, labels[row.root], row.relpath)
+        plan.actions.append(PlannedAction(cid, row.file, keeper.file, destination))
+
+
+def _member_problem(
+    member: dict[str, Any], row: _Row, keepers: set[Any], taken: set[int]
+) -> str | None:
+    if row.status != PRESENT:
+        return f"the index holds it as {row.status}"
+    if row.file.image_id in keepers:
+        return "it is the keeper of another cluster"
+    if row.file.image_id in taken:
+        return "another cluster already lists it"
+    return _stale(member, row)
+
+
+def _stale(member: dict[str, Any], row: _Row) -> str | None:
+    """Why the report's entry does not describe what the index holds, if it does not."""
+    reported = _report_path(member)
+    if reported is not None and os.path.normpath(reported) != os.path.normpath(row.file.path):
+        return (
+            f"the report names it {display(reported)} but the index has "
+            f"{display(row.file.path)}: the report is older than the index, write it again"
+        )
+    expected = member.get("content_hash")
+    if isinstance(expected, str) and expected != row.file.content_hash.hex():
+        return "its content changed since the report was written: write the report again"
+    return None
+
+
+# ----------------------------------------------------------------------------- apply
+
+
+@dataclass
+class ApplyResult:
+    run_id: int
+    action: str
+    done: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[Refusal] = field(default_factory=list)
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = [asdict(s) for s in self.skipped]
+        return data
+
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def apply(store: Store, plan: ActionPlan, progress: ProgressCallback | None = None) -> ApplyResult:
+    """Carry out a plan with the journal; returns what was done and what was skipped, why.
+
+    Raises ``ActionError`` when another apply is running or an interrupted one waits to be
+    resumed or undone (acting again before that could act twice on one cluster).
+    """
+    _claim(store)
+    with store.transaction() as session:
+        run = ApplyRun(
+            action=plan.action,
+            status="running",
+            quarantine=plan.quarantine,
+            source=plan.source,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=_now(),
+        )
+        session.add(run)
+        session.flush()
+        run_id = run.id
+        for refusal in plan.refused:
+            session.add(_refusal_row(run_id, refusal))
+        for item in plan.actions:
+            session.add(
+                Action(
+                    run_id=run_id,
+                    image_id=item.file.image_id,
+                    keeper_id=item.keeper.image_id,
+                    cluster=item.cluster,
+                    state=PLANNED,
+                    path=item.file.path,
+                    display_path=display(item.file.path),
+                    keeper_path=item.keeper.path,
+                    destination=item.destination,
+                    size=item.file.size,
+                    mtime_ns=item.file.mtime_ns,
+                    content_hash=item.file.content_hash,
+                    updated_at=_now(),
+                )
+            )
+    if plan.quarantine is not None and plan.actions:
+        try:
+            fileops.ensure_quarantine(plan.quarantine)
+        except OSError as err:
+            _finish(store, run_id, "done")
+            raise ActionError(
+                f"cannot create the quarantine folder {display(plan.quarantine)}: "
+                f"{err.strerror or err}",
+                "choose another with --move-to DIR",
+            ) from err
+    return _run(store, run_id, progress, resuming=False)
+
+
+def resume(store: Store, progress: ProgressCallback | None = None) -> ApplyResult:
+    """Finish the latest interrupted apply run: actions caught mid-way are settled by looking
+    at the disk, actions not started are checked and done as planned."""
+    _claim(store, resuming=True)
+    with store.session() as session:
+        run_id = session.execute(
+            select(ApplyRun.id)
+            .where(ApplyRun.status == "interrupted")
+            .order_by(ApplyRun.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+    if run_id is None:
+        raise ActionError("no interrupted apply run to resume", "see `dedupdb history`")
+    with store.transaction() as session:
+        run = session.get(ApplyRun, run_id)
+        assert run is not None
+        run.status, run.host, run.pid = "running", socket.gethostname(), os.getpid()
+    return _run(store, run_id, progress, resuming=True)
+
+
+def _refusal_row(run_id: int, refusal: Refusal) -> Action:
+    return Action(
+        run_id=run_id,
+        image_id=refusal.image_id,
+        cluster=refusal.cluster,
+        state=SKIPPED,
+        path=os.fsencode(refusal.path),
+        display_path=refusal.path,
+        keeper_path=b"",
+        size=0,
+        mtime_ns=0,
+        content_hash=b"",
+        reason=refusal.reason,
+        updated_at=_now(),
+    )
+
+
+def _claim(store: Store, resuming: bool = False) -> None:
+    """Refuse to start while another apply runs; mark dead runs interrupted; refuse a new run
+    while an interrupted one has unsettled actions."""
+    host = socket.gethostname()
+    with store.transaction() as session:
+        for run in session.execute(
+            select(ApplyRun).where(ApplyRun.status.in_(("running", "undoing")))
+        ).scalars():
+            if run.host != host or _alive(run.pid):
+                raise ActionError(
+                    f"another dedupdb apply (run {run.id}, pid {run.pid} on {run.host}) is "
+                    "running on this database",
+                    "wait for it to finish",
+                )
+            run.status = "interrupted"
+        if resuming:
+            return
+        waiting = session.execute(
+            select(ApplyRun.id)
+            .join(Action, Action.run_id == ApplyRun.id)
+            .where(ApplyRun.status == "interrupted", Action.state == PLANNED)
+            .limit(1)
+        ).scalar_one_or_none()
+        if waiting is not None:
+            raise ActionError(
+                f"apply run {waiting} was interrupted before it finished",
+                f"finish it with `dedupdb apply --resume`, or reverse it with "
+                f"`dedupdb undo {waiting}`, then apply again",
+            )
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a recycled pid that is not dedupdb does not hold the lock
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"dedupdb" in handle.read()
+    except OSError:
+        return True
+
+
+def _finish(store: Store, run_id: int, status: str) -> None:
+    with store.transaction() as session:
+        run = session.get(ApplyRun, run_id)
+        assert run is not None
+        run.status = status
+        run.finished_at = _now()
+
+
+class _Skip(Exception):
+    """This action is not taken; the reason is recorded and the run goes on."""
+
+
+def _run(
+    store: Store, run_id: int, progress: ProgressCallback | None, resuming: bool
+) -> ApplyResult:
+    with store.session() as session:
+        run = session.get(ApplyRun, run_id)
+        assert run is not None
+        action = run.action
+        entries = list(
+            session.execute(
+                select(Action).where(Action.run_id == run_id).order_by(Action.id)
+            ).scalars()
+        )
+    result = ApplyResult(run_id=run_id, action=action)
+    keepers = _KeeperCheck(store)
+    todo = [e for e in entries if e.state == PLANNED]
+    for done, entry in enumerate(todo, start=1):
+        try:
+            destination = _settle_or_perform(store, action, entry, keepers, resuming)
+        except _Skip as skip:
+            _record(store, entry.id, SKIPPED, reason=str(skip))
+        else:
+            _record(store, entry.id, DONE, destination=destination, action=action)
+        if progress:
+            progress(done, len(todo), entry.display_path)
+    with store.session() as session:
+        final = session.execute(select(Action).where(Action.run_id == run_id)).scalars()
+        for row in final:
+            if row.state == DONE:
+                result.done.append(
+                    {
+                        "path": row.display_path,
+                        "destination": display(row.destination) if row.destination else None,
+                    }
+                )
+                result.bytes += row.size
+            elif row.state == SKIPPED:
+                result.skipped.append(
+                    Refusal(row.cluster, row.image_id, row.display_path, row.reason or "")
+                )
+    _finish(store, run_id, "done")
+    return result
+
+
+def _record(
+    store: Store,
+    entry_id: int,
+    state: str,
+    *,
+    reason: str | None = None,
+    destination: bytes | None = None,
+    action: str | None = None,
+) -> None:
+    """The journal's 'after' step, with the image row's new status in the same transaction."""
+    with store.transaction() as session:
+        entry = session.get(Action, entry_id)
+        assert entry is not None
+        entry.state, entry.reason, entry.updated_at = state, reason, _now()
+        if destination is not None:
+            entry.destination = destination
+        if state == DONE and action is not None and entry.image_id is not None:
+            image = session.get(Image, entry.image_id)
+            if image is not None:
+                image.status = IMAGE_STATUS[action]
+                if action == HARDLINK:  # so that `index` recognises the link as ours
+                    st = fileops.lstat_or_none(entry.path)
+                    if st is not None:
+                        image.device, image.inode = _signed64(st.st_dev), _signed64(st.st_ino)
+
+
+def _set_destination(store: Store, entry_id: int, destination: bytes) -> None:
+    with store.transaction() as session:
+        entry = session.get(Action, entry_id)
+        assert entry is not None
+        entry.destination, entry.updated_at = destination, _now()
+
+
+def _signed64(value: int) -> int:
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+class _KeeperCheck:
+    """Is the keeper still there with its indexed content? Hashed once per run and file."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.verified: dict[tuple[bytes, int, int, int, int], bytes] = {}
+
+    def check(self, entry: Action) -> os.stat_result:
+        with self.store.session() as session:
+            keeper = session.get(Image, entry.keeper_id) if entry.keeper_id is not None else None
+        path = entry.keeper_path
+        if keeper is None or keeper.status != PRESENT:
+            state = "gone from the index" if keeper is None else keeper.status
+            raise _Skip(f"its keeper {display(path)} is {state}")
+        try:
+            st = os.stat(path)
+        except OSError as err:
+            raise _Skip(f"its keeper {display(path)} cannot be reached: {_why(err)}") from err
+        if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != (
+            keeper.size,
+            keeper.mtime_ns,
+        ):
+            raise _Skip(f"its keeper {display(path)} changed since it was indexed")
+        key = (path, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+        if key not in self.verified:
+            try:
+                self.verified[key] = fileops.hash_file(path)
+            except OSError as err:
+                raise _Skip(f"its keeper {display(path)} cannot be read: {_why(err)}") from err
+        if self.verified[key] != keeper.content_hash:
+            raise _Skip(f"its keeper {display(path)} changed since it was indexed")
+        return st
+
+
+def _why(err: OSError) -> str:
+    if isinstance(err, fileops.ContentChanged):
+        return str(err.strerror)
+    names = {
+        13: "permission denied",  # EACCES
+        1: "operation not permitted",  # EPERM
+        30: "read-only filesystem",  # EROFS
+        28: "disk full",  # ENOSPC
+        122: "disk quota exceeded",  # EDQUOT
+        2: "no such file",  # ENOENT
+    }
+    return names.get(err.errno or 0, err.strerror or str(err))
+
+
+def _check_file(entry: Action, keeper_stat: os.stat_result, action: str) -> None:
+    """The file is still what the index says, and is not its keeper under another name."""
+    st = fileops.lstat_or_none(entry.path)
+    if st is None:
+        raise _Skip("it is gone since it was indexed")
+    if not stat.S_ISREG(st.st_mode):
+        raise _Skip("it is no longer a regular file")
+    if (st.st_size, st.st_mtime_ns) != (entry.size, entry.mtime_ns):
+        raise _Skip("it changed since it was indexed (size or modification time)")
+    if fileops.same_file(st, keeper_stat) or os.path.realpath(entry.path) == os.path.realpath(
+        entry.keeper_path
+    ):
+        raise _Skip("it is its keeper through another path (the same file)")
+    if action == HARDLINK and st.st_dev != keeper_stat.st_dev:
+        raise _Skip(
+            "its keeper is on another filesystem: hard links need one filesystem "
+            "(use --symlink or --move-to)"
+        )
+    try:
+        digest = fileops.hash_file(entry.path)
+    except OSError as err:
+        raise _Skip(f"cannot read it: {_why(err)}") from err
+    if digest != entry.content_hash:
+        raise _Skip("its content changed since it was indexed")
+
+
+def _settle_or_perform(
+    store: Store, action: str, entry: Action, keepers: _KeeperCheck, resuming: bool
+) -> bytes | None:
+    """Finish an action caught mid-way by a crash (when resuming), or check and perform one
+    not started. Returns where the file went (None for delete)."""
+    if resuming:
+        try:
+            started, destination = _settle_forward(action, entry)
+        except OSError as err:
+            raise _Skip(f"could not finish an interrupted step: {_why(err)}") from err
+        if started:
+            return destination
+    keeper_stat = keepers.check(entry)
+    _check_file(entry, keeper_stat, action)
+    try:
+        return _perform(store, action, entry, keeper_stat)
+    except fileops.ContentChanged as err:
+        raise _Skip(str(err.strerror)) from err
+    except OSError as err:
+        raise _Skip(f"{_why(err)}; left as it was") from err
+
+
+def _perform(store: Store, action: str, entry: Action, keeper_stat: os.stat_result) -> bytes | None:
+    if action == DELETE:
+        os.unlink(entry.path)
+        fileops.fsync_dir(os.path.dirname(entry.path))
+        return None
+    if action == TRASH:
+        return fileops.trash(entry.path)
+    assert entry.destination is not None
+    destination = _move_aside(store, entry)
+    if action == MOVE:
+        return destination
+    try:
+        if action == HARDLINK:
+            os.link(entry.keeper_path, entry.path)
+        else:
+            os.symlink(fileops.symlink_target(entry.path, entry.keeper_path), entry.path)
+    except OSError:
+        fileops.move(destination, entry.path, entry.content_hash)  # put it back
+        raise
+    return destination
+
+
+def _move_aside(store: Store, entry: Action) -> bytes:
+    """Move the file to its quarantine path, never overwriting: a taken name gets a suffix,
+    written to the journal before the move."""
+    assert entry.destination is not None
+    for _ in range(100):
+        destination = fileops.free_name(entry.destination)
+        if destination != entry.destination:
+            _set_destination(store, entry.id, destination)
+            entry.destination = destination
+        try:
+            fileops.move(entry.path, destination, entry.content_hash)
+        except FileExistsError:
+            continue
+        return destination
+    raise _Skip("no free name in the quarantine folder")  # pragma: no cover
+
+
+def _settle_forward(action: str, entry: Action) -> tuple[bool, bytes | None]:
+    """For a planned action, look at the disk: if the filesystem step began (a crash caught
+    it), finish it: (True, where the file went). If it did not begin: (False, None)."""
+    path, dest = entry.path, entry.destination
+    if action == DELETE:
+        return fileops.lstat_or_none(path) is None, None
+    if action == TRASH:
+        if fileops.lstat_or_none(path) is not None:
+            return False, None
+        return True, fileops.find_in_trash(path)
+    assert dest is not None
+    if action in (HARDLINK, SYMLINK) and _is_our_link(entry):
+        return True, dest
+    where = _settle(path, dest, entry.content_hash, prefer="destination")
+    if where == "source":
+        return False, None
+    if where != "destination":
+        raise _Skip(where)
+    if action == MOVE:
+        return True, dest
+    # Moved aside but not yet linked.
+    keeper_stat = fileops.lstat_or_none(entry.keeper_path)
+    if keeper_stat is None:
+        fileops.move(dest, path, entry.content_hash)
+        raise _Skip("its keeper is gone: the file was put back")
+    if action == HARDLINK:
+        os.link(entry.keeper_path, path)
+    else:
+        os.symlink(fileops.symlink_target(path, entry.keeper_path), path)
+    return True, dest
+
+
+def _is_our_link(entry: Action) -> bool:
+    keeper_stat = fileops.lstat_or_none(entry.keeper_path)
+    return fileops.is_link_to(entry.path, entry.keeper_path, keeper_stat)
+
+
+def _settle(src: bytes, dst: bytes, content_hash: bytes, prefer: str) -> str:
+    """Bring a move caught mid-way to one place: "source" or "destination" (``prefer`` wins
+    when the file is in both), or a reason why neither can be trusted."""
+    partial = dst + fileops.PARTIAL_SUFFIX
+    if fileops.lstat_or_none(partial) is not None:
+        os.unlink(partial)  # an unfinished copy; the source is intact
+    src_st, dst_st = fileops.lstat_or_none(src), fileops.lstat_or_none(dst)
+    if src_st is not None and dst_st is not None:
+        if fileops.same_file(src_st, dst_st):  # linked, not yet unlinked: one file, two names
+            os.unlink(dst if prefer == "source" else src)
+            return prefer
+        if _hash_or_none(dst) == content_hash and _hash_or_none(src) == content_hash:
+            os.unlink(dst if prefer == "source" else src)  # a verified copy, source not removed
+            return prefer
+        return "source"  # something else took the destination name; the file is at its source
+    if src_st is not None:
+        return "source"
+    if dst_st is not None:
+        return "destination"
+    return f"neither {display(src)} nor {display(dst)} exists: it was moved by something else"
+
+
+def _hash_or_none(path: bytes) -> bytes | None:
+    try:
+        return fileops.hash_file(path)
+    except OSError:
+        return None
+
+
+# ----------------------------------------------------------------------------- undo
+
+
+@dataclass
+class UndoResult:
+    run_id: int
+    action: str
+    restored: list[str] = field(default_factory=list)
+    skipped: list[Refusal] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = [asdict(s) for s in self.skipped]
+        return data
+
+
+def undo(
+    store: Store, run_id: int | None = None, progress: ProgressCallback | None = None
+) -> UndoResult:
+    """Reverse an apply run (the latest one not undone when ``run_id`` is None): moved files
+    go back, links are replaced by the original files again, trashed files come back from a
+    freedesktop trash. Deleted files cannot come back: they are listed as skipped."""
+    _claim(store, resuming=True)
+    with store.session() as session:
+        if run_id is None:
+            run_id = session.execute(
+                select(ApplyRun.id)
+                .where(ApplyRun.status.notin_(("undone",)))
+                .order_by(ApplyRun.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if run_id is None:
+                raise ActionError("there is no apply run to undo", "see `dedupdb history`")
+        run = session.get(ApplyRun, run_id)
+        if run is None:
+            raise ActionError(f"there is no apply run {run_id}", "see `dedupdb history`")
+        if run.status == "undone":
+            raise ActionError(f"apply run {run_id} is already undone")
+        action, quarantine = run.action, run.quarantine
+        entries = list(
+            session.execute(
+                select(Action)
+                .where(Action.run_id == run_id, Action.state.in_((PLANNED, DONE)))
+                .order_by(Action.id.desc())
+            ).scalars()
+        )
+    with store.transaction() as session:
+        row = session.get(ApplyRun, run_id)
+        assert row is not None
+        row.status, row.host, row.pid = "undoing", socket.gethostname(), os.getpid()
+    result = UndoResult(run_id=run_id, action=action)
+    for count, entry in enumerate(entries, start=1):
+        try:
+            _undo_entry(action, entry, quarantine)
+        except _Skip as skip:
+            result.skipped.append(
+                Refusal(entry.cluster, entry.image_id, entry.display_path, str(skip))
+            )
+            _note(store, entry.id, str(skip))
+        except OSError as err:
+            reason = f"{_why(err)}; it stays where it is"
+            result.skipped.append(
+                Refusal(entry.cluster, entry.image_id, entry.display_path, reason)
+            )
+            _note(store, entry.id, reason)
+        else:
+            _restored(store, entry)
+            result.restored.append(entry.display_path)
+        if progress:
+            progress(count, len(entries), entry.display_path)
+    with store.transaction() as session:
+        row = session.get(ApplyRun, run_id)
+        assert row is not None
+        row.status = "partly-undone" if result.skipped else "undone"
+        row.undone_at = _now()
+    return result
+
+
+def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:
+    path, dest = entry.path, entry.destination
+    if action == DELETE:
+        if entry.state == PLANNED and fileops.lstat_or_none(path) is not None:
+            return  # never deleted
+        raise _Skip("it was deleted: delete cannot be undone")
+    if action == TRASH:
+        if fileops.lstat_or_none(path) is not None and entry.state == PLANNED:
+            return
+        trashed = dest or fileops.find_in_trash(path)
+        if trashed is None or fileops.lstat_or_none(trashed) is None:
+            raise _Skip(
+                "it is not in the trash any more (or this system's trash is not "
+                "readable by dedupdb): restore it from the trash yourself"
+            )
+        _check_free(path)
+        fileops.untrash(trashed, path, entry.content_hash)
+        return
+    assert dest is not None
+    if action in (HARDLINK, SYMLINK) and _is_our_link(entry):
+        if fileops.lstat_or_none(dest) is None:
+            raise _Skip(
+                f"its original copy {display(dest)} is gone (the quarantine was emptied?)"
+                ": the link stays"
+            )
+        os.unlink(path)
+    where = _settle(path, dest, entry.content_hash, prefer="source")
+    if where == "source":
+        if _hash_or_none(path) != entry.content_hash and entry.state == DONE:
+            raise _Skip(
+                f"something else is at {display(path)} now; the file stays at {display(dest)}"
+            )
+        return
+    if where != "destination":
+        raise _Skip(where)
+    if _hash_or_none(dest) != entry.content_hash:
+        raise _Skip(f"{display(dest)} changed in the quarantine; left there")
+    fileops.move(dest, path, entry.content_hash)
+    _remove_empty_folders(os.path.dirname(dest), quarantine)
+
+
+def _remove_empty_folders(folder: bytes, top: bytes | None) -> None:
+    """Tidy the quarantine after an undo: remove the folders it emptied, up to its top."""
+    while top is not None and folder.startswith(top.rstrip(b"/") + b"/"):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+        folder = os.path.dirname(folder)
+
+
+def _check_free(path: bytes) -> None:
+    if fileops.lstat_or_none(path) is not None:
+        raise _Skip(f"something else is at {display(path)} now; it stays in the trash")
+
+
+def _note(store: Store, entry_id: int, reason: str) -> None:
+    with store.transaction() as session:
+        entry = session.get(Action, entry_id)
+        assert entry is not None
+        entry.reason, entry.updated_at = f"undo: {reason}", _now()
+
+
+def _restored(store: Store, entry: Action) -> None:
+    with store.transaction() as session:
+        row = session.get(Action, entry.id)
+        assert row is not None
+        row.state, row.updated_at = UNDONE, _now()
+        image = session.get(Image, entry.image_id) if entry.image_id is not None else None
+        st = fileops.lstat_or_none(entry.path)
+        if image is not None and st is not None and image.status != PRESENT:
+            image.status = PRESENT
+            image.device, image.inode = _signed64(st.st_dev), _signed64(st.st_ino)
+            image.mtime_ns, image.size = st.st_mtime_ns, st.st_size
+
+
+# ----------------------------------------------------------------------------- history
+
+
+@dataclass
+class RunInfo:
+    id: int
+    action: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    undone_at: str | None
+    source: str
+    quarantine: str | None
+    done: int
+    skipped: int
+    undone: int
+    planned: int
+    bytes: int
+
+
+def history(store: Store) -> list[RunInfo]:
+    """Every apply run, newest first, with how many actions are in each state."""
+    with store.session() as session:
+        counts: dict[int, dict[str, tuple[int, int]]] = {}
+        for run_id, state, n, size in session.execute(
+            select(Action.run_id, Action.state, func.count(), func.sum(Action.size)).group_by(
+                Action.run_id, Action.state
+            )
+        ):
+            counts.setdefault(run_id, {})[state] = (n, int(size or 0))
+        runs = session.execute(select(ApplyRun).order_by(ApplyRun.id.desc())).scalars()
+        result = []
+        for run in runs:
+            c = counts.get(run.id, {})
+            result.append(
+                RunInfo(
+                    id=run.id,
+                    action=run.action,
+                    status=run.status,
+                    started_at=_iso(run.started_at),
+                    finished_at=_iso(run.finished_at) if run.finished_at else None,
+                    undone_at=_iso(run.undone_at) if run.undone_at else None,
+                    source=run.source,
+                    quarantine=display(run.quarantine) if run.quarantine else None,
+                    done=c.get(DONE, (0, 0))[0],
+                    skipped=c.get(SKIPPED, (0, 0))[0],
+                    undone=c.get(UNDONE, (0, 0))[0],
+                    planned=c.get(PLANNED, (0, 0))[0],
+                    bytes=c.get(DONE, (0, 0))[1],
+                )
+            )
+    return result
+
+
+def _iso(value: datetime) -> str:
+    return value.replace(microsecond=0).isoformat() + "Z"
+
+
+def report_source(path: str | os.PathLike[str] | None) -> str:
+    return os.path.abspath(os.fspath(path)) if path is not None else "current report"
+
+
+__all__ = [
+    "ACTIONS",
+    "ActionError",
+    "ActionPlan",
+    "ApplyResult",
+    "PlannedAction",
+    "Refusal",
+    "RunInfo",
+    "UndoResult",
+    "apply",
+    "default_quarantine",
+    "history",
+    "load_report",
+    "plan_actions",
+    "resume",
+    "undo",
+]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .errors import DedupdbError
 from .index import IndexOptions, IndexSummary, Progress, index
+from .report import Report, ReportOptions, build_report
 from .status import Status, prune, status
 from .store import Store, open_store
 
@@ -21,9 +22,12 @@ __all__ = [
     "IndexOptions",
     "IndexSummary",
     "Progress",
+    "Report",
+    "ReportOptions",
     "Status",
     "Store",
     "__version__",
+    "build_report",
     "index",
     "open_store",
     "prune",

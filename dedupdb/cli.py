@@ -7,6 +7,7 @@ action was refused, 2 usage errors, 130 interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -320,6 +321,244 @@ def prune_command(db: str | None, root: str | None) -> None:
     finally:
         store.close()
     click.echo(f"Forgot {removed:,} missing image{'s' if removed != 1 else ''}.")
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _open_output(path: str) -> Any:
+    """A text file to write (``-`` is stdout); a failure is one clear line."""
+    if path == "-":
+        return contextlib.nullcontext(sys.stdout)
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as err:
+        raise DedupdbError(f"cannot write {path}: {err.strerror}") from err
+
+
+@cli.command("report")
+@db_option
+@click.option("--html", "html_file", metavar="FILE", help="Write the HTML report to FILE.")
+@click.option(
+    "--json", "json_file", metavar="FILE", help="Write the JSON report to FILE (- for stdout)."
+)
+@click.option(
+    "--csv", "csv_file", metavar="FILE", help="Write a CSV, one row per file (- for stdout)."
+)
+@click.option(
+    "--hash",
+    "hash_name",
+    type=click.Choice(["phash", "dhash", "ahash", "whash"]),
+    default="phash",
+    show_default=True,
+    help="Perceptual hash to compare.",
+)
+@click.option(
+    "--threshold",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="BITS",
+    help="Largest Hamming distance that counts as a duplicate [default: tuned per hash].",
+)
+@click.option("--no-rotations", is_flag=True, help="Do not match rotated or mirrored copies.")
+@click.option(
+    "--ssim",
+    type=click.FloatRange(-1.0, 1.0),
+    default=None,
+    metavar="MIN",
+    help="Verify near-duplicate pairs with SSIM and drop pairs below MIN (e.g. 0.8).",
+)
+@click.option(
+    "--prefer",
+    multiple=True,
+    metavar="PATTERN",
+    help="Keep copies whose path matches this glob (or folder name); repeatable.",
+)
+@click.option(
+    "--avoid",
+    multiple=True,
+    metavar="PATTERN",
+    help="Do not keep copies whose path matches this glob (or folder name); repeatable.",
+)
+@click.option(
+    "--thumbnails",
+    type=click.IntRange(min=0),
+    default=500,
+    show_default=True,
+    metavar="N",
+    help="Embed previews in the HTML for the first N clusters (0: none).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No summary on the terminal.")
+@handle_errors
+def report_command(
+    db: str | None,
+    html_file: str | None,
+    json_file: str | None,
+    csv_file: str | None,
+    hash_name: str,
+    threshold: int | None,
+    no_rotations: bool,
+    ssim: float | None,
+    prefer: tuple[str, ...],
+    avoid: tuple[str, ...],
+    thumbnails: int,
+    quiet: bool,
+) -> None:
+    """Find duplicate and near-duplicate images in the database, choose the copy to keep in
+    each cluster (and say why), and write the report as HTML, JSON or CSV. Nothing is
+    changed on disk: `dedupdb apply` acts on a report.
+
+    \b
+    Examples:
+      dedupdb report                                  # summary on the terminal
+      dedupdb report --html report.html --json report.json
+      dedupdb report --threshold 6 --ssim 0.8 --prefer '*/originals/*' --avoid Downloads
+      dedupdb report --csv - | less
+    """
+    from .decisions import remember_clusters
+    from .html_report import make_thumbnails, render_html
+    from .report import ReportOptions, build_report, cluster_membership, write_csv, write_json
+
+    options = ReportOptions(
+        hash=hash_name,
+        threshold=threshold,
+        rotations=not no_rotations,
+        ssim=ssim,
+        prefer=prefer,
+        avoid=avoid,
+    )
+    store = _open(db)
+    try:
+        result = build_report(store, options)
+        remember_clusters(store, cluster_membership(result))
+    finally:
+        store.close()
+    if json_file:
+        with _open_output(json_file) as out:
+            write_json(result, out)
+    if csv_file:
+        with _open_output(csv_file) as out:
+            write_csv(result, out)
+    if html_file:
+        bar = _ProgressBar(enabled=not quiet and sys.stderr.isatty())
+        previews = make_thumbnails(
+            result,
+            thumbnails,
+            progress=lambda done, total: bar.update(Progress(done, total, 0, "")),
+        )
+        bar.close()
+        with _open_output(html_file) as out:
+            out.write(render_html(result, previews, thumbnail_clusters=thumbnails))
+    if not quiet and "-" not in (json_file, csv_file):
+        click.echo(format_report_summary(result))
+        for name, path in (("HTML", html_file), ("JSON", json_file), ("CSV", csv_file)):
+            if path:
+                click.echo(f"Wrote the {name} report to {path}")
+
+
+def format_report_summary(result: Any) -> str:
+    from .quality import human_bytes
+
+    summary, settings = result.summary, result.settings
+    import importlib.util
+
+    exact_only = importlib.util.find_spec("dedupdb.match") is None
+    threshold = settings["threshold"] if settings["threshold"] is not None else "default"
+    lines = [
+        f"Compared {summary.images:,} images ({settings['hash']}, threshold {threshold}, "
+        f"rotations {'on' if settings['rotations'] else 'off'}"
+        + (f", SSIM >= {settings['ssim']}" if settings["ssim"] is not None else "")
+        + ")"
+        + (
+            "\n  (exact copies only: this build has no near-duplicate matching)"
+            if exact_only
+            else ""
+        ),
+        f"  clusters     {summary.clusters:>9,}   ({summary.exact_clusters:,} of exact copies)",
+        f"  duplicates   {summary.duplicates:>9,}",
+        f"  reclaimable  {human_bytes(summary.reclaimable_bytes):>9}",
+    ]
+    if summary.excluded_pairs:
+        lines.append(f"  pairs you marked not duplicates: {summary.excluded_pairs:,} (left out)")
+    if summary.failures:
+        lines.append(
+            f"  {summary.failures:,} files could not be indexed (`dedupdb status --errors`)"
+        )
+    if not summary.images:
+        lines.append("Nothing indexed yet: dedupdb index FOLDER")
+    for cluster in result.clusters[:5]:
+        keeper = next(m for m in cluster.members if m.keeper)
+        lines.append(
+            f"  #{cluster.id}: {len(cluster.members)} files, "
+            f"{human_bytes(cluster.reclaimable_bytes)} reclaimable; keep {keeper.path} "
+            f"({'; '.join(cluster.reasons)})"
+        )
+    if len(result.clusters) > 5:
+        lines.append(f"  ... and {len(result.clusters) - 5:,} more clusters (--html FILE)")
+    return "\n".join(lines)
+
+
+@cli.command("not-duplicate")
+@db_option
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option(
+    "--cluster",
+    "cluster_ids",
+    multiple=True,
+    type=int,
+    metavar="ID",
+    help="A cluster number from the last report (repeatable).",
+)
+@click.option("--forget", is_flag=True, help="Undo: forget the decision for these images.")
+@click.option("--list", "list_all", is_flag=True, help="List the pairs marked so far.")
+@handle_errors
+def not_duplicate_command(
+    db: str | None, paths: tuple[str, ...], cluster_ids: tuple[int, ...], forget: bool,
+    list_all: bool,
+) -> None:  # fmt: skip
+    """Tell dedupdb that some images are not duplicates of each other, so later reports
+    leave them apart. Give two or more indexed files, or a cluster number from the last
+    report. The decision follows the pictures' content (moves and renames keep it).
+
+    \b
+    Examples:
+      dedupdb not-duplicate ~/Pictures/a.jpg ~/Pictures/b.jpg
+      dedupdb not-duplicate --cluster 3
+      dedupdb not-duplicate --forget --cluster 3
+      dedupdb not-duplicate --list
+    """
+    from .decisions import (
+        forget_not_duplicates,
+        image_ids_for_paths,
+        last_cluster,
+        list_not_duplicates,
+        mark_not_duplicates,
+    )
+
+    store = _open(db)
+    try:
+        if list_all:
+            for decision in list_not_duplicates(store):
+                click.echo(f"{decision.created_at}  {decision.path_a}  <->  {decision.path_b}")
+            return
+        groups = [last_cluster(store, cid) for cid in cluster_ids]
+        if paths:
+            groups.append(image_ids_for_paths(store, paths))
+        if not groups:
+            raise click.UsageError("give two or more PATHS, --cluster ID, or --list")
+        for ids in groups:
+            if forget:
+                count = forget_not_duplicates(store, ids)
+                click.echo(f"Forgot {count:,} pair{'s' if count != 1 else ''}.")
+            else:
+                count = mark_not_duplicates(store, ids)
+                click.echo(
+                    f"Marked {len(ids)} images as not duplicates "
+                    f"({count:,} new pair{'s' if count != 1 else ''}); "
+                    "later reports keep them apart."
+                )
+    finally:
+        store.close()
 
 
 # ----------------------------------------------------------------------------- apply / undo

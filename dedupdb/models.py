@@ -161,6 +161,23 @@ class Run(Base):
     summary: Mapped[str | None] = mapped_column(Text, nullable=True, comment="JSON summary")
 
 
+class NotDuplicate(Base):
+    __tablename__ = "not_duplicates"
+    __table_args__ = (
+        UniqueConstraint("hash_a", "hash_b"),
+        {"comment": "Pairs the user said are not duplicates; kept out of every later report"},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # By content, not by image id: the decision follows the pictures through moves, renames,
+    # prune and re-index, and covers every exact copy of either picture.
+    hash_a: Mapped[bytes] = mapped_column(LargeBinary(32), comment="content hash, the smaller")
+    hash_b: Mapped[bytes] = mapped_column(LargeBinary(32), comment="content hash, the larger")
+    path_a: Mapped[str] = mapped_column(Text, comment="a path of picture a when decided, to show")
+    path_b: Mapped[str] = mapped_column(Text, comment="a path of picture b when decided, to show")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class ApplyRun(Base):
     __tablename__ = "apply_runs"
     __table_args__ = {"comment": "One `dedupdb apply`: what it did, so it can be resumed or undone"}

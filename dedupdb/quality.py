@@ -1,0 +1,358 @@
+"""Which copy to keep: a quality score whose parts are shown, and the reasons in plain words.
+
+Every member of a cluster gets a score in 0..1, the weighted sum of parts that each compare it
+with the best member of its cluster:
+
+=============  ======  =====================================================================
+part           weight  1.0 means
+=============  ======  =====================================================================
+resolution     0.30    the most pixels in the cluster
+format         0.20    a camera-raw or lossless file (a re-encoded JPEG or WebP scores less)
+size           0.05    the largest file
+bpp            0.10    the most bits per pixel (the least compressed)
+sharpness      0.10    the sharpest (variance of the Laplacian, stored at index time)
+exif           0.15    camera make/model, date taken, and the most EXIF tags
+unedited       0.10    the aspect ratio of the largest copy (a cropped copy scores 0)
+=============  ======  =====================================================================
+
+The keeper is chosen by, in order: the user's rules (``--prefer`` and ``--avoid`` globs on the
+path; a rule always beats the score), the score, then deterministic tie-breaks for copies that
+score the same (always the case for exact copies, whose content is identical): a name that
+does not look like a copy ("IMG_1 (1).jpg", "Copy of ..."), the shortest path, the oldest
+modification time, the lowest image id.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+WEIGHTS: dict[str, float] = {
+    "resolution": 0.30,
+    "format": 0.20,
+    "size": 0.05,
+    "bpp": 0.10,
+    "sharpness": 0.10,
+    "exif": 0.15,
+    "unedited": 0.10,
+}
+
+RAW_EXTENSIONS = frozenset(
+    {".dng", ".cr2", ".cr3", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf",
+     ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".mos", ".raw", ".rwl"}
+)  # fmt: skip
+# How much of the picture a format keeps: originals and lossless files over re-encoded copies.
+HIGH_EFFICIENCY_FORMATS = frozenset({"HEIF", "HEIC", "AVIF", "JPEG2000"})
+FORMAT_RANK_RAW = 1.0
+FORMAT_RANK_LOSSLESS = 0.9
+FORMAT_RANK_HIGH_EFFICIENCY = 0.85
+FORMAT_RANK_JPEG = 0.6
+FORMAT_RANK_LOSSY = 0.5
+FORMAT_RANK_PALETTE = 0.4  # GIF: lossless but 256 colours
+
+# Two aspect ratios closer than this (relative) are the same framing.
+ASPECT_TOLERANCE = 0.01
+# Scores closer than this are a tie (floating-point noise must not pick the keeper).
+SCORE_EPSILON = 1e-6
+
+_COPY_NAME = re.compile(
+    r"(^copy of )|(^copie de )|([ _-]copy( \d+)?$)|(\(\d+\)$)|( - copy$)|(^kopie van )|"
+    r"([ _-]kopie$)|(~\d*$)|(\.bak$)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the ranking knows about one member of a cluster (all from the index)."""
+
+    image_id: int
+    path: str  # absolute, as text
+    size: int
+    mtime_ns: int
+    width: int
+    height: int
+    format: str
+    lossless: bool
+    bit_depth: int = 8
+    sharpness: float = 0.0
+    exif_tags: int = 0
+    taken_at: str | None = None
+    camera: str | None = None  # make and model
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def bpp(self) -> float:
+        return self.size * 8 / self.pixels if self.pixels else 0.0
+
+    @property
+    def aspect(self) -> float:
+        """Long side over short side, so a rotated copy keeps its framing."""
+        short, long = sorted((self.width, self.height))
+        return long / short if short else 0.0
+
+    @property
+    def is_raw(self) -> bool:
+        return os.path.splitext(self.path)[1].lower() in RAW_EXTENSIONS or self.format == "DNG"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The user's folder rules: glob patterns on the path."""
+
+    prefer: tuple[str, ...] = ()
+    avoid: tuple[str, ...] = ()
+
+
+@dataclass
+class Ranked:
+    """One member's score, its parts, and its place (0 = keeper)."""
+
+    candidate: Candidate
+    score: float
+    parts: dict[str, float]
+    rule: int  # +1 preferred, -1 avoided, 0 neither (or both)
+    rank: int = 0
+
+
+@dataclass
+class Ranking:
+    """A cluster's members best first, and why the first is the keeper."""
+
+    ranked: list[Ranked]
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def keeper(self) -> Candidate:
+        return self.ranked[0].candidate
+
+
+def matches(path: str, pattern: str) -> bool:
+    """A glob on the whole path; a pattern without ``/`` also matches any one folder or the
+    file name (``--prefer originals`` matches ``/photos/originals/a.jpg``)."""
+    if fnmatch.fnmatchcase(path, pattern):
+        return True
+    if "/" not in pattern:
+        return any(fnmatch.fnmatchcase(part, pattern) for part in path.split("/") if part)
+    return False
+
+
+def rule_value(path: str, rules: Rules) -> int:
+    preferred = any(matches(path, p) for p in rules.prefer)
+    avoided = any(matches(path, p) for p in rules.avoid)
+    return int(preferred) - int(avoided)
+
+
+def looks_like_copy(path: str) -> bool:
+    """True for names like ``IMG_1 (1).jpg``, ``IMG_1 - Copy.jpg``, ``Copy of IMG_1.jpg``."""
+    stem = os.path.splitext(os.path.basename(path))[0].strip()
+    return bool(_COPY_NAME.search(stem))
+
+
+def format_rank(candidate: Candidate) -> float:
+    if candidate.is_raw:
+        return FORMAT_RANK_RAW
+    fmt = candidate.format.upper()
+    if fmt == "GIF":
+        return FORMAT_RANK_PALETTE
+    if candidate.lossless:
+        return FORMAT_RANK_LOSSLESS
+    if fmt in HIGH_EFFICIENCY_FORMATS:
+        return FORMAT_RANK_HIGH_EFFICIENCY
+    if fmt in ("JPEG", "MPO"):
+        return FORMAT_RANK_JPEG
+    return FORMAT_RANK_LOSSY
+
+
+def _ratio(value: float, best: float) -> float:
+    return value / best if best > 0 else 1.0
+
+
+def _exif_value(candidate: Candidate, most_tags: int) -> float:
+    return (
+        0.4 * (candidate.camera is not None)
+        + 0.3 * (candidate.taken_at is not None)
+        + 0.3 * _ratio(candidate.exif_tags, most_tags)
+    )
+
+
+def score_parts(candidate: Candidate, cluster: Sequence[Candidate]) -> dict[str, float]:
+    """Each part in 0..1, relative to the best member of the cluster for that part."""
+    largest = max(cluster, key=lambda c: (c.pixels, -c.image_id))
+    most_tags = max(c.exif_tags for c in cluster)
+    return {
+        "resolution": _ratio(candidate.pixels, max(c.pixels for c in cluster)),
+        "format": format_rank(candidate),
+        "size": _ratio(candidate.size, max(c.size for c in cluster)),
+        "bpp": _ratio(candidate.bpp, max(c.bpp for c in cluster)),
+        "sharpness": _ratio(candidate.sharpness, max(c.sharpness for c in cluster)),
+        "exif": _exif_value(candidate, most_tags),
+        "unedited": float(_same_framing(candidate, largest)),
+    }
+
+
+def _same_framing(a: Candidate, b: Candidate) -> bool:
+    if not a.aspect or not b.aspect:
+        return True
+    return abs(a.aspect - b.aspect) / b.aspect <= ASPECT_TOLERANCE
+
+
+def total(parts: dict[str, float]) -> float:
+    return round(sum(WEIGHTS[name] * parts[name] for name in WEIGHTS), 6)
+
+
+def rank(cluster: Sequence[Candidate], rules: Rules | None = None) -> Ranking:
+    """Rank a cluster's members, best first, with the reasons the first one is kept."""
+    if not cluster:
+        raise ValueError("a cluster has at least one member")
+    rules = rules or Rules()
+    ranked = []
+    for candidate in cluster:
+        parts = score_parts(candidate, cluster)
+        ranked.append(Ranked(candidate, total(parts), parts, rule_value(candidate.path, rules)))
+    ranked.sort(key=_sort_key)
+    for place, item in enumerate(ranked):
+        item.rank = place
+    return Ranking(ranked=ranked, reasons=explain(ranked, rules))
+
+
+def _sort_key(item: Ranked) -> tuple[int, float, bool, int, int, str, int]:
+    c = item.candidate
+    return (
+        -item.rule,
+        -round(item.score / SCORE_EPSILON),
+        looks_like_copy(c.path),
+        len(c.path),
+        c.mtime_ns,
+        c.path,
+        c.image_id,
+    )
+
+
+# ----------------------------------------------------------------------------- reasons
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _dims(c: Candidate) -> str:
+    return f"{c.width}x{c.height}"
+
+
+def _format_name(c: Candidate) -> str:
+    if c.is_raw:
+        return f"camera raw ({os.path.splitext(c.path)[1].lstrip('.').upper() or c.format})"
+    fmt = c.format.upper()
+    if fmt == "MPO":
+        fmt = "JPEG"
+    if fmt == "WEBP":
+        return "lossless WebP" if c.lossless else "lossy WebP"
+    if c.lossless and fmt not in ("PNG", "TIFF", "BMP", "GIF"):
+        return f"lossless {fmt}"
+    return fmt
+
+
+def _aspect_text(c: Candidate) -> str:
+    return f"{c.aspect:.2f}:1"
+
+
+def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
+    """Plain words for why ranked[0] beats the others, most important first."""
+    keeper = ranked[0]
+    others = ranked[1:]
+    if not others:
+        return ["only copy"]
+    k = keeper.candidate
+    reasons: list[str] = []
+    if keeper.rule > 0 and any(o.rule <= 0 for o in others):
+        pattern = next(p for p in rules.prefer if matches(k.path, p))
+        reasons.append(f"in a preferred folder (--prefer {pattern})")
+    elif keeper.rule == 0 and any(o.rule < 0 for o in others):
+        avoided = next(o for o in others if o.rule < 0).candidate.path
+        pattern = next(p for p in rules.avoid if matches(avoided, p))
+        reasons.append(f"the others are in an avoided folder (--avoid {pattern})")
+
+    # The parts where the keeper beats every-or-some other member, by weighted advantage.
+    advantages: list[tuple[float, str]] = []
+
+    def add(part: str, text: str) -> None:
+        gain = max(keeper.parts[part] - o.parts[part] for o in others) * WEIGHTS[part]
+        if gain > SCORE_EPSILON:
+            advantages.append((gain, text))
+
+    runner = max(others, key=lambda o: (o.candidate.pixels, o.score)).candidate  # the biggest rival
+    smallest = min(others, key=lambda o: o.candidate.pixels).candidate
+    if smallest.pixels < k.pixels:
+        versus = runner if runner.pixels < k.pixels else smallest
+        add("resolution", f"largest: {_dims(k)} vs {_dims(versus)}")
+    worse_format = min(others, key=lambda o: o.parts["format"]).candidate
+    if format_rank(worse_format) < format_rank(k):
+        original = "original format" if k.is_raw else "better format"
+        add("format", f"{original}: {_format_name(k)} vs {_format_name(worse_format)}")
+    same_size = [
+        o.candidate for o in others if abs(o.candidate.pixels - k.pixels) <= 0.01 * k.pixels
+    ]
+    lower_bpp = min(same_size, key=lambda c: c.bpp, default=None)
+    if lower_bpp is not None and lower_bpp.bpp < k.bpp * 0.95:
+        add(
+            "bpp",
+            f"less compressed: {human_bytes(k.size)} vs {human_bytes(lower_bpp.size)} "
+            f"({k.bpp:.1f} vs {lower_bpp.bpp:.1f} bits per pixel)",
+        )
+    blurrier = min(others, key=lambda o: o.candidate.sharpness).candidate
+    if blurrier.sharpness < k.sharpness * 0.9:
+        add("sharpness", f"sharper: {k.sharpness:.3g} vs {blurrier.sharpness:.3g}")
+    poorer = min(others, key=lambda o: o.parts["exif"]).candidate
+    if keeper.parts["exif"] > _min_part(others, "exif"):
+        if k.camera and not poorer.camera:
+            taken = f", taken {k.taken_at[:10]}" if k.taken_at else ""
+            add("exif", f"original EXIF ({k.camera}{taken})")
+        elif k.taken_at and not poorer.taken_at:
+            add("exif", f"has the date taken ({k.taken_at[:10]})")
+        else:
+            add("exif", f"richer EXIF: {k.exif_tags} vs {poorer.exif_tags} tags")
+    cropped = next((o.candidate for o in others if o.parts["unedited"] < 1.0), None)
+    if keeper.parts["unedited"] == 1.0 and cropped is not None:
+        add("unedited", f"uncropped: {_aspect_text(k)} vs {_aspect_text(cropped)} framing")
+    advantages.sort(key=lambda item: -item[0])
+    reasons.extend(text for _, text in advantages)
+    better = max(others, key=lambda o: o.score)
+    if keeper.rule > better.rule and better.score > keeper.score + SCORE_EPSILON:
+        reasons.append(
+            f"kept by your rule although {os.path.basename(better.candidate.path)} scores "
+            f"higher ({better.score:.2f} vs {keeper.score:.2f})"
+        )
+
+    if not advantages and not reasons:
+        reasons.append(_tie_break_reason(keeper, others))
+    return reasons
+
+
+def _min_part(items: Sequence[Ranked], part: str) -> float:
+    return min(item.parts[part] for item in items)
+
+
+def _tie_break_reason(keeper: Ranked, others: Sequence[Ranked]) -> str:
+    k = keeper.candidate
+    same = "identical copies" if all(o.parts == keeper.parts for o in others) else "same quality"
+    rival = others[0].candidate
+    if looks_like_copy(rival.path) and not looks_like_copy(k.path):
+        return f"{same}; the others' names look like copies"
+    if len(k.path) < len(rival.path):
+        return f"{same}; shortest path"
+    if k.mtime_ns < rival.mtime_ns:
+        return f"{same}; oldest file"
+    if k.path < rival.path:
+        return f"{same}; first path in alphabetical order"
+    return f"{same}; lowest image id"

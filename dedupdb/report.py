@@ -1,0 +1,596 @@
+"""The report: duplicate clusters with their keeper and reasons, as data first.
+
+``build_report(store, options)`` finds the clusters (``cluster.find_clusters``), ranks each
+cluster's members (``quality.rank``) and returns a ``Report`` of plain dataclasses that mirror
+the versioned JSON schema (docs/report-schema.md) one to one, so ``Report.from_dict(r.to_dict())
+== r``. Rendering is separate: ``write_json``, ``write_csv`` here and ``render_html`` in
+``html_report``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import csv
+import io
+import itertools
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import IO, Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from . import decisions
+from .errors import DedupdbError
+from .hashes import ALGORITHMS, DIHEDRAL_NAMES, HashParams, hamming, unpack_variants
+from .models import PRESENT, Failure, Image, Root
+from .quality import Candidate, Ranking, Rules, rank
+from .store import Store
+
+SCHEMA = "dedupdb-report"
+SCHEMA_VERSION = 1
+_CHUNK = 500
+
+
+class PairLike(Protocol):
+    """What the report reads of ``match.Pair``."""
+
+    @property
+    def a(self) -> int: ...
+    @property
+    def b(self) -> int: ...
+    @property
+    def distance(self) -> int: ...
+    @property
+    def exact(self) -> bool: ...
+    @property
+    def transform(self) -> str: ...
+
+
+class ClusterLike(Protocol):
+    """What the report reads of ``cluster.Cluster``."""
+
+    @property
+    def members(self) -> Sequence[int]: ...
+    @property
+    def exact(self) -> bool: ...
+    @property
+    def max_distance(self) -> int: ...
+    @property
+    def pairs(self) -> Sequence[PairLike]: ...
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How to match (passed on to ``match.MatchOptions``) and how to choose keepers."""
+
+    hash: str = "phash"
+    threshold: int | None = None  # None: the matcher's documented default for the hash
+    rotations: bool = True
+    ssim: float | None = None
+    prefer: tuple[str, ...] = ()
+    avoid: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.hash not in ALGORITHMS:
+            raise DedupdbError(f"unknown hash {self.hash!r}", f"one of {', '.join(ALGORITHMS)}")
+        if self.threshold is not None and self.threshold < 0:
+            raise DedupdbError("the threshold is a number of bits, 0 or more")
+        if self.ssim is not None and not -1.0 <= self.ssim <= 1.0:
+            raise DedupdbError("--ssim is a similarity between -1 and 1, e.g. 0.8")
+
+
+@dataclass
+class Member:
+    """One file of a cluster. ``path`` is text; when the real path is not valid UTF-8,
+    ``path_bytes_b64`` holds its exact bytes (use ``raw_path`` to reach the file)."""
+
+    image_id: int
+    path: str
+    path_bytes_b64: str | None
+    size: int
+    mtime_ns: int
+    content_hash: str  # hex
+    width: int
+    height: int
+    format: str
+    distance: int  # Hamming bits from the keeper on the report's hash (0 for the keeper)
+    transform: str  # the keeper, so transformed, matches this member (hashes.DIHEDRAL_NAMES)
+    score: float
+    score_parts: dict[str, float]
+    keeper: bool
+    lossless: bool = False
+    sharpness: float = 0.0
+    exif_tags: int = 0
+    taken_at: str | None = None
+    camera: str | None = None
+
+    @property
+    def raw_path(self) -> bytes:
+        """The exact path bytes, to open the file."""
+        if self.path_bytes_b64 is not None:
+            return base64.b64decode(self.path_bytes_b64)
+        return os.fsencode(self.path)
+
+
+@dataclass
+class ReportPair:
+    """One matched pair that built the cluster."""
+
+    a: int
+    b: int
+    distance: int
+    exact: bool
+    transform: str
+
+
+@dataclass
+class ReportCluster:
+    """Members best first: the keeper, then the duplicates by falling score."""
+
+    id: int
+    exact: bool
+    max_distance: int
+    reclaimable_bytes: int
+    keeper: int  # image id of the member to keep
+    reasons: list[str]
+    members: list[Member]
+    pairs: list[ReportPair] = field(default_factory=list)
+
+    @property
+    def duplicates(self) -> list[Member]:
+        return [m for m in self.members if m.image_id != self.keeper]
+
+
+@dataclass
+class Summary:
+    clusters: int = 0
+    duplicates: int = 0
+    reclaimable_bytes: int = 0
+    exact_clusters: int = 0
+    images: int = 0  # present images compared
+    failures: int = 0  # files the index could not read or skipped
+    excluded_pairs: int = 0  # pairs left out because the user said "not duplicates"
+
+
+@dataclass
+class Report:
+    generated_at: str
+    database: str
+    settings: dict[str, Any]
+    summary: Summary
+    clusters: list[ReportCluster]
+    schema: str = SCHEMA
+    version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (see docs/report-schema.md)."""
+        return {
+            "schema": self.schema,
+            "version": self.version,
+            "generated_at": self.generated_at,
+            "database": self.database,
+            "settings": copy.deepcopy(self.settings),
+            "summary": asdict(self.summary),
+            "clusters": [_cluster_dict(c) for c in self.clusters],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """Parse a report document (one this dedupdb or a user wrote); raises DedupdbError."""
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise DedupdbError("not a dedupdb report (its 'schema' is not 'dedupdb-report')")
+        version = data.get("version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise DedupdbError(
+                f"report schema version {version} is newer than this dedupdb's ({SCHEMA_VERSION})",
+                "upgrade dedupdb",
+            )
+        try:
+            return cls(
+                generated_at=data["generated_at"],
+                database=data["database"],
+                settings=dict(data["settings"]),
+                summary=_build(Summary, data["summary"]),
+                clusters=[_parse_cluster(c) for c in data["clusters"]],
+                schema=data["schema"],
+                version=version,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise DedupdbError(f"the report is damaged or incomplete: {err!r}") from err
+
+
+_MEMBER_FIELDS = tuple(f.name for f in fields(Member))
+_CLUSTER_FIELDS = tuple(f.name for f in fields(ReportCluster) if f.name not in ("members", "pairs"))
+_PAIR_FIELDS = tuple(f.name for f in fields(ReportPair))
+
+
+def _cluster_dict(cluster: ReportCluster) -> dict[str, Any]:
+    """``asdict`` by hand: a report has 100,000s of members and asdict deep-copies each."""
+    data = {name: getattr(cluster, name) for name in _CLUSTER_FIELDS}
+    data["reasons"] = list(cluster.reasons)
+    data["members"] = []
+    for member in cluster.members:
+        item = {name: getattr(member, name) for name in _MEMBER_FIELDS}
+        item["score_parts"] = dict(member.score_parts)
+        data["members"].append(item)
+    data["pairs"] = [{name: getattr(p, name) for name in _PAIR_FIELDS} for p in cluster.pairs]
+    return data
+
+
+def _build(cls: Any, data: dict[str, Any]) -> Any:
+    """A dataclass from a dict, ignoring fields this version does not know."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _parse_cluster(data: dict[str, Any]) -> ReportCluster:
+    cluster: ReportCluster = _build(ReportCluster, data)
+    cluster.members = [_build(Member, m) for m in data["members"]]
+    cluster.pairs = [_build(ReportPair, p) for p in data.get("pairs", [])]
+    ids = {m.image_id for m in cluster.members}
+    if cluster.keeper not in ids:
+        raise ValueError(f"cluster {cluster.id}: keeper {cluster.keeper} is not a member")
+    for member in cluster.members:
+        member.keeper = member.image_id == cluster.keeper
+    return cluster
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def build_report(store: Store, options: ReportOptions | None = None) -> Report:
+    """Find the duplicate clusters in the store and choose each one's keeper."""
+    options = options or ReportOptions()
+    params = _hash_params(store)
+    exclude = decisions.excluded_pairs(store)
+    clusters: list[ClusterLike] = []
+    threshold = options.threshold
+    if params is not None and _counts(store)[0] >= 2:
+        clusters, threshold = _find_clusters(store, options, exclude)
+    return report_from_clusters(
+        store, clusters, options, threshold=threshold, excluded_pairs=len(exclude)
+    )
+
+
+def _find_clusters(
+    store: Store, options: ReportOptions, exclude: frozenset[tuple[int, int]]
+) -> tuple[list[ClusterLike], int | None]:
+    import importlib
+
+    try:  # the matching stage (match.py, cluster.py)
+        match: Any = importlib.import_module("dedupdb.match")
+        cluster: Any = importlib.import_module("dedupdb.cluster")
+    except ImportError:  # pragma: no cover - until the matching stage lands
+        return _exact_clusters(store, exclude), options.threshold
+    match_options = match.MatchOptions(
+        hash=options.hash,
+        threshold=options.threshold,
+        rotations=options.rotations,
+        ssim=options.ssim,
+        exclude_pairs=exclude,
+    )
+    threshold = options.threshold
+    if threshold is None:
+        threshold = _default_threshold(match, options.hash)
+    return list(cluster.find_clusters(store, match_options)), threshold
+
+
+@dataclass(frozen=True)
+class _ExactPair:
+    a: int
+    b: int
+    distance: int = 0
+    exact: bool = True
+    transform: str = "identity"
+
+
+@dataclass
+class _ExactCluster:
+    members: list[int]
+    pairs: list[_ExactPair]
+    exact: bool = True
+    max_distance: int = 0
+
+
+def _exact_clusters(store: Store, exclude: frozenset[tuple[int, int]]) -> list[ClusterLike]:
+    """Byte-identical copies only (same content hash); one file reached twice is one image.
+    Used while this build has no near-duplicate matching stage."""
+    groups: dict[bytes, dict[tuple[int, int], int]] = {}
+    with store.session() as session:
+        duplicated = (
+            select(Image.content_hash)
+            .where(Image.status == PRESENT)
+            .group_by(Image.content_hash)
+            .having(func.count() > 1)
+        )
+        rows = session.execute(
+            select(Image.id, Image.content_hash, Image.device, Image.inode)
+            .where(Image.status == PRESENT, Image.content_hash.in_(duplicated))
+            .order_by(Image.id)
+        )
+        for image_id, content_hash, device, inode in rows:
+            groups.setdefault(content_hash, {}).setdefault((device, inode), image_id)
+    out: list[ClusterLike] = []
+    for files in groups.values():
+        members = sorted(files.values())
+        if len(members) > 1:
+            pairs = [_ExactPair(a, b) for a, b in itertools.pairwise(members)]
+            out.append(_ExactCluster(members, [p for p in pairs if (p.a, p.b) not in exclude]))
+    return out
+
+
+def _default_threshold(match: Any, hash_name: str) -> int | None:
+    for name in ("default_threshold", "resolve_threshold"):
+        fn = getattr(match, name, None)
+        if callable(fn):
+            try:
+                return int(fn(hash_name))
+            except TypeError:  # pragma: no cover - another signature
+                continue
+    for name in ("DEFAULT_THRESHOLDS", "DEFAULT_THRESHOLD"):
+        value = getattr(match, name, None)
+        if isinstance(value, dict) and hash_name in value:
+            return int(value[hash_name])
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _hash_params(store: Store) -> HashParams | None:
+    from .index import HASH_PARAMS_KEY
+
+    stored = store.get_setting(HASH_PARAMS_KEY)
+    return HashParams(**stored) if stored else None
+
+
+def report_from_clusters(
+    store: Store,
+    clusters: Iterable[ClusterLike],
+    options: ReportOptions | None = None,
+    *,
+    threshold: int | None = None,
+    excluded_pairs: int = 0,
+    generated_at: datetime | None = None,
+) -> Report:
+    """Rank the members of clusters found by the matching stage and assemble the report."""
+    options = options or ReportOptions()
+    clusters = list(clusters)
+    params = _hash_params(store) or HashParams()
+    rows = _load_rows(store, sorted({i for c in clusters for i in c.members}), options.hash)
+    rules = Rules(prefer=options.prefer, avoid=options.avoid)
+    built = []
+    for found in clusters:
+        members = [rows[i] for i in found.members if i in rows]
+        if len(members) < 2:  # a member vanished from the database meanwhile
+            continue
+        built.append(_rank_cluster(found, members, rules, params, options.rotations))
+    built.sort(key=lambda c: (-c.reclaimable_bytes, c.members[0].path, c.keeper))
+    for number, cluster in enumerate(built, start=1):
+        cluster.id = number
+    images, failures = _counts(store)
+    summary = Summary(
+        clusters=len(built),
+        duplicates=sum(len(c.members) - 1 for c in built),
+        reclaimable_bytes=sum(c.reclaimable_bytes for c in built),
+        exact_clusters=sum(c.exact for c in built),
+        images=images,
+        failures=failures,
+        excluded_pairs=excluded_pairs,
+    )
+    stamp = (generated_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return Report(
+        generated_at=stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        database=_database_name(store),
+        settings={
+            "hash": options.hash,
+            "threshold": threshold if threshold is not None else options.threshold,
+            "rotations": options.rotations,
+            "ssim": options.ssim,
+            "prefer": list(options.prefer),
+            "avoid": list(options.avoid),
+            "hash_size": params.hash_size,
+        },
+        summary=summary,
+        clusters=built,
+    )
+
+
+@dataclass
+class _Row:
+    candidate: Candidate
+    raw_path: bytes
+    content_hash: bytes
+    hash_blob: bytes
+
+
+def _load_rows(store: Store, ids: list[int], hash_name: str) -> dict[int, _Row]:
+    hash_column = getattr(Image, hash_name)
+    out: dict[int, _Row] = {}
+    with store.session() as session:
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            query = (
+                select(Image, Root.path, hash_column)
+                .join(Root, Root.id == Image.root_id)
+                .where(Image.id.in_(chunk))
+            )
+            for image, root, blob in session.execute(query):
+                raw = os.path.join(root, image.relpath)
+                camera = " ".join(p for p in (image.camera_make, image.camera_model) if p)
+                out[image.id] = _Row(
+                    candidate=Candidate(
+                        image_id=image.id,
+                        path=raw.decode("utf-8", "backslashreplace"),
+                        size=image.size,
+                        mtime_ns=image.mtime_ns,
+                        width=image.width,
+                        height=image.height,
+                        format=image.format,
+                        lossless=image.lossless,
+                        bit_depth=image.bit_depth,
+                        sharpness=image.sharpness,
+                        exif_tags=image.exif_tags,
+                        taken_at=image.taken_at,
+                        camera=camera or None,
+                    ),
+                    raw_path=raw,
+                    content_hash=image.content_hash,
+                    hash_blob=blob,
+                )
+    return out
+
+
+def _rank_cluster(
+    found: ClusterLike, rows: list[_Row], rules: Rules, params: HashParams, rotations: bool
+) -> ReportCluster:
+    ranking: Ranking = rank([r.candidate for r in rows], rules)
+    by_id = {r.candidate.image_id: r for r in rows}
+    keeper = by_id[ranking.keeper.image_id]
+    keeper_variants = unpack_variants(keeper.hash_blob, params)
+    members = []
+    for item in ranking.ranked:
+        row = by_id[item.candidate.image_id]
+        distance, transform = _distance(keeper, keeper_variants, row, params, rotations)
+        members.append(
+            Member(
+                image_id=item.candidate.image_id,
+                path=item.candidate.path,
+                path_bytes_b64=_path_b64(row.raw_path),
+                size=item.candidate.size,
+                mtime_ns=item.candidate.mtime_ns,
+                content_hash=row.content_hash.hex(),
+                width=item.candidate.width,
+                height=item.candidate.height,
+                format=item.candidate.format,
+                distance=distance,
+                transform=transform,
+                score=item.score,
+                score_parts={k: round(v, 4) for k, v in item.parts.items()},
+                keeper=item.rank == 0,
+                lossless=item.candidate.lossless,
+                sharpness=round(item.candidate.sharpness, 2),
+                exif_tags=item.candidate.exif_tags,
+                taken_at=item.candidate.taken_at,
+                camera=item.candidate.camera,
+            )
+        )
+    return ReportCluster(
+        id=0,
+        exact=found.exact,
+        max_distance=found.max_distance,
+        reclaimable_bytes=sum(m.size for m in members[1:]),
+        keeper=members[0].image_id,
+        reasons=ranking.reasons,
+        members=members,
+        pairs=[
+            ReportPair(a=p.a, b=p.b, distance=p.distance, exact=p.exact, transform=p.transform)
+            for p in found.pairs
+        ],
+    )
+
+
+def _distance(
+    keeper: _Row, variants: list[int], row: _Row, params: HashParams, rotations: bool
+) -> tuple[int, str]:
+    if row.content_hash == keeper.content_hash:
+        return 0, DIHEDRAL_NAMES[0]
+    value = unpack_variants(row.hash_blob, params)[0]
+    candidates = range(len(variants)) if rotations else range(1)
+    best = min(candidates, key=lambda k: (hamming(variants[k], value), k))
+    return hamming(variants[best], value), DIHEDRAL_NAMES[best]
+
+
+def _path_b64(raw: bytes) -> str | None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii")
+    return None
+
+
+def _counts(store: Store) -> tuple[int, int]:
+    with store.session() as session:
+        images = session.scalar(select(func.count()).where(Image.status == PRESENT)) or 0
+        failures = session.scalar(select(func.count()).select_from(Failure)) or 0
+    return int(images), int(failures)
+
+
+def _database_name(store: Store) -> str:
+    path = store.sqlite_path
+    if path is not None:
+        return str(path)
+    return make_url(store.url).render_as_string(hide_password=True)
+
+
+def cluster_membership(report: Report) -> dict[int, list[int]]:
+    """Cluster id -> image ids, for ``decisions.remember_clusters``."""
+    return {c.id: [m.image_id for m in c.members] for c in report.clusters}
+
+
+# ----------------------------------------------------------------------------- JSON and CSV
+
+
+def to_json(report: Report, indent: int | None = 2) -> str:
+    return json.dumps(report.to_dict(), indent=indent, ensure_ascii=False)
+
+
+def write_json(report: Report, out: IO[str]) -> None:
+    out.write(to_json(report))
+    out.write("\n")
+
+
+def read_json(text: str) -> Report:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DedupdbError(f"not a JSON report: {err}") from err
+    return Report.from_dict(data)
+
+
+CSV_COLUMNS = (
+    "cluster", "exact", "max_distance", "cluster_reclaimable_bytes", "keeper", "image_id",
+    "path", "size", "width", "height", "format", "distance", "transform", "score", "taken_at",
+    "camera", "mtime_ns", "content_hash", "reasons",
+)  # fmt: skip
+
+
+def write_csv(report: Report, out: IO[str]) -> None:
+    """One row per member, keeper first in each cluster; the reasons on the keeper's row."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for cluster in report.clusters:
+        for member in cluster.members:
+            writer.writerow(
+                [
+                    cluster.id,
+                    int(cluster.exact),
+                    cluster.max_distance,
+                    cluster.reclaimable_bytes,
+                    int(member.keeper),
+                    member.image_id,
+                    member.path,
+                    member.size,
+                    member.width,
+                    member.height,
+                    member.format,
+                    member.distance,
+                    member.transform,
+                    f"{member.score:.4f}",
+                    member.taken_at or "",
+                    member.camera or "",
+                    member.mtime_ns,
+                    member.content_hash,
+                    "; ".join(cluster.reasons) if member.keeper else "",
+                ]
+            )
+
+
+def to_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    write_csv(report, buffer)
+    return buffer.getvalue()

@@ -1,0 +1,328 @@
+"""The report as data: clusters from the store, keepers, distances, JSON round trip, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import photo, save_photo
+from PIL import Image
+from sqlalchemy import select
+
+from dedupdb.errors import DedupdbError
+from dedupdb.index import IndexOptions, index
+from dedupdb.models import Image as ImageRow
+from dedupdb.models import Root
+from dedupdb.report import (
+    SCHEMA_VERSION,
+    Report,
+    ReportOptions,
+    build_report,
+    read_json,
+    report_from_clusters,
+    to_csv,
+    to_json,
+)
+from dedupdb.store import Store, open_store
+
+SEQUENTIAL = IndexOptions(workers=1)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Shaped as match.Pair (INTERFACES.md)."""
+
+    a: int
+    b: int
+    distance: int
+    exact: bool
+    transform: str = "identity"
+
+
+@dataclass
+class Cluster:
+    """Shaped as cluster.Cluster (INTERFACES.md)."""
+
+    members: list[int]
+    exact: bool
+    max_distance: int
+    pairs: list[Pair] = field(default_factory=list)
+
+
+def ids_by_name(store: Store) -> dict[str, int]:
+    with store.session() as session:
+        rows = session.execute(
+            select(ImageRow.id, Root.display_path, ImageRow.display_path).join(Root)
+        )
+        return {os.path.join(root, rel): image_id for image_id, root, rel in rows}
+
+
+def cluster_of(store: Store, root: Path, *names: str, exact: bool = False) -> Cluster:
+    ids = ids_by_name(store)
+    members = sorted(ids[str(root / name)] for name in names)
+    pairs = [Pair(a, b, 0 if exact else 2, exact) for a, b in itertools.pairwise(members)]
+    return Cluster(members, exact, 0 if exact else 2, pairs)
+
+
+@pytest.fixture(scope="module")
+def indexed_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two pictures with copies: a PNG original, a half-size JPEG, a rotated JPEG, an exact
+    copy under a longer path; and an exact pair of a JPEG. Indexed once per module."""
+    base = tmp_path_factory.mktemp("library")
+    root = base / "photos"
+    original = photo(11, (640, 480))
+    (root / "orig").mkdir(parents=True)
+    original.save(root / "orig" / "sunset.png")
+    (root / "copies" / "old").mkdir(parents=True)
+    original.resize((320, 240)).save(root / "copies" / "sunset_small.jpg", quality=85)
+    original.rotate(90, expand=True).save(root / "copies" / "sunset_rotated.jpg", quality=90)
+    shutil.copy(root / "orig" / "sunset.png", root / "copies" / "old" / "sunset.png")
+    save_photo(root / "orig" / "tree.jpg", 12, (400, 300), quality=90)
+    shutil.copy(root / "orig" / "tree.jpg", root / "copies" / "tree (1).jpg")
+    save_photo(root / "orig" / "alone.jpg", 13, quality=90)
+    db = base / "library.sqlite"
+    opened = open_store(db)
+    summary = index(opened, root, SEQUENTIAL)
+    opened.close()
+    assert summary.failed == 0
+    return root, db
+
+
+@pytest.fixture
+def library(indexed_library: tuple[Path, Path], db_path: Path) -> Path:
+    """The indexed library, in this test's own copy of the database (the ``store``)."""
+    root, db = indexed_library
+    shutil.copy(db, db_path)
+    return root
+
+
+@pytest.fixture
+def lstore(library: Path, db_path: Path) -> Iterator[Store]:
+    opened = open_store(db_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sample(lstore: Store, library: Path) -> Report:
+    clusters = [
+        cluster_of(lstore, library, "orig/tree.jpg", "copies/tree (1).jpg", exact=True),
+        cluster_of(
+            lstore,
+            library,
+            "orig/sunset.png",
+            "copies/sunset_small.jpg",
+            "copies/sunset_rotated.jpg",
+            "copies/old/sunset.png",
+        ),
+    ]
+    return report_from_clusters(lstore, clusters, ReportOptions(), threshold=10)
+
+
+def test_keeper_is_the_full_size_lossless_original(sample: Report, library: Path) -> None:
+    sunset = next(c for c in sample.clusters if not c.exact)
+    keeper = next(m for m in sunset.members if m.keeper)
+    assert keeper.path == str(library / "orig" / "sunset.png")
+    assert sunset.keeper == keeper.image_id
+    assert sunset.members[0] is keeper
+    assert sunset.reasons[0] == "largest: 640x480 vs 320x240"
+    assert any(r.startswith("better format: PNG vs JPEG") for r in sunset.reasons)
+
+
+def test_distances_and_transforms_are_relative_to_the_keeper(sample: Report, library: Path) -> None:
+    sunset = next(c for c in sample.clusters if not c.exact)
+    by_name = {os.path.relpath(m.path, library): m for m in sunset.members}
+    assert by_name["orig/sunset.png"].distance == 0
+    assert by_name["copies/old/sunset.png"].distance == 0  # identical content
+    assert by_name["copies/old/sunset.png"].transform == "identity"
+    assert by_name["copies/sunset_small.jpg"].distance <= 6
+    assert by_name["copies/sunset_small.jpg"].transform == "identity"
+    rotated = by_name["copies/sunset_rotated.jpg"]
+    assert rotated.distance <= 6
+    assert rotated.transform in ("rot90", "rot270")
+
+
+def test_without_rotations_the_rotated_copy_is_far(lstore: Store, library: Path) -> None:
+    cluster = cluster_of(lstore, library, "orig/sunset.png", "copies/sunset_rotated.jpg")
+    report = report_from_clusters(lstore, [cluster], ReportOptions(rotations=False))
+    rotated = report.clusters[0].members[1]
+    assert rotated.transform == "identity"
+    assert rotated.distance > 10
+
+
+def test_exact_cluster_keeps_the_plain_name(sample: Report, library: Path) -> None:
+    tree = next(c for c in sample.clusters if c.exact)
+    keeper = next(m for m in tree.members if m.keeper)
+    assert keeper.path == str(library / "orig" / "tree.jpg")
+    assert tree.reasons == ["identical copies; the others' names look like copies"]
+    assert {m.content_hash for m in tree.members} == {keeper.content_hash}
+
+
+def test_rules_choose_among_exact_copies(lstore: Store, library: Path) -> None:
+    cluster = cluster_of(lstore, library, "orig/tree.jpg", "copies/tree (1).jpg", exact=True)
+    report = report_from_clusters(lstore, [cluster], ReportOptions(avoid=("orig",)))
+    keeper = report.clusters[0].members[0]
+    assert keeper.path.endswith("copies/tree (1).jpg")
+    assert report.clusters[0].reasons == ["the others are in an avoided folder (--avoid orig)"]
+
+
+def test_summary_and_sorting_by_reclaimable_bytes(sample: Report, library: Path) -> None:
+    sizes = [c.reclaimable_bytes for c in sample.clusters]
+    assert sizes == sorted(sizes, reverse=True)
+    assert [c.id for c in sample.clusters] == [1, 2]
+    for cluster in sample.clusters:
+        assert cluster.reclaimable_bytes == sum(m.size for m in cluster.duplicates)
+        assert cluster.reclaimable_bytes == sum(
+            os.path.getsize(m.path) for m in cluster.members if not m.keeper
+        )
+    assert sample.summary.clusters == 2
+    assert sample.summary.duplicates == 4
+    assert sample.summary.exact_clusters == 1
+    assert sample.summary.reclaimable_bytes == sum(sizes)
+    assert sample.summary.images == 7
+    assert sample.settings["threshold"] == 10
+
+
+def test_json_round_trip(sample: Report) -> None:
+    text = to_json(sample)
+    data = json.loads(text)
+    assert data["schema"] == "dedupdb-report"
+    assert data["version"] == SCHEMA_VERSION
+    assert list(data)[:2] == ["schema", "version"]
+    assert read_json(text) == sample
+    assert Report.from_dict(sample.to_dict()) == sample
+
+
+def test_json_has_the_agreed_fields(sample: Report) -> None:
+    """The fields `dedupdb apply` relies on (INTERFACES.md); more may be added, never fewer."""
+    data = json.loads(to_json(sample))
+    assert {"schema", "version", "generated_at", "database", "settings", "summary",
+            "clusters"} <= set(data)  # fmt: skip
+    assert {"hash", "threshold", "rotations", "ssim"} <= set(data["settings"])
+    assert {"clusters", "duplicates", "reclaimable_bytes"} <= set(data["summary"])
+    cluster = data["clusters"][0]
+    assert {"id", "exact", "max_distance", "reclaimable_bytes", "keeper", "reasons",
+            "members"} <= set(cluster)  # fmt: skip
+    member = cluster["members"][0]
+    assert {"image_id", "path", "path_bytes_b64", "size", "mtime_ns", "content_hash", "width",
+            "height", "format", "distance", "transform", "score", "score_parts",
+            "keeper"} <= set(member)  # fmt: skip
+    assert len(member["content_hash"]) == 64
+    assert cluster["keeper"] in [m["image_id"] for m in cluster["members"]]
+
+
+def test_a_user_edited_keeper_is_honoured(sample: Report) -> None:
+    data = sample.to_dict()
+    cluster = data["clusters"][1]
+    new_keeper = cluster["members"][-1]["image_id"]
+    cluster["keeper"] = new_keeper  # the user edits only the cluster's keeper
+    parsed = Report.from_dict(data)
+    members = parsed.clusters[1].members
+    assert [m.image_id for m in members if m.keeper] == [new_keeper]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(schema="other"), "not a dedupdb report"),
+        (lambda d: d.update(version=SCHEMA_VERSION + 1), "newer"),
+        (lambda d: d["clusters"][0].update(keeper=-5), "not a member"),
+        (lambda d: d["clusters"][0]["members"][0].pop("path"), "damaged"),
+        (lambda d: d.pop("clusters"), "damaged"),
+    ],
+)
+def test_bad_report_documents_are_clear_errors(sample: Report, edit: object, message: str) -> None:
+    data = sample.to_dict()
+    edit(data)  # type: ignore[operator]
+    with pytest.raises(DedupdbError, match=message):
+        Report.from_dict(data)
+
+
+def test_unknown_fields_are_ignored(sample: Report) -> None:
+    data = sample.to_dict()
+    data["clusters"][0]["note"] = "added by a script"
+    data["clusters"][0]["members"][0]["tag"] = 1
+    assert Report.from_dict(data) == sample
+
+
+def test_read_json_rejects_text_that_is_not_json() -> None:
+    with pytest.raises(DedupdbError, match="not a JSON report"):
+        read_json("{nope")
+
+
+def test_csv_has_one_row_per_member(sample: Report) -> None:
+    rows = list(csv.DictReader(io.StringIO(to_csv(sample))))
+    assert len(rows) == sum(len(c.members) for c in sample.clusters)
+    keepers = [r for r in rows if r["keeper"] == "1"]
+    assert len(keepers) == len(sample.clusters)
+    assert all(r["reasons"] for r in keepers)
+    assert all(not r["reasons"] for r in rows if r["keeper"] == "0")
+    assert {r["path"] for r in rows} == {m.path for c in sample.clusters for m in c.members}
+
+
+def test_non_utf8_path_is_carried_exactly(tmp_path: Path, store: Store) -> None:
+    root = tmp_path / "raw"
+    root.mkdir()
+    name = b"caf\xe9.jpg"  # Latin-1, not valid UTF-8
+    path = os.path.join(os.fsencode(root), name)
+    photo(21).save(io_bytes := io.BytesIO(), "JPEG", quality=90)
+    with open(path, "wb") as f:
+        f.write(io_bytes.getvalue())
+    shutil.copy(path, os.path.join(os.fsencode(root), b"plain.jpg"))
+    index(store, root, SEQUENTIAL)
+    with store.session() as session:
+        members = sorted(session.scalars(select(ImageRow.id)))
+    report = report_from_clusters(store, [Cluster(members, True, 0)])
+    odd = next(m for c in report.clusters for m in c.members if m.path_bytes_b64)
+    assert odd.raw_path == path
+    assert os.path.exists(odd.raw_path)
+    assert odd.path.endswith("caf\\xe9.jpg")
+    assert read_json(to_json(report)) == report
+
+
+def test_a_member_gone_from_the_database_is_left_out(lstore: Store, library: Path) -> None:
+    cluster = cluster_of(lstore, library, "orig/tree.jpg", "copies/tree (1).jpg", exact=True)
+    cluster.members.append(10**6)
+    report = report_from_clusters(lstore, [cluster])
+    assert len(report.clusters[0].members) == 2
+    lonely = Cluster([cluster.members[0], 10**6], True, 0)
+    assert report_from_clusters(lstore, [lonely]).clusters == []
+
+
+def test_empty_database(store: Store) -> None:
+    report = build_report(store)
+    assert report.clusters == []
+    assert report.summary.clusters == 0
+    assert report.summary.images == 0
+    assert read_json(to_json(report)) == report
+    assert to_csv(report).count("\n") == 1  # the header only
+
+
+def test_database_with_errors_only(tmp_path: Path, store: Store) -> None:
+    root = tmp_path / "bad"
+    root.mkdir()
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "empty.png").write_bytes(b"")
+    Image.new("RGB", (20, 20)).save(root / "tiny.png")  # below --min-resolution: skipped
+    summary = index(store, root, SEQUENTIAL)
+    assert summary.failed == 2
+    report = build_report(store)
+    assert report.clusters == []
+    assert report.summary.failures == 3
+    assert report.summary.images == 0
+    assert read_json(to_json(report)) == report
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(DedupdbError, match="unknown hash"):
+        ReportOptions(hash="md5")
+    with pytest.raises(DedupdbError, match="ssim"):
+        ReportOptions(ssim=2.0)

@@ -9,13 +9,12 @@ The library API; the ``dedupdb`` command is a thin layer over it::
 
 from __future__ import annotations
 
+from ._version import __version__
 from .errors import DedupdbError
 from .index import IndexOptions, IndexSummary, Progress, index
 from .report import Report, ReportOptions, build_report
 from .status import Status, prune, status
 from .store import Store, open_store
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DedupdbError",

@@ -181,13 +181,16 @@ def default_quarantine(store: Store) -> bytes:
 
 def plan_actions(
     store: Store,
-    report: dict[str, Any],
+    report: dict[str, Any] | Any,
     action: str = MOVE,
     *,
     quarantine: str | os.PathLike[str] | bytes | None = None,
     source: str = "report",
 ) -> ActionPlan:
     """What ``apply`` would do with the report's clusters and keepers, and what it refuses.
+
+    ``report`` is the parsed JSON of ``dedupdb report --json`` (see ``load_report``) or a
+    ``Report`` object (anything with ``to_dict()`` giving that JSON).
 
     Refused per cluster: a keeper that is not one of the cluster's members or that the index
     does not hold as present; a member that is the keeper itself through another path (hard
@@ -197,6 +200,8 @@ def plan_actions(
     """
     if action not in ACTIONS:
         raise ActionError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    if not isinstance(report, dict) and hasattr(report, "to_dict"):
+        report = report.to_dict()  # a report.Report built in this process
     check_report(report)
     folder: bytes | None = None
     if action in (MOVE, HARDLINK, SYMLINK):
@@ -332,6 +337,11 @@ def _plan_cluster(
     for member, row in candidates:
         image_id, shown = row.file.image_id, display(row.file.path)
         reason = _member_problem(member, row, keepers, taken)
+        if reason is None and plan.action == HARDLINK and row.file.device != keeper.file.device:
+            reason = (
+                "its keeper is on another filesystem and hard links cannot cross "
+                "filesystems (use --symlink or --move-to for it)"
+            )
         if reason:
             plan.refused.append(Refusal(cid, image_id, shown, reason))
             continue

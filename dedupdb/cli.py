@@ -1,8 +1,10 @@
 """The ``dedupdb`` command: parse options, call the library, print. Nothing else knows the
-terminal. Library errors (``DedupdbError``) become one line on stderr and exit code 1 here.
+terminal. Library errors (``DedupdbError``) become one line on stderr and exit code 1 here;
+anything unexpected becomes one line too (``--debug`` shows the traceback).
 
 Exit codes: 0 success (duplicates found or not), 1 some files could not be processed or an
-action was refused, 2 usage errors, 130 interrupted.
+action was refused, 2 usage errors, 130 interrupted (Ctrl+C or SIGTERM).
+Colours only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -48,10 +52,7 @@ def handle_errors(func: F) -> F:
         except DedupdbError as err:
             if _debug():
                 raise
-            message = f"Error: {err.message}"
-            if err.hint:
-                message += f"\n  hint: {err.hint}"
-            click.secho(message, fg="red", err=True)
+            click.secho(f"Error: {err}", fg="red", err=True)  # message (hint)
             sys.exit(EXIT_PROBLEMS)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -78,10 +79,24 @@ def _open(db: str | None) -> Store:
     return open_store(db)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="dedupdb")
+EPILOG = """\b
+Exit codes:
+  0  success, whether duplicates were found or not
+  1  some files could not be processed, or an action was refused (an error)
+  2  usage error (unknown option, missing argument)
+  130  interrupted (Ctrl+C, SIGTERM): run the same command again to continue
+
+\b
+Colours only on a terminal, never with NO_COLOR set. Shell completion (bash, zsh, fish):
+  eval "$(_DEDUPDB_COMPLETE=bash_source dedupdb)"   # in ~/.bashrc
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
+@click.version_option(__version__, "-V", "--version", prog_name="dedupdb")
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
-def cli(debug: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Find duplicate and near-duplicate images, remember them in a database, and tell you
     which copy to keep.
 
@@ -90,7 +105,10 @@ def cli(debug: bool) -> None:
       dedupdb index ~/Pictures          # index (again: only new or changed files)
       dedupdb status                    # what the database holds
       dedupdb index /mnt/nas/photos --db /mnt/nas/dedupdb.sqlite
+      dedupdb backup ~/dedupdb-backup.sqlite
     """
+    if os.environ.get("NO_COLOR"):
+        ctx.color = False
 
 
 @cli.command("index")
@@ -620,10 +638,12 @@ def apply_command(
     journaled: `dedupdb undo` reverses it, `--resume` finishes one that was interrupted.
 
     REPORT is a JSON file from `dedupdb report --json` (edit keepers or remove clusters
-    first if you like); without it, the current report (default settings) is used.
+    first if you like); without it, the current report with `dedupdb report`'s default
+    settings is used.
 
     \b
     Examples:
+      dedupdb apply                      # plan from the current report; nothing changes
       dedupdb report --json report.json && dedupdb apply report.json
       dedupdb apply report.json --move-to /mnt/nas/dedupdb-quarantine --yes
       dedupdb apply report.json --hardlink --yes
@@ -667,10 +687,10 @@ def apply_command(
 
 
 def _current_report(store: Store) -> dict[str, Any]:
-    raise DedupdbError(
-        "give a report file: this dedupdb cannot build the report itself yet",
-        "dedupdb report --json report.json, then dedupdb apply report.json",
-    )
+    """The report `dedupdb report` writes with its default settings, built now."""
+    from .report import ReportOptions, build_report
+
+    return build_report(store, ReportOptions()).to_dict()
 
 
 def format_plan(plan: Any) -> str:
@@ -792,5 +812,50 @@ def history_command(db: str | None, as_json: bool) -> None:
         click.echo(line)
 
 
+@cli.command("backup")
+@click.argument("target", type=click.Path(dir_okay=False, writable=True, path_type=str))
+@db_option
+@handle_errors
+def backup_command(target: str, db: str | None) -> None:
+    """Copy the database to TARGET, consistently, even while an index run is writing to it
+    (SQLite's online backup). For PostgreSQL, use pg_dump.
+
+    \b
+    Examples:
+      dedupdb backup ~/dedupdb-$(date +%F).sqlite
+      dedupdb backup /backups/dedupdb.sqlite --db /srv/dedupdb.sqlite
+    """
+    from pathlib import Path
+
+    from .store import backup
+
+    store = _open(db)
+    try:
+        written = backup(store, Path(target))
+    finally:
+        store.close()
+    click.echo(f"Backed up {store.sqlite_path} to {written} ({written.stat().st_size:,} bytes).")
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    """SIGTERM (docker stop, systemd, Kubernetes) interrupts like Ctrl+C: work is saved."""
+    signal.signal(signum, signal.SIG_DFL)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    cli(prog_name="dedupdb")
+    """The console script: the CLI, with SIGTERM handled and unexpected errors in one line."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        cli(prog_name="dedupdb")
+    except Exception as err:  # a bug or an unforeseen condition; the library's are handled
+        if "--debug" in sys.argv[1:] or os.environ.get("DEDUPDB_DEBUG"):
+            raise
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        click.secho(
+            f"Error: unexpected {type(err).__name__}: {err} (at {os.path.basename(where.filename)}"
+            f":{where.lineno}; run with --debug for the traceback, and please report it)",
+            fg="red",
+            err=True,
+        )
+        sys.exit(EXIT_PROBLEMS)

@@ -93,9 +93,15 @@ def content_hash_file(path: bytes | str, chunk_size: int = 1 << 20) -> bytes:
     return digest.digest()
 
 
-def gray_square(rgb: np.ndarray) -> np.ndarray:
-    """The 64x64 grayscale square (uint8) every perceptual hash starts from."""
-    image = Image.fromarray(rgb).convert("L")
+def gray_square(picture: np.ndarray) -> np.ndarray:
+    """The 64x64 grayscale square (uint8) every perceptual hash starts from.
+
+    ``picture`` is the luminance (h, w) at the working size (``DecodedImage.working_luma``),
+    or an RGB array (h, w, 3), whose luminance is taken first.
+    """
+    image = Image.fromarray(picture)
+    if image.mode != "L":
+        image = image.convert("L")
     return np.asarray(image.resize((GRAY_SIZE, GRAY_SIZE), Image.Resampling.LANCZOS))
 
 

@@ -315,9 +315,10 @@ def process_file(task: Task) -> Result:
 
 def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> dict[str, Any]:
     """The stored columns derived from a file's content (not its path or stat)."""
-    gray = hashes.gray_square(decoded.rgb)
+    luma = decoded.working_luma
+    gray = hashes.gray_square(luma)
     variants = hashes.all_variants(gray, params)
-    measured = signals.measure(decoded.rgb, gray)
+    measured = signals.measure(decoded.picture, gray, luma)
     info = decoded.info
     return {
         "content_hash": digest,

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 # A picture whose 64x64 grayscale square has a standard deviation below this (on 0..255) is
 # near-uniform: its hash is noise and would match every other blank picture.
@@ -30,20 +29,35 @@ class Signals:
     thumb: bytes  # THUMB_SIZE x THUMB_SIZE grayscale, for SSIM
 
 
-def sharpness(rgb: np.ndarray) -> float:
-    """Variance of the Laplacian of the working picture's luminance (0..1 scale) x 10^4.
+def sharpness(picture: np.ndarray) -> float:
+    """Variance of the Laplacian of the luminance (on a 0..1 scale) x 10^4.
 
-    Measured on the reduced-scale picture (longest side 256 px), so a downscaled copy is not
+    ``picture`` is the luminance at the working size (``DecodedImage.working_luma``, longest
+    side 256 px) or an RGB array. Measured at that reduced scale, so a downscaled copy is not
     rewarded for its resolution (that is ranked separately) but a blurred one scores lower.
+    The 4-neighbour Laplacian is computed in integers over the interior pixels (fast, exact).
     """
-    gray = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.float64) / 255.0
-    return float(ndimage.laplace(gray).var() * 1e4)
+    if picture.ndim == 3:
+        picture = np.asarray(Image.fromarray(picture).convert("L"))
+    if min(picture.shape) < 3:
+        return 0.0
+    gray = picture.astype(np.int16)
+    laplacian = (
+        gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:] - 4 * gray[1:-1, 1:-1]
+    )
+    return float(laplacian.var(dtype=np.float64) / (255.0 * 255.0) * 1e4)
 
 
-def colour_signature(rgb: np.ndarray) -> bytes:
-    """Mean RGB over a 4x4 grid (48 bytes)."""
-    image = Image.fromarray(rgb).resize((SIGNATURE_GRID, SIGNATURE_GRID), Image.Resampling.BOX)
-    return np.asarray(image, dtype=np.uint8).tobytes()
+def colour_signature(picture: np.ndarray | Image.Image) -> bytes:
+    """Mean RGB over a 4x4 grid (48 bytes).
+
+    ``picture`` is an RGB array or a Pillow image in L, RGB or YCbCr mode: a YCbCr picture is
+    averaged first and converted second (the conversion is affine, so the order hardly
+    matters), which avoids converting every pixel.
+    """
+    image = Image.fromarray(picture) if isinstance(picture, np.ndarray) else picture
+    grid = image.resize((SIGNATURE_GRID, SIGNATURE_GRID), Image.Resampling.BOX)
+    return np.asarray(grid.convert("RGB"), dtype=np.uint8).tobytes()
 
 
 def thumbnail(gray: np.ndarray) -> bytes:
@@ -52,11 +66,22 @@ def thumbnail(gray: np.ndarray) -> bytes:
     return np.asarray(image, dtype=np.uint8).tobytes()
 
 
-def measure(rgb: np.ndarray, gray: np.ndarray) -> Signals:
-    """All signals for one picture (``gray`` is the hashes' 64x64 square)."""
+def measure(
+    picture: np.ndarray | Image.Image, gray: np.ndarray, luma: np.ndarray | None = None
+) -> Signals:
+    """All signals for one picture.
+
+    ``picture`` gives the colours (see ``colour_signature``), ``gray`` is the hashes' 64x64
+    square, ``luma`` the luminance at the working size when the caller has it (else
+    ``picture``, an RGB array at the working size, is used).
+    """
+    if luma is None:
+        if not isinstance(picture, np.ndarray):
+            raise TypeError("measure() needs luma when picture is not an RGB array")
+        luma = picture
     return Signals(
-        sharpness=sharpness(rgb),
+        sharpness=sharpness(luma),
         low_information=float(gray.std()) < LOW_INFORMATION_STD,
-        colour=colour_signature(rgb),
+        colour=colour_signature(picture),
         thumb=thumbnail(gray),
     )

@@ -263,16 +263,25 @@ def backup(store: Store, target: Path) -> Path:
     path = store.sqlite_path
     if path is None:
         raise DatabaseError("backup works on SQLite databases", "use pg_dump for PostgreSQL")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.resolve() in {
+        path.resolve(),
+        *(path.resolve().with_name(path.name + s) for s in ("-wal", "-shm")),
+    }:
+        raise DatabaseError(f"{target} is the database itself", "give another file name")
     tmp = target.with_name(target.name + ".tmp")
-    source, dest = sqlite3.connect(path), sqlite3.connect(tmp)
     try:
-        with dest:
-            source.backup(dest)
-    finally:
-        source.close()
-        dest.close()
-    shutil.move(tmp, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source, dest = sqlite3.connect(path), sqlite3.connect(tmp)
+        try:
+            with dest:
+                source.backup(dest)
+        finally:
+            source.close()
+            dest.close()
+        shutil.move(tmp, target)
+    except (OSError, sqlite3.Error) as err:
+        tmp.unlink(missing_ok=True)
+        raise DatabaseError(f"cannot write the backup {target}: {err}") from err
     return target
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import save_photo
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from dedupdb import fileops, index
@@ -650,3 +652,111 @@ def test_fileops_move_refuses_to_overwrite(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         fileops.move(os.fsencode(src), os.fsencode(dst), fileops.hash_file(os.fsencode(src)))
     assert src.read_bytes() == b"a" and dst.read_bytes() == b"b"
+
+
+def test_hard_links_across_filesystems_are_refused_in_the_plan(
+    indexed: tuple[Path, Store], tmp_path: Path
+) -> None:
+    _, store = indexed
+    with store.transaction() as session:  # as if copies1/ were another disk
+        for image in session.execute(select(Image)).scalars():
+            if image.relpath.startswith(b"copies1/"):
+                image.device += 1
+    plan = plan_actions(store, build_report(store), HARDLINK, quarantine=tmp_path / "q")
+    assert len(plan.actions) == 3
+    assert len(plan.refused) == 3
+    assert all("hard links cannot cross filesystems" in r.reason for r in plan.refused)
+
+
+def test_hash_file_is_the_index_content_hash(tmp_path: Path) -> None:
+    from dedupdb.hashes import content_hash
+
+    path = tmp_path / "f"
+    data = os.urandom(3 * fileops.CHUNK + 17)
+    path.write_bytes(data)
+    assert fileops.hash_file(os.fsencode(path)) == content_hash(data)
+
+
+def test_cli_history_and_undo_json(indexed: tuple[Path, Store], tmp_path: Path) -> None:
+    _, store = indexed
+    report = write_report(store, tmp_path / "report.json")
+    db = ["--db", os.fsdecode(store.sqlite_path or b"")]
+    runner = CliRunner()
+    done = runner.invoke(cli, ["apply", str(report), "--yes", "--json", *db])
+    assert done.exit_code == 0, done.output
+    assert len(json.loads(done.output)["done"]) == 6
+    runs = json.loads(runner.invoke(cli, ["history", "--json", *db]).output)
+    assert runs[0]["action"] == "move" and runs[0]["done"] == 6 and runs[0]["bytes"] > 0
+    back = json.loads(runner.invoke(cli, ["undo", "1", "--json", *db]).output)
+    assert len(back["restored"]) == 6 and back["skipped"] == []
+    again = runner.invoke(cli, ["undo", "1", *db])
+    assert again.exit_code == 1 and "already undone" in again.output
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_apply_then_undo_is_the_identity(
+    indexed: tuple[Path, Store], tmp_path: Path, data: st.DataObject
+) -> None:
+    """Any keepers, any clusters left out, any action, a file edited behind the index's
+    back: apply then undo gives back exactly the tree that was there before apply."""
+    root, store = indexed
+    report = build_report(store)
+    for cluster in report["clusters"]:
+        cluster["keeper"] = data.draw(st.sampled_from([m["image_id"] for m in cluster["members"]]))
+    kept = data.draw(st.lists(st.sampled_from(report["clusters"]), unique_by=lambda c: c["id"]))
+    report["clusters"] = kept
+    action = data.draw(st.sampled_from([MOVE, HARDLINK, SYMLINK]))
+    edited = data.draw(st.sampled_from([None, *sorted(files_under(root))]))
+    saved = None
+    if edited is not None:
+        path = root / edited
+        saved = (path.read_bytes(), path.stat())
+        path.write_bytes(saved[0] + b"edit")
+    before = snapshot(root)
+    result = apply(store, plan_actions(store, report, action, quarantine=tmp_path / "q"))
+    expected = 0
+    for cluster in kept:
+        paths = {m["image_id"]: os.path.relpath(m["path"], root) for m in cluster["members"]}
+        if paths[cluster["keeper"]] != edited:  # an edited keeper protects its cluster
+            expected += sum(p != edited for i, p in paths.items() if i != cluster["keeper"])
+    assert len(result.done) == expected
+    assert len(result.skipped) == 2 * len(kept) - expected
+    undo(store, result.run_id)
+    assert snapshot(root) == before
+    assert files_under(tmp_path / "q") == []
+    if saved is not None:  # put the edited file back as indexed, for the next example
+        path = root / edited  # type: ignore[operator]
+        path.write_bytes(saved[0])
+        os.utime(path, ns=(saved[1].st_atime_ns, saved[1].st_mtime_ns))
+    assert set(statuses(store).values()) == {PRESENT}
+
+
+def test_end_to_end_with_the_real_report(tmp_path: Path) -> None:
+    """`dedupdb report --json` -> `apply` -> the next report is empty -> `undo` -> back."""
+    root = library(tmp_path, families=2, copies=1)
+    db = ["--db", str(tmp_path / "e2e.sqlite")]
+    runner = CliRunner()
+    assert runner.invoke(cli, ["index", str(root), "--workers", "1", "-q", *db]).exit_code == 0
+    before = snapshot(root)
+    out = tmp_path / "report.json"
+    assert runner.invoke(cli, ["report", "--json", str(out), "-q", *db]).exit_code == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert len(report["clusters"]) == 2
+    done = runner.invoke(cli, ["apply", str(out), "--yes", "--move-to", str(tmp_path / "q"), *db])
+    assert done.exit_code == 0, done.output
+    assert len(files_under(root)) == 2
+    again = tmp_path / "again.json"
+    assert runner.invoke(cli, ["report", "--json", str(again), "-q", *db]).exit_code == 0
+    assert json.loads(again.read_text(encoding="utf-8"))["clusters"] == []
+    assert runner.invoke(cli, ["undo", *db]).exit_code == 0
+    assert snapshot(root) == before
+    # Without a report file: the current report, with `dedupdb report`'s defaults.
+    live = runner.invoke(cli, ["apply", "--json", "--move-to", str(tmp_path / "q"), *db])
+    plan = json.loads(live.output)
+    assert plan["source"] == "current report" and plan["files"] == 2
+    assert snapshot(root) == before

@@ -54,18 +54,6 @@ def handle_errors(func: F) -> F:
                 raise
             click.secho(f"Error: {err}", fg="red", err=True)  # message (hint)
             sys.exit(EXIT_PROBLEMS)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as err:  # a bug or an environment problem (disk full...): one line
-            if _debug():
-                raise
-            click.secho(
-                f"Error: {type(err).__name__}: {err}\n"
-                "  hint: run again with --debug for the traceback, and report it if it is a bug",
-                fg="red",
-                err=True,
-            )
-            sys.exit(EXIT_PROBLEMS)
 
     return wrapper  # type: ignore[return-value]
 

@@ -99,9 +99,9 @@ def test_library_errors_are_one_clear_line(tmp_path: Path, photo_tree: Path) -> 
     result = run("index", str(photo_tree), *db_args(tmp_path), "--hash-size", "16")
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
     assert lines[0].startswith("Error: this database was indexed with hash size 8")
-    assert "--rehash" in lines[1]
-    assert len(lines) == 2
+    assert "--rehash" in lines[0]
     assert "Traceback" not in result.output
     rehashed = run(
         "index",
@@ -133,20 +133,6 @@ def test_missing_folder_and_bad_database(tmp_path: Path) -> None:
     assert bad.exit_code == 1
     assert "not a dedupdb database" in bad.stderr
     assert "Traceback" not in bad.output
-
-
-def test_unexpected_errors_are_one_line_too(
-    tmp_path: Path, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def explode(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(cli_module, "index", explode)
-    result = run("index", str(photo_tree), *db_args(tmp_path))
-    assert result.exit_code == 1
-    assert "No space left on device" in result.stderr
-    assert "--debug" in result.stderr
-    assert "Traceback" not in result.output
 
 
 def test_interrupt_says_the_work_is_saved(

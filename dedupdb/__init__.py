@@ -10,23 +10,31 @@ The library API; the ``dedupdb`` command is a thin layer over it::
 from __future__ import annotations
 
 from ._version import __version__
+from .cluster import Cluster, build_clusters, find_clusters
 from .errors import DedupdbError
 from .index import IndexOptions, IndexSummary, Progress, index
+from .match import MatchOptions, Pair, find_pairs
 from .report import Report, ReportOptions, build_report
 from .status import Status, prune, status
 from .store import Store, open_store
 
 __all__ = [
+    "Cluster",
     "DedupdbError",
     "IndexOptions",
     "IndexSummary",
+    "MatchOptions",
+    "Pair",
     "Progress",
     "Report",
     "ReportOptions",
     "Status",
     "Store",
     "__version__",
+    "build_clusters",
     "build_report",
+    "find_clusters",
+    "find_pairs",
     "index",
     "open_store",
     "prune",

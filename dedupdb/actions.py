@@ -646,7 +646,7 @@ class _KeeperCheck:
             state = "gone from the index" if keeper is None else keeper.status
             raise _Skip(f"its keeper {display(path)} is {state}")
         try:
-            st = os.stat(path)
+            st = os.lstat(path)  # a keeper replaced by a symlink is not the indexed file
         except OSError as err:
             raise _Skip(f"its keeper {display(path)} cannot be reached: {_why(err)}") from err
         if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != (
@@ -936,6 +936,8 @@ def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:
                 ": the link stays"
             )
         os.unlink(path)
+    if fileops.lstat_or_none(path) is None and fileops.lstat_or_none(dest) is None:
+        raise _Skip(f"{display(dest)} is gone (the quarantine was emptied?): nothing to restore")
     where = _settle(path, dest, entry.content_hash, prefer="source")
     if where == "source":
         if _hash_or_none(path) != entry.content_hash and entry.state == DONE:

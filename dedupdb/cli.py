@@ -466,20 +466,12 @@ def format_report_summary(result: Any) -> str:
     from .quality import human_bytes
 
     summary, settings = result.summary, result.settings
-    import importlib.util
-
-    exact_only = importlib.util.find_spec("dedupdb.match") is None
     threshold = settings["threshold"] if settings["threshold"] is not None else "default"
     lines = [
         f"Compared {summary.images:,} images ({settings['hash']}, threshold {threshold}, "
         f"rotations {'on' if settings['rotations'] else 'off'}"
         + (f", SSIM >= {settings['ssim']}" if settings["ssim"] is not None else "")
-        + ")"
-        + (
-            "\n  (exact copies only: this build has no near-duplicate matching)"
-            if exact_only
-            else ""
-        ),
+        + ")",
         f"  clusters     {summary.clusters:>9,}   ({summary.exact_clusters:,} of exact copies)",
         f"  duplicates   {summary.duplicates:>9,}",
         f"  reclaimable  {human_bytes(summary.reclaimable_bytes):>9}",
@@ -642,6 +634,11 @@ def apply_command(
 
     if move_to is not None and mode in ("trash", "delete"):
         raise click.UsageError(f"--move-to does not go with --{mode}")
+    if resume and (report is not None or mode is not None or move_to is not None):
+        raise click.UsageError(
+            "--resume finishes the interrupted run as it was planned: give no REPORT, "
+            "action or --move-to"
+        )
     store = _open(db)
     bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
 

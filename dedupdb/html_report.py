@@ -33,6 +33,9 @@ THUMB_QUALITY = 70
 DEFAULT_THUMBNAIL_CLUSTERS = 500
 PAGE_SIZE = 25
 
+# Member fields the page does not show: left out of the embedded data to keep it light.
+_NOT_SHOWN = ("path_bytes_b64", "mtime_ns", "lossless", "exif_tags", "sharpness")
+
 ThumbProgress = Callable[[int, int], None]
 
 
@@ -110,6 +113,8 @@ def render_html(
     for cluster in data["clusters"]:
         cluster.pop("pairs", None)  # not shown; keeps the page light
         for member in cluster["members"]:
+            for unused in _NOT_SHOWN:
+                member.pop(unused, None)
             member["name"] = os.path.basename(member["path"])
             member["folder"] = os.path.dirname(member["path"])
     template = _environment().get_template("report.html.j2")

@@ -16,6 +16,7 @@ Stages, in order (each a small function, composed in ``index``):
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import multiprocessing
 import os
@@ -260,36 +261,63 @@ class NotIndexed:
 
 Result = Indexed | KnownContent | NotIndexed
 
-# Set in each worker by ``_init_worker``: 8-byte prefixes of the content hashes the database
-# holds, so a worker can skip decoding bytes whose hashes are already stored.
-_KNOWN_PREFIXES: frozenset[bytes] = frozenset()
+
+@dataclass(frozen=True)
+class Known:
+    """What a worker needs to recognise bytes the database already holds without decoding them.
+
+    ``prefixes`` are 8-byte prefixes of the stored content hashes; ``sizes`` the sizes of the
+    stored files (None: not given, so every file is hashed before it is decoded).
+    """
+
+    prefixes: frozenset[bytes] = frozenset()
+    sizes: frozenset[int] | None = None
+
+    def may_hold(self, size: int) -> bool:
+        """Whether a file of this size could be stored content (a move or an exact copy)."""
+        return bool(self.prefixes) and (self.sizes is None or size in self.sizes)
 
 
-def _init_worker(known: frozenset[bytes]) -> None:
-    global _KNOWN_PREFIXES
-    _KNOWN_PREFIXES = known
+# Set in each worker by ``_init_worker`` (in this process by ``_init_sequential``).
+_KNOWN = Known()
+
+
+def _init_worker(known: Known) -> None:
+    global _KNOWN
+    _KNOWN = known
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl+C
 
 
-def _read(path: bytes) -> tuple[bytes, os.stat_result]:
-    """The file's bytes and the stat of what was read; refuses anything but a regular file."""
+def _open(path: bytes) -> tuple[io.FileIO, os.stat_result]:
+    """The file opened for reading and its stat; refuses anything but a regular file."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise IsADirectoryError(0, "not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read()
-    finally:
+        # Unbuffered: the streamed read buffers above the hashing layer.
+        return os.fdopen(fd, "rb", buffering=0), st
+    except BaseException:
         os.close(fd)
-    return data, st
+        raise
+
+
+# Block size of the streamed read: small enough that each block is hashed and decoded while it
+# is still in the CPU's cache, large enough to keep the per-block Python overhead negligible.
+READ_BLOCK = 1 << 18
 
 
 def process_file(task: Task) -> Result:
-    """Read, hash, decode and measure one file. Never raises for a bad file."""
+    """Read, hash, decode and measure one file. Never raises for a bad file.
+
+    Most files are read once: the decoder reads the file through a ``HashingReader``, which
+    computes the content hash of each block as it passes (one pass over the bytes instead of
+    three: read, hash, decode). A file whose size matches stored content may be a move or an
+    exact copy; it is hashed first, so that a known one is recognised without decoding.
+    """
     entry = task.entry
     try:
-        data, st = _read(os.path.join(task.root, entry.relpath))
+        handle, st = _open(os.path.join(task.root, entry.relpath))
     except FileNotFoundError:
         return NotIndexed(entry, FAILED, "vanished during the run")
     except PermissionError:
@@ -297,10 +325,26 @@ def process_file(task: Task) -> Result:
     except OSError as err:
         return NotIndexed(entry, FAILED, f"cannot read: {err.strerror or err}")
     entry = FileEntry(entry.relpath, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
+    with handle:
+        try:
+            if st.st_size and (task.decode_known or not _KNOWN.may_hold(st.st_size)):
+                reader = hashes.HashingReader(handle)
+                decoded = decode(io.BufferedReader(reader, READ_BLOCK))
+                if isinstance(decoded, DecodeFailure):
+                    return NotIndexed(entry, FAILED, decoded.reason)
+                return _finish(task, entry, decoded, reader.digest())
+            data = handle.read()
+        except OSError as err:  # a read error outside the decoder (the decoder reports its own)
+            return NotIndexed(entry, FAILED, f"cannot read: {err.strerror or err}")
     digest = hashes.content_hash(data)
-    if not task.decode_known and digest[:8] in _KNOWN_PREFIXES:
+    if not task.decode_known and digest[:8] in _KNOWN.prefixes:
         return KnownContent(entry, digest)
-    decoded = decode(data)
+    return _finish(task, entry, decode(data), digest)
+
+
+def _finish(
+    task: Task, entry: FileEntry, decoded: DecodedImage | DecodeFailure, digest: bytes
+) -> Result:
     if isinstance(decoded, DecodeFailure):
         return NotIndexed(entry, FAILED, decoded.reason)
     info = decoded.info
@@ -350,7 +394,7 @@ CONTENT_COLUMNS = (
 )  # fmt: skip
 
 
-def run_tasks(tasks: list[Task], workers: int, known: frozenset[bytes]) -> Iterator[Result]:
+def run_tasks(tasks: list[Task], workers: int, known: Known) -> Iterator[Result]:
     """Results in completion order; in this process when there is one worker or little work."""
     if workers <= 1 or len(tasks) < 2 * workers:
         _init_sequential(known)
@@ -367,9 +411,9 @@ def run_tasks(tasks: list[Task], workers: int, known: frozenset[bytes]) -> Itera
         pool.join()
 
 
-def _init_sequential(known: frozenset[bytes]) -> None:
-    global _KNOWN_PREFIXES
-    _KNOWN_PREFIXES = known
+def _init_sequential(known: Known) -> None:
+    global _KNOWN
+    _KNOWN = known
 
 
 # ----------------------------------------------------------------------------- write
@@ -580,7 +624,7 @@ def _index_root(
     summary.unchanged, summary.known_bad = work.unchanged, work.known_bad
     summary.missing = len(work.vanished)
     _apply_plan(store, root_id, work, summary)
-    known = _known_prefixes(store, params)
+    known = _known(store, params)
     tasks = [Task(root, e, params.hash_size, options.min_resolution) for e in work.to_process]
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
@@ -615,12 +659,16 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
-def _known_prefixes(store: Store, params: HashParams) -> frozenset[bytes]:
+def _known(store: Store, params: HashParams) -> Known:
     with store.session() as session:
         rows = session.execute(
-            select(Image.content_hash).where(Image.hash_size == params.hash_size)
-        ).scalars()
-        return frozenset(h[:8] for h in rows)
+            select(Image.content_hash, Image.size).where(Image.hash_size == params.hash_size)
+        )
+        prefixes, sizes = set(), set()
+        for content_hash, size in rows:
+            prefixes.add(content_hash[:8])
+            sizes.add(size)
+        return Known(frozenset(prefixes), frozenset(sizes))
 
 
 def _absolute_root(root: str | os.PathLike[str] | bytes) -> bytes:

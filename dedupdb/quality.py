@@ -8,8 +8,8 @@ part           weight  1.0 means
 =============  ======  =====================================================================
 resolution     0.30    the most pixels in the cluster
 format         0.20    a camera-raw or lossless file (a re-encoded JPEG or WebP scores less)
-size           0.05    the largest file
-bpp            0.10    the most bits per pixel (the least compressed)
+size           0.05    the largest lossy file (every lossless file scores 1.0)
+bpp            0.10    the most bits per pixel among lossy files (lossless: 1.0)
 sharpness      0.10    the sharpest (variance of the Laplacian, stored at index time)
 exif           0.15    camera make/model, date taken, and the most EXIF tags
 unedited       0.10    the aspect ratio of the largest copy (a cropped copy scores 0)
@@ -82,6 +82,7 @@ class Candidate:
     exif_tags: int = 0
     taken_at: str | None = None
     camera: str | None = None  # make and model
+    content_hash: bytes | None = None  # equal for byte-identical copies
 
     @property
     def pixels(self) -> int:
@@ -182,18 +183,44 @@ def _exif_value(candidate: Candidate, most_tags: int) -> float:
     )
 
 
-def score_parts(candidate: Candidate, cluster: Sequence[Candidate]) -> dict[str, float]:
+@dataclass(frozen=True)
+class _Best:
+    """The best value of each measure in a cluster, computed once per cluster."""
+
+    largest: Candidate
+    pixels: int
+    size: int  # of the lossy members
+    bpp: float  # of the lossy members
+    sharpness: float
+    exif_tags: int
+
+    @classmethod
+    def of(cls, cluster: Sequence[Candidate]) -> _Best:
+        return cls(
+            largest=max(cluster, key=lambda c: (c.pixels, -c.image_id)),
+            pixels=max(c.pixels for c in cluster),
+            size=max((c.size for c in cluster if not c.lossless), default=0),
+            bpp=max((c.bpp for c in cluster if not c.lossless), default=0.0),
+            sharpness=max(c.sharpness for c in cluster),
+            exif_tags=max(c.exif_tags for c in cluster),
+        )
+
+
+def score_parts(
+    candidate: Candidate, cluster: Sequence[Candidate], best: _Best | None = None
+) -> dict[str, float]:
     """Each part in 0..1, relative to the best member of the cluster for that part."""
-    largest = max(cluster, key=lambda c: (c.pixels, -c.image_id))
-    most_tags = max(c.exif_tags for c in cluster)
+    best = best or _Best.of(cluster)
     return {
-        "resolution": _ratio(candidate.pixels, max(c.pixels for c in cluster)),
+        "resolution": _ratio(candidate.pixels, best.pixels),
         "format": format_rank(candidate),
-        "size": _ratio(candidate.size, max(c.size for c in cluster)),
-        "bpp": _ratio(candidate.bpp, max(c.bpp for c in cluster)),
-        "sharpness": _ratio(candidate.sharpness, max(c.sharpness for c in cluster)),
-        "exif": _exif_value(candidate, most_tags),
-        "unedited": float(_same_framing(candidate, largest)),
+        # A lossless file loses nothing to compression, whatever its size: size and bits per
+        # pixel rank the lossy copies among themselves.
+        "size": 1.0 if candidate.lossless else _ratio(candidate.size, best.size),
+        "bpp": 1.0 if candidate.lossless else _ratio(candidate.bpp, best.bpp),
+        "sharpness": _ratio(candidate.sharpness, best.sharpness),
+        "exif": _exif_value(candidate, best.exif_tags),
+        "unedited": float(_same_framing(candidate, best.largest)),
     }
 
 
@@ -213,8 +240,9 @@ def rank(cluster: Sequence[Candidate], rules: Rules | None = None) -> Ranking:
         raise ValueError("a cluster has at least one member")
     rules = rules or Rules()
     ranked = []
+    best = _Best.of(cluster)
     for candidate in cluster:
-        parts = score_parts(candidate, cluster)
+        parts = score_parts(candidate, cluster, best)
         ranked.append(Ranked(candidate, total(parts), parts, rule_value(candidate.path, rules)))
     ranked.sort(key=_sort_key)
     for place, item in enumerate(ranked):
@@ -291,20 +319,21 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
         if gain > SCORE_EPSILON:
             advantages.append((gain, text))
 
-    runner = max(others, key=lambda o: (o.candidate.pixels, o.score)).candidate  # the biggest rival
-    smallest = min(others, key=lambda o: o.candidate.pixels).candidate
-    if smallest.pixels < k.pixels:
-        versus = runner if runner.pixels < k.pixels else smallest
+    smaller = [o.candidate for o in others if o.candidate.pixels < k.pixels]
+    if smaller and k.pixels >= max(o.candidate.pixels for o in others):
+        versus = max(smaller, key=lambda c: (c.pixels, -c.image_id))  # the next largest
         add("resolution", f"largest: {_dims(k)} vs {_dims(versus)}")
     worse_format = min(others, key=lambda o: o.parts["format"]).candidate
     if format_rank(worse_format) < format_rank(k):
         original = "original format" if k.is_raw else "better format"
         add("format", f"{original}: {_format_name(k)} vs {_format_name(worse_format)}")
     same_size = [
-        o.candidate for o in others if abs(o.candidate.pixels - k.pixels) <= 0.01 * k.pixels
+        o.candidate
+        for o in others
+        if abs(o.candidate.pixels - k.pixels) <= 0.01 * k.pixels and not o.candidate.lossless
     ]
     lower_bpp = min(same_size, key=lambda c: c.bpp, default=None)
-    if lower_bpp is not None and lower_bpp.bpp < k.bpp * 0.95:
+    if not k.lossless and lower_bpp is not None and lower_bpp.bpp < k.bpp * 0.95:
         add(
             "bpp",
             f"less compressed: {human_bytes(k.size)} vs {human_bytes(lower_bpp.size)} "
@@ -345,7 +374,10 @@ def _min_part(items: Sequence[Ranked], part: str) -> float:
 
 def _tie_break_reason(keeper: Ranked, others: Sequence[Ranked]) -> str:
     k = keeper.candidate
-    same = "identical copies" if all(o.parts == keeper.parts for o in others) else "same quality"
+    identical = k.content_hash is not None and all(
+        o.candidate.content_hash == k.content_hash for o in others
+    )
+    same = "identical copies" if identical else "same quality"
     rival = others[0].candidate
     if looks_like_copy(rival.path) and not looks_like_copy(k.path):
         return f"{same}; the others' names look like copies"

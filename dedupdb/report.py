@@ -13,7 +13,6 @@ import base64
 import copy
 import csv
 import io
-import itertools
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -25,8 +24,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from . import decisions
+from .cluster import find_clusters
 from .errors import DedupdbError
 from .hashes import ALGORITHMS, DIHEDRAL_NAMES, HashParams, hamming, unpack_variants
+from .match import MatchOptions
 from .models import PRESENT, Failure, Image, Root
 from .quality import Candidate, Ranking, Rules, rank
 from .store import Store
@@ -251,94 +252,24 @@ def build_report(store: Store, options: ReportOptions | None = None) -> Report:
     clusters: list[ClusterLike] = []
     threshold = options.threshold
     if params is not None and _counts(store)[0] >= 2:
-        clusters, threshold = _find_clusters(store, options, exclude)
+        clusters, threshold = _find_clusters(store, options, params, exclude)
     return report_from_clusters(
         store, clusters, options, threshold=threshold, excluded_pairs=len(exclude)
     )
 
 
 def _find_clusters(
-    store: Store, options: ReportOptions, exclude: frozenset[tuple[int, int]]
-) -> tuple[list[ClusterLike], int | None]:
-    import importlib
-
-    try:  # the matching stage (match.py, cluster.py)
-        match: Any = importlib.import_module("dedupdb.match")
-        cluster: Any = importlib.import_module("dedupdb.cluster")
-    except ImportError:  # pragma: no cover - until the matching stage lands
-        return _exact_clusters(store, exclude), options.threshold
-    match_options = match.MatchOptions(
+    store: Store, options: ReportOptions, params: HashParams, exclude: frozenset[tuple[int, int]]
+) -> tuple[list[ClusterLike], int]:
+    match_options = MatchOptions(
         hash=options.hash,
         threshold=options.threshold,
         rotations=options.rotations,
         ssim=options.ssim,
         exclude_pairs=exclude,
     )
-    threshold = options.threshold
-    if threshold is None:
-        threshold = _default_threshold(match, options.hash)
-    return list(cluster.find_clusters(store, match_options)), threshold
-
-
-@dataclass(frozen=True)
-class _ExactPair:
-    a: int
-    b: int
-    distance: int = 0
-    exact: bool = True
-    transform: str = "identity"
-
-
-@dataclass
-class _ExactCluster:
-    members: list[int]
-    pairs: list[_ExactPair]
-    exact: bool = True
-    max_distance: int = 0
-
-
-def _exact_clusters(store: Store, exclude: frozenset[tuple[int, int]]) -> list[ClusterLike]:
-    """Byte-identical copies only (same content hash); one file reached twice is one image.
-    Used while this build has no near-duplicate matching stage."""
-    groups: dict[bytes, dict[tuple[int, int], int]] = {}
-    with store.session() as session:
-        duplicated = (
-            select(Image.content_hash)
-            .where(Image.status == PRESENT)
-            .group_by(Image.content_hash)
-            .having(func.count() > 1)
-        )
-        rows = session.execute(
-            select(Image.id, Image.content_hash, Image.device, Image.inode)
-            .where(Image.status == PRESENT, Image.content_hash.in_(duplicated))
-            .order_by(Image.id)
-        )
-        for image_id, content_hash, device, inode in rows:
-            groups.setdefault(content_hash, {}).setdefault((device, inode), image_id)
-    out: list[ClusterLike] = []
-    for files in groups.values():
-        members = sorted(files.values())
-        if len(members) > 1:
-            pairs = [_ExactPair(a, b) for a, b in itertools.pairwise(members)]
-            out.append(_ExactCluster(members, [p for p in pairs if (p.a, p.b) not in exclude]))
-    return out
-
-
-def _default_threshold(match: Any, hash_name: str) -> int | None:
-    for name in ("default_threshold", "resolve_threshold"):
-        fn = getattr(match, name, None)
-        if callable(fn):
-            try:
-                return int(fn(hash_name))
-            except TypeError:  # pragma: no cover - another signature
-                continue
-    for name in ("DEFAULT_THRESHOLDS", "DEFAULT_THRESHOLD"):
-        value = getattr(match, name, None)
-        if isinstance(value, dict) and hash_name in value:
-            return int(value[hash_name])
-        if isinstance(value, int):
-            return value
-    return None
+    clusters: list[ClusterLike] = list(find_clusters(store, match_options))
+    return clusters, match_options.resolved_threshold(params.hash_size)
 
 
 def _hash_params(store: Store) -> HashParams | None:
@@ -408,6 +339,14 @@ class _Row:
     hash_blob: bytes
 
 
+# What the ranking and the report read of an image row (not the blobs they do not need).
+_COLUMNS = (
+    Image.id, Image.relpath, Image.size, Image.mtime_ns, Image.width, Image.height,
+    Image.format, Image.lossless, Image.bit_depth, Image.sharpness, Image.exif_tags,
+    Image.taken_at, Image.camera_make, Image.camera_model, Image.content_hash,
+)  # fmt: skip
+
+
 def _load_rows(store: Store, ids: list[int], hash_name: str) -> dict[int, _Row]:
     hash_column = getattr(Image, hash_name)
     out: dict[int, _Row] = {}
@@ -415,32 +354,33 @@ def _load_rows(store: Store, ids: list[int], hash_name: str) -> dict[int, _Row]:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             query = (
-                select(Image, Root.path, hash_column)
+                select(*_COLUMNS, hash_column.label("hash_blob"), Root.path.label("root_path"))
                 .join(Root, Root.id == Image.root_id)
                 .where(Image.id.in_(chunk))
             )
-            for image, root, blob in session.execute(query):
-                raw = os.path.join(root, image.relpath)
-                camera = " ".join(p for p in (image.camera_make, image.camera_model) if p)
-                out[image.id] = _Row(
+            for row in session.execute(query):
+                raw = os.path.join(row.root_path, row.relpath)
+                camera = " ".join(p for p in (row.camera_make, row.camera_model) if p)
+                out[row.id] = _Row(
                     candidate=Candidate(
-                        image_id=image.id,
+                        image_id=row.id,
                         path=raw.decode("utf-8", "backslashreplace"),
-                        size=image.size,
-                        mtime_ns=image.mtime_ns,
-                        width=image.width,
-                        height=image.height,
-                        format=image.format,
-                        lossless=image.lossless,
-                        bit_depth=image.bit_depth,
-                        sharpness=image.sharpness,
-                        exif_tags=image.exif_tags,
-                        taken_at=image.taken_at,
+                        size=row.size,
+                        mtime_ns=row.mtime_ns,
+                        width=row.width,
+                        height=row.height,
+                        format=row.format,
+                        lossless=row.lossless,
+                        bit_depth=row.bit_depth,
+                        sharpness=row.sharpness,
+                        exif_tags=row.exif_tags,
+                        taken_at=row.taken_at,
                         camera=camera or None,
+                        content_hash=row.content_hash,
                     ),
                     raw_path=raw,
-                    content_hash=image.content_hash,
-                    hash_blob=blob,
+                    content_hash=row.content_hash,
+                    hash_blob=row.hash_blob,
                 )
     return out
 
@@ -535,13 +475,26 @@ def cluster_membership(report: Report) -> dict[int, list[int]]:
 # ----------------------------------------------------------------------------- JSON and CSV
 
 
-def to_json(report: Report, indent: int | None = 2) -> str:
-    return json.dumps(report.to_dict(), indent=indent, ensure_ascii=False)
-
-
 def write_json(report: Report, out: IO[str]) -> None:
-    out.write(to_json(report))
-    out.write("\n")
+    """The report document, one top-level field per line and one cluster per line: easy to
+    read, diff and edit (change a keeper, delete a cluster's line), and fast to write
+    (json's C encoder runs only without indentation)."""
+    data = report.to_dict()
+    clusters = data.pop("clusters")
+    out.write("{\n")
+    for key, value in data.items():
+        out.write(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n")
+    out.write('"clusters": [')
+    for number, cluster in enumerate(clusters):
+        out.write("\n" if number == 0 else ",\n")
+        out.write(json.dumps(cluster, ensure_ascii=False))
+    out.write("\n]}\n" if clusters else "]}\n")
+
+
+def to_json(report: Report) -> str:
+    buffer = io.StringIO()
+    write_json(report, buffer)
+    return buffer.getvalue()
 
 
 def read_json(text: str) -> Report:

@@ -585,9 +585,11 @@ def write_report(store: Store, path: Path) -> Path:
 
 def test_cli_dry_run_then_yes_then_undo(indexed: tuple[Path, Store], tmp_path: Path) -> None:
     root, store = indexed
+    if store.sqlite_path is None:
+        pytest.skip("the default quarantine folder lies next to a SQLite database")
     report = write_report(store, tmp_path / "report.json")
     runner = CliRunner()
-    db = ["--db", os.fsdecode(store.sqlite_path or b"")]
+    db = ["--db", store.url]
     before = snapshot(root)
     dry = runner.invoke(cli, ["apply", str(report), *db])
     assert dry.exit_code == 0, dry.output
@@ -613,7 +615,7 @@ def test_cli_dry_run_then_yes_then_undo(indexed: tuple[Path, Store], tmp_path: P
 def test_cli_delete_needs_yes_and_warns(indexed: tuple[Path, Store], tmp_path: Path) -> None:
     root, store = indexed
     report = write_report(store, tmp_path / "report.json")
-    db = ["--db", os.fsdecode(store.sqlite_path or b"")]
+    db = ["--db", store.url]
     result = CliRunner().invoke(cli, ["apply", str(report), "--delete", *db])
     assert result.exit_code == 0
     assert "Delete cannot be undone" in result.output
@@ -626,7 +628,7 @@ def test_cli_exit_code_1_when_something_is_skipped(
     root, store = indexed
     report = write_report(store, tmp_path / "report.json")
     (root / "copies0" / "p0.jpg").write_bytes(b"changed")
-    db = ["--db", os.fsdecode(store.sqlite_path or b"")]
+    db = ["--db", store.url]
     result = CliRunner().invoke(cli, ["apply", str(report), "--yes", *db])
     assert result.exit_code == 1
     assert "changed since it was indexed" in result.output
@@ -635,7 +637,7 @@ def test_cli_exit_code_1_when_something_is_skipped(
 def test_cli_bad_report_is_one_clear_line(tmp_path: Path, store: Store) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
-    db = ["--db", os.fsdecode(store.sqlite_path or b"")]
+    db = ["--db", store.url]
     result = CliRunner().invoke(cli, ["apply", str(bad), *db])
     assert result.exit_code == 1 and "is not valid JSON" in result.output
     bad.write_text('{"schema": "other"}', encoding="utf-8")
@@ -680,7 +682,7 @@ def test_hash_file_is_the_index_content_hash(tmp_path: Path) -> None:
 def test_cli_history_and_undo_json(indexed: tuple[Path, Store], tmp_path: Path) -> None:
     _, store = indexed
     report = write_report(store, tmp_path / "report.json")
-    db = ["--db", os.fsdecode(store.sqlite_path or b"")]
+    db = ["--db", store.url]
     runner = CliRunner()
     done = runner.invoke(cli, ["apply", str(report), "--yes", "--json", *db])
     assert done.exit_code == 0, done.output
@@ -760,3 +762,46 @@ def test_end_to_end_with_the_real_report(tmp_path: Path) -> None:
     plan = json.loads(live.output)
     assert plan["source"] == "current report" and plan["files"] == 2
     assert snapshot(root) == before
+
+
+def test_round_trip_on_postgresql(postgresql_url: str, tmp_path: Path) -> None:
+    """The journal and the status changes work the same on a server database."""
+    from dedupdb.store import open_store
+
+    store = open_store(postgresql_url)
+    try:
+        root = library(tmp_path, families=2, copies=1)
+        index(store, root, ONE)
+        before = snapshot(root)
+        with pytest.raises(ActionError, match="--move-to"):
+            plan_actions(store, build_report(store))
+        result = apply(store, plan_actions(store, build_report(store), quarantine=tmp_path / "q"))
+        assert len(result.done) == 2 and len(files_under(root)) == 2
+        assert sorted(statuses(store).values()).count(QUARANTINED) == 2
+        assert history(store)[0].done == 2
+        undo(store)
+        assert snapshot(root) == before
+        assert set(statuses(store).values()) == {PRESENT}
+    finally:
+        store.close()
+
+
+def test_undo_after_the_quarantine_was_emptied_says_so(
+    indexed: tuple[Path, Store], tmp_path: Path
+) -> None:
+    root, store = indexed
+    quarantine = tmp_path / "q"
+    result = apply(store, plan_actions(store, build_report(store), quarantine=quarantine))
+    shutil.rmtree(quarantine / "photos" / "copies1")
+    back = undo(store, result.run_id)
+    assert len(back.restored) == 3 and len(back.skipped) == 3
+    assert all("quarantine was emptied" in s.reason for s in back.skipped)
+    assert files_under(root / "copies0") == ["p0.jpg", "p1.jpg", "p2.jpg"]
+    assert history(store)[0].status == "partly-undone"
+
+
+def test_cli_resume_takes_no_new_plan(tmp_path: Path, store: Store) -> None:
+    result = CliRunner().invoke(cli, ["apply", "x.json", "--resume", "--db", store.url])
+    assert result.exit_code == 2 and "--resume finishes the interrupted run" in result.output
+    result = CliRunner().invoke(cli, ["apply", "--resume", "--db", store.url])
+    assert result.exit_code == 1 and "no interrupted apply run" in result.output

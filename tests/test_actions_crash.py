@@ -9,6 +9,7 @@ the process from outside at an arbitrary moment. Afterwards no file is lost or h
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,11 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 from test_actions import build_report, files_under, library, snapshot
 
 from dedupdb import index
 from dedupdb.actions import resume, undo
+from dedupdb.cli import cli
 from dedupdb.index import IndexOptions
 from dedupdb.models import Action
 from dedupdb.store import Store
@@ -84,15 +87,15 @@ cli.main()
 def start(
     tmp_path: Path, store: Store, mode: str, action: str = "--move-to"
 ) -> subprocess.Popen[bytes]:
-    import json
-
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER, encoding="utf-8")
     report = tmp_path / "report.json"
     report.write_text(json.dumps(build_report(store)), encoding="utf-8")
     args = [sys.executable, str(driver), mode, "3", "apply", str(report), "--yes", "-q"]
-    args += ["--db", str(store.sqlite_path), "--move-to", str(tmp_path / "q")]
-    if action != "--move-to":
+    args += ["--db", store.url, "--move-to", str(tmp_path / "q")]
+    if action == "undo":
+        args = [sys.executable, str(driver), mode, "3", "undo", "--db", store.url]
+    elif action != "--move-to":
         args.append(action)
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -139,8 +142,10 @@ def test_kill_9_mid_apply_then_resume_or_undo(
     assert states.get("done") == 2 and states.get("planned") == 6
     quarantine = tmp_path / "q"
     if then == "resume":
-        result = resume(store)
-        assert len(result.done) == 8 and not result.skipped
+        finished = CliRunner().invoke(cli, ["apply", "--resume", "--json", "--db", store.url])
+        assert finished.exit_code == 0, finished.output
+        result = json.loads(finished.output)
+        assert len(result["done"]) == 8 and not result["skipped"]
         assert files_under(root) == [f"originals/p{f}.jpg" for f in range(4)]
         assert not list(quarantine.rglob("*.dedupdb-partial"))
         assert_each_file_once(root, quarantine, before)
@@ -183,3 +188,20 @@ def test_kill_9_from_outside_at_any_moment(tmp_path: Path, store: Store) -> None
     assert len(result.done) == 8
     undo(store)
     assert snapshot(root) == before
+
+
+def test_kill_9_mid_undo_then_undo_again(tmp_path: Path, store: Store) -> None:
+    root = library(tmp_path, families=4, copies=2)
+    index(store, root, IndexOptions(workers=1))
+    before = snapshot(root)
+    from dedupdb.actions import apply, plan_actions
+
+    apply(store, plan_actions(store, build_report(store), quarantine=tmp_path / "q"))
+    proc = start(tmp_path, store, "after-link", "undo")  # killed with a file under two names
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, err.decode()
+    assert journal(store).get("undone") == 2
+    result = undo(store)
+    assert len(result.restored) == 6 and not result.skipped
+    assert snapshot(root) == before
+    assert files_under(tmp_path / "q") == []

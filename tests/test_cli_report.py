@@ -39,12 +39,12 @@ def test_report_json_to_stdout_is_only_json(db_path: Path) -> None:
     assert json.loads(text)["schema"] == "dedupdb-report"
 
 
-def test_report_with_errors_only(db_path: Path, tmp_path: Path, store: Store) -> None:
+def test_report_with_errors_only(tmp_path: Path, store: Store) -> None:
     root = tmp_path / "bad"
     root.mkdir()
     (root / "broken.jpg").write_bytes(b"not a jpeg")
     index(store, root, IndexOptions(workers=1))
-    code, text = run("report", "--db", str(db_path))
+    code, text = run("report", "--db", store.url)
     assert code == 0, text
     assert "1 files could not be indexed" in text
 
@@ -69,9 +69,8 @@ def test_help_has_examples() -> None:
         assert "Examples:" in text
 
 
-def test_report_end_to_end_on_real_files(db_path: Path, tmp_path: Path, store: Store) -> None:
-    """Index real files, report; exact copies always, and near copies once matching exists."""
-    import importlib.util
+def test_report_end_to_end_on_real_files(tmp_path: Path, store: Store) -> None:
+    """Index real files and report: exact copies, a resized copy, a different picture."""
     import shutil
 
     from conftest import photo, save_photo
@@ -86,17 +85,18 @@ def test_report_end_to_end_on_real_files(db_path: Path, tmp_path: Path, store: S
     save_photo(root / "a" / "other.jpg", 43, (480, 360), quality=90)
     index(store, root, IndexOptions(workers=1))
     html = tmp_path / "r.html"
-    code, text = run("report", "--db", str(db_path), "--json", "-", "--html", str(html))
+    code, text = run("report", "--db", store.url, "--json", "-", "--html", str(html))
     assert code == 0, text
     data = json.loads(text)
     clusters = {frozenset(Path(m["path"]).name for m in c["members"]): c for c in data["clusters"]}
     exact = clusters[frozenset({"one.jpg", "one (1).jpg"})]
     assert exact["exact"] is True
     assert [m["path"] for m in exact["members"] if m["keeper"]] == [str(root / "a" / "one.jpg")]
-    if importlib.util.find_spec("dedupdb.match") is not None:
-        near = clusters[frozenset({"two.png", "two_small.jpg"})]
-        assert near["members"][0]["path"] == str(root / "a" / "two.png")
-        assert near["reasons"][0] == "largest: 480x360 vs 240x180"
-        assert not any("other.jpg" in names for names in clusters)
+    near = clusters[frozenset({"two.png", "two_small.jpg"})]
+    assert near["exact"] is False
+    assert near["members"][0]["path"] == str(root / "a" / "two.png")
+    assert near["reasons"][0] == "largest: 480x360 vs 240x180"
+    assert not any("other.jpg" in names for names in clusters)
+    assert data["settings"]["threshold"] == 10  # the default, resolved
     page = html.read_text()
     assert page.count("data:image/jpeg;base64,") >= 2

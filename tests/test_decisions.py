@@ -118,9 +118,9 @@ def test_last_report_clusters(store: Store) -> None:
         last_cluster(store, 3)
 
 
-def test_cli_marks_lists_and_forgets(db_path: Path, store: Store, twins: Path) -> None:
+def test_cli_marks_lists_and_forgets(store: Store, twins: Path) -> None:
     runner = CliRunner()
-    db = ["--db", str(db_path)]
+    db = ["--db", store.url]
     a, b = str(twins / "a.jpg"), str(twins / "b.jpg")
     result = runner.invoke(cli, ["not-duplicate", *db, a, b])
     assert result.exit_code == 0, result.output
@@ -137,12 +137,12 @@ def test_cli_marks_lists_and_forgets(db_path: Path, store: Store, twins: Path) -
     assert usage.exit_code == 2
 
 
-def test_cli_marks_a_cluster_of_the_last_report(db_path: Path, store: Store, twins: Path) -> None:
+def test_cli_marks_a_cluster_of_the_last_report(store: Store, twins: Path) -> None:
     a, b, copy = ids(store, twins, "a.jpg", "b.jpg", "copy_of_a.jpg")
     remember_clusters(store, {7: [a, b]})
-    result = CliRunner().invoke(cli, ["not-duplicate", "--db", str(db_path), "--cluster", "7"])
+    result = CliRunner().invoke(cli, ["not-duplicate", "--db", store.url, "--cluster", "7"])
     assert result.exit_code == 0, result.output
-    reopened = open_store(db_path)
+    reopened = open_store(store.url)
     try:
         assert excluded_pairs(reopened) == {tuple(sorted(p)) for p in ((a, b), (copy, b))}
         with reopened.session() as session:

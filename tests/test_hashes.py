@@ -43,16 +43,16 @@ GOLDEN = {
 
 @pytest.mark.parametrize("hash_size", [8, 16])
 def test_hash_is_constant(hash_size: int) -> None:
-    assert HASH_VERSION == 2
+    assert HASH_VERSION == 3
     gray = hashes.gray_square(golden_rgb())
     values = hashes.all_variants(gray, HashParams(hash_size))
     assert {name: v[0] for name, v in values.items()} == GOLDEN[hash_size]
     assert all(v < 1 << (hash_size * hash_size) for vs in values.values() for v in vs)
 
 
-def test_content_hash_is_sha256() -> None:  # since HASH_VERSION 2 (BLAKE2b-256 before)
+def test_content_hash_is_blake3() -> None:  # since HASH_VERSION 3 (2: SHA-256, 1: BLAKE2b)
     assert hashes.content_hash(b"dedupdb").hex() == (
-        "a04b4105d9405103a0c1682bf45b8750b27a1af883dcfdf4e3fd58b098d0114c"
+        "de733b41ffa581fb0f4567f6c253228618540206206d4b100887cf707828a677"
     )
     assert hashes.content_hash(b"a") != hashes.content_hash(b"b")
 

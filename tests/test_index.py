@@ -53,8 +53,8 @@ def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = index_module.decode
 
-    def counting(data: bytes) -> Any:
-        calls.append(len(data))
+    def counting(data: Any) -> Any:
+        calls.append(len(data) if isinstance(data, bytes) else -1)  # -1: a streamed file
         return real(data)
 
     monkeypatch.setattr(index_module, "decode", counting)
@@ -113,7 +113,7 @@ def test_rerun_touches_nothing(
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a file was read or decoded: {args!r}")
 
-    monkeypatch.setattr(index_module, "_read", refuse)
+    monkeypatch.setattr(index_module, "_open", refuse)
     monkeypatch.setattr(index_module, "decode", refuse)
     again = index(store, photo_tree, SEQUENTIAL)
     assert first.new == again.unchanged == 6
@@ -326,15 +326,15 @@ def test_each_bad_input_is_recorded_counted_and_not_retried(
     }
 
     # Not retried: nothing is opened again.
-    real_read = index_module._read
+    real_read = index_module._open
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a file was read: {args!r}")
 
-    monkeypatch.setattr(index_module, "_read", refuse)
+    monkeypatch.setattr(index_module, "_open", refuse)
     again = index(store, bad_tree, SEQUENTIAL)
     assert (again.processed, again.known_bad, again.unchanged) == (0, 7, 2)
-    monkeypatch.setattr(index_module, "_read", real_read)
+    monkeypatch.setattr(index_module, "_open", real_read)
 
     # --retry-errors tries them all again.
     retried = index(store, bad_tree, IndexOptions(workers=1, retry_errors=True))
@@ -372,14 +372,14 @@ def test_permission_denied_is_recorded(
     store: Store, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The code path for an unreadable file, simulated so that it also runs as root."""
-    real_read = index_module._read
+    real_read = index_module._open
 
     def read(path: bytes) -> Any:
         if path.endswith(b"cat.jpg"):
             raise PermissionError(13, "Permission denied")
         return real_read(path)
 
-    monkeypatch.setattr(index_module, "_read", read)
+    monkeypatch.setattr(index_module, "_open", read)
     summary = index(store, photo_tree, SEQUENTIAL)
     assert (summary.new, summary.failed) == (5, 1)
     assert failures(store)["cat.jpg"] == (FAILED, "permission denied")

@@ -7,9 +7,13 @@ every user's index.
 
 from __future__ import annotations
 
-import hashlib
+import importlib
+import io
+import os
+import tempfile
 from pathlib import Path
 
+import blake3
 import imagehash
 import numpy as np
 import pytest
@@ -21,8 +25,12 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from dedupdb import hashes
-from dedupdb.index import IndexOptions, index
+from dedupdb.index import IndexOptions, Task, index
 from dedupdb.store import Store
+from dedupdb.walk import walk
+
+# The module, not the function dedupdb exports under the same name.
+index_module = importlib.import_module("dedupdb.index")
 
 
 def _squares() -> list[np.ndarray]:
@@ -102,10 +110,10 @@ def test_whash_ties_are_deterministic_and_symmetric() -> None:
         assert hashes.whash_variants(transformed)[0] == values[k]
 
 
-def test_content_hash_is_sha256() -> None:
+def test_content_hash_is_blake3() -> None:
     data = b"\xff\xd8 not really a jpeg" * 1000
-    assert hashes.content_hash(data) == hashlib.sha256(data).digest()
-    assert hashes.HASH_VERSION == 2  # version 1 hashed file bytes with BLAKE2b
+    assert hashes.content_hash(data) == blake3.blake3(data).digest()
+    assert hashes.HASH_VERSION == 3  # 1 hashed file bytes with BLAKE2b, 2 with SHA-256
 
 
 def test_rehash_recomputes_unchanged_files(store: Store, tmp_path: Path) -> None:
@@ -118,3 +126,72 @@ def test_rehash_recomputes_unchanged_files(store: Store, tmp_path: Path) -> None
     again = index(store, root, IndexOptions(workers=1, rehash=True))
     assert again.unchanged == 0
     assert again.changed == 3
+
+
+# ----------------------------------------------------------------------------- streamed read
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.binary(min_size=0, max_size=5000),
+    moves=st.lists(st.tuples(st.integers(0, 6000), st.integers(0, 3000)), min_size=0, max_size=12),
+    block=st.sampled_from([1, 7, 64, 4096]),
+)
+def test_hashing_reader_digest_is_the_content_hash_whatever_the_reads(
+    data: bytes, moves: list[tuple[int, int]], block: int
+) -> None:
+    # Pillow seeks back and forth while parsing headers; the digest must not care.
+    with tempfile.TemporaryFile() as handle:
+        handle.write(data)
+        handle.flush()
+        with open(handle.fileno(), "rb", buffering=0, closefd=False) as raw:
+            reader = hashes.HashingReader(raw, block=block)
+            buffered = io.BufferedReader(reader, 16)
+            for offset, count in moves:
+                buffered.seek(offset)
+                assert buffered.read(count) == data[offset : offset + count]
+            assert reader.digest() == hashes.content_hash(data)
+
+
+def test_streamed_and_whole_file_paths_store_the_same_columns(tmp_path: Path) -> None:
+    """The streamed path (decode through a HashingReader) and the hash-first path (taken when
+    a file's size matches stored content) give identical rows."""
+    root = tmp_path / "photos"
+    save_photo(root / "a.jpg", 1, (640, 480), quality=90)
+    save_photo(root / "b.png", 2, (300, 200))
+    save_photo(root / "c.webp", 3, (500, 400))
+    entries = {e.relpath: e for e in walk(os.fsencode(root))}
+    task = {p: Task(os.fsencode(root), e, 8, 0) for p, e in entries.items()}
+
+    index_module._init_sequential(index_module.Known())  # nothing stored: streamed
+    streamed = {p: index_module.process_file(t) for p, t in task.items()}
+    sizes = frozenset(e.size for e in entries.values())
+    index_module._init_sequential(index_module.Known(frozenset({b"\0" * 8}), sizes))
+    whole = {p: index_module.process_file(t) for p, t in task.items()}
+    index_module._init_sequential(index_module.Known())
+    for path in entries:
+        a, b = streamed[path], whole[path]
+        assert isinstance(a, index_module.Indexed) and isinstance(b, index_module.Indexed)
+        assert a.columns == b.columns, path
+        data = (root / os.fsdecode(path)).read_bytes()
+        assert a.columns["content_hash"] == hashes.content_hash(data)
+
+
+def test_a_file_of_a_known_size_is_hashed_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "photos"
+    save_photo(root / "a.jpg", 1)
+    entry = next(walk(os.fsencode(root)))
+    digest = hashes.content_hash((root / "a.jpg").read_bytes())
+
+    def refuse(data: object) -> object:
+        raise AssertionError("known bytes were decoded")
+
+    monkeypatch.setattr(index_module, "decode", refuse)
+    index_module._init_sequential(index_module.Known(frozenset({digest[:8]}), None))
+    try:
+        result = index_module.process_file(Task(os.fsencode(root), entry, 8, 0))
+    finally:
+        index_module._init_sequential(index_module.Known())
+    assert result == index_module.KnownContent(result.entry, digest)

@@ -82,6 +82,23 @@ def test_less_compressed_copy_wins_at_equal_resolution() -> None:
     assert reasons[0].startswith("less compressed: 2.4 MB vs 600.0 KB (6.4 vs 1.6 bits per pixel)")
 
 
+def test_file_size_does_not_rank_lossless_copies() -> None:
+    """A PNG re-saved with weaker compression is not a better picture than its original."""
+    original = jpeg(1, "/p/a/pic.png", format="PNG", lossless=True, size=4_000_000)
+    resaved = jpeg(2, "/p/b/pic.png", format="PNG", lossless=True, size=4_600_000)
+    ranking = rank([resaved, original])
+    assert ranking.ranked[0].parts == ranking.ranked[1].parts
+    assert ranking.keeper.image_id == 1
+    assert ranking.reasons == ["same quality; first path in alphabetical order"]
+
+
+def test_largest_names_the_next_largest_copy() -> None:
+    big = jpeg(1, "/p/a.jpg", width=4000, height=3000)
+    half = jpeg(2, "/p/b.jpg", width=2000, height=1500)
+    quarter = jpeg(3, "/p/c.jpg", width=1000, height=750)
+    assert rank([quarter, half, big]).reasons[0] == "largest: 4000x3000 vs 2000x1500"
+
+
 def test_sharper_copy_wins() -> None:
     sharp = jpeg(2, "/p/b.jpg", sharpness=80.0)
     blurred = jpeg(1, "/p/a.jpg", sharpness=20.0)
@@ -168,7 +185,7 @@ def test_rule_patterns(path: str, pattern: str, expected: bool) -> None:
 
 
 def exact(image_id: int, path: str, mtime_ns: int = 1_700_000_000_000_000_000) -> Candidate:
-    return jpeg(image_id, path, mtime_ns=mtime_ns)
+    return jpeg(image_id, path, mtime_ns=mtime_ns, content_hash=b"same")
 
 
 def test_exact_copies_name_that_looks_like_a_copy_loses() -> None:

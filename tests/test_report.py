@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import itertools
@@ -14,17 +15,24 @@ from pathlib import Path
 
 import pytest
 from conftest import photo, save_photo
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from sqlalchemy import select
 
 from dedupdb.errors import DedupdbError
+from dedupdb.hashes import DIHEDRAL_NAMES
 from dedupdb.index import IndexOptions, index
 from dedupdb.models import Image as ImageRow
 from dedupdb.models import Root
 from dedupdb.report import (
     SCHEMA_VERSION,
+    Member,
     Report,
+    ReportCluster,
     ReportOptions,
+    ReportPair,
+    Summary,
     build_report,
     read_json,
     report_from_clusters,
@@ -326,3 +334,140 @@ def test_options_are_validated() -> None:
         ReportOptions(hash="md5")
     with pytest.raises(DedupdbError, match="ssim"):
         ReportOptions(ssim=2.0)
+
+
+# ----------------------------------------------------------------------------- property
+
+texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+members = st.builds(
+    Member,
+    image_id=st.integers(1, 2**62),
+    path=texts.map(lambda t: "/" + t),
+    path_bytes_b64=st.none() | st.binary(max_size=20).map(lambda b: base64.b64encode(b).decode()),
+    size=st.integers(0, 2**62),
+    mtime_ns=st.integers(-(2**62), 2**62),
+    content_hash=st.binary(min_size=32, max_size=32).map(bytes.hex),
+    width=st.integers(1, 100_000),
+    height=st.integers(1, 100_000),
+    format=st.sampled_from(["JPEG", "PNG", "WEBP", "HEIF"]),
+    distance=st.integers(0, 256),
+    transform=st.sampled_from(list(DIHEDRAL_NAMES)),
+    score=st.floats(0, 1),
+    score_parts=st.dictionaries(st.sampled_from(["resolution", "format", "exif"]), st.floats(0, 1)),
+    keeper=st.just(False),
+    lossless=st.booleans(),
+    sharpness=st.floats(0, 1e6),
+    exif_tags=st.integers(0, 500),
+    taken_at=st.none() | texts,
+    camera=st.none() | texts,
+)
+
+
+@st.composite
+def clusters(draw: st.DrawFn) -> ReportCluster:
+    group = draw(st.lists(members, min_size=2, max_size=4, unique_by=lambda m: m.image_id))
+    group[0].keeper = True
+    return ReportCluster(
+        id=draw(st.integers(1, 10**6)),
+        exact=draw(st.booleans()),
+        max_distance=draw(st.integers(0, 64)),
+        reclaimable_bytes=sum(m.size for m in group[1:]),
+        keeper=group[0].image_id,
+        reasons=draw(st.lists(texts, max_size=3)),
+        members=group,
+        pairs=[
+            ReportPair(group[0].image_id, m.image_id, m.distance, False, m.transform)
+            for m in group[1:]
+        ],
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(clusters(), max_size=4), texts)
+def test_any_report_survives_json(found: list[ReportCluster], database: str) -> None:
+    report = Report(
+        generated_at="2026-11-25T10:00:00Z",
+        database=database,
+        settings={"hash": "phash", "threshold": 10, "rotations": True, "ssim": None},
+        summary=Summary(clusters=len(found)),
+        clusters=found,
+    )
+    assert read_json(to_json(report)) == report
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture
+def copies(tmp_path: Path, store: Store) -> Path:
+    """One picture with the copies users accumulate, and two unrelated pictures."""
+    root = tmp_path / "library"
+    original = photo(51, (640, 480))
+    (root / "camera").mkdir(parents=True)
+    (root / "edits").mkdir()
+    original.save(root / "camera" / "IMG_0001.png")
+    original.resize((320, 240)).save(root / "edits" / "small.jpg", quality=80)
+    original.save(root / "edits" / "recompressed.jpg", quality=60)
+    original.transpose(Image.Transpose.ROTATE_90).save(root / "edits" / "rotated.jpg", quality=90)
+    original.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
+        root / "edits" / "mirrored.jpg", quality=90
+    )
+    original.crop((8, 6, 632, 474)).save(root / "edits" / "cropped.jpg", quality=90)
+    shutil.copy(root / "camera" / "IMG_0001.png", root / "edits" / "IMG_0001 (1).png")
+    save_photo(root / "camera" / "other.jpg", 52, (640, 480), quality=90)
+    save_photo(root / "camera" / "third.png", 53, (480, 640))
+    assert index(store, root, SEQUENTIAL).failed == 0
+    return root
+
+
+COPY_NAMES = {"IMG_0001.png", "small.jpg", "recompressed.jpg", "rotated.jpg", "mirrored.jpg",
+              "cropped.jpg", "IMG_0001 (1).png"}  # fmt: skip
+
+
+def test_end_to_end_clusters_of_real_copies(store: Store, copies: Path) -> None:
+    report = build_report(store)
+    assert report.summary.images == 9
+    [cluster] = report.clusters
+    assert {Path(m.path).name for m in cluster.members} == COPY_NAMES
+    assert cluster.exact is False
+    keeper = cluster.members[0]
+    assert keeper.path == str(copies / "camera" / "IMG_0001.png")
+    assert cluster.reasons[0] == "largest: 640x480 vs 624x468"
+    by_name = {Path(m.path).name: m for m in cluster.members}
+    assert by_name["IMG_0001 (1).png"].distance == 0
+    assert by_name["rotated.jpg"].transform in ("rot90", "rot270")
+    assert by_name["mirrored.jpg"].transform == "mirror"
+    assert all(m.distance <= report.settings["threshold"] for m in cluster.members)
+    assert report.summary.reclaimable_bytes == sum(m.size for m in cluster.members[1:])
+
+
+def test_end_to_end_without_rotations(store: Store, copies: Path) -> None:
+    report = build_report(store, ReportOptions(rotations=False))
+    names = {Path(m.path).name for c in report.clusters for m in c.members}
+    assert "rotated.jpg" not in names
+    assert "mirrored.jpg" not in names
+    assert "small.jpg" in names
+
+
+def test_end_to_end_rules_pick_the_keeper(store: Store, copies: Path) -> None:
+    report = build_report(store, ReportOptions(prefer=("edits",), avoid=("*.png",)))
+    keeper = report.clusters[0].members[0]
+    assert Path(keeper.path).parent.name == "edits"
+    assert not keeper.path.endswith(".png")
+    assert report.clusters[0].reasons[0] == "in a preferred folder (--prefer edits)"
+
+
+def test_not_duplicates_stay_out_of_later_reports(store: Store, copies: Path) -> None:
+    from dedupdb.decisions import image_ids_for_paths, mark_not_duplicates
+
+    first = build_report(store)
+    assert first.summary.excluded_pairs == 0
+    small = image_ids_for_paths(store, [str(copies / "edits" / "small.jpg")])
+    everything_else = [m.image_id for m in first.clusters[0].members if m.image_id not in small]
+    for other in everything_else:
+        mark_not_duplicates(store, [small[0], other])
+    later = build_report(store)
+    names = {Path(m.path).name for c in later.clusters for m in c.members}
+    assert "small.jpg" not in names
+    assert names == COPY_NAMES - {"small.jpg"}
+    assert later.summary.excluded_pairs == len(everything_else)

@@ -1,0 +1,188 @@
+"""Report speed: ``dedupdb report`` over a large synthetic database (thumbnails aside).
+
+Usage (from the repository, with dedupdb installed)::
+
+    python benchmarks/bench_report.py [--images 100000] [--repeats 3]
+
+Builds a real SQLite database with ``--images`` synthetic image rows (random 64-bit pHashes
+with their 8 dihedral variants; a third of the images are near copies, in groups of 2-3 within
+a few bits of each other, a tenth of those byte-identical), then times, median of
+``--repeats`` runs:
+
+- ``find_clusters``: the matching stage (search + clustering), when it is installed;
+- ``rank + assemble``: ``report_from_clusters`` (loading the members' rows, keeper ranking,
+  distances to the keeper);
+- ``JSON``: ``to_json`` of the whole report;
+- ``build_report``: the whole library call (matching included), what ``dedupdb report --json``
+  does before writing.
+
+Prints a markdown table (the README's report benchmark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+
+from dedupdb.hashes import HashParams, pack_variants
+from dedupdb.index import HASH_PARAMS_KEY
+from dedupdb.models import PRESENT, Image, Root
+from dedupdb.report import ReportOptions, build_report, report_from_clusters, to_json
+from dedupdb.store import Store, open_store
+
+DIHEDRAL_OF_BITS = 8
+
+
+def _variants(value: int, rng: random.Random) -> list[int]:
+    # Synthetic: the identity hash and 7 unrelated values stand in for the rotations.
+    return [value, *(rng.getrandbits(64) for _ in range(DIHEDRAL_OF_BITS - 1))]
+
+
+def _flip(value: int, bits: int, rng: random.Random) -> int:
+    for bit in rng.sample(range(64), bits):
+        value ^= 1 << bit
+    return value
+
+
+def populate(store: Store, images: int, seed: int = 1) -> list[list[int]]:
+    """Insert the rows; return the planted near-copy groups (image ids)."""
+    rng = random.Random(seed)
+    params = HashParams()
+    now = datetime(2026, 1, 1)
+    with store.transaction() as session:
+        store.set_setting(session, HASH_PARAMS_KEY, {"hash_size": 8, "version": 2})
+        session.add(Root(id=1, path=b"/bench/photos", display_path="/bench/photos", created_at=now))
+    groups: list[list[int]] = []
+    rows: list[dict[str, Any]] = []
+    image_id = 0
+    while image_id < images:
+        base = rng.getrandbits(64)
+        size = 1 if rng.random() < 2 / 3 else rng.choice((2, 2, 3))
+        size = min(size, images - image_id)
+        content = rng.randbytes(32)
+        group = []
+        for k in range(size):
+            image_id += 1
+            value = base if k == 0 else _flip(base, rng.randint(0, 4), rng)
+            exact = k > 0 and rng.random() < 0.1
+            blob = pack_variants(_variants(value, rng), params)
+            rows.append(
+                {
+                    "id": image_id,
+                    "root_id": 1,
+                    "relpath": f"{image_id // 1000:04d}/IMG_{image_id:07d}.jpg".encode(),
+                    "display_path": f"{image_id // 1000:04d}/IMG_{image_id:07d}.jpg",
+                    "status": PRESENT,
+                    "size": rng.randint(500_000, 5_000_000),
+                    "mtime_ns": rng.randint(1, 10**18),
+                    "device": 1,
+                    "inode": image_id,
+                    "content_hash": content if exact else rng.randbytes(32),
+                    "width": 4000 // (k + 1),
+                    "height": 3000 // (k + 1),
+                    "format": "JPEG",
+                    "mode": "RGB",
+                    "bit_depth": 8,
+                    "lossless": False,
+                    "frames": 1,
+                    "orientation": 1,
+                    "taken_at": None,
+                    "camera_make": None,
+                    "camera_model": None,
+                    "exif_tags": rng.randint(0, 60),
+                    "hash_size": 8,
+                    "phash": blob,
+                    "dhash": blob,
+                    "ahash": blob,
+                    "whash": blob,
+                    "sharpness": rng.uniform(1, 100),
+                    "low_information": False,
+                    "colour": bytes(48),
+                    "thumb": bytes(1024),
+                    "indexed_at": now,
+                }
+            )
+            group.append(image_id)
+        if size > 1:
+            groups.append(group)
+        if len(rows) >= 10_000:
+            with store.transaction() as session:
+                session.execute(insert(Image), rows)
+            rows = []
+    if rows:
+        with store.transaction() as session:
+            session.execute(insert(Image), rows)
+    return groups
+
+
+class _Cluster:
+    def __init__(self, members: list[int]) -> None:
+        self.members = members
+        self.exact = False
+        self.max_distance = 4
+        self.pairs: list[Any] = []
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(os.path.join(tmp, "bench.sqlite"))
+        start = time.perf_counter()
+        groups = populate(store, args.images)
+        print(f"inserted {args.images:,} rows in {time.perf_counter() - start:.1f} s; "
+              f"{len(groups):,} planted groups; {platform.processor() or platform.machine()}, "
+              f"{os.cpu_count()} cores")  # fmt: skip
+        options = ReportOptions(threshold=10)
+        results: list[tuple[str, float, str]] = []
+        if importlib.util.find_spec("dedupdb.cluster") is not None:
+            from dedupdb.cluster import find_clusters  # type: ignore[import-not-found]
+            from dedupdb.match import MatchOptions  # type: ignore[import-not-found]
+
+            seconds, found = timed(
+                lambda: find_clusters(store, MatchOptions(threshold=10)), args.repeats
+            )
+            results.append(("find_clusters", seconds, f"{len(found):,} clusters"))
+            clusters = found
+        else:
+            clusters = [_Cluster(g) for g in groups]
+        seconds, report = timed(
+            lambda: report_from_clusters(store, clusters, options, threshold=10), args.repeats
+        )
+        results.append(("rank + assemble", seconds, f"{report.summary.clusters:,} clusters"))
+        seconds, text = timed(lambda: to_json(report), args.repeats)
+        results.append(("JSON", seconds, f"{len(text) / 1e6:,.1f} MB"))
+        if importlib.util.find_spec("dedupdb.cluster") is not None:
+            seconds, whole = timed(lambda: build_report(store, options), args.repeats)
+            results.append(("build_report (all of it)", seconds, f"{whole.summary.clusters:,}"))
+        store.close()
+    print(f"\n| stage, {args.images:,} images | seconds (median of {args.repeats}) | output |")
+    print("| --- | ---: | --- |")
+    for name, seconds, note in results:
+        print(f"| {name} | {seconds:.2f} | {note} |")
+
+
+if __name__ == "__main__":
+    main()

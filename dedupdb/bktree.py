@@ -1,0 +1,553 @@
+"""Exact Hamming-radius search over integer hashes: no database, no images.
+
+Two structures answer the same question, "which stored hashes lie within ``threshold`` bits of
+each query?", with exact results:
+
+- ``BKTree``: the Burkhard-Keller metric tree the design started from (as in pybktree). Simple and
+  right, but at threshold 10 over 64-bit hashes it visits most of the tree for every query:
+  pybktree needs hours for 100,000 hashes. Kept as a readable reference for small sets and tests.
+- ``MultiIndex``: multi-index hashing (Norouzi, Punjani and Fleet, "Fast Search in Hamming Space
+  with Multi-Index Hashing", CVPR 2012) with the general pigeonhole principle (Qin, Wang, Xiao,
+  Wang, Lin, Wang, "GPH: Similarity Search in Hamming Space", ICDE 2018). The bits are cut into
+  ``m`` chunks, and chunk ``j`` gets a radius ``t_j`` with ``sum(t_j) = threshold - m + 1``: two
+  hashes within ``threshold`` bits then differ by at most ``t_j`` bits in at least one chunk ``j``
+  (otherwise they would differ by at least ``sum(t_j + 1) = threshold + 1``). For each chunk the
+  stored hashes are sorted by that chunk's value; every query looks up the buckets of the chunk
+  values within ``t_j`` of its own, and each candidate found there is verified on the whole hash.
+  All the work is vectorised with numpy over every query at once, one (chunk, bit-flip mask) at a
+  time, spread over threads (numpy releases the GIL in these loops).
+
+Hashes are handled as numpy arrays of shape ``(n, words)`` of ``uint64``: one word for the
+default 64-bit hashes, four for 256-bit ones (``hash_size`` 16). ``to_words`` converts Python
+integers; ``brute_force`` is the obviously correct reference the tests compare against.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+from numba.extending import intrinsic
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+WORD_BITS = 64
+# Widest chunk: its bucket table has 2**bits + 1 offsets.
+MAX_TABLE_BITS = 22
+# Each chunk's values are split in this many ranges, the units of work spread over threads.
+TASKS_PER_CHUNK = 64
+
+
+def hamming(a: int, b: int) -> int:
+    """The number of differing bits between two hashes."""
+    return (a ^ b).bit_count()
+
+
+def to_words(hashes: Iterable[int], bits: int) -> np.ndarray:
+    """Python integers of ``bits`` bits (a multiple of 64) as a ``(n, bits // 64)`` uint64 array,
+    most significant word first."""
+    if bits % WORD_BITS:
+        raise ValueError("hash width must be a multiple of 64 bits")
+    words = bits // WORD_BITS
+    data = b"".join(int(h).to_bytes(bits // 8, "big") for h in hashes)
+    return np.frombuffer(data, dtype=">u8").astype(np.uint64).reshape(-1, words)
+
+
+def popcount(words: np.ndarray) -> np.ndarray:
+    """Bits set per row of a ``(n, words)`` uint64 array, as int64."""
+    counts = np.bitwise_count(words).astype(np.int64)
+    return np.asarray(counts.sum(axis=1), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Ordered pairs (query row, stored row) within the threshold, and their distances."""
+
+    query: np.ndarray  # int64 row numbers into the queries
+    stored: np.ndarray  # int64 row numbers into the stored hashes
+    distance: np.ndarray  # int64 Hamming distances
+
+    def __len__(self) -> int:
+        return len(self.query)
+
+    @staticmethod
+    def empty() -> Matches:
+        nothing = np.zeros(0, dtype=np.int64)
+        return Matches(nothing, nothing, nothing)
+
+    @staticmethod
+    def concat(parts: Sequence[Matches]) -> Matches:
+        if not parts:
+            return Matches.empty()
+        return Matches(
+            np.concatenate([p.query for p in parts]),
+            np.concatenate([p.stored for p in parts]),
+            np.concatenate([p.distance for p in parts]),
+        )
+
+    def unique(self) -> Matches:
+        """Each (query, stored) pair once, sorted by query then stored row."""
+        if not len(self):
+            return self
+        order = np.lexsort((self.stored, self.query))
+        q, s, d = self.query[order], self.stored[order], self.distance[order]
+        keep = np.ones(len(q), dtype=bool)
+        keep[1:] = (q[1:] != q[:-1]) | (s[1:] != s[:-1])
+        return Matches(q[keep], s[keep], d[keep])
+
+    def as_set(self) -> set[tuple[int, int, int]]:
+        return set(
+            zip(self.query.tolist(), self.stored.tolist(), self.distance.tolist(), strict=True)
+        )
+
+
+def _check(stored: np.ndarray, queries: np.ndarray, threshold: int) -> None:
+    if stored.ndim != 2 or queries.ndim != 2 or stored.shape[1] != queries.shape[1]:
+        raise ValueError("stored hashes and queries must be (n, words) arrays of one width")
+    if threshold < 0:
+        raise ValueError("threshold must be >= 0")
+
+
+def brute_force(
+    stored: np.ndarray, queries: np.ndarray | None, threshold: int, *, batch: int = 1 << 22
+) -> Matches:
+    """Every (query, stored) pair within ``threshold`` bits, by comparing all of them.
+
+    With ``queries`` None this is the self-join of ``stored``: each unordered pair of distinct
+    rows once, as (lower row, higher row).
+    """
+    self_join = queries is None
+    q_all = stored if queries is None else queries
+    _check(stored, q_all, threshold)
+    parts = []
+    step = max(1, batch // max(1, len(stored)))
+    for start in range(0, len(q_all), step):
+        block = q_all[start : start + step]
+        x = block[:, None, :] ^ stored[None, :, :]
+        dist = np.bitwise_count(x).sum(axis=2, dtype=np.int64)
+        qi, si = np.nonzero(dist <= threshold)
+        qi = qi + start
+        if self_join:
+            keep = qi < si
+            qi, si = qi[keep], si[keep]
+        parts.append(Matches(qi.astype(np.int64), si.astype(np.int64), dist[qi - start, si]))
+    return Matches.concat(parts)
+
+
+# ---------------------------------------------------------------- BK-tree
+
+
+@dataclass
+class _Node:
+    value: int
+    items: list[int]  # payloads stored at exactly this hash
+    children: dict[int, _Node] = field(default_factory=dict)
+
+
+class BKTree:
+    """A Burkhard-Keller tree over integer hashes with the Hamming metric (see pybktree).
+
+    ``add(hash, item)`` stores a payload; ``find(hash, threshold)`` returns ``(distance, item)``
+    for every payload within the threshold, sorted. Exact, but slow at large thresholds.
+    """
+
+    def __init__(self, entries: Iterable[tuple[int, int]] = ()) -> None:
+        self._root: _Node | None = None
+        self._size = 0
+        for value, item in entries:
+            self.add(value, item)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, value: int, item: int) -> None:
+        self._size += 1
+        if self._root is None:
+            self._root = _Node(value, [item])
+            return
+        node = self._root
+        while True:
+            d = hamming(value, node.value)
+            if d == 0:
+                node.items.append(item)
+                return
+            child = node.children.get(d)
+            if child is None:
+                node.children[d] = _Node(value, [item])
+                return
+            node = child
+
+    def find(self, value: int, threshold: int) -> list[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        stack = [self._root] if self._root is not None else []
+        while stack:
+            node = stack.pop()
+            d = hamming(value, node.value)
+            if d <= threshold:
+                found.extend((d, item) for item in node.items)
+            # Triangle inequality: only subtrees at distance d +- threshold can hold matches.
+            for edge, child in node.children.items():
+                if d - threshold <= edge <= d + threshold:
+                    stack.append(child)
+        return sorted(found)
+
+
+# ---------------------------------------------------------------- multi-index hashing
+
+
+def _jit(fn: _F) -> _F:
+    """Compile with numba (no GIL, so threads run in parallel), cached on disk when possible."""
+    try:
+        return cast(_F, numba.njit(nogil=True, cache=True)(fn))
+    except RuntimeError:  # pragma: no cover - no writable cache location
+        return cast(_F, numba.njit(nogil=True)(fn))
+
+
+@intrinsic
+def _ctpop_intrinsic(typingctx: Any, x: Any) -> Any:
+    """The CPU's population count (LLVM's ctpop) on a uint64."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        fn = builder.module.declare_intrinsic("llvm.ctpop", [args[0].type])
+        return builder.call(fn, args)
+
+    return numba.types.uint64(numba.types.uint64), codegen
+
+
+_ctpop = cast(Callable[[Any], int], _ctpop_intrinsic)
+
+
+@_jit
+def _join_chunk(  # a compiled kernel takes flat arrays
+    j: int,  # the chunk
+    key_lo: int,  # the range of chunk values whose queries this call handles
+    key_hi: int,
+    q_sorted: np.ndarray,  # (nq, words) uint64: queries sorted by chunk j's value
+    q_order: np.ndarray,  # (nq,) int64: query row of each sorted position
+    q_offsets: np.ndarray,  # (2**bits + 1,) int64: sorted query positions per chunk value
+    owner: np.ndarray,  # (nq,) int64 by query row: stored row it was derived from, or -1
+    chunk_word: np.ndarray,  # (m,) int64, per chunk
+    chunk_shift: np.ndarray,
+    chunk_bits: np.ndarray,
+    chunk_radius: np.ndarray,
+    masks: np.ndarray,  # flat int64 flip masks of every chunk
+    mask_top: np.ndarray,  # each mask's highest set bit (0 for the empty mask)
+    mask_start: np.ndarray,  # (m + 1,) int64 into masks
+    offsets: np.ndarray,  # flat int64 stored positions per chunk value, 2**bits + 1 per chunk
+    offset_start: np.ndarray,  # (m,) int64 into offsets
+    sorted_hashes: np.ndarray,  # (m, n, words) uint64: stored hashes sorted by chunk value
+    order: np.ndarray,  # (m, n) int64: stored row of each sorted position
+    threshold: int,
+    self_join: bool,
+) -> np.ndarray:
+    """Pairs found through chunk ``j`` for the queries whose chunk value is in the range, as
+    rows (query row, stored row, distance).
+
+    Queries sharing a chunk value are handled together, so each bucket of stored hashes is
+    read once per group rather than once per query (the buckets do not fit in the caches).
+    """
+    words = q_sorted.shape[1]
+    base = offset_start[j]
+    out = np.empty((1024, 3), np.int64)
+    count = 0
+    for key in range(key_lo, key_hi):
+        qa = q_offsets[key]
+        qb = q_offsets[key + 1]
+        if qa == qb:
+            continue
+        for k in range(mask_start[j], mask_start[j + 1]):
+            mask = masks[k]
+            # In a self-join a pair whose chunk values differ by ``mask`` is met from both
+            # sides: keep the side whose value has the mask's top bit clear.
+            if self_join and mask != 0 and key & mask_top[k]:
+                continue
+            bucket = key ^ mask
+            for pos in range(offsets[base + bucket], offsets[base + bucket + 1]):
+                if words == 1:
+                    h = sorted_hashes[j, pos, 0]
+                    for qi in range(qa, qb):
+                        if _ctpop(q_sorted[qi, 0] ^ h) <= threshold:
+                            out, count = _emit(out, count, j, qi, pos, mask == 0, q_sorted,
+                                               q_order, owner, chunk_word, chunk_shift,
+                                               chunk_bits, chunk_radius, sorted_hashes, order,
+                                               threshold, self_join)  # fmt: skip
+                else:
+                    for qi in range(qa, qb):
+                        dist = 0
+                        for w in range(words):
+                            dist += _ctpop(q_sorted[qi, w] ^ sorted_hashes[j, pos, w])
+                        if dist <= threshold:
+                            out, count = _emit(out, count, j, qi, pos, mask == 0, q_sorted,
+                                               q_order, owner, chunk_word, chunk_shift,
+                                               chunk_bits, chunk_radius, sorted_hashes, order,
+                                               threshold, self_join)  # fmt: skip
+    result: np.ndarray = out[:count].copy()
+    return result
+
+
+@_jit
+def _emit(
+    out: np.ndarray,
+    count: int,
+    j: int,
+    qi: int,
+    pos: int,
+    same_bucket: bool,
+    q_sorted: np.ndarray,
+    q_order: np.ndarray,
+    owner: np.ndarray,
+    chunk_word: np.ndarray,
+    chunk_shift: np.ndarray,
+    chunk_bits: np.ndarray,
+    chunk_radius: np.ndarray,
+    sorted_hashes: np.ndarray,
+    order: np.ndarray,
+    threshold: int,
+    self_join: bool,
+) -> tuple[np.ndarray, int]:
+    """Record a verified candidate unless it is the query itself or found elsewhere."""
+    q = q_order[qi]
+    row = order[j, pos]
+    if self_join:
+        if same_bucket and row <= q:
+            return out, count
+    elif row == owner[q]:
+        return out, count
+    # Report a pair only through the first chunk that finds it.
+    for e in range(j):
+        if chunk_radius[e] < 0:
+            continue
+        diff = q_sorted[qi, chunk_word[e]] ^ sorted_hashes[j, pos, chunk_word[e]]
+        part = (diff >> np.uint64(chunk_shift[e])) & np.uint64(
+            (np.int64(1) << np.int64(chunk_bits[e])) - 1
+        )
+        if _ctpop(part) <= chunk_radius[e]:
+            return out, count
+    dist = 0
+    for w in range(q_sorted.shape[1]):
+        dist += _ctpop(q_sorted[qi, w] ^ sorted_hashes[j, pos, w])
+    if count == out.shape[0]:
+        bigger = np.empty((2 * count, 3), np.int64)
+        bigger[:count] = out
+        out = bigger
+    if self_join and row < q:
+        out[count, 0] = row
+        out[count, 1] = q
+    else:
+        out[count, 0] = q
+        out[count, 1] = row
+    out[count, 2] = dist
+    return out, count + 1
+
+
+def _flip_masks(bits: int, radius: int) -> list[int]:
+    """Every ``bits``-bit mask with at most ``radius`` bits set, 0 first."""
+    masks = [0]
+    for weight in range(1, radius + 1):
+        masks.extend(sum(1 << p for p in c) for c in itertools.combinations(range(bits), weight))
+    return masks
+
+
+def _ball(bits: int, radius: int) -> int:
+    return sum(math.comb(bits, k) for k in range(radius + 1)) if radius >= 0 else 0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One slice of the hash: ``(words[word] >> shift) & (2**bits - 1)``, searched to ``radius``
+    bit flips (-1: not searched)."""
+
+    word: int
+    shift: int
+    bits: int
+    radius: int
+
+
+def plan_chunks(total_bits: int, threshold: int, stored: int, queries: int) -> list[Chunk]:
+    """The chunking with the least estimated work for these sizes.
+
+    Cost model: every (chunk, flip mask) costs each query one bucket look-up (dearer once the
+    table outgrows the CPU caches), every candidate in the buckets one verification.
+    """
+    words = total_bits // WORD_BITS
+    best: tuple[float, list[Chunk]] | None = None
+    for per_word in (2, 3, 4, 5, 6, 8):
+        widths = [WORD_BITS // per_word + (1 if i < WORD_BITS % per_word else 0)
+                  for i in range(per_word)]  # fmt: skip
+        if max(widths) > MAX_TABLE_BITS:
+            continue
+        layout: list[tuple[int, int, int]] = []
+        for w in range(words):
+            shift = WORD_BITS
+            for width in widths:
+                shift -= width
+                layout.append((w, shift, width))
+        radii = [-1] * len(layout)
+        # General pigeonhole: sum(t_j) = threshold - m + 1, spread evenly, wider chunks first.
+        for step in range(threshold + 1):
+            radii[step % len(layout)] += 1
+        # Building each chunk's table and walking its values: 2**bits steps each.
+        cost = float(len(layout) * (1 << max(widths))) * 4.0
+        for (_, _, width), radius in zip(layout, radii, strict=True):
+            balls = _ball(width, radius)
+            lookup = 1.0 if width <= 16 else 4.0
+            groups = min(queries, 1 << width)  # queries sharing a chunk value look up together
+            cost += balls * (groups * lookup + queries * stored / 2.0**width)
+        plan = [Chunk(w, s, b, r) for (w, s, b), r in zip(layout, radii, strict=True)]
+        if best is None or cost < best[0]:
+            best = (cost, plan)
+    assert best is not None
+    return best[1]
+
+
+class MultiIndex:
+    """Stored hashes indexed for exact Hamming-radius search by multi-index hashing.
+
+    ``MultiIndex(stored).search(queries, threshold)``: every (query, stored) pair within the
+    threshold, each once; ``search(None, threshold)`` joins the stored hashes with themselves.
+    """
+
+    def __init__(self, stored: np.ndarray) -> None:
+        if stored.ndim != 2:
+            raise ValueError("stored hashes must be an (n, words) uint64 array")
+        self.stored = np.ascontiguousarray(stored, dtype=np.uint64)
+        self._prepared: dict[tuple[Chunk, ...], _Tables] = {}
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+    def search(
+        self,
+        queries: np.ndarray | None,
+        threshold: int,
+        *,
+        owner: np.ndarray | None = None,
+        workers: int | None = None,
+    ) -> Matches:
+        """Every (query, stored) pair within ``threshold`` bits, each once.
+
+        ``queries`` None: the self-join, each unordered pair of distinct stored rows once as
+        (lower row, higher row), for half the work. ``owner[i]``, when given, is the stored row
+        query ``i`` was derived from (e.g. a rotated copy of it): that pair is left out.
+        """
+        self_join = queries is None
+        q_all = self.stored if queries is None else np.ascontiguousarray(queries, dtype=np.uint64)
+        _check(self.stored, q_all, threshold)
+        if not len(self.stored) or not len(q_all):
+            return Matches.empty()
+        bits = self.stored.shape[1] * WORD_BITS
+        threshold = min(threshold, bits)
+        owners = (
+            np.full(len(q_all), -1, dtype=np.int64)
+            if owner is None
+            else np.ascontiguousarray(owner, dtype=np.int64)
+        )
+        plan = tuple(plan_chunks(bits, threshold, len(self.stored), len(q_all)))
+        tables = self._tables(plan)
+        tasks = []
+        for j, chunk in enumerate(plan):
+            if chunk.radius < 0:
+                continue
+            if self_join:
+                q_sorted, q_order = tables.arrays[-2][j], tables.arrays[-1][j]
+                q_offsets = tables.chunk_offsets(j)
+            else:
+                q_sorted, q_order, q_offsets = _sort_by_chunk(q_all, chunk)
+            keys = 1 << chunk.bits
+            step = max(1, keys // TASKS_PER_CHUNK)
+            for lo in range(0, keys, step):
+                tasks.append((j, lo, min(keys, lo + step), q_sorted, q_order, q_offsets))
+        rest = (owners, *tables.arrays, threshold, self_join)
+
+        def run(task: tuple[Any, ...]) -> np.ndarray:
+            return _join_chunk(*task, *rest)
+
+        workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+        if workers == 1 or len(q_all) * len(self.stored) < 1 << 16:
+            parts = [run(t) for t in tasks]
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                parts = list(pool.map(run, tasks))
+        rows = np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int64)
+        return Matches(rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy())
+
+    def _tables(self, plan: tuple[Chunk, ...]) -> _Tables:
+        if plan not in self._prepared:
+            self._prepared[plan] = _Tables.build(self.stored, plan)
+        return self._prepared[plan]
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """The kernel's flat arrays for one chunk plan."""
+
+    arrays: tuple[np.ndarray, ...]
+    bounds: tuple[tuple[int, int], ...]  # each chunk's slice of the flat offsets
+
+    def chunk_offsets(self, j: int) -> np.ndarray:
+        lo, hi = self.bounds[j]
+        return self.arrays[-4][lo:hi]
+
+    @staticmethod
+    def build(stored: np.ndarray, plan: Sequence[Chunk]) -> _Tables:
+        masks: list[int] = []
+        mask_start = [0]
+        offsets = []
+        offset_start = []
+        bounds = []
+        sorted_hashes = np.empty((len(plan), *stored.shape), dtype=np.uint64)
+        order = np.empty((len(plan), len(stored)), dtype=np.int64)
+        at = 0
+        for j, chunk in enumerate(plan):
+            masks.extend(_flip_masks(chunk.bits, chunk.radius) if chunk.radius >= 0 else [])
+            mask_start.append(len(masks))
+            values = _chunk_values(stored, chunk)
+            rows = np.argsort(values, kind="stable")
+            order[j] = rows
+            sorted_hashes[j] = stored[rows]
+            table = np.searchsorted(values[rows], np.arange((1 << chunk.bits) + 1))
+            offsets.append(table.astype(np.int64))
+            bounds.append((at, at + len(table)))
+            offset_start.append(at)
+            at += len(table)
+
+        def ints(values: Sequence[int]) -> np.ndarray:
+            return np.asarray(values, dtype=np.int64)
+
+        return _Tables(
+            (
+                ints([c.word for c in plan]),
+                ints([c.shift for c in plan]),
+                ints([c.bits for c in plan]),
+                ints([c.radius for c in plan]),
+                ints(masks),
+                ints([1 << (m.bit_length() - 1) if m else 0 for m in masks]),
+                ints(mask_start),
+                np.concatenate(offsets),
+                ints(offset_start),
+                sorted_hashes,
+                order,
+            ),
+            tuple(bounds),
+        )
+
+
+def _sort_by_chunk(hashes: np.ndarray, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows sorted by the chunk's value: (sorted rows, their row numbers, offsets per value)."""
+    values = _chunk_values(hashes, chunk)
+    rows = np.argsort(values, kind="stable")
+    offsets = np.searchsorted(values[rows], np.arange((1 << chunk.bits) + 1))
+    return np.ascontiguousarray(hashes[rows]), rows.astype(np.int64), offsets.astype(np.int64)
+
+
+def _chunk_values(hashes: np.ndarray, chunk: Chunk) -> np.ndarray:
+    word = hashes[:, chunk.word]
+    values = (word >> np.uint64(chunk.shift)) & np.uint64((1 << chunk.bits) - 1)
+    return np.asarray(values, dtype=np.int64)

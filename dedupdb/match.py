@@ -1,0 +1,411 @@
+"""Stored hashes -> pairs of duplicate images (exact copies, then near duplicates).
+
+``find_pairs(store, options)`` reads what ``dedupdb index`` stored and never decodes an image:
+
+1. Only rows that are present and share the database's hash size take part. Rows that are one
+   file (same device and inode: hard links, or a folder reached through two roots) collapse to the
+   lowest id, so a file is never its own duplicate.
+2. Exact copies (same content hash) pair up first, with distance 0 and ``exact=True``; each group
+   of copies is then searched once, through its lowest id.
+3. Near duplicates: every pair of pictures within ``threshold`` Hamming bits on the chosen hash,
+   found exactly by multi-index hashing (``bktree.MultiIndex``). Rotation and flip aware by
+   default: each picture's 8 dihedral variants are looked up among the others' upright hashes,
+   and a pair keeps its smallest distance and the transform that gave it.
+4. Guards drop candidate pairs that users do not call duplicates (see ``Guard`` below):
+   low-information pictures (near-uniform) match only their exact copies; two pictures whose
+   colours differ in a way no copy or simple edit explains are look-alikes (the light and dark
+   versions of a wallpaper), not duplicates; two photos whose EXIF dates differ are two moments
+   (burst shots); with ``ssim`` set, the stored 32x32 thumbnails, aligned by the pair's transform,
+   must be at least that similar. User decisions (``exclude_pairs``) are honoured last.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import select
+
+from .bktree import WORD_BITS, MultiIndex
+from .errors import DedupdbError
+from .hashes import ALGORITHMS, DIHEDRAL, DIHEDRAL_NAMES, VARIANTS, HashParams
+from .index import HASH_PARAMS_KEY
+from .models import PRESENT, Image
+from .signals import SIGNATURE_GRID, THUMB_SIZE
+from .store import Store
+
+# Default thresholds (Hamming bits for 64-bit hashes), measured on the benchmark corpus: see
+# README "Accuracy" and benchmarks/bench_accuracy.py. 256-bit hashes (hash size 16) scale them.
+DEFAULT_THRESHOLDS = {"phash": 10, "dhash": 10, "ahash": 8, "whash": 8}
+
+# The index of each dihedral transform's inverse (rot90 and rot270 undo each other; the others
+# are their own inverse).
+_INVERSE = [
+    DIHEDRAL_NAMES.index(name)
+    for name in (
+        "identity",
+        "rot270",
+        "rot180",
+        "rot90",
+        "mirror",
+        "flip",
+        "transpose",
+        "transverse",
+    )
+]
+
+
+class MatchOptionsError(DedupdbError):
+    """A matching option is out of range."""
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """What counts as a duplicate."""
+
+    hash: str = "phash"  # phash | dhash | ahash | whash
+    threshold: int | None = None  # Hamming bits; None = the documented default for the hash
+    rotations: bool = True  # compare against the 8 dihedral variants
+    ssim: float | None = None  # verify candidate pairs, drop below
+    exclude_pairs: frozenset[tuple[int, int]] = frozenset()  # user "not duplicates" (min, max)
+    guards: bool = True  # colour and EXIF-date guards against look-alikes and burst shots
+
+    def resolved_threshold(self, hash_size: int = 8) -> int:
+        """The threshold in bits for this hash size (the default scales with the hash's bits)."""
+        if self.threshold is not None:
+            return self.threshold
+        return DEFAULT_THRESHOLDS[self.hash] * (hash_size * hash_size) // 64
+
+    def validate(self, hash_size: int = 8) -> None:
+        if self.hash not in ALGORITHMS:
+            raise MatchOptionsError(
+                f"unknown hash {self.hash!r}", f"choose one of {', '.join(ALGORITHMS)}"
+            )
+        bits = hash_size * hash_size
+        if self.threshold is not None and not 0 <= self.threshold <= bits // 2:
+            raise MatchOptionsError(
+                f"threshold {self.threshold} is out of range for {bits}-bit hashes",
+                f"use a value from 0 to {bits // 2} (default {self.resolved_threshold(hash_size)})",
+            )
+        if self.ssim is not None and not -1.0 <= self.ssim <= 1.0:
+            raise MatchOptionsError(
+                f"SSIM minimum {self.ssim} is out of range", "use a value from -1 to 1, e.g. 0.6"
+            )
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two images the matcher calls duplicates."""
+
+    a: int  # image id (a < b)
+    b: int
+    distance: int  # Hamming bits (0 for exact copies)
+    exact: bool  # same content hash
+    transform: str  # "identity", "rot90", ..., from hashes.DIHEDRAL_NAMES (b relative to a)
+
+
+@dataclass
+class Candidates:
+    """Image pairs (as row numbers into ``Rows``) within the threshold, before the guards."""
+
+    a: np.ndarray  # int64 rows, a < b
+    b: np.ndarray
+    distance: np.ndarray  # int64 bits
+    variant: np.ndarray  # int64 index into DIHEDRAL: b looks like DIHEDRAL[variant](a)
+
+    def take(self, keep: np.ndarray) -> Candidates:
+        return Candidates(self.a[keep], self.b[keep], self.distance[keep], self.variant[keep])
+
+
+@dataclass
+class Rows:
+    """The columns matching needs, one entry per searchable image, sorted by id."""
+
+    ids: np.ndarray  # int64 image ids
+    content: list[bytes]  # content hashes
+    low_information: np.ndarray  # bool
+    hashes: np.ndarray  # (n, 8, words) uint64: the chosen hash's 8 dihedral variants
+    colour: np.ndarray  # (n, 4, 4, 3) uint8 RGB signature
+    taken_at: list[str | None]
+    hash_size: int
+    extra_same_file: dict[int, list[int]] = field(default_factory=dict)  # id -> hidden ids
+
+
+def load_rows(store: Store, algorithm: str) -> Rows:
+    """The present images of the database's hash size, one per file (lowest id wins)."""
+    stored = store.get_setting(HASH_PARAMS_KEY)
+    params = HashParams(int(stored["hash_size"]) if stored else 8)
+    column = getattr(Image, algorithm)
+    query = (
+        select(
+            Image.id,
+            Image.device,
+            Image.inode,
+            Image.content_hash,
+            Image.low_information,
+            column,
+            Image.colour,
+            Image.taken_at,
+        )
+        .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
+        .order_by(Image.id)
+    )
+    with store.session() as session:
+        records = session.execute(query).all()
+    seen: dict[tuple[int, int], int] = {}
+    hidden: dict[int, list[int]] = defaultdict(list)
+    kept = []
+    for r in records:
+        if r.inode:  # 0: a filesystem without stable inode numbers
+            first = seen.setdefault((r.device, r.inode), r.id)
+            if first != r.id:
+                hidden[first].append(r.id)
+                continue
+        kept.append(r)
+    n = len(kept)
+    words = params.bits // WORD_BITS
+    blob_size = VARIANTS * params.nbytes
+    blobs = b"".join(r[5] for r in kept if len(r[5]) == blob_size)
+    if len(blobs) != n * blob_size:
+        raise DedupdbError(
+            f"the database holds {algorithm} values of an unexpected size",
+            "re-index with `dedupdb index --rehash`",
+        )
+    hashes = np.frombuffer(blobs, dtype=">u8").astype(np.uint64).reshape(n, VARIANTS, words)
+    colour_size = SIGNATURE_GRID * SIGNATURE_GRID * 3
+    colours = b"".join(
+        r.colour if len(r.colour) == colour_size else bytes(colour_size) for r in kept
+    )
+    return Rows(
+        ids=np.asarray([r.id for r in kept], dtype=np.int64),
+        content=[r.content_hash for r in kept],
+        low_information=np.asarray([bool(r.low_information) for r in kept], dtype=bool),
+        hashes=hashes,
+        colour=np.frombuffer(colours, dtype=np.uint8).reshape(n, SIGNATURE_GRID, SIGNATURE_GRID, 3),
+        taken_at=[r.taken_at for r in kept],
+        hash_size=params.hash_size,
+        extra_same_file=dict(hidden),
+    )
+
+
+def search(hashes: np.ndarray, threshold: int, rotations: bool) -> Candidates:
+    """Every pair of rows within ``threshold`` bits, with its best dihedral variant.
+
+    ``hashes`` is ``(n, 8, words)``; row ``q``'s variant ``v`` is looked up among every other
+    row's upright hash, so a pair may be found several ways: it keeps the smallest distance,
+    then the lowest variant (the identity first).
+    """
+    n = len(hashes)
+    index = MultiIndex(hashes[:, 0, :])
+    same = index.search(None, threshold)
+    parts_a, parts_b = [same.query], [same.stored]
+    parts_d, parts_v = [same.distance], [np.zeros(len(same), dtype=np.int64)]
+    if rotations and n > 1:
+        queries = hashes[:, 1:, :].transpose(1, 0, 2).reshape(-1, hashes.shape[2])
+        owner = np.tile(np.arange(n, dtype=np.int64), VARIANTS - 1)
+        found = index.search(queries, threshold, owner=owner)
+        q = found.query % n
+        v = found.query // n + 1
+        s = found.stored
+        # s looks like DIHEDRAL[v](q). As (a, b) with a < b: if q < s, b = DIHEDRAL[v](a);
+        # otherwise a = DIHEDRAL[v](b), so b = inverse(v)(a).
+        forward = q < s
+        parts_a.append(np.where(forward, q, s))
+        parts_b.append(np.where(forward, s, q))
+        parts_d.append(found.distance)
+        parts_v.append(np.where(forward, v, np.asarray(_INVERSE)[v]))
+    a, b = np.concatenate(parts_a), np.concatenate(parts_b)
+    d, v = np.concatenate(parts_d), np.concatenate(parts_v)
+    order = np.lexsort((v, d, b, a))
+    a, b, d, v = a[order], b[order], d[order], v[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return Candidates(a[first], b[first], d[first], v[first])
+
+
+def find_pairs(store: Store, options: MatchOptions) -> list[Pair]:
+    """Every pair of duplicate images in the database, sorted by (a, b)."""
+    options.validate()
+    rows = load_rows(store, options.hash)
+    options.validate(rows.hash_size)
+    threshold = options.resolved_threshold(rows.hash_size)
+
+    # Exact copies: one group per content hash, searched through its first (lowest) row.
+    groups: dict[bytes, list[int]] = defaultdict(list)
+    for row, digest in enumerate(rows.content):
+        groups[digest].append(row)
+    pairs: list[Pair] = []
+    for members in groups.values():
+        for i, x in enumerate(members):
+            for y in members[i + 1 :]:
+                pairs.append(Pair(int(rows.ids[x]), int(rows.ids[y]), 0, True, "identity"))
+    heads = np.asarray(sorted(m[0] for m in groups.values()), dtype=np.int64)
+    heads = heads[~rows.low_information[heads]]
+    members_of = {m[0]: m for m in groups.values()}
+
+    found = search(rows.hashes[heads], threshold, options.rotations)
+    found = Candidates(heads[found.a], heads[found.b], found.distance, found.variant)
+    if options.guards:
+        found = found.take(colour_guard(rows, found) & date_guard(rows, found))
+    if options.ssim is not None and len(found.a):
+        found = found.take(ssim_scores(store, rows, found) >= options.ssim)
+
+    for ra, rb, dist, var in zip(
+        found.a.tolist(),
+        found.b.tolist(),
+        found.distance.tolist(),
+        found.variant.tolist(),
+        strict=True,
+    ):
+        name = DIHEDRAL_NAMES[var]
+        for x in members_of[ra]:
+            for y in members_of[rb]:
+                ia, ib = int(rows.ids[x]), int(rows.ids[y])
+                if ia < ib:
+                    pairs.append(Pair(ia, ib, dist, False, name))
+                else:  # b relative to a is the inverse transform
+                    pairs.append(Pair(ib, ia, dist, False, DIHEDRAL_NAMES[_INVERSE[var]]))
+    excluded = options.exclude_pairs
+    return sorted((p for p in pairs if (p.a, p.b) not in excluded), key=lambda p: (p.a, p.b))
+
+
+# ---------------------------------------------------------------- guards
+
+
+def dihedral(grid: np.ndarray, variant: int) -> np.ndarray:
+    """``hashes.DIHEDRAL[variant]`` on the first two axes of a square grid (e.g. RGB cells)."""
+    if variant < 6:
+        return DIHEDRAL[variant](grid)
+    turned = grid if variant == 6 else np.rot90(grid, 2)
+    return np.swapaxes(turned, 0, 1)
+
+
+def aligned(grids: np.ndarray, variants: np.ndarray) -> np.ndarray:
+    """Each square grid ``grids[i]`` (h, w, ...) transformed by ``DIHEDRAL[variants[i]]``."""
+    out = np.empty_like(grids)
+    for v in range(VARIANTS):
+        sel = variants == v
+        if sel.any():
+            out[sel] = np.stack([dihedral(g, v) for g in grids[sel]])
+    return out
+
+
+# RGB -> (luma, blue-difference, red-difference) chroma, ITU-R BT.601 (as JPEG's YCbCr).
+_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+# A copy may be brightened or darkened (JPEG tone edits, auto-exposure, +15 % in the corpus):
+# mean luma ratios up to this are allowed; a light and a dark version of one picture go beyond.
+MAX_LUMA_RATIO = 1.5
+# Two coloured pictures whose hues differ by more than this many degrees on average (weighted
+# by how colourful each cell is in both) are colour variants, not copies. Copies, resized,
+# re-encoded, brightened or watermarked, stay under 8 degrees on the corpus; recoloured
+# look-alikes are at 20 and beyond.
+MAX_HUE_DEGREES = 12.0
+# Below this chroma (on 0..255) a cell has no meaningful hue (gray, or nearly so).
+MIN_CHROMA = 4.0
+
+
+def colour_guard(rows: Rows, found: Candidates) -> np.ndarray:
+    """True for candidate pairs whose colours agree as those of a copy would.
+
+    Grayscale hashes see a light and a dark, or a blue and an orange version of one picture as
+    the same. The stored 4x4 colour signatures, aligned by the pair's transform, tell them
+    apart: the mean luma may change by a factor up to ``MAX_LUMA_RATIO``; where both pictures
+    have colour, their hues must agree within ``MAX_HUE_DEGREES``. A grayscale copy has no hue
+    to compare, so it passes the hue test; complete-linkage clustering then keeps it with the
+    picture it is closest to (see cluster.py).
+    """
+    if not len(found.a):
+        return np.ones(0, dtype=bool)
+    cells = SIGNATURE_GRID * SIGNATURE_GRID
+    first = aligned(rows.colour[found.a], found.variant).reshape(-1, cells, 3) @ _YCBCR.T
+    second = rows.colour[found.b].reshape(-1, cells, 3).astype(np.float64) @ _YCBCR.T
+    luma_a = np.maximum(first[..., 0].mean(axis=1), 1.0)
+    luma_b = np.maximum(second[..., 0].mean(axis=1), 1.0)
+    ratio = np.maximum(luma_a / luma_b, luma_b / luma_a)
+    chroma_a, chroma_b = first[..., 1:], second[..., 1:]
+    sat_a = np.linalg.norm(chroma_a, axis=2)
+    sat_b = np.linalg.norm(chroma_b, axis=2)
+    cosine = (chroma_a * chroma_b).sum(axis=2) / np.maximum(sat_a * sat_b, 1e-9)
+    angle = np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+    weight = np.where((sat_a >= MIN_CHROMA) & (sat_b >= MIN_CHROMA), np.minimum(sat_a, sat_b), 0)
+    total = weight.sum(axis=1)
+    hue = np.where(total > 0, (angle * weight).sum(axis=1) / np.maximum(total, 1e-9), 0.0)
+    keep: np.ndarray = (ratio <= MAX_LUMA_RATIO) & (hue <= MAX_HUE_DEGREES)
+    return keep
+
+
+def date_guard(rows: Rows, found: Candidates) -> np.ndarray:
+    """False for two photos taken at different moments (both EXIF dates known and different)."""
+    keep = np.ones(len(found.a), dtype=bool)
+    for i, (x, y) in enumerate(zip(found.a.tolist(), found.b.tolist(), strict=True)):
+        keep[i] = not different_moments(rows.taken_at[x], rows.taken_at[y])
+    return keep
+
+
+def different_moments(a: str | None, b: str | None) -> bool:
+    """Whether two EXIF dates (ISO, optional fraction) are two shots rather than one.
+
+    Equal dates, or an unknown one, say nothing. A difference of whole quarter hours is taken
+    for a time-zone correction of one copy's clock, not another shot.
+    """
+    if a is None or b is None or a == b:
+        return False
+    ta, tb = _parse(a), _parse(b)
+    if ta is None or tb is None:
+        return False
+    seconds = abs((ta - tb).total_seconds())
+    if seconds == 0:
+        return False
+    return seconds % 900 != 0
+
+
+def _parse(stamp: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(stamp[:26])
+    except ValueError:
+        return None
+
+
+def ssim_scores(store: Store, rows: Rows, found: Candidates) -> np.ndarray:
+    """SSIM of each candidate pair's stored thumbnails, the first aligned by the transform."""
+    from skimage.metrics import structural_similarity  # a slow import, needed only here
+
+    needed = sorted(set(found.a.tolist()) | set(found.b.tolist()))
+    thumbs = load_thumbs(store, [int(rows.ids[r]) for r in needed])
+    scores = np.empty(len(found.a), dtype=np.float64)
+    for i, (x, y, v) in enumerate(
+        zip(found.a.tolist(), found.b.tolist(), found.variant.tolist(), strict=True)
+    ):
+        ta, tb = thumbs.get(int(rows.ids[x])), thumbs.get(int(rows.ids[y]))
+        if ta is None or tb is None:
+            scores[i] = -1.0
+            continue
+        scores[i] = float(
+            structural_similarity(DIHEDRAL[v](ta), tb, data_range=255)  # type: ignore[no-untyped-call]
+        )
+    return scores
+
+
+def load_thumbs(store: Store, ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """The 32x32 grayscale thumbnails of these images."""
+    out: dict[int, np.ndarray] = {}
+    size = THUMB_SIZE * THUMB_SIZE
+    with store.session() as session:
+        for chunk in _chunks(ids, 500):
+            query = select(Image.id, Image.thumb).where(Image.id.in_(chunk))
+            for image_id, thumb in session.execute(query):
+                if thumb is not None and len(thumb) == size:
+                    out[image_id] = (
+                        np.frombuffer(thumb, dtype=np.uint8)
+                        .reshape(THUMB_SIZE, THUMB_SIZE)
+                        .astype(np.float64)
+                    )
+    return out
+
+
+def _chunks(values: Sequence[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])

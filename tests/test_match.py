@@ -1,0 +1,280 @@
+"""Pairs from real generated photos indexed into a real SQLite database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import photo
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageEnhance, ImageOps
+from sqlalchemy import select, update
+
+from dedupdb.bktree import hamming
+from dedupdb.hashes import DIHEDRAL_NAMES
+from dedupdb.index import IndexOptions, index
+from dedupdb.match import (
+    DEFAULT_THRESHOLDS,
+    MatchOptions,
+    MatchOptionsError,
+    Pair,
+    different_moments,
+    find_pairs,
+    search,
+)
+from dedupdb.models import MISSING
+from dedupdb.models import Image as ImageRow
+from dedupdb.store import Store
+
+SEQUENTIAL = IndexOptions(workers=1)
+
+
+def ids(store: Store) -> dict[str, int]:
+    with store.session() as session:
+        return dict(session.execute(select(ImageRow.display_path, ImageRow.id)).all())
+
+
+def by_names(store: Store, pairs: list[Pair]) -> dict[frozenset[str], Pair]:
+    names = {v: k for k, v in ids(store).items()}
+    return {frozenset((names[p.a], names[p.b])): p for p in pairs}
+
+
+@pytest.fixture
+def library(tmp_path: Path, store: Store) -> Path:
+    """One picture and its copies, plus two different pictures."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    original = photo(1, (400, 300))
+    original.save(root / "original.png")
+    original.save(root / "reencoded.jpg", quality=60)
+    original.resize((200, 150), Image.Resampling.LANCZOS).save(root / "small.jpg", quality=90)
+    original.transpose(Image.Transpose.ROTATE_90).save(root / "rot90.jpg", quality=92)
+    original.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / "mirror.jpg", quality=92)
+    original.crop((20, 15, 380, 285)).save(root / "cropped.jpg", quality=92)
+    (root / "exact.png").write_bytes((root / "original.png").read_bytes())
+    photo(2, (400, 300)).save(root / "other.jpg", quality=90)
+    photo(3, (300, 400)).save(root / "another.jpg", quality=90)
+    index(store, root, SEQUENTIAL)
+    return root
+
+
+COPIES = ("reencoded.jpg", "small.jpg", "rot90.jpg", "mirror.jpg", "cropped.jpg", "exact.png")
+
+
+def test_copies_pair_with_the_original_and_strangers_do_not(store: Store, library: Path) -> None:
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    for name in COPIES:
+        assert frozenset(("original.png", name)) in pairs, name
+    for stranger in ("other.jpg", "another.jpg"):
+        assert not any(stranger in key for key in pairs), stranger
+
+
+def test_pairs_are_well_formed_and_sorted(store: Store, library: Path) -> None:
+    pairs = find_pairs(store, MatchOptions())
+    assert pairs == sorted(pairs, key=lambda p: (p.a, p.b))
+    assert len({(p.a, p.b) for p in pairs}) == len(pairs)
+    threshold = DEFAULT_THRESHOLDS["phash"]
+    for p in pairs:
+        assert p.a < p.b
+        assert 0 <= p.distance <= threshold
+        assert p.transform in DIHEDRAL_NAMES
+
+
+def test_exact_copies_are_marked_exact(store: Store, library: Path) -> None:
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    exact = pairs[frozenset(("original.png", "exact.png"))]
+    assert exact.exact and exact.distance == 0 and exact.transform == "identity"
+    assert not pairs[frozenset(("original.png", "small.jpg"))].exact
+
+
+def test_transform_says_how_b_relates_to_a(store: Store, library: Path) -> None:
+    names = ids(store)
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    rotated = pairs[frozenset(("original.png", "rot90.jpg"))]
+    # PIL's ROTATE_90 turns counter-clockwise, as np.rot90 (hashes.DIHEDRAL[1]) does.
+    expected = "rot90" if names["original.png"] < names["rot90.jpg"] else "rot270"
+    assert rotated.transform == expected
+    assert pairs[frozenset(("original.png", "mirror.jpg"))].transform == "mirror"
+
+
+def test_no_rotations_misses_the_rotated_copy(store: Store, library: Path) -> None:
+    pairs = by_names(store, find_pairs(store, MatchOptions(rotations=False)))
+    assert frozenset(("original.png", "rot90.jpg")) not in pairs
+    assert frozenset(("original.png", "small.jpg")) in pairs
+
+
+def test_excluded_pairs_stay_out(store: Store, library: Path) -> None:
+    names = ids(store)
+    a, b = sorted((names["original.png"], names["small.jpg"]))
+    pairs = find_pairs(store, MatchOptions(exclude_pairs=frozenset({(a, b)})))
+    assert (a, b) not in {(p.a, p.b) for p in pairs}
+    assert pairs  # the others remain
+
+
+def test_missing_rows_take_no_part(store: Store, library: Path) -> None:
+    names = ids(store)
+    with store.transaction() as session:
+        session.execute(
+            update(ImageRow).where(ImageRow.id == names["small.jpg"]).values(status=MISSING)
+        )
+    pairs = find_pairs(store, MatchOptions())
+    assert names["small.jpg"] not in {p.a for p in pairs} | {p.b for p in pairs}
+
+
+def test_one_file_is_never_its_own_duplicate(tmp_path: Path, store: Store) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    photo(5).save(root / "a.jpg", quality=90)
+    os.link(root / "a.jpg", root / "a-link.jpg")
+    (root / "a-twin.jpg").write_bytes((root / "a.jpg").read_bytes())
+    photo(5).save(root / "copy.png")
+    index(store, root, SEQUENTIAL)
+    names = ids(store)
+    # Rows that are one file (as a folder indexed under two roots gives): same device+inode.
+    with store.transaction() as session:
+        device, inode = session.execute(
+            select(ImageRow.device, ImageRow.inode).where(ImageRow.id == names["a-twin.jpg"])
+        ).one()
+        first = min(v for k, v in names.items() if k != "a-twin.jpg" and k.startswith("a"))
+        session.execute(
+            update(ImageRow).where(ImageRow.id == first).values(device=device, inode=inode)
+        )
+    pairs = find_pairs(store, MatchOptions())
+    members = {p.a for p in pairs} | {p.b for p in pairs}
+    keep, hidden = sorted((first, names["a-twin.jpg"]))
+    assert hidden not in members
+    assert (min(keep, names["copy.png"]), max(keep, names["copy.png"])) in {
+        (p.a, p.b) for p in pairs
+    }
+    for p in pairs:  # whatever the index did with the hard link, no file pairs with itself
+        assert os.stat(root / _name(names, p.a)).st_ino != os.stat(root / _name(names, p.b)).st_ino
+
+
+def _name(names: dict[str, int], image_id: int) -> str:
+    return next(k for k, v in names.items() if v == image_id)
+
+
+def test_low_information_pictures_match_only_exact_copies(tmp_path: Path, store: Store) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):  # near-uniform gray with faint noise: the hash is noise
+        noise = rng.normal(128, 1.0, (200, 200)).clip(0, 255).astype(np.uint8)
+        Image.fromarray(noise).convert("RGB").save(root / f"blank{i}.png")
+    (root / "blank-copy.png").write_bytes((root / "blank0.png").read_bytes())
+    index(store, root, SEQUENTIAL)
+    names = ids(store)
+    pairs = find_pairs(store, MatchOptions(threshold=32))
+    assert [(p.a, p.b, p.exact) for p in pairs] == [
+        (*sorted((names["blank0.png"], names["blank-copy.png"])), True)
+    ]
+
+
+def test_light_dark_and_recoloured_versions_are_not_duplicates(
+    tmp_path: Path, store: Store
+) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    original = photo(8, (400, 300))
+    original.save(root / "original.png")
+    ImageEnhance.Brightness(original).enhance(1.15).save(root / "brighter.jpg", quality=92)
+    ImageOps.grayscale(original).save(root / "gray.jpg", quality=92)
+    ImageEnhance.Brightness(original).enhance(0.4).save(root / "dark.jpg", quality=92)
+    r, g, b = original.split()
+    Image.merge("RGB", (b, r, g)).save(root / "recoloured.jpg", quality=92)
+    index(store, root, SEQUENTIAL)
+    pairs = by_names(store, find_pairs(store, MatchOptions(threshold=14)))
+    assert frozenset(("original.png", "brighter.jpg")) in pairs
+    assert frozenset(("original.png", "gray.jpg")) in pairs
+    assert frozenset(("original.png", "dark.jpg")) not in pairs
+    assert frozenset(("original.png", "recoloured.jpg")) not in pairs
+    unguarded = by_names(store, find_pairs(store, MatchOptions(threshold=14, guards=False)))
+    assert frozenset(("original.png", "dark.jpg")) in unguarded
+
+
+def test_burst_shots_are_not_duplicates(store: Store, library: Path) -> None:
+    names = ids(store)
+    with store.transaction() as session:
+        for name, stamp in (("original.png", "2024-05-01T10:00:00.10"),
+                            ("exact.png", "2024-05-01T10:00:00.10"),  # same bytes, same date
+                            ("small.jpg", "2024-05-01T10:00:00.10"),
+                            ("reencoded.jpg", "2024-05-01T10:00:00.35")):  # fmt: skip
+            session.execute(
+                update(ImageRow).where(ImageRow.id == names[name]).values(taken_at=stamp)
+            )
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    assert frozenset(("original.png", "small.jpg")) in pairs
+    assert frozenset(("original.png", "reencoded.jpg")) not in pairs
+
+
+def test_ssim_check_drops_dissimilar_pairs(store: Store, library: Path) -> None:
+    loose = find_pairs(store, MatchOptions(ssim=-1.0))
+    assert loose == find_pairs(store, MatchOptions())
+    strict = find_pairs(store, MatchOptions(ssim=1.0))
+    assert all(p.exact or p.distance == 0 for p in strict)
+    assert len(strict) < len(loose)
+
+
+def test_different_moments() -> None:
+    assert different_moments("2024-05-01T10:00:00.10", "2024-05-01T10:00:00.35")
+    assert different_moments("2024-05-01T10:00:00", "2024-05-01T10:00:03")
+    assert not different_moments("2024-05-01T10:00:00", "2024-05-01T10:00:00")
+    assert not different_moments("2024-05-01T10:00:00", None)
+    assert not different_moments("2024-05-01T10:00:00", "2024-05-01T12:00:00")  # time zone
+    assert not different_moments("garbage", "2024-05-01T10:00:00")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (MatchOptions(hash="md5"), "unknown hash"),
+        (MatchOptions(threshold=-1), "out of range"),
+        (MatchOptions(threshold=33), "out of range"),
+        (MatchOptions(ssim=2.0), "out of range"),
+    ],
+)
+def test_bad_options_are_refused(store: Store, options: MatchOptions, message: str) -> None:
+    with pytest.raises(MatchOptionsError, match=message):
+        find_pairs(store, options)
+
+
+def test_empty_database(store: Store) -> None:
+    assert find_pairs(store, MatchOptions()) == []
+
+
+def variants_strategy() -> st.SearchStrategy[np.ndarray]:
+    return st.lists(
+        st.lists(st.integers(0, (1 << 64) - 1), min_size=8, max_size=8), min_size=0, max_size=30
+    ).map(lambda rows: np.asarray(rows, dtype=np.uint64).reshape(-1, 8, 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(variants_strategy(), st.integers(0, 40), st.booleans(), st.data())
+def test_search_equals_brute_force(
+    hashes: np.ndarray, threshold: int, rotations: bool, data: st.DataObject
+) -> None:
+    # Make some rows rotated near copies of others.
+    for i in range(1, len(hashes), 3):
+        source = data.draw(st.integers(0, i - 1))
+        hashes[i, :, 0] = hashes[source, data.draw(st.permutations(range(8))), 0]
+    found = search(hashes, threshold, rotations)
+    columns = (found.a, found.b, found.distance, found.variant)
+    got = {(a, b): (d, v) for a, b, d, v in zip(*(c.tolist() for c in columns), strict=True)}
+    expected: dict[tuple[int, int], tuple[int, int]] = {}
+    values = [[int(x) for x in row[:, 0]] for row in hashes]
+    inverse = [0, 3, 2, 1, 4, 5, 6, 7]
+    for q in range(len(values)):
+        for s in range(len(values)):
+            if q == s:
+                continue
+            for v in range(8) if rotations else (0,):
+                d = hamming(values[q][v], values[s][0])
+                if d > threshold:
+                    continue
+                key, var = ((q, s), v) if q < s else ((s, q), inverse[v])
+                if key not in expected or (d, var) < expected[key]:
+                    expected[key] = (d, var)
+    assert got == expected

@@ -16,7 +16,8 @@ import base64
 import io
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jinja2
@@ -74,17 +75,31 @@ def make_thumbnails(
     report: Report,
     clusters: int = DEFAULT_THUMBNAIL_CLUSTERS,
     progress: ThumbProgress | None = None,
+    workers: int | None = None,
 ) -> dict[int, str]:
-    """Image id -> data URI for the members of the first ``clusters`` clusters."""
+    """Image id -> data URI for the members of the first ``clusters`` clusters, decoded by
+    ``workers`` threads (default one per core) when there are many."""
     members = [m for c in report.clusters[:clusters] for m in c.members]
+    paths = [m.raw_path for m in members]
+    workers = workers or os.cpu_count() or 1
     out: dict[int, str] = {}
-    for done, member in enumerate(members, start=1):
-        uri = thumbnail_data_uri(member.raw_path)
+    made = _thumbnails(paths, workers)
+    for done, (member, uri) in enumerate(zip(members, made, strict=True), start=1):
         if uri is not None:
             out[member.image_id] = uri
         if progress is not None:
             progress(done, len(members))
     return out
+
+
+def _thumbnails(paths: list[bytes], workers: int) -> Iterator[str | None]:
+    """Thumbnails in order. Threads suffice: Pillow releases the GIL while it decodes and
+    resizes, and threads start at once (a process pool would import dedupdb again)."""
+    if workers <= 1 or len(paths) < 2 * workers:
+        yield from (thumbnail_data_uri(p) for p in paths)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="dedupdb-thumb") as pool:
+        yield from pool.map(thumbnail_data_uri, paths)
 
 
 def _environment() -> jinja2.Environment:

@@ -10,9 +10,10 @@ resolution     0.30    the most pixels in the cluster
 format         0.20    a camera-raw or lossless file (a re-encoded JPEG or WebP scores less)
 size           0.05    the largest lossy file (every lossless file scores 1.0)
 bpp            0.10    the most bits per pixel among lossy files (lossless: 1.0)
-sharpness      0.10    the sharpest (variance of the Laplacian, stored at index time)
+sharpness      0.05    the sharpest (variance of the Laplacian, stored at index time)
 exif           0.15    camera make/model, date taken, and the most EXIF tags
-unedited       0.10    the aspect ratio of the largest copy (a cropped copy scores 0)
+unedited       0.15    the framing and colours most copies share (a cropped, brightened,
+                       grayscale or retouched copy scores less)
 =============  ======  =====================================================================
 
 The keeper is chosen by, in order: the user's rules (``--prefer`` and ``--avoid`` globs on the
@@ -30,14 +31,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 WEIGHTS: dict[str, float] = {
     "resolution": 0.30,
     "format": 0.20,
     "size": 0.05,
     "bpp": 0.10,
-    "sharpness": 0.10,
+    "sharpness": 0.05,
     "exif": 0.15,
-    "unedited": 0.10,
+    "unedited": 0.15,
 }
 
 RAW_EXTENSIONS = frozenset(
@@ -53,8 +56,17 @@ FORMAT_RANK_JPEG = 0.6
 FORMAT_RANK_LOSSY = 0.5
 FORMAT_RANK_PALETTE = 0.4  # GIF: lossless but 256 colours
 
+# EXIF richness counts tags up to this many; "richer EXIF" needs this many more tags.
+EXIF_TAGS_FULL = 20
+RICHER_EXIF_TAGS = 5
 # Two aspect ratios closer than this (relative) are the same framing.
 ASPECT_TOLERANCE = 0.01
+# Colour fidelity: a copy whose most different cell of the 4x4 colour signature is within
+# EDIT_FREE levels (of 255) of the cluster's consensus is unedited; EDIT_SPAN more is edited.
+# Measured on the shared corpus: resized, recompressed, rotated and mirrored copies stay
+# within 2; brightened and grayscale copies are typically 10-80 away, watermarks 2-4.
+EDIT_FREE = 2.0
+EDIT_SPAN = 6.0
 # Scores closer than this are a tie (floating-point noise must not pick the keeper).
 SCORE_EPSILON = 1e-6
 
@@ -83,6 +95,7 @@ class Candidate:
     taken_at: str | None = None
     camera: str | None = None  # make and model
     content_hash: bytes | None = None  # equal for byte-identical copies
+    colour_deviation: float = 0.0  # from the cluster's consensus colours (see deviations)
 
     @property
     def pixels(self) -> int:
@@ -176,10 +189,10 @@ def _ratio(value: float, best: float) -> float:
 
 
 def _exif_value(candidate: Candidate, most_tags: int) -> float:
+    # Tag counts saturate: an orientation tag alone is not "rich EXIF", 20 tags are.
+    tags = min(candidate.exif_tags, EXIF_TAGS_FULL) / EXIF_TAGS_FULL
     return (
-        0.4 * (candidate.camera is not None)
-        + 0.3 * (candidate.taken_at is not None)
-        + 0.3 * _ratio(candidate.exif_tags, most_tags)
+        0.4 * (candidate.camera is not None) + 0.3 * (candidate.taken_at is not None) + 0.3 * tags
     )
 
 
@@ -220,8 +233,23 @@ def score_parts(
         "bpp": 1.0 if candidate.lossless else _ratio(candidate.bpp, best.bpp),
         "sharpness": _ratio(candidate.sharpness, best.sharpness),
         "exif": _exif_value(candidate, best.exif_tags),
-        "unedited": float(_same_framing(candidate, best.largest)),
+        "unedited": float(_same_framing(candidate, best.largest)) * fidelity(candidate),
     }
+
+
+def fidelity(candidate: Candidate) -> float:
+    """1.0 for the cluster's consensus colours, falling to 0 for a clearly edited copy."""
+    excess = candidate.colour_deviation - EDIT_FREE
+    return min(1.0, max(0.0, 1.0 - excess / EDIT_SPAN))
+
+
+def deviations(grids: Sequence[np.ndarray]) -> list[float]:
+    """For colour signatures of one picture's copies, aligned to one orientation (cells x RGB),
+    how far each is from the cluster's consensus (the per-cell median): the largest
+    per-cell mean absolute difference, in levels of 255."""
+    stack = np.stack([np.asarray(g, dtype=np.float64).reshape(-1, 3) for g in grids])
+    consensus = np.median(stack, axis=0)
+    return [float(v) for v in np.abs(stack - consensus).mean(axis=2).max(axis=1)]
 
 
 def _same_framing(a: Candidate, b: Candidate) -> bool:
@@ -306,10 +334,18 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
     if keeper.rule > 0 and any(o.rule <= 0 for o in others):
         pattern = next(p for p in rules.prefer if matches(k.path, p))
         reasons.append(f"in a preferred folder (--prefer {pattern})")
-    elif keeper.rule == 0 and any(o.rule < 0 for o in others):
-        avoided = next(o for o in others if o.rule < 0).candidate.path
-        pattern = next(p for p in rules.avoid if matches(avoided, p))
-        reasons.append(f"the others are in an avoided folder (--avoid {pattern})")
+    else:
+        # An avoid rule is a reason only when it changed the outcome: a copy that scores
+        # higher than the keeper was passed over because of it.
+        passed = [
+            o for o in others if o.rule < keeper.rule and _sort_key(o)[1:] < _sort_key(keeper)[1:]
+        ]
+        if passed:
+            first = min(passed, key=_sort_key)
+            pattern = next(p for p in rules.avoid if matches(first.candidate.path, p))
+            name = os.path.basename(first.candidate.path)
+            higher = " scores higher but" if first.score > keeper.score + SCORE_EPSILON else ""
+            reasons.append(f"{name}{higher} is in an avoided folder (--avoid {pattern})")
 
     # The parts where the keeper beats every-or-some other member, by weighted advantage.
     advantages: list[tuple[float, str]] = []
@@ -349,15 +385,24 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
             add("exif", f"original EXIF ({k.camera}{taken})")
         elif k.taken_at and not poorer.taken_at:
             add("exif", f"has the date taken ({k.taken_at[:10]})")
-        else:
+        elif k.exif_tags - poorer.exif_tags >= RICHER_EXIF_TAGS:
             add("exif", f"richer EXIF: {k.exif_tags} vs {poorer.exif_tags} tags")
-    cropped = next((o.candidate for o in others if o.parts["unedited"] < 1.0), None)
-    if keeper.parts["unedited"] == 1.0 and cropped is not None:
+    best_framing = _Best.of([r.candidate for r in ranked]).largest
+    cropped = next(
+        (o.candidate for o in others if not _same_framing(o.candidate, best_framing)), None
+    )
+    if _same_framing(k, best_framing) and cropped is not None:
         add("unedited", f"uncropped: {_aspect_text(k)} vs {_aspect_text(cropped)} framing")
+    elif fidelity(k) == 1.0 and any(fidelity(o.candidate) < 0.5 for o in others):
+        add("unedited", "original colours (another copy is brightened, grayscale or retouched)")
     advantages.sort(key=lambda item: -item[0])
     reasons.extend(text for _, text in advantages)
     better = max(others, key=lambda o: o.score)
-    if keeper.rule > better.rule and better.score > keeper.score + SCORE_EPSILON:
+    if (
+        keeper.rule > 0
+        and keeper.rule > better.rule
+        and better.score > keeper.score + SCORE_EPSILON
+    ):
         reasons.append(
             f"kept by your rule although {os.path.basename(better.candidate.path)} scores "
             f"higher ({better.score:.2f} vs {keeper.score:.2f})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import copy
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -20,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import IO, Any, Protocol
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
@@ -27,9 +29,10 @@ from . import decisions
 from .cluster import find_clusters
 from .errors import DedupdbError
 from .hashes import ALGORITHMS, DIHEDRAL_NAMES, HashParams, hamming, unpack_variants
-from .match import MatchOptions
+from .match import MatchOptions, dihedral
 from .models import PRESENT, Failure, Image, Root
-from .quality import Candidate, Ranking, Rules, rank
+from .quality import Candidate, Ranking, Rules, deviations, rank
+from .signals import SIGNATURE_GRID
 from .store import Store
 
 SCHEMA = "dedupdb-report"
@@ -337,13 +340,14 @@ class _Row:
     raw_path: bytes
     content_hash: bytes
     hash_blob: bytes
+    colour: bytes
 
 
 # What the ranking and the report read of an image row (not the blobs they do not need).
 _COLUMNS = (
     Image.id, Image.relpath, Image.size, Image.mtime_ns, Image.width, Image.height,
     Image.format, Image.lossless, Image.bit_depth, Image.sharpness, Image.exif_tags,
-    Image.taken_at, Image.camera_make, Image.camera_model, Image.content_hash,
+    Image.taken_at, Image.camera_make, Image.camera_model, Image.content_hash, Image.colour,
 )  # fmt: skip
 
 
@@ -381,6 +385,7 @@ def _load_rows(store: Store, ids: list[int], hash_name: str) -> dict[int, _Row]:
                     raw_path=raw,
                     content_hash=row.content_hash,
                     hash_blob=row.hash_blob,
+                    colour=row.colour,
                 )
     return out
 
@@ -388,6 +393,7 @@ def _load_rows(store: Store, ids: list[int], hash_name: str) -> dict[int, _Row]:
 def _rank_cluster(
     found: ClusterLike, rows: list[_Row], rules: Rules, params: HashParams, rotations: bool
 ) -> ReportCluster:
+    rows = _with_colour_deviation(rows, params, rotations)
     ranking: Ranking = rank([r.candidate for r in rows], rules)
     by_id = {r.candidate.image_id: r for r in rows}
     keeper = by_id[ranking.keeper.image_id]
@@ -432,6 +438,31 @@ def _rank_cluster(
             for p in found.pairs
         ],
     )
+
+
+def _with_colour_deviation(rows: list[_Row], params: HashParams, rotations: bool) -> list[_Row]:
+    """The rows with each candidate's colour deviation from the cluster's consensus, the
+    colour signatures first turned to the largest copy's orientation (rotated copies)."""
+    reference = max(rows, key=lambda r: (r.candidate.pixels, -r.candidate.image_id))
+    variants = unpack_variants(reference.hash_blob, params)
+    grids = []
+    for row in rows:
+        grid = np.frombuffer(row.colour, dtype=np.uint8).reshape(SIGNATURE_GRID, SIGNATURE_GRID, 3)
+        if rotations and row is not reference:
+            value = unpack_variants(row.hash_blob, params)[0]
+            k = min(range(len(variants)), key=lambda k: (hamming(variants[k], value), k))
+            grid = dihedral(
+                grid, DIHEDRAL_NAMES.index(_INVERSE_NAMES.get(DIHEDRAL_NAMES[k], DIHEDRAL_NAMES[k]))
+            )
+        grids.append(grid)
+    return [
+        dataclasses.replace(row, candidate=dataclasses.replace(row.candidate, colour_deviation=d))
+        for row, d in zip(rows, deviations(grids), strict=True)
+    ]
+
+
+# The inverse of each symmetry of the square (the others are their own inverse).
+_INVERSE_NAMES = {"rot90": "rot270", "rot270": "rot90"}
 
 
 def _distance(

@@ -179,6 +179,19 @@ def test_missing_or_broken_file_has_no_thumbnail(tmp_path: Path) -> None:
     assert thumbnail_data_uri(bytes(tmp_path / "broken.jpg")) is None
 
 
+def test_thumbnails_made_in_threads_keep_their_order(tmp_path: Path) -> None:
+    paths = []
+    for i in range(8):
+        path = tmp_path / f"p{i}.jpg"
+        photo(i, (64 + 8 * i, 48)).save(path, quality=80)
+        paths.append(str(path))
+    paths[5] = str(tmp_path / "gone.jpg")
+    report = synthetic_report(4, paths)
+    pooled = make_thumbnails(report, workers=2)
+    assert pooled == make_thumbnails(report, workers=1)
+    assert set(pooled) == {1, 2, 3, 4, 5, 7, 8}  # image 6 is the missing file
+
+
 def test_make_thumbnails_limits_to_the_first_clusters(tmp_path: Path) -> None:
     paths = []
     for i in range(4):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +13,8 @@ from dedupdb.quality import (
     WEIGHTS,
     Candidate,
     Rules,
+    deviations,
+    fidelity,
     format_rank,
     looks_like_copy,
     matches,
@@ -134,6 +137,32 @@ def test_uncropped_copy_beats_a_crop() -> None:
     assert ranking.ranked[1].parts["unedited"] == 0.0
 
 
+def test_copy_with_edited_colours_loses() -> None:
+    original = jpeg(1, "/p/a.jpg", size=900_000, colour_deviation=0.5)
+    brightened = jpeg(2, "/p/b.jpg", size=1_000_000, sharpness=60.0, colour_deviation=14.0)
+    ranking = rank([brightened, original])
+    assert ranking.keeper.image_id == 1
+    assert ranking.ranked[1].parts["unedited"] == 0.0
+    assert ranking.reasons == [
+        "original colours (another copy is brightened, grayscale or retouched)"
+    ]
+
+
+def test_colour_deviation_is_measured_from_the_consensus() -> None:
+    base = np.full((4, 4, 3), 100, dtype=np.uint8)
+    recompressed = base + 1
+    watermarked = base.copy()
+    watermarked[3, 3] = 160  # one corner cell changed
+    brightened = (base * 1.15).astype(np.uint8)
+    found = deviations([base, recompressed, watermarked, brightened, base])
+    assert found[0] <= 1.0 and found[4] <= 1.0  # the consensus is the per-cell median
+    assert found[1] == pytest.approx(1.0)
+    assert found[2] == pytest.approx(59.0)
+    assert found[3] == pytest.approx(14.0)
+    assert fidelity(jpeg(1, "/p/a.jpg", colour_deviation=found[1])) == 1.0
+    assert fidelity(jpeg(1, "/p/a.jpg", colour_deviation=found[3])) == 0.0
+
+
 def test_rotated_copy_keeps_its_framing() -> None:
     landscape = jpeg(1, "/p/a.jpg", width=4000, height=3000)
     portrait = jpeg(2, "/p/b.jpg", width=3000, height=4000)
@@ -155,7 +184,15 @@ def test_avoid_rule_pushes_a_copy_down() -> None:
     other = jpeg(2, "/photos/2024/a.jpg")
     keeper, reasons = keeper_of(avoided, other, rules=Rules(avoid=("*/Downloads/*",)))
     assert keeper == 2
-    assert reasons[0] == "the others are in an avoided folder (--avoid */Downloads/*)"
+    assert reasons[0] == "a.jpg scores higher but is in an avoided folder (--avoid */Downloads/*)"
+
+
+def test_an_avoid_rule_that_changed_nothing_is_not_a_reason() -> None:
+    avoided = jpeg(1, "/photos/Downloads/a.jpg", width=1000, height=750)
+    best = jpeg(2, "/photos/2024/a.jpg", width=4000, height=3000)
+    keeper, reasons = keeper_of(avoided, best, rules=Rules(avoid=("Downloads",)))
+    assert keeper == 2
+    assert reasons == ["largest: 4000x3000 vs 1000x750"]
 
 
 def test_prefer_and_avoid_on_one_path_cancel() -> None:

@@ -179,7 +179,7 @@ def test_rules_choose_among_exact_copies(lstore: Store, library: Path) -> None:
     report = report_from_clusters(lstore, [cluster], ReportOptions(avoid=("orig",)))
     keeper = report.clusters[0].members[0]
     assert keeper.path.endswith("copies/tree (1).jpg")
-    assert report.clusters[0].reasons == ["the others are in an avoided folder (--avoid orig)"]
+    assert report.clusters[0].reasons == ["tree.jpg is in an avoided folder (--avoid orig)"]
 
 
 def test_summary_and_sorting_by_reclaimable_bytes(sample: Report, library: Path) -> None:

@@ -15,6 +15,7 @@ Stages, in order (each a small function, composed in ``index``):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import multiprocessing
@@ -611,9 +612,14 @@ def index(
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
+    except OperationalError as err:  # e.g. locked for longer than the busy timeout
+        summary.interrupted = True
+        raise translate_operational_error(err, store.url) from err
     finally:
         summary.seconds = round(time.monotonic() - started, 3)
-        _end_run(store, run_id, root_id, summary)
+        # If even this fails, the next run sees this process gone and marks the run interrupted.
+        with contextlib.suppress(OperationalError):
+            _end_run(store, run_id, root_id, summary)
     return summary
 
 

@@ -10,6 +10,7 @@ The library API; the ``dedupdb`` command is a thin layer over it::
 from __future__ import annotations
 
 from ._version import __version__
+from .actions import ActionPlan, apply, history, plan_actions, resume, undo
 from .cluster import Cluster, build_clusters, find_clusters
 from .errors import DedupdbError
 from .index import IndexOptions, IndexSummary, Progress, index
@@ -19,6 +20,7 @@ from .status import Status, prune, status
 from .store import Store, open_store
 
 __all__ = [
+    "ActionPlan",
     "Cluster",
     "DedupdbError",
     "IndexOptions",
@@ -31,12 +33,17 @@ __all__ = [
     "Status",
     "Store",
     "__version__",
+    "apply",
     "build_clusters",
     "build_report",
     "find_clusters",
     "find_pairs",
+    "history",
     "index",
     "open_store",
+    "plan_actions",
     "prune",
+    "resume",
     "status",
+    "undo",
 ]

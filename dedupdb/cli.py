@@ -205,6 +205,9 @@ class _ProgressBar:
         if self.bar is None:
             from tqdm import tqdm
 
+            # No monitor thread: while this process has one thread, index workers start by
+            # fork (milliseconds) rather than from a fork server (see index._pool_context).
+            tqdm.monitor_interval = 0
             self.bar = tqdm(total=event.total, unit="file", dynamic_ncols=True, file=sys.stderr)
         self.bar.n = event.done
         self.bar.set_postfix(errors=event.failed, refresh=False)

@@ -33,7 +33,6 @@ from typing import Any
 
 import blake3
 import numpy as np
-import scipy.fft
 from PIL import Image
 
 HASH_VERSION = 3
@@ -204,6 +203,8 @@ def phash_variants(gray: np.ndarray, hash_size: int = 8) -> list[int]:
     order imagehash uses (columns, then rows), which gives bit for bit the values of 8
     separate imagehash-style DCTs at a quarter of the cost.
     """
+    import scipy.fft  # here, not at the top: a re-index with nothing new never imports it (0.5 s)
+
     side = hash_size * 4
     pixels = _resize(gray, side, side)
     coefficients = scipy.fft.dct(scipy.fft.dct(_dihedral_stack(pixels), axis=1), axis=2)

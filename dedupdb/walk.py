@@ -55,9 +55,21 @@ def display(path: bytes) -> str:
     return path.decode("utf-8", "backslashreplace")
 
 
+# The extensions as bytes without the dot, for ``is_image_name`` (called on every entry).
+_IMAGE_SUFFIXES = frozenset(ext[1:].encode("ascii") for ext in IMAGE_EXTENSIONS)
+_SEP = os.sep.encode()
+
+
 def is_image_name(name: bytes) -> bool:
-    """True when the file name has an image extension (case-insensitive)."""
-    return os.path.splitext(name)[1].decode("ascii", "replace").lower() in IMAGE_EXTENSIONS
+    """True when the file name has an image extension (case-insensitive).
+
+    As ``os.path.splitext`` sees extensions (a name that is only dots and an extension, like
+    ``.jpg``, has none), without its cost: this runs for every file of the library.
+    """
+    head, dot, ext = name.rpartition(b".")
+    if not dot or not head.strip(b"."):
+        return False
+    return ext.lower() in _IMAGE_SUFFIXES
 
 
 def is_excluded(relpath: bytes, patterns: Sequence[str]) -> bool:
@@ -103,7 +115,7 @@ def walk(
             continue
         subdirs: list[bytes] = []
         for entry in entries:
-            relpath = os.path.join(reldir, entry.name) if reldir else entry.name
+            relpath = reldir + _SEP + entry.name if reldir else entry.name
             if relpath in skip or is_excluded(relpath, excludes):
                 continue
             try:

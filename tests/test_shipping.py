@@ -371,3 +371,19 @@ def test_a_read_only_photo_folder_is_really_read_only(container: Container) -> N
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode != 0
     assert "Read-only file system" in result.stderr or "Permission denied" in result.stderr
+
+
+def test_dockerignore_keeps_the_context_small_but_complete() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".git", ".venv", "*.sqlite"} <= ignored
+    sources = [
+        part
+        for args in (i.args for i in dockerfile() if i.name == "COPY" and "--from" not in i.args)
+        for part in args.split()[:-1]
+    ]
+    assert sources and not set(sources) & ignored
+    assert all((ROOT / source).exists() for source in sources)

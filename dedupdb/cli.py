@@ -671,6 +671,14 @@ def apply_command(
                     click.echo(format_plan(plan))
                 sys.exit(EXIT_PROBLEMS if plan.refused else 0)
             result = apply(store, plan, progress)
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(
+            "Interrupted: every file is in one piece. Finish the run with "
+            "`dedupdb apply --resume`, or reverse it with `dedupdb undo`.",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
     finally:
         bar.close()
         store.close()

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -846,3 +847,59 @@ def test_cli_resume_takes_no_new_plan(tmp_path: Path, store: Store) -> None:
     assert result.exit_code == 2 and "--resume finishes the interrupted run" in result.output
     result = CliRunner().invoke(cli, ["apply", "--resume", "--db", store.url])
     assert result.exit_code == 1 and "no interrupted apply run" in result.output
+
+
+def test_one_apply_at_a_time(indexed: tuple[Path, Store], tmp_path: Path) -> None:
+    root, store = indexed
+    from datetime import datetime
+
+    from dedupdb.models import ApplyRun
+
+    with store.transaction() as session:  # a live run: this very process holds it
+        session.add(
+            ApplyRun(action="move", status="running", source="x", host=socket.gethostname(),
+                     pid=os.getpid(), started_at=datetime.now())
+        )  # fmt: skip
+    before = snapshot(root)
+    with pytest.raises(ActionError, match="another dedupdb apply"):
+        apply(store, plan_actions(store, build_report(store), quarantine=tmp_path / "q"))
+    with pytest.raises(ActionError, match="another dedupdb apply"):
+        undo(store)
+    assert snapshot(root) == before
+    assert [r.status for r in history(store)] == ["running"]
+
+
+def test_quarantine_that_cannot_be_created_is_one_clear_error(
+    indexed: tuple[Path, Store], tmp_path: Path
+) -> None:
+    root, store = indexed
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"not a folder")
+    with pytest.raises(ActionError, match="cannot create the quarantine folder"):
+        apply(store, plan_actions(store, build_report(store), quarantine=blocker / "q"))
+    assert history(store) == []
+    assert len(files_under(root)) == 9
+
+
+def test_ctrl_c_leaves_a_resumable_run(
+    indexed: tuple[Path, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, store = indexed
+    before = snapshot(root)
+    real_move, calls = fileops.move, {"n": 0}
+
+    def interrupted(*args: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        real_move(*args)
+
+    monkeypatch.setattr(fileops, "move", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        apply(store, plan_actions(store, build_report(store), quarantine=tmp_path / "q"))
+    monkeypatch.setattr(fileops, "move", real_move)
+    assert history(store)[0].status == "interrupted"
+    assert history(store)[0].done == 2
+    assert len(resume(store).done) == 6
+    undo(store)
+    assert snapshot(root) == before

@@ -206,3 +206,21 @@ def test_progress_bar_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     off.update(Progress(1, 4, 0, "a.jpg"))
     off.close()
     assert capsys.readouterr().err == ""
+
+
+def test_break_lock(tmp_path: Path, photo_tree: Path) -> None:
+    from datetime import datetime
+
+    from dedupdb.models import Run
+    from dedupdb.store import open_store
+
+    store = open_store(tmp_path / "cli.sqlite")
+    with store.transaction() as session:
+        session.add(Run(host="gone-host", pid=7, status="running", started_at=datetime(2026, 1, 1)))
+    store.close()
+    busy = run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
+    assert busy.exit_code == 1
+    assert busy.stderr.count("\n") == 1
+    assert "pid 7 on gone-host" in busy.stderr and "--break-lock" in busy.stderr
+    taken = run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1", "--break-lock")
+    assert taken.exit_code == 0, taken.output

@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -484,6 +485,42 @@ def test_hash_parameter_mismatch_needs_rehash(store: Store, photo_tree: Path) ->
     # Later runs keep the database's size without being told.
     assert index(store, photo_tree, SEQUENTIAL).unchanged == 6
     assert store.get_setting("hash_params") == {"hash_size": 16, "version": HASH_VERSION}
+
+
+def _stale_run(store: Store, host: str, pid: int) -> None:
+    from datetime import datetime
+
+    with store.transaction() as session:
+        session.add(Run(host=host, pid=pid, status="running", started_at=datetime(2026, 1, 1)))
+
+
+def test_dead_run_on_this_host_is_marked_interrupted(store: Store, photo_tree: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    _stale_run(store, socket.gethostname(), dead.pid)
+    assert index(store, photo_tree, SEQUENTIAL).new == 6
+    with store.session() as session:
+        assert session.execute(select(Run.status).order_by(Run.id)).scalars().all() == [
+            "interrupted",
+            "done",
+        ]
+
+
+def test_run_left_by_another_machine_needs_break_lock(store: Store, photo_tree: Path) -> None:
+    """A run on another host (or in a container since removed) cannot be checked for life: the
+    refusal names it and the way out; --break-lock takes the lock over."""
+    _stale_run(store, "old-container-3f2a", 4242)
+    with pytest.raises(DatabaseBusyError) as caught:
+        index(store, photo_tree, SEQUENTIAL)
+    assert "pid 4242 on old-container-3f2a" in caught.value.message
+    assert caught.value.hint and "--break-lock" in caught.value.hint
+    summary = index(store, photo_tree, IndexOptions(workers=1, break_lock=True))
+    assert summary.new == 6
+    with store.session() as session:
+        assert session.execute(select(Run.status).order_by(Run.id)).scalars().all() == [
+            "interrupted",
+            "done",
+        ]
 
 
 # ----------------------------------------------------------------------------- killed for real

@@ -10,7 +10,8 @@ as a JSON list of path groups (what score.py reads: a cluster stands for all its
 it, and prints one line per setting (``2nd``: the second hash whose matches are added, at its
 default threshold). ``--pairs`` also scores the raw pairs before clustering, ``--single`` the
 first hash alone.
-The row marked ``*`` is the best F1: the defaults in dedupdb/match.py come from this table.
+The last lines give the best F1 and its full score; the defaults in dedupdb/match.py come from
+this table (see README, "Matching accuracy", for why the default is not simply the best F1).
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def main() -> None:
     options, _, result, _, _ = best
     print(
         f"* best F1 (clusters): {options.hash} threshold {options.threshold} "
+        f"second hash {options.second_hash} "
         f"rotations={options.rotations} guards={options.guards} ssim={options.ssim}: "
         f"F1 {result['f1']:.3f}"
     )

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from . import fileops
 from .models import PRESENT, Action, ApplyRun, Image
@@ -79,6 +79,15 @@ def apply(store: Store, plan: ActionPlan, progress: ProgressCallback | None = No
     resumed or undone (acting again before that could act twice on one cluster).
     """
     _claim(store)
+    if plan.quarantine is not None and plan.actions:
+        try:
+            fileops.ensure_quarantine(plan.quarantine)
+        except OSError as err:
+            raise ActionError(
+                f"cannot create the quarantine folder {display(plan.quarantine)}: "
+                f"{err.strerror or err}",
+                "choose another with --move-to DIR",
+            ) from err
     with store.transaction() as session:
         run = ApplyRun(
             action=plan.action,
@@ -112,17 +121,31 @@ def apply(store: Store, plan: ActionPlan, progress: ProgressCallback | None = No
                     updated_at=_now(),
                 )
             )
-    if plan.quarantine is not None and plan.actions:
-        try:
-            fileops.ensure_quarantine(plan.quarantine)
-        except OSError as err:
-            _finish(store, run_id, "done")
-            raise ActionError(
-                f"cannot create the quarantine folder {display(plan.quarantine)}: "
-                f"{err.strerror or err}",
-                "choose another with --move-to DIR",
-            ) from err
+    _step_back_if_second(store, run_id)
     return _run(store, run_id, progress, resuming=False)
+
+
+def _step_back_if_second(store: Store, run_id: int) -> None:
+    """Of two applies started together, both passed ``_claim``; the later one (higher id)
+    sees the earlier one here, removes its own journal and steps back."""
+    host = socket.gethostname()
+    with store.session() as session:
+        earlier = session.execute(
+            select(ApplyRun).where(
+                ApplyRun.status.in_(("running", "undoing")), ApplyRun.id < run_id
+            )
+        ).scalars()
+        other = next((r for r in earlier if r.host != host or _alive(r.pid)), None)
+    if other is None:
+        return
+    with store.transaction() as session:
+        session.execute(delete(Action).where(Action.run_id == run_id))
+        session.execute(delete(ApplyRun).where(ApplyRun.id == run_id))
+    raise ActionError(
+        f"another dedupdb apply (run {other.id}, pid {other.pid} on {other.host}) is running "
+        "on this database",
+        "wait for it to finish",
+    )
 
 
 def resume(store: Store, progress: ProgressCallback | None = None) -> ApplyResult:
@@ -236,15 +259,19 @@ def _run(
     result = ApplyResult(run_id=run_id, action=action)
     keepers = _KeeperCheck(store)
     todo = [e for e in entries if e.state == PLANNED]
-    for done, entry in enumerate(todo, start=1):
-        try:
-            destination = _settle_or_perform(store, action, entry, keepers, resuming)
-        except _Skip as skip:
-            _record(store, entry.id, SKIPPED, reason=str(skip))
-        else:
-            _record(store, entry.id, DONE, destination=destination, action=action)
-        if progress:
-            progress(done, len(todo), entry.display_path)
+    try:
+        for done, entry in enumerate(todo, start=1):
+            try:
+                destination = _settle_or_perform(store, action, entry, keepers, resuming)
+            except _Skip as skip:
+                _record(store, entry.id, SKIPPED, reason=str(skip))
+            else:
+                _record(store, entry.id, DONE, destination=destination, action=action)
+            if progress:
+                progress(done, len(todo), entry.display_path)
+    except BaseException:  # Ctrl+C, or the database went away: resumable, or undoable
+        _finish(store, run_id, "interrupted")
+        raise
     with store.session() as session:
         final = session.execute(select(Action).where(Action.run_id == run_id)).scalars()
         for row in final:

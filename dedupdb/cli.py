@@ -127,6 +127,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--retry-errors", is_flag=True, help="Retry files that failed before, even unchanged."
 )
 @click.option(
+    "--break-lock",
+    is_flag=True,
+    help="Take over from an index run of another machine or container that was stopped "
+    "without finishing (the busy error names it).",
+)
+@click.option(
     "--min-resolution",
     type=click.IntRange(min=0),
     default=DEFAULT_MIN_RESOLUTION,
@@ -146,6 +152,7 @@ def index_command(
     hash_size: str | None,
     rehash: bool,
     retry_errors: bool,
+    break_lock: bool,
     min_resolution: int,
     as_json: bool,
     quiet: bool,
@@ -168,6 +175,7 @@ def index_command(
         rehash=rehash,
         retry_errors=retry_errors,
         min_resolution=min_resolution,
+        break_lock=break_lock,
     )
     store = _open(db)
     bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
@@ -439,7 +447,7 @@ def report_command(
     store = _open(db)
     try:
         result = build_report(store, options)
-        remember_clusters(store, cluster_membership(result))
+        remembered = remember_clusters(store, cluster_membership(result))
     finally:
         store.close()
     if json_file:
@@ -460,6 +468,10 @@ def report_command(
             out.write(render_html(result, previews, thumbnail_clusters=thumbnails))
     if not quiet and "-" not in (json_file, csv_file):
         click.echo(format_report_summary(result))
+        if not remembered:
+            click.echo(
+                "(the database is read-only: `not-duplicate --cluster` cannot use this report)"
+            )
         for name, path in (("HTML", html_file), ("JSON", json_file), ("CSV", csv_file)):
             if path:
                 click.echo(f"Wrote the {name} report to {path}")
@@ -663,6 +675,14 @@ def apply_command(
                     click.echo(format_plan(plan))
                 sys.exit(EXIT_PROBLEMS if plan.refused else 0)
             result = apply(store, plan, progress)
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(
+            "Interrupted: every file is in one piece. Finish the run with "
+            "`dedupdb apply --resume`, or reverse it with `dedupdb undo`.",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
     finally:
         bar.close()
         store.close()

@@ -15,6 +15,7 @@ Stages, in order (each a small function, composed in ``index``):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import multiprocessing
@@ -60,6 +61,9 @@ class IndexOptions:
     rehash: bool = False
     retry_errors: bool = False
     min_resolution: int = DEFAULT_MIN_RESOLUTION
+    # Take over from a run that looks alive but cannot be checked: one on another host, or in a
+    # container that was killed (each container has its own host name).
+    break_lock: bool = False
 
 
 @dataclass
@@ -615,7 +619,7 @@ def index(
     try:
         params = resolve_params(store, options)
         root_id = _ensure_root(store, root_bytes)
-        run_id = _begin_run(store, root_id)
+        run_id = _begin_run(store, root_id, break_lock=options.break_lock)
     except OperationalError as err:
         raise translate_operational_error(err, store.url) from err
     summary = IndexSummary(root=display(root_bytes))
@@ -624,9 +628,14 @@ def index(
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
+    except OperationalError as err:  # e.g. locked for longer than the busy timeout
+        summary.interrupted = True
+        raise translate_operational_error(err, store.url) from err
     finally:
         summary.seconds = round(time.monotonic() - started, 3)
-        _end_run(store, run_id, root_id, summary)
+        # If even this fails, the next run sees this process gone and marks the run interrupted.
+        with contextlib.suppress(OperationalError):
+            _end_run(store, run_id, root_id, summary)
     return summary
 
 
@@ -728,11 +737,13 @@ def _ensure_root(store: Store, root: bytes) -> int:
         return row.id
 
 
-def _begin_run(store: Store, root_id: int) -> int:
+def _begin_run(store: Store, root_id: int, *, break_lock: bool = False) -> int:
     """Register this run; refuse when another live dedupdb process is indexing.
 
     The row is written first and the check made second, so of two runs starting together the
-    later one (higher id) always sees the earlier one and steps back.
+    later one (higher id) always sees the earlier one and steps back. A run of this host whose
+    process is gone was killed: it is marked interrupted. A run of another host cannot be
+    checked: it holds the lock until it ends or the user breaks it (``break_lock``).
     """
     host, pid = socket.gethostname(), os.getpid()
     with store.transaction() as session:
@@ -745,17 +756,23 @@ def _begin_run(store: Store, root_id: int) -> int:
             select(Run).where(Run.status == "running", Run.id != run_id)
         ).scalars()
         for other in others:
-            if (other.host == host and _alive(other.pid)) or other.host != host:
-                if other.id < run_id:
-                    session.execute(delete(Run).where(Run.id == run_id))
-                    session.commit()
-                    raise DatabaseBusyError(
-                        f"the database is busy: another dedupdb index (pid {other.pid} on "
-                        f"{other.host}) is writing to it",
-                        "wait for it to finish, then run the command again",
-                    )
-            else:
+            here = other.host == host
+            if (here and not _alive(other.pid)) or (not here and break_lock):
                 other.status = "interrupted"
+            elif other.id < run_id:
+                session.execute(delete(Run).where(Run.id == run_id))
+                session.commit()
+                raise DatabaseBusyError(
+                    f"the database is busy: another dedupdb index (pid {other.pid} on "
+                    f"{other.host}, started {other.started_at:%Y-%m-%d %H:%M}) is writing to it",
+                    "wait for it to finish, then run the command again"
+                    + (
+                        ""
+                        if here
+                        else "; if it is not running any more (its machine or container "
+                        "stopped), add --break-lock"
+                    ),
+                )
     return run_id
 
 

@@ -443,6 +443,8 @@ def _rank_cluster(
 def _with_colour_deviation(rows: list[_Row], params: HashParams, rotations: bool) -> list[_Row]:
     """The rows with each candidate's colour deviation from the cluster's consensus, the
     colour signatures first turned to the largest copy's orientation (rotated copies)."""
+    if len({row.content_hash for row in rows}) == 1:
+        return rows  # identical copies: identical colours
     reference = max(rows, key=lambda r: (r.candidate.pixels, -r.candidate.image_id))
     variants = unpack_variants(reference.hash_blob, params)
     grids = []
@@ -455,10 +457,9 @@ def _with_colour_deviation(rows: list[_Row], params: HashParams, rotations: bool
                 grid, DIHEDRAL_NAMES.index(_INVERSE_NAMES.get(DIHEDRAL_NAMES[k], DIHEDRAL_NAMES[k]))
             )
         grids.append(grid)
-    return [
-        dataclasses.replace(row, candidate=dataclasses.replace(row.candidate, colour_deviation=d))
-        for row, d in zip(rows, deviations(grids), strict=True)
-    ]
+    for row, deviation in zip(rows, deviations(grids), strict=True):
+        row.candidate = dataclasses.replace(row.candidate, colour_deviation=deviation)
+    return rows
 
 
 # The inverse of each symmetry of the square (the others are their own inverse).

@@ -26,7 +26,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseBusyError, DatabaseError
@@ -156,6 +156,11 @@ def create_db_engine(url: str) -> Engine:
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)
+    except NoSuchModuleError as err:
+        raise DatabaseError(
+            f"unknown kind of database in {_safe(url)}: {parsed.drivername}",
+            "give a file path, or a URL such as sqlite:///path or postgresql://user@host/db",
+        ) from err
     except ImportError as err:
         raise DatabaseError(
             f"the database driver for {parsed.get_backend_name()} is not installed: {err.name}",
@@ -178,6 +183,8 @@ def open_store(db: str | os.PathLike[str] | None = None, *, migrate: bool = True
         raise translate_operational_error(err, url) from err
     except DBAPIError as err:
         engine.dispose()
+        if "not a database" in str(err.orig):
+            raise translate_operational_error(err, url) from err
         raise DatabaseError(f"cannot use the database {_safe(url)}: {err.orig}") from err
     return Store(engine=engine, url=url, schema_version=version or "none")
 
@@ -187,7 +194,7 @@ def _safe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def translate_operational_error(err: OperationalError, url: str) -> DatabaseError:
+def translate_operational_error(err: DBAPIError, url: str) -> DatabaseError:
     text = str(err.orig)
     if "locked" in text or "busy" in text:
         return DatabaseBusyError(

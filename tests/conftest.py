@@ -10,7 +10,9 @@ import pytest
 
 # PostgreSQL: a throwaway server for the tests that need one (see pgserver.py).
 from pgserver import (  # noqa: F401  (fixtures)
+    _migrated_template,
     add_postgresql_options,
+    migrated_postgresql_url,
     postgresql_server,
     postgresql_url,
 )
@@ -40,7 +42,9 @@ def store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Store]:
     """An open database: SQLite in tmp_path, or with ``--backend postgresql`` a new database
     on the test PostgreSQL server (so any store test can be run on both)."""
     if request.config.getoption("--backend") == "postgresql":
-        opened = open_store(request.getfixturevalue("postgresql_url"))
+        url = request.getfixturevalue("migrated_postgresql_url")
+        request.getfixturevalue("monkeypatch").setenv("DEDUPDB_DB", url)  # the CLI's default too
+        opened = open_store(url)
     else:
         opened = open_store(db_path)
     yield opened

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import base64
 import errno
+import functools
+import io
 import json
 import os
 import shutil
+import socket
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import save_photo
+from conftest import photo, save_photo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dedupdb import fileops, index
 from dedupdb.actions import (
@@ -39,7 +43,7 @@ from dedupdb.actions import (
 from dedupdb.cli import cli
 from dedupdb.index import IndexOptions
 from dedupdb.models import PRESENT, QUARANTINED, Image, Root
-from dedupdb.store import Store
+from dedupdb.store import Store, open_store
 
 ONE = IndexOptions(workers=1)
 
@@ -47,11 +51,21 @@ ONE = IndexOptions(workers=1)
 # ----------------------------------------------------------------------------- helpers
 
 
+@functools.cache
+def photo_bytes(seed: int) -> bytes:
+    """A generated JPEG (generated once per seed and session)."""
+    buffer = io.BytesIO()
+    photo(seed).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
 def library(base: Path, families: int = 3, copies: int = 2) -> Path:
     """``families`` different photos, each with ``copies`` exact copies in other folders."""
     root = base / "photos"
     for f in range(families):
-        original = save_photo(root / "originals" / f"p{f}.jpg", 100 + f, quality=90)
+        original = root / "originals" / f"p{f}.jpg"
+        original.parent.mkdir(parents=True, exist_ok=True)
+        original.write_bytes(photo_bytes(100 + f))
         for c in range(copies):
             copy = root / f"copies{c}" / f"p{f}.jpg"
             copy.parent.mkdir(parents=True, exist_ok=True)
@@ -156,11 +170,41 @@ def statuses(store: Store) -> dict[str, str]:
         }
 
 
+@pytest.fixture(scope="session")
+def indexed_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The library of ``library()`` indexed once per session (indexing decodes every file)."""
+    base = tmp_path_factory.mktemp("actions-template")
+    root = library(base)
+    template = open_store(base / "template.sqlite")
+    index(template, root, ONE)
+    template.close()  # the last connection closes: the WAL is checkpointed into the file
+    return root, base / "template.sqlite"
+
+
 @pytest.fixture
-def indexed(tmp_path: Path, store: Store) -> tuple[Path, Store]:
-    root = library(tmp_path)
-    index(store, root, ONE)
-    return root, store
+def indexed(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    db_path: Path,
+    indexed_template: tuple[Path, Path],
+) -> Iterator[tuple[Path, Store]]:
+    """A fresh copy of the indexed library and its database (files with their mtimes; the
+    database's root moved to the copy), or with ``--backend postgresql`` a fresh index."""
+    if request.config.getoption("--backend") == "postgresql":
+        store = request.getfixturevalue("store")
+        root = library(tmp_path)
+        index(store, root, ONE)
+        yield root, store
+        return
+    template_root, template_db = indexed_template
+    root = tmp_path / "photos"
+    shutil.copytree(template_root, root)  # copy2: bytes, mode and mtime_ns
+    shutil.copyfile(template_db, db_path)
+    store = open_store(db_path)
+    with store.transaction() as session:
+        session.execute(update(Root).values(path=os.fsencode(root), display_path=str(root)))
+    yield root, store
+    store.close()
 
 
 @pytest.fixture
@@ -766,8 +810,6 @@ def test_end_to_end_with_the_real_report(tmp_path: Path) -> None:
 
 def test_round_trip_on_postgresql(postgresql_url: str, tmp_path: Path) -> None:
     """The journal and the status changes work the same on a server database."""
-    from dedupdb.store import open_store
-
     store = open_store(postgresql_url)
     try:
         root = library(tmp_path, families=2, copies=1)
@@ -805,3 +847,59 @@ def test_cli_resume_takes_no_new_plan(tmp_path: Path, store: Store) -> None:
     assert result.exit_code == 2 and "--resume finishes the interrupted run" in result.output
     result = CliRunner().invoke(cli, ["apply", "--resume", "--db", store.url])
     assert result.exit_code == 1 and "no interrupted apply run" in result.output
+
+
+def test_one_apply_at_a_time(indexed: tuple[Path, Store], tmp_path: Path) -> None:
+    root, store = indexed
+    from datetime import datetime
+
+    from dedupdb.models import ApplyRun
+
+    with store.transaction() as session:  # a live run: this very process holds it
+        session.add(
+            ApplyRun(action="move", status="running", source="x", host=socket.gethostname(),
+                     pid=os.getpid(), started_at=datetime.now())
+        )  # fmt: skip
+    before = snapshot(root)
+    with pytest.raises(ActionError, match="another dedupdb apply"):
+        apply(store, plan_actions(store, build_report(store), quarantine=tmp_path / "q"))
+    with pytest.raises(ActionError, match="another dedupdb apply"):
+        undo(store)
+    assert snapshot(root) == before
+    assert [r.status for r in history(store)] == ["running"]
+
+
+def test_quarantine_that_cannot_be_created_is_one_clear_error(
+    indexed: tuple[Path, Store], tmp_path: Path
+) -> None:
+    root, store = indexed
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"not a folder")
+    with pytest.raises(ActionError, match="cannot create the quarantine folder"):
+        apply(store, plan_actions(store, build_report(store), quarantine=blocker / "q"))
+    assert history(store) == []
+    assert len(files_under(root)) == 9
+
+
+def test_ctrl_c_leaves_a_resumable_run(
+    indexed: tuple[Path, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, store = indexed
+    before = snapshot(root)
+    real_move, calls = fileops.move, {"n": 0}
+
+    def interrupted(*args: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        real_move(*args)
+
+    monkeypatch.setattr(fileops, "move", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        apply(store, plan_actions(store, build_report(store), quarantine=tmp_path / "q"))
+    monkeypatch.setattr(fileops, "move", real_move)
+    assert history(store)[0].status == "interrupted"
+    assert history(store)[0].done == 2
+    assert len(resume(store).done) == 6
+    undo(store)
+    assert snapshot(root) == before

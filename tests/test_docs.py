@@ -95,3 +95,22 @@ def test_changelog_has_the_current_version() -> None:
     assert re.search(
         rf"^## \[{re.escape(version.group(1))}\] - \d{{4}}-\d{{2}}-\d{{2}}$", changelog, re.M
     )
+
+
+def code_blocks(text: str) -> list[str]:
+    return re.findall(r"```(?:sh|bash|console)?\n(.*?)```", text, re.S)
+
+
+def test_readme_first_command_installs_and_indexes() -> None:
+    first = code_blocks(README)[0].strip()
+    assert "pip install" in first
+    assert re.search(r"&& dedupdb index \S+$", first), first
+
+
+def test_readme_second_command_is_the_ci_test_command() -> None:
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    ci_command = lines[lines.index("# README test command:") + 1].strip()
+    assert [b.strip() for b in code_blocks(README)][1] == ci_command
+    for tool in ("pip install", "'.[test]'", "ruff check .", "ruff format --check .", "mypy"):
+        assert tool in ci_command
+    assert ci_command.endswith("pytest")

@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -243,6 +244,22 @@ def test_several_roots_never_touch_each_other(store: Store, tmp_path: Path) -> N
     assert sorted(by_root().values()).count(MISSING) == 1
 
 
+def test_overlapping_roots_record_one_file_identity(store: Store, photo_tree: Path) -> None:
+    """A folder indexed itself and as part of its parent: the rows share device and inode, which
+    is how the report knows they are one file and never its own duplicate."""
+    index(store, photo_tree, SEQUENTIAL)
+    index(store, photo_tree / "2024", SEQUENTIAL)
+    with store.session() as session:
+        rows = session.execute(
+            select(Image.root_id, Image.relpath, Image.device, Image.inode, Image.content_hash)
+        ).all()
+    beach = [r for r in rows if r.relpath.endswith(b"beach.jpg")]
+    assert len(beach) == 2 and beach[0].root_id != beach[1].root_id
+    assert (beach[0].device, beach[0].inode) == (beach[1].device, beach[1].inode)
+    st = (photo_tree / "2024" / "beach.jpg").stat()
+    assert beach[0].inode == st.st_ino
+
+
 def test_hard_link_and_symlink_are_one_image(store: Store, tmp_path: Path) -> None:
     root = tmp_path / "root"
     original = save_photo(root / "a.jpg", 1)
@@ -470,6 +487,42 @@ def test_hash_parameter_mismatch_needs_rehash(store: Store, photo_tree: Path) ->
     assert store.get_setting("hash_params") == {"hash_size": 16, "version": HASH_VERSION}
 
 
+def _stale_run(store: Store, host: str, pid: int) -> None:
+    from datetime import datetime
+
+    with store.transaction() as session:
+        session.add(Run(host=host, pid=pid, status="running", started_at=datetime(2026, 1, 1)))
+
+
+def test_dead_run_on_this_host_is_marked_interrupted(store: Store, photo_tree: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    _stale_run(store, socket.gethostname(), dead.pid)
+    assert index(store, photo_tree, SEQUENTIAL).new == 6
+    with store.session() as session:
+        assert session.execute(select(Run.status).order_by(Run.id)).scalars().all() == [
+            "interrupted",
+            "done",
+        ]
+
+
+def test_run_left_by_another_machine_needs_break_lock(store: Store, photo_tree: Path) -> None:
+    """A run on another host (or in a container since removed) cannot be checked for life: the
+    refusal names it and the way out; --break-lock takes the lock over."""
+    _stale_run(store, "old-container-3f2a", 4242)
+    with pytest.raises(DatabaseBusyError) as caught:
+        index(store, photo_tree, SEQUENTIAL)
+    assert "pid 4242 on old-container-3f2a" in caught.value.message
+    assert caught.value.hint and "--break-lock" in caught.value.hint
+    summary = index(store, photo_tree, IndexOptions(workers=1, break_lock=True))
+    assert summary.new == 6
+    with store.session() as session:
+        assert session.execute(select(Run.status).order_by(Run.id)).scalars().all() == [
+            "interrupted",
+            "done",
+        ]
+
+
 # ----------------------------------------------------------------------------- killed for real
 
 
@@ -591,3 +644,37 @@ def test_killed_run_resumes_every_file_once(
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM failures").fetchone()[0] == 0
+
+
+IDLE_POOL = """
+import importlib, sys, time
+ix = importlib.import_module("dedupdb.index")
+pool = ix._pool_context().Pool(2, initializer=ix._init_worker, initargs=(ix.Known(),))
+pool.map(abs, [1, 2, 3, 4])  # the workers are up, then wait idle for tasks
+print(" ".join(str(p.pid) for p in pool._pool), flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find worker processes")
+def test_idle_workers_die_with_a_killed_indexer(
+    tmp_path: Path, killable: list[subprocess.Popen[bytes]]
+) -> None:
+    """Workers blocked waiting for a task (the end of a run) hold their task queue's write end
+    themselves, so nothing wakes them when the indexer is killed: the kernel must."""
+    proc = subprocess.Popen([sys.executable, "-c", IDLE_POOL], stdout=subprocess.PIPE, cwd=tmp_path)
+    killable.append(proc)
+    assert proc.stdout is not None
+    workers = {int(pid) for pid in proc.stdout.readline().split()}
+    proc.stdout.close()
+    assert len(workers) == 2 and _alive(workers) == workers
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphans = _alive(workers)
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, f"idle workers outlived the killed indexer: {sorted(orphans)}"

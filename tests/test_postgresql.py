@@ -20,7 +20,7 @@ from sqlalchemy import inspect, select, text
 
 from dedupdb.cli import cli
 from dedupdb.index import IndexOptions, index
-from dedupdb.models import Failure, Image, Root, Run
+from dedupdb.models import Failure, Image, Root
 from dedupdb.status import prune, status
 from dedupdb.store import Store, head_revision, open_store
 
@@ -51,8 +51,8 @@ def snapshot(store: Store) -> dict[str, Any]:
 
 
 @pytest.fixture
-def pg_store(postgresql_url: str) -> Iterator[Store]:
-    opened = open_store(postgresql_url)
+def pg_store(migrated_postgresql_url: str) -> Iterator[Store]:
+    opened = open_store(migrated_postgresql_url)
     yield opened
     opened.close()
 
@@ -75,7 +75,8 @@ def both(pg_store: Store, sqlite_store: Store, root: Path) -> tuple[Any, Any]:
     return summaries[0], summaries[1]
 
 
-def test_migrations_create_the_schema_at_head(pg_store: Store) -> None:
+def test_migrations_create_the_schema_at_head(postgresql_url: str) -> None:
+    pg_store = open_store(postgresql_url)  # an empty database: every migration runs
     assert pg_store.dialect == "postgresql"
     assert pg_store.schema_version == head_revision()
     tables = set(inspect(pg_store.engine).get_table_names())
@@ -86,7 +87,8 @@ def test_migrations_create_the_schema_at_head(pg_store: Store) -> None:
         comment = conn.execute(text("SELECT obj_description('images'::regclass)")).scalar_one()
     assert version == head_revision()
     assert comment and "indexed image" in comment
-    reopened = open_store(pg_store.url)  # at head already: nothing to do
+    pg_store.close()
+    reopened = open_store(postgresql_url)  # at head already: nothing to do
     assert reopened.schema_version == head_revision()
     reopened.close()
 
@@ -172,14 +174,6 @@ def test_hash_parameters_are_enforced(pg_store: Store, photo_tree: Path) -> None
     assert summary.changed == 6
 
 
-def test_worker_pool_writes_to_postgresql(pg_store: Store, photo_tree: Path) -> None:
-    summary = index(pg_store, photo_tree, IndexOptions(workers=2))
-    assert summary.new == 6
-    with pg_store.session() as session:
-        runs = session.execute(select(Run.status)).scalars().all()
-    assert runs == ["done"]
-
-
 def test_cli_on_a_postgresql_url(postgresql_url: str, photo_tree: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(
@@ -204,3 +198,48 @@ def test_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
     assert len(result.output.strip().splitlines()) <= 2
     assert "secret" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_report_apply_undo_and_decisions_on_postgresql(
+    migrated_postgresql_url: str, photo_tree: Path, tmp_path: Path
+) -> None:
+    """The stages after index (report, not-duplicate, apply, undo, history) on PostgreSQL."""
+    from conftest import save_photo
+
+    shutil.copyfile(photo_tree / "cat.jpg", photo_tree / "2025" / "cat copy.jpg")
+    save_photo(photo_tree / "2024" / "forest-small.jpg", 2, (160, 120), quality=70)
+    before = {p: p.read_bytes() for p in photo_tree.rglob("*") if p.is_file()}
+    runner = CliRunner(env={"DEDUPDB_DB": migrated_postgresql_url})
+
+    def ok(*args: str) -> str:
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == 0, f"dedupdb {' '.join(args)}: {result.output}"
+        return result.output
+
+    def groups(report: Path) -> list[list[str]]:
+        clusters = json.loads(report.read_text())["clusters"]
+        return sorted(sorted(os.path.basename(m["path"]) for m in c["members"]) for c in clusters)
+
+    report = tmp_path / "report.json"
+    for db in (str(tmp_path / "same.sqlite"), migrated_postgresql_url):  # SQLite, then PostgreSQL
+        ok("index", str(photo_tree), "--workers", "1", "--quiet", "--db", db)
+        ok("report", "--json", str(report), "--html", str(tmp_path / "r.html"), "-q", "--db", db)
+        if db.endswith(".sqlite"):
+            on_sqlite = groups(report)
+    assert groups(report) == on_sqlite
+    assert ["cat copy.jpg", "cat.jpg"] in on_sqlite
+
+    quarantine = tmp_path / "quarantine"
+    plan = json.loads(ok("apply", str(report), "--move-to", str(quarantine), "--json"))
+    assert plan  # a dry run: nothing moved yet
+    assert {p: p.read_bytes() for p in photo_tree.rglob("*") if p.is_file()} == before
+    ok("apply", str(report), "--move-to", str(quarantine), "--yes", "--quiet")
+    remaining = {p for p in photo_tree.rglob("*") if p.is_file()}
+    assert len(remaining) == len(before) - len(on_sqlite)
+    assert "1" in ok("history")
+    ok("undo")
+    assert {p: p.read_bytes() for p in photo_tree.rglob("*") if p.is_file()} == before
+
+    ok("not-duplicate", str(photo_tree / "2024" / "forest.jpg"), str(photo_tree / "cat.jpg"))
+    listed = ok("not-duplicate", "--list")
+    assert "forest.jpg" in listed and "cat.jpg" in listed

@@ -1,0 +1,226 @@
+"""The ``dedupdb`` command as a user meets it: summaries, JSON, exit codes (0 fine, 1 problems,
+2 usage), one-line errors unless --debug, status, prune, and no progress bar off a terminal."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import save_photo
+
+from dedupdb.cli import _ProgressBar, cli
+from dedupdb.errors import ParameterMismatchError
+from dedupdb.index import Progress
+
+cli_module = importlib.import_module("dedupdb.cli")
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def db_args(tmp_path: Path) -> list[str]:
+    return ["--db", str(tmp_path / "cli.sqlite")]
+
+
+def test_index_prints_a_summary_and_exits_0(tmp_path: Path, photo_tree: Path) -> None:
+    result = run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert f"Indexed {photo_tree}" in result.stdout
+    assert "new                6" in result.stdout
+    assert "failed             0" in result.stdout
+    # Not a terminal: no progress bar, nothing at all on stderr.
+    assert result.stderr == ""
+    again = run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
+    assert "unchanged          6" in again.stdout
+
+
+def test_index_json_summary(tmp_path: Path, photo_tree: Path) -> None:
+    result = run("index", str(photo_tree), *db_args(tmp_path), "--json", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["new"] == 6
+    assert summary["root"] == str(photo_tree)
+    keys = {"changed", "moved", "unchanged", "missing", "skipped", "failed", "seconds", "failures"}
+    assert keys <= set(summary)
+
+
+def test_failed_files_exit_1_and_are_named(tmp_path: Path, photo_tree: Path) -> None:
+    (photo_tree / "broken.jpg").write_bytes(b"not a picture")
+    with open(os.path.join(os.fsencode(photo_tree), b"bad\xff.png"), "wb") as handle:
+        handle.write(b"")
+    result = run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
+    assert result.exit_code == 1
+    assert "failed             2" in result.stdout
+    assert "! broken.jpg: not an image" in result.stdout
+    assert "! bad\\xff.png: empty file" in result.stdout
+    as_json = run("index", str(photo_tree), *db_args(tmp_path), "--json", "--retry-errors")
+    assert as_json.exit_code == 1
+    assert {f["path"] for f in json.loads(as_json.stdout)["failures"]} == {
+        "broken.jpg",
+        "bad\\xff.png",
+    }
+    # Known bad and unchanged: not a new failure, so the run is fine.
+    quiet = run("index", str(photo_tree), *db_args(tmp_path))
+    assert quiet.exit_code == 0
+    assert "known bad          2" in quiet.stdout
+
+
+def test_skipped_files_do_not_fail_the_run(tmp_path: Path) -> None:
+    save_photo(tmp_path / "p" / "tiny.jpg", 1, (50, 50))
+    result = run("index", str(tmp_path / "p"), *db_args(tmp_path), "--min-resolution", "64")
+    assert result.exit_code == 0
+    assert "skipped            1" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["index"],
+        ["index", ".", "--hash-size", "12"],
+        ["index", ".", "--workers", "0"],
+        ["index", ".", "--no-such-option"],
+        ["no-such-command"],
+    ],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "Usage:" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_library_errors_are_one_clear_line(tmp_path: Path, photo_tree: Path) -> None:
+    run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
+    result = run("index", str(photo_tree), *db_args(tmp_path), "--hash-size", "16")
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: this database was indexed with hash size 8")
+    assert "--rehash" in lines[0]
+    assert "Traceback" not in result.output
+    rehashed = run(
+        "index",
+        str(photo_tree),
+        *db_args(tmp_path),
+        "--hash-size",
+        "16",
+        "--rehash",
+        "--workers",
+        "1",
+    )
+    assert rehashed.exit_code == 0, rehashed.output
+    assert "changed            6" in rehashed.stdout
+
+
+def test_debug_shows_the_traceback(tmp_path: Path, photo_tree: Path) -> None:
+    run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
+    result = run("--debug", "index", str(photo_tree), *db_args(tmp_path), "--hash-size", "16")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ParameterMismatchError)
+
+
+def test_missing_folder_and_bad_database(tmp_path: Path) -> None:
+    result = run("index", str(tmp_path / "nope"), *db_args(tmp_path))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: folder not found: {tmp_path / 'nope'}")
+    (tmp_path / "notes.sqlite").write_text("shopping list\n" * 200)
+    bad = run("status", "--db", str(tmp_path / "notes.sqlite"))
+    assert bad.exit_code == 1
+    assert "not a dedupdb database" in bad.stderr
+    assert "Traceback" not in bad.output
+
+
+def test_interrupt_says_the_work_is_saved(
+    tmp_path: Path, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "index", interrupted)
+    result = run("index", str(photo_tree), *db_args(tmp_path))
+    assert result.exit_code == 130
+    assert "run the same command again to continue" in result.stderr
+
+
+def test_status_text_errors_and_json(tmp_path: Path, photo_tree: Path) -> None:
+    empty = run("status", *db_args(tmp_path))
+    assert empty.exit_code == 0
+    assert "No folders indexed yet" in empty.stdout
+    (photo_tree / "broken.jpg").write_bytes(b"x")
+    run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
+    text = run("status", *db_args(tmp_path))
+    assert text.exit_code == 0
+    assert "Images:   6" in text.stdout
+    assert f"{photo_tree}: 6 images, 0 missing, 1 failed, 0 skipped" in text.stdout
+    assert "broken.jpg" not in text.stdout
+    errors = run("status", *db_args(tmp_path), "--errors")
+    assert f"failed: {photo_tree / 'broken.jpg'}: not an image" in errors.stdout
+    data = json.loads(run("status", *db_args(tmp_path), "--json", "--errors").stdout)
+    assert data["images"] == 6
+    assert data["roots"][0]["failed"] == 1
+    assert data["errors"][0]["reason"].startswith("not an image")
+
+
+def test_default_database_comes_from_the_environment(photo_tree: Path, tmp_path: Path) -> None:
+    result = run("index", str(photo_tree), "--workers", "1")
+    assert result.exit_code == 0
+    assert (tmp_path / "default.sqlite").exists()  # conftest points DEDUPDB_DB there
+    assert str(tmp_path / "default.sqlite") in run("status").stdout
+
+
+def test_prune(tmp_path: Path, photo_tree: Path) -> None:
+    run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
+    (photo_tree / "cat.jpg").unlink()
+    run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
+    result = run("prune", *db_args(tmp_path), str(photo_tree))
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "Forgot 1 missing image."
+    again = run("prune", *db_args(tmp_path))
+    assert again.stdout.strip() == "Forgot 0 missing images."
+    unknown = run("prune", *db_args(tmp_path), str(tmp_path / "elsewhere"))
+    assert unknown.exit_code == 1
+    assert "is not an indexed folder" in unknown.stderr
+
+
+def test_version() -> None:
+    from dedupdb import __version__
+
+    result = run("--version")
+    assert result.exit_code == 0
+    assert __version__ in result.stdout
+
+
+def test_progress_bar_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    bar = _ProgressBar(enabled=True)
+    bar.update(Progress(0, 4, 0, ""))
+    bar.update(Progress(3, 4, 1, "a.jpg"))
+    bar.close()
+    shown = capsys.readouterr().err
+    assert "3/4" in shown and "errors=1" in shown
+    off = _ProgressBar(enabled=False)
+    off.update(Progress(1, 4, 0, "a.jpg"))
+    off.close()
+    assert capsys.readouterr().err == ""
+
+
+def test_break_lock(tmp_path: Path, photo_tree: Path) -> None:
+    from datetime import datetime
+
+    from dedupdb.models import Run
+    from dedupdb.store import open_store
+
+    store = open_store(tmp_path / "cli.sqlite")
+    with store.transaction() as session:
+        session.add(Run(host="gone-host", pid=7, status="running", started_at=datetime(2026, 1, 1)))
+    store.close()
+    busy = run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
+    assert busy.exit_code == 1
+    assert busy.stderr.count("\n") == 1
+    assert "pid 7 on gone-host" in busy.stderr and "--break-lock" in busy.stderr
+    taken = run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1", "--break-lock")
+    assert taken.exit_code == 0, taken.output

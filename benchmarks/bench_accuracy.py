@@ -7,7 +7,9 @@ Indexes the corpus into the database when it is not there yet (``dedupdb index C
 --exclude scale``: scale/ holds the speed photos, which the truth does not list), then for every
 (hash, threshold, rotations, guards) setting writes the clusters that ``find_clusters`` returns
 as a JSON list of path groups (what score.py reads: a cluster stands for all its pairs), scores
-it, and prints one line per setting. ``--pairs`` also scores the raw pairs before clustering.
+it, and prints one line per setting (``2nd``: the second hash whose matches are added, at its
+default threshold). ``--pairs`` also scores the raw pairs before clustering, ``--single`` the
+first hash alone.
 The row marked ``*`` is the best F1: the defaults in dedupdb/match.py come from this table.
 """
 
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--no-guards", action="store_true", help="also score without guards")
     parser.add_argument("--ssim", type=float, default=None, help="also score with this --ssim")
     parser.add_argument("--pairs", action="store_true", help="also score raw pairs")
+    parser.add_argument("--single", action="store_true", help="also score without 2nd hash")
     parser.add_argument("--out", type=Path, default=Path("/tmp/dedupdb-accuracy"))
     args = parser.parse_args()
 
@@ -108,6 +111,8 @@ def main() -> None:
     for algorithm in args.hashes.split(","):
         for threshold in parse_range(args.thresholds):
             settings.append(MatchOptions(hash=algorithm, threshold=threshold))
+            if args.single:
+                settings.append(MatchOptions(hash=algorithm, threshold=threshold, second_hash=None))
             if args.no_rotations:
                 settings.append(MatchOptions(hash=algorithm, threshold=threshold, rotations=False))
             if args.no_guards:
@@ -115,7 +120,7 @@ def main() -> None:
             if args.ssim is not None:
                 settings.append(MatchOptions(hash=algorithm, threshold=threshold, ssim=args.ssim))
 
-    header = (f"{'hash':<6} {'thr':>3} {'rot':>3} {'grd':>3} {'ssim':>4} {'what':<8} "
+    header = (f"{'hash':<6} {'2nd':<5} {'thr':>3} {'rot':>3} {'grd':>3} {'ssim':>4} {'what':<8} "
               f"{'P':>6} {'R':>6} {'F1':>6} {'F1-nr':>6} {'rotmin':>6} {'negpairs':>8} "
               f"{'negfam':>6} {'sec':>5}")  # fmt: skip
     print(header)
@@ -129,7 +134,8 @@ def main() -> None:
         if args.pairs:
             outputs["pairs"] = [[paths[p.a], paths[p.b]] for p in pairs]
         for what, groups in outputs.items():
-            name = (f"{options.hash}-t{options.threshold}-r{int(options.rotations)}"
+            name = (f"{options.hash}-{options.second_hash}-t{options.threshold}"
+                    f"-r{int(options.rotations)}"
                     f"-g{int(options.guards)}-s{options.ssim}-{what}.json")  # fmt: skip
             (args.out / name).write_text(json.dumps(groups))
             declared, _unknown = score.declared_pairs(groups, root, known)
@@ -139,7 +145,9 @@ def main() -> None:
             neg = result["hard_negatives"]
             row = (options, what, result, rot_min, elapsed)
             results.append(row)
-            print(f"{options.hash:<6} {options.threshold:>3} {int(options.rotations):>3} "
+            second = options.resolved_second()
+            print(f"{options.hash:<6} {second[0] if second else '-':<5} "
+                  f"{options.threshold:>3} {int(options.rotations):>3} "
                   f"{int(options.guards):>3} {options.ssim or '-':>4} {what:<8} "
                   f"{result['precision']:>6.3f} {result['recall']:>6.3f} {result['f1']:>6.3f} "
                   f"{result['without_recomposed']['f1']:>6.3f} {rot_min:>6.3f} "

@@ -41,8 +41,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 WORD_BITS = 64
 # Widest chunk: its bucket table has 2**bits + 1 offsets.
 MAX_TABLE_BITS = 22
-# Each chunk's values are split in this many ranges, the units of work spread over threads.
-TASKS_PER_CHUNK = 64
+# Each chunk's flip masks are handled in groups of this many: the units of work for threads.
+MASKS_PER_TASK = 8
 
 
 def hamming(a: int, b: int) -> int:
@@ -227,8 +227,8 @@ _ctpop = cast(Callable[[Any], int], _ctpop_intrinsic)
 @_jit
 def _join_chunk(  # a compiled kernel takes flat arrays
     j: int,  # the chunk
-    key_lo: int,  # the range of chunk values whose queries this call handles
-    key_hi: int,
+    mask_lo: int,  # the range of flip masks (into ``masks``) this call handles
+    mask_hi: int,
     q_sorted: np.ndarray,  # (nq, words) uint64: queries sorted by chunk j's value
     q_order: np.ndarray,  # (nq,) int64: query row of each sorted position
     q_offsets: np.ndarray,  # (2**bits + 1,) int64: sorted query positions per chunk value
@@ -247,26 +247,30 @@ def _join_chunk(  # a compiled kernel takes flat arrays
     threshold: int,
     self_join: bool,
 ) -> np.ndarray:
-    """Pairs found through chunk ``j`` for the queries whose chunk value is in the range, as
-    rows (query row, stored row, distance).
+    """Pairs found through chunk ``j`` and the flip masks in the range, as rows (query row,
+    stored row, distance).
 
     Queries sharing a chunk value are handled together, so each bucket of stored hashes is
-    read once per group rather than once per query (the buckets do not fit in the caches).
+    read once per group rather than once per query; and for one mask the chunk values are
+    walked in order, so both the queries and the buckets (``value ^ mask``) are read nearly
+    sequentially: memory latency, not the bit counting, is what limits this loop.
     """
     words = q_sorted.shape[1]
     base = offset_start[j]
+    keys = q_offsets.shape[0] - 1
     out = np.empty((1024, 3), np.int64)
     count = 0
-    for key in range(key_lo, key_hi):
-        qa = q_offsets[key]
-        qb = q_offsets[key + 1]
-        if qa == qb:
-            continue
-        for k in range(mask_start[j], mask_start[j + 1]):
-            mask = masks[k]
+    for k in range(mask_lo, mask_hi):
+        mask = masks[k]
+        top = mask_top[k]
+        for key in range(keys):
+            qa = q_offsets[key]
+            qb = q_offsets[key + 1]
+            if qa == qb:
+                continue
             # In a self-join a pair whose chunk values differ by ``mask`` is met from both
             # sides: keep the side whose value has the mask's top bit clear.
-            if self_join and mask != 0 and key & mask_top[k]:
+            if self_join and mask != 0 and key & top:
                 continue
             bucket = key ^ mask
             for pos in range(offsets[base + bucket], offsets[base + bucket + 1]):
@@ -397,9 +401,12 @@ def plan_chunks(total_bits: int, threshold: int, stored: int, queries: int) -> l
         cost = float(len(layout) * (1 << max(widths))) * 4.0
         for (_, _, width), radius in zip(layout, radii, strict=True):
             balls = _ball(width, radius)
-            lookup = 1.0 if width <= 16 else 4.0
+            # A bucket look-up costs about ten candidate checks (measured); more once the
+            # table outgrows the caches.
+            lookup = 10.0 if width <= 16 else 40.0
             groups = min(queries, 1 << width)  # queries sharing a chunk value look up together
-            cost += balls * (groups * lookup + queries * stored / 2.0**width)
+            walk = float(1 << width)  # each mask walks every chunk value
+            cost += balls * (walk + groups * lookup + queries * stored / 2.0**width)
         plan = [Chunk(w, s, b, r) for (w, s, b), r in zip(layout, radii, strict=True)]
         if best is None or cost < best[0]:
             best = (cost, plan)
@@ -460,10 +467,9 @@ class MultiIndex:
                 q_offsets = tables.chunk_offsets(j)
             else:
                 q_sorted, q_order, q_offsets = _sort_by_chunk(q_all, chunk)
-            keys = 1 << chunk.bits
-            step = max(1, keys // TASKS_PER_CHUNK)
-            for lo in range(0, keys, step):
-                tasks.append((j, lo, min(keys, lo + step), q_sorted, q_order, q_offsets))
+            first, last = tables.mask_range(j)
+            for lo in range(first, last, MASKS_PER_TASK):
+                tasks.append((j, lo, min(last, lo + MASKS_PER_TASK), q_sorted, q_order, q_offsets))
         rest = (owners, *tables.arrays, threshold, self_join)
 
         def run(task: tuple[Any, ...]) -> np.ndarray:
@@ -490,6 +496,11 @@ class _Tables:
 
     arrays: tuple[np.ndarray, ...]
     bounds: tuple[tuple[int, int], ...]  # each chunk's slice of the flat offsets
+
+    def mask_range(self, j: int) -> tuple[int, int]:
+        """Chunk ``j``'s flip masks, as a range of indices into the flat masks."""
+        mask_start = self.arrays[6]
+        return int(mask_start[j]), int(mask_start[j + 1])
 
     def chunk_offsets(self, j: int) -> np.ndarray:
         lo, hi = self.bounds[j]

@@ -447,7 +447,7 @@ def report_command(
     store = _open(db)
     try:
         result = build_report(store, options)
-        remember_clusters(store, cluster_membership(result))
+        remembered = remember_clusters(store, cluster_membership(result))
     finally:
         store.close()
     if json_file:
@@ -468,6 +468,10 @@ def report_command(
             out.write(render_html(result, previews, thumbnail_clusters=thumbnails))
     if not quiet and "-" not in (json_file, csv_file):
         click.echo(format_report_summary(result))
+        if not remembered:
+            click.echo(
+                "(the database is read-only: `not-duplicate --cluster` cannot use this report)"
+            )
         for name, path in (("HTML", html_file), ("JSON", json_file), ("CSV", csv_file)):
             if path:
                 click.echo(f"Wrote the {name} report to {path}")

@@ -10,7 +10,11 @@ A connected group of pairs that is not complete is split greedily and determinis
 member with the most partners (ties: the smaller sum of distances, then the lower id) seeds a
 cluster, which takes each of its partners in order of distance (then id) when that partner is
 paired with every member taken so far; then the same with what is left. A member left alone is
-in no cluster.
+in no cluster. Then each member moves to another of the group's clusters when it is paired with
+all of that cluster's members and fits it better: a smaller mean of (Hamming distance + tone
+difference / ``TONE_PER_BIT``) over the members. This is what puts a grayscale copy, which
+matches the light, dark and recoloured versions of its picture equally well on the hashes, with
+the version whose tones it has.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from dataclasses import dataclass
 
 from .match import MatchOptions, Pair, find_pairs
 from .store import Store
+
+# How many luma levels (0..255) of tone difference weigh as much as one bit of hash distance
+# when a member is placed between clusters.
+TONE_PER_BIT = 4.0
+MAX_PASSES = 8
 
 
 @dataclass
@@ -107,5 +116,36 @@ def _split(component: list[int], partners: dict[int, dict[int, Pair]]) -> list[l
                 cluster.append(y)
         left.difference_update(cluster)
         if len(cluster) > 1:
-            out.append(sorted(cluster))
-    return out
+            out.append(cluster)
+    _refine(out, partners)
+    return [sorted(c) for c in out]
+
+
+def _fit(x: int, others: list[int], partners: dict[int, dict[int, Pair]]) -> float:
+    """How well ``x`` fits with ``others`` (lower is better)."""
+    costs = [partners[x][y].distance + partners[x][y].tone / TONE_PER_BIT for y in others]
+    return sum(costs) / len(costs)
+
+
+def _refine(clusters: list[list[int]], partners: dict[int, dict[int, Pair]]) -> None:
+    """Move members to another cluster of theirs that they fit better (in place)."""
+    for _ in range(MAX_PASSES):
+        moved = False
+        for here in clusters:
+            for x in sorted(here):
+                if len(here) <= 2:
+                    break
+                rest = [y for y in here if y != x]
+                best, target = _fit(x, rest, partners), None
+                for there in clusters:
+                    if there is here or not all(y in partners[x] for y in there):
+                        continue
+                    cost = _fit(x, there, partners)
+                    if cost < best - 1e-9:
+                        best, target = cost, there
+                if target is not None:
+                    here.remove(x)
+                    target.append(x)
+                    moved = True
+        if not moved:
+            return

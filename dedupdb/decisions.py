@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import CursorResult, delete, select, tuple_
+from sqlalchemy.exc import OperationalError
 
 from .errors import DedupdbError
 from .models import PRESENT, Image, NotDuplicate, Root
@@ -200,10 +201,15 @@ def excluded_pairs(store: Store) -> frozenset[tuple[int, int]]:
     return frozenset(pairs)
 
 
-def remember_clusters(store: Store, clusters: dict[int, list[int]]) -> None:
-    """Keep the last report's clusters (id -> image ids) for ``--cluster ID``."""
-    with store.transaction() as session:
-        store.set_setting(session, LAST_REPORT_KEY, {str(k): v for k, v in clusters.items()})
+def remember_clusters(store: Store, clusters: dict[int, list[int]]) -> bool:
+    """Keep the last report's clusters (id -> image ids) for ``--cluster ID``. Returns False
+    when the database cannot be written (e.g. a read-only file): reporting still works."""
+    try:
+        with store.transaction() as session:
+            store.set_setting(session, LAST_REPORT_KEY, {str(k): v for k, v in clusters.items()})
+    except OperationalError:
+        return False
+    return True
 
 
 def last_cluster(store: Store, cluster_id: int) -> list[int]:

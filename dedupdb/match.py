@@ -72,6 +72,10 @@ class MatchOptions:
     ssim: float | None = None  # verify candidate pairs, drop below
     exclude_pairs: frozenset[tuple[int, int]] = frozenset()  # user "not duplicates" (min, max)
     guards: bool = True  # colour and EXIF-date guards against look-alikes and burst shots
+    # A second hash whose matches are added (None: only ``hash``): pHash and dHash fail on
+    # different edits (crops, watermarks), so together they miss fewer copies.
+    second_hash: str | None = "dhash"
+    second_threshold: int | None = None  # None = the documented default for the second hash
 
     def resolved_threshold(self, hash_size: int = 8) -> int:
         """The threshold in bits for this hash size (the default scales with the hash's bits)."""
@@ -79,17 +83,28 @@ class MatchOptions:
             return self.threshold
         return DEFAULT_THRESHOLDS[self.hash] * (hash_size * hash_size) // 64
 
+    def resolved_second(self, hash_size: int = 8) -> tuple[str, int] | None:
+        """The second hash and its threshold, or None when there is none."""
+        if self.second_hash is None or self.second_hash == self.hash:
+            return None
+        if self.second_threshold is not None:
+            return self.second_hash, self.second_threshold
+        return self.second_hash, DEFAULT_THRESHOLDS[self.second_hash] * hash_size**2 // 64
+
     def validate(self, hash_size: int = 8) -> None:
-        if self.hash not in ALGORITHMS:
-            raise MatchOptionsError(
-                f"unknown hash {self.hash!r}", f"choose one of {', '.join(ALGORITHMS)}"
-            )
+        for name in (self.hash, self.second_hash):
+            if name is not None and name not in ALGORITHMS:
+                raise MatchOptionsError(
+                    f"unknown hash {name!r}", f"choose one of {', '.join(ALGORITHMS)}"
+                )
         bits = hash_size * hash_size
-        if self.threshold is not None and not 0 <= self.threshold <= bits // 2:
-            raise MatchOptionsError(
-                f"threshold {self.threshold} is out of range for {bits}-bit hashes",
-                f"use a value from 0 to {bits // 2} (default {self.resolved_threshold(hash_size)})",
-            )
+        for value in (self.threshold, self.second_threshold):
+            if value is not None and not 0 <= value <= bits // 2:
+                raise MatchOptionsError(
+                    f"threshold {value} is out of range for {bits}-bit hashes",
+                    f"use a value from 0 to {bits // 2} "
+                    f"(default {self.resolved_threshold(hash_size)})",
+                )
         if self.ssim is not None and not -1.0 <= self.ssim <= 1.0:
             raise MatchOptionsError(
                 f"SSIM minimum {self.ssim} is out of range", "use a value from -1 to 1, e.g. 0.6"
@@ -105,6 +120,7 @@ class Pair:
     distance: int  # Hamming bits (0 for exact copies)
     exact: bool  # same content hash
     transform: str  # "identity", "rot90", ..., from hashes.DIHEDRAL_NAMES (b relative to a)
+    tone: float = 0.0  # mean absolute luma difference of the aligned 4x4 signatures, 0..255
 
 
 @dataclass
@@ -128,17 +144,19 @@ class Rows:
     content: list[bytes]  # content hashes
     low_information: np.ndarray  # bool
     hashes: np.ndarray  # (n, 8, words) uint64: the chosen hash's 8 dihedral variants
+    second: np.ndarray | None  # the same for the second hash, when one is asked for
     colour: np.ndarray  # (n, 4, 4, 3) uint8 RGB signature
     taken_at: list[str | None]
     hash_size: int
     extra_same_file: dict[int, list[int]] = field(default_factory=dict)  # id -> hidden ids
 
 
-def load_rows(store: Store, algorithm: str) -> Rows:
+def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
     """The present images of the database's hash size, one per file (lowest id wins)."""
     stored = store.get_setting(HASH_PARAMS_KEY)
     params = HashParams(int(stored["hash_size"]) if stored else 8)
     column = getattr(Image, algorithm)
+    second_column = getattr(Image, second or algorithm)
     query = (
         select(
             Image.id,
@@ -149,45 +167,64 @@ def load_rows(store: Store, algorithm: str) -> Rows:
             column,
             Image.colour,
             Image.taken_at,
+            second_column,
         )
         .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
         .order_by(Image.id)
     )
-    with store.session() as session:
-        records = session.execute(query).all()
-    seen: dict[tuple[int, int], int] = {}
-    hidden: dict[int, list[int]] = defaultdict(list)
-    kept = []
-    for r in records:
-        if r.inode:  # 0: a filesystem without stable inode numbers
-            first = seen.setdefault((r.device, r.inode), r.id)
-            if first != r.id:
-                hidden[first].append(r.id)
-                continue
-        kept.append(r)
+    with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping for 10^6 rows
+        records = conn.execute(query).all()
+    n_all = len(records)
+    columns = list(zip(*records, strict=True)) if records else [()] * 9
+    ids_all = np.asarray(columns[0], dtype=np.int64)
+    # One file reached twice (hard links, overlapping roots): keep its lowest id. Inode 0
+    # means a filesystem without stable inode numbers: no merging there.
+    device = np.asarray(columns[1], dtype=np.int64)
+    inode = np.asarray(columns[2], dtype=np.int64)
+    keep = np.ones(n_all, dtype=bool)
+    hidden: dict[int, list[int]] = {}
+    if n_all:
+        order = np.lexsort((ids_all, inode, device))
+        same = (device[order][1:] == device[order][:-1]) & (inode[order][1:] == inode[order][:-1])
+        same &= inode[order][1:] != 0
+        starts = np.concatenate([[True], ~same])  # first row of each run of one file
+        first_row = order[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+        later = ~starts
+        keep[order[later]] = False
+        for row, first in zip(order[later].tolist(), first_row[later].tolist(), strict=True):
+            hidden.setdefault(int(ids_all[first]), []).append(int(ids_all[row]))
+    kept = np.flatnonzero(keep)
     n = len(kept)
     words = params.bits // WORD_BITS
     blob_size = VARIANTS * params.nbytes
-    blobs = b"".join(r[5] for r in kept if len(r[5]) == blob_size)
-    if len(blobs) != n * blob_size:
-        raise DedupdbError(
-            f"the database holds {algorithm} values of an unexpected size",
-            "re-index with `dedupdb index --rehash`",
-        )
-    hashes = np.frombuffer(blobs, dtype=">u8").astype(np.uint64).reshape(n, VARIANTS, words)
+
+    def variants(blobs_of: Sequence[bytes], name: str) -> np.ndarray:
+        blobs = b"".join(blobs_of[i] for i in kept.tolist())
+        if len(blobs) != n * blob_size:
+            raise DedupdbError(
+                f"the database holds {name} values of an unexpected size",
+                "re-index with `dedupdb index --rehash`",
+            )
+        return np.frombuffer(blobs, dtype=">u8").astype(np.uint64).reshape(n, VARIANTS, words)
+
+    hashes = variants(columns[5], algorithm)
     colour_size = SIGNATURE_GRID * SIGNATURE_GRID * 3
+    colour_blobs = columns[6]
     colours = b"".join(
-        r.colour if len(r.colour) == colour_size else bytes(colour_size) for r in kept
+        c if len(c) == colour_size else bytes(colour_size)
+        for c in (colour_blobs[i] for i in kept.tolist())
     )
+    kept_list = kept.tolist()
     return Rows(
-        ids=np.asarray([r.id for r in kept], dtype=np.int64),
-        content=[r.content_hash for r in kept],
-        low_information=np.asarray([bool(r.low_information) for r in kept], dtype=bool),
+        ids=ids_all[kept],
+        content=[columns[3][i] for i in kept_list],
+        low_information=np.asarray(columns[4], dtype=bool)[kept] if n_all else np.zeros(0, bool),
         hashes=hashes,
+        second=variants(columns[8], second) if second else None,
         colour=np.frombuffer(colours, dtype=np.uint8).reshape(n, SIGNATURE_GRID, SIGNATURE_GRID, 3),
-        taken_at=[r.taken_at for r in kept],
+        taken_at=[columns[7][i] for i in kept_list],
         hash_size=params.hash_size,
-        extra_same_file=dict(hidden),
+        extra_same_file=hidden,
     )
 
 
@@ -226,12 +263,34 @@ def search(hashes: np.ndarray, threshold: int, rotations: bool) -> Candidates:
     return Candidates(a[first], b[first], d[first], v[first])
 
 
+def merge(found: Candidates, more: Candidates, hashes: np.ndarray) -> Candidates:
+    """``found`` plus the pairs of ``more`` it lacks, with their distance on ``hashes`` (the
+    first hash) under the transform that matched."""
+    n = len(hashes) + 1
+    known = found.a * n + found.b
+    new = ~np.isin(more.a * n + more.b, known)
+    extra = more.take(new)
+    diff = hashes[extra.a, extra.variant, :] ^ hashes[extra.b, 0, :]
+    distance = np.bitwise_count(diff).sum(axis=1, dtype=np.int64)
+    a = np.concatenate([found.a, extra.a])
+    b = np.concatenate([found.b, extra.b])
+    order = np.lexsort((b, a))
+    return Candidates(
+        a[order],
+        b[order],
+        np.concatenate([found.distance, distance])[order],
+        np.concatenate([found.variant, extra.variant])[order],
+    )
+
+
 def find_pairs(store: Store, options: MatchOptions) -> list[Pair]:
     """Every pair of duplicate images in the database, sorted by (a, b)."""
     options.validate()
-    rows = load_rows(store, options.hash)
+    second = options.resolved_second()
+    rows = load_rows(store, options.hash, second[0] if second else None)
     options.validate(rows.hash_size)
     threshold = options.resolved_threshold(rows.hash_size)
+    second = options.resolved_second(rows.hash_size)
 
     # Exact copies: one group per content hash, searched through its first (lowest) row.
     groups: dict[bytes, list[int]] = defaultdict(list)
@@ -247,17 +306,26 @@ def find_pairs(store: Store, options: MatchOptions) -> list[Pair]:
     members_of = {m[0]: m for m in groups.values()}
 
     found = search(rows.hashes[heads], threshold, options.rotations)
+    if second is not None and rows.second is not None:
+        more = search(rows.second[heads], second[1], options.rotations)
+        found = merge(found, more, rows.hashes[heads])
     found = Candidates(heads[found.a], heads[found.b], found.distance, found.variant)
+    colours = compare_colours(rows, found)
     if options.guards:
-        found = found.take(colour_guard(rows, found) & date_guard(rows, found))
+        keep = colour_guard(colours) & date_guard(rows, found)
+        found, tones = found.take(keep), colours.tone[keep]
+    else:
+        tones = colours.tone
     if options.ssim is not None and len(found.a):
-        found = found.take(ssim_scores(store, rows, found) >= options.ssim)
+        keep = ssim_scores(store, rows, found) >= options.ssim
+        found, tones = found.take(keep), tones[keep]
 
-    for ra, rb, dist, var in zip(
+    for ra, rb, dist, var, tone in zip(
         found.a.tolist(),
         found.b.tolist(),
         found.distance.tolist(),
         found.variant.tolist(),
+        np.round(tones, 2).tolist(),
         strict=True,
     ):
         name = DIHEDRAL_NAMES[var]
@@ -265,9 +333,9 @@ def find_pairs(store: Store, options: MatchOptions) -> list[Pair]:
             for y in members_of[rb]:
                 ia, ib = int(rows.ids[x]), int(rows.ids[y])
                 if ia < ib:
-                    pairs.append(Pair(ia, ib, dist, False, name))
+                    pairs.append(Pair(ia, ib, dist, False, name, tone))
                 else:  # b relative to a is the inverse transform
-                    pairs.append(Pair(ib, ia, dist, False, DIHEDRAL_NAMES[_INVERSE[var]]))
+                    pairs.append(Pair(ib, ia, dist, False, DIHEDRAL_NAMES[_INVERSE[var]], tone))
     excluded = options.exclude_pairs
     return sorted((p for p in pairs if (p.a, p.b) not in excluded), key=lambda p: (p.a, p.b))
 
@@ -307,24 +375,22 @@ MAX_HUE_DEGREES = 12.0
 MIN_CHROMA = 4.0
 
 
-def colour_guard(rows: Rows, found: Candidates) -> np.ndarray:
-    """True for candidate pairs whose colours agree as those of a copy would.
+@dataclass
+class ColourComparison:
+    """How the aligned 4x4 colour signatures of candidate pairs compare."""
 
-    Grayscale hashes see a light and a dark, or a blue and an orange version of one picture as
-    the same. The stored 4x4 colour signatures, aligned by the pair's transform, tell them
-    apart: the mean luma may change by a factor up to ``MAX_LUMA_RATIO``; where both pictures
-    have colour, their hues must agree within ``MAX_HUE_DEGREES``. A grayscale copy has no hue
-    to compare, so it passes the hue test; complete-linkage clustering then keeps it with the
-    picture it is closest to (see cluster.py).
-    """
-    if not len(found.a):
-        return np.ones(0, dtype=bool)
+    luma_ratio: np.ndarray  # mean luma of the brighter over the darker (>= 1)
+    hue_degrees: np.ndarray  # chroma-weighted mean hue difference where both have colour
+    tone: np.ndarray  # mean absolute luma difference per cell (0..255)
+
+
+def compare_colours(rows: Rows, found: Candidates) -> ColourComparison:
+    """The colour signatures of each candidate pair, the first aligned by the transform."""
     cells = SIGNATURE_GRID * SIGNATURE_GRID
     first = aligned(rows.colour[found.a], found.variant).reshape(-1, cells, 3) @ _YCBCR.T
     second = rows.colour[found.b].reshape(-1, cells, 3).astype(np.float64) @ _YCBCR.T
     luma_a = np.maximum(first[..., 0].mean(axis=1), 1.0)
     luma_b = np.maximum(second[..., 0].mean(axis=1), 1.0)
-    ratio = np.maximum(luma_a / luma_b, luma_b / luma_a)
     chroma_a, chroma_b = first[..., 1:], second[..., 1:]
     sat_a = np.linalg.norm(chroma_a, axis=2)
     sat_b = np.linalg.norm(chroma_b, axis=2)
@@ -333,7 +399,26 @@ def colour_guard(rows: Rows, found: Candidates) -> np.ndarray:
     weight = np.where((sat_a >= MIN_CHROMA) & (sat_b >= MIN_CHROMA), np.minimum(sat_a, sat_b), 0)
     total = weight.sum(axis=1)
     hue = np.where(total > 0, (angle * weight).sum(axis=1) / np.maximum(total, 1e-9), 0.0)
-    keep: np.ndarray = (ratio <= MAX_LUMA_RATIO) & (hue <= MAX_HUE_DEGREES)
+    return ColourComparison(
+        luma_ratio=np.maximum(luma_a / luma_b, luma_b / luma_a),
+        hue_degrees=hue,
+        tone=np.abs(first[..., 0] - second[..., 0]).mean(axis=1),
+    )
+
+
+def colour_guard(colours: ColourComparison) -> np.ndarray:
+    """True for candidate pairs whose colours agree as those of a copy would.
+
+    Grayscale hashes see a light and a dark, or a blue and an orange version of one picture as
+    the same. The stored 4x4 colour signatures, aligned by the pair's transform, tell them
+    apart: the mean luma may change by a factor up to ``MAX_LUMA_RATIO``; where both pictures
+    have colour, their hues must agree within ``MAX_HUE_DEGREES``. A grayscale copy has no hue
+    to compare, so it passes the hue test; clustering then keeps it with the pictures whose
+    tones it matches best (see cluster.py).
+    """
+    keep: np.ndarray = (colours.luma_ratio <= MAX_LUMA_RATIO) & (
+        colours.hue_degrees <= MAX_HUE_DEGREES
+    )
     return keep
 
 

@@ -112,7 +112,7 @@ def test_forget(store: Store, twins: Path) -> None:
 def test_last_report_clusters(store: Store) -> None:
     with pytest.raises(DedupdbError, match="no report"):
         last_cluster(store, 1)
-    remember_clusters(store, {1: [4, 5], 2: [6, 7, 8]})
+    assert remember_clusters(store, {1: [4, 5], 2: [6, 7, 8]}) is True
     assert last_cluster(store, 2) == [6, 7, 8]
     with pytest.raises(DedupdbError, match="has no cluster 3"):
         last_cluster(store, 3)

@@ -73,7 +73,7 @@ def test_copies_pair_with_the_original_and_strangers_do_not(store: Store, librar
 
 
 def test_pairs_are_well_formed_and_sorted(store: Store, library: Path) -> None:
-    pairs = find_pairs(store, MatchOptions())
+    pairs = find_pairs(store, MatchOptions(second_hash=None))
     assert pairs == sorted(pairs, key=lambda p: (p.a, p.b))
     assert len({(p.a, p.b) for p in pairs}) == len(pairs)
     threshold = DEFAULT_THRESHOLDS["phash"]
@@ -81,6 +81,18 @@ def test_pairs_are_well_formed_and_sorted(store: Store, library: Path) -> None:
         assert p.a < p.b
         assert 0 <= p.distance <= threshold
         assert p.transform in DIHEDRAL_NAMES
+
+
+def test_the_second_hash_adds_pairs(store: Store, library: Path) -> None:
+    single = {(p.a, p.b): p for p in find_pairs(store, MatchOptions(second_hash=None))}
+    both = {(p.a, p.b): p for p in find_pairs(store, MatchOptions(second_hash="dhash"))}
+    assert set(single) <= set(both)
+    for key, p in single.items():
+        assert both[key] == p  # the first hash's distance and transform are kept
+    dhash_only = {
+        (p.a, p.b) for p in find_pairs(store, MatchOptions(hash="dhash", second_hash=None))
+    }
+    assert set(both) == set(single) | dhash_only
 
 
 def test_exact_copies_are_marked_exact(store: Store, library: Path) -> None:

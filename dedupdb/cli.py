@@ -315,6 +315,9 @@ def format_status(result: Status) -> str:
             f"{root.failed:,} failed, {root.skipped:,} skipped "
             f"(last indexed {root.last_indexed_at or 'never (interrupted)'})"
         )
+        if root.acted_on:
+            acted = ", ".join(f"{count:,} {state}" for state, count in root.acted_on.items())
+            lines.append(f"    acted on by `dedupdb apply`: {acted} (`dedupdb history`)")
     return "\n".join(lines)
 
 

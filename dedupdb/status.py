@@ -9,7 +9,19 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from .errors import DedupdbError
-from .models import FAILED, MISSING, PRESENT, SKIPPED, Failure, Image, Root
+from .models import (
+    DELETED,
+    FAILED,
+    LINKED,
+    MISSING,
+    PRESENT,
+    QUARANTINED,
+    SKIPPED,
+    TRASHED,
+    Failure,
+    Image,
+    Root,
+)
 from .store import Store, head_revision
 from .walk import display
 
@@ -22,6 +34,8 @@ class RootStatus:
     failed: int
     skipped: int
     last_indexed_at: str | None
+    # What `dedupdb apply` did to this root's duplicates: status -> count (e.g. quarantined).
+    acted_on: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +83,11 @@ def status(store: Store) -> Status:
                 last_indexed_at=root.last_indexed_at.isoformat(timespec="seconds")
                 if root.last_indexed_at
                 else None,
+                acted_on={
+                    state: images[(root.id, state)]
+                    for state in (QUARANTINED, TRASHED, LINKED, DELETED)
+                    if images.get((root.id, state))
+                },
             )
             for root in session.execute(select(Root).order_by(Root.display_path)).scalars()
         ]

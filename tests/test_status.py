@@ -68,3 +68,24 @@ def test_prune_of_a_folder_never_indexed(store: Store, tmp_path: Path) -> None:
     with pytest.raises(DedupdbError, match="not an indexed folder") as caught:
         prune(store, tmp_path / "nowhere")
     assert caught.value.hint and "dedupdb status" in caught.value.hint
+
+
+def test_counts_what_apply_did(store: Store, tmp_path: Path) -> None:
+    from dedupdb.actions import apply
+    from dedupdb.plan import plan_actions
+    from dedupdb.report import build_report
+
+    root = tmp_path / "library"
+    original = save_photo(root / "original.png", 21, (400, 300))
+    (root / "copy").mkdir()
+    (root / "copy" / "original.png").write_bytes(original.read_bytes())
+    save_photo(root / "other.jpg", 22)
+    index(store, root, SEQUENTIAL)
+    assert status(store).roots[0].acted_on == {}
+    report = build_report(store)
+    plan = plan_actions(store, report, quarantine=tmp_path / "quarantine")
+    assert len(plan.actions) == 1
+    apply(store, plan)
+    result = status(store).roots[0]
+    assert result.acted_on == {"quarantined": 1}
+    assert result.present == 2

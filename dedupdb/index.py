@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from multiprocessing.context import BaseContext
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -459,7 +459,7 @@ class Writer:
         self._upserts: dict[tuple[str, ...], Any] = {}
         # Built once with the path bound at execution: constructing a WHERE clause per file
         # (coercions, a fresh cache key) cost more than running it.
-        images, failures = Image.__table__, Failure.__table__
+        images, failures = cast(Table, Image.__table__), cast(Table, Failure.__table__)
         self._row_at_path = select(images.c.id).where(
             images.c.root_id == self.root_id, images.c.relpath == bindparam("path")
         )

@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from multiprocessing.context import BaseContext
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -457,16 +457,29 @@ class Writer:
         # Rows this run marked missing: one found again under a new path is moved, not missing.
         self.vanished = set(vanished)
         self._upserts: dict[tuple[str, ...], Any] = {}
+        # Built once with the path bound at execution: constructing a WHERE clause per file
+        # (coercions, a fresh cache key) cost more than running it.
+        images, failures = cast(Table, Image.__table__), cast(Table, Failure.__table__)
+        self._row_at_path = select(images.c.id).where(
+            images.c.root_id == self.root_id, images.c.relpath == bindparam("path")
+        )
+        self._delete_failure = delete(failures).where(
+            failures.c.root_id == self.root_id, failures.c.relpath == bindparam("path")
+        )
 
     def write(self, result: Result, summary: IndexSummary) -> None:
+        if isinstance(result, Indexed):
+            # The common case on a plain Core connection: one transaction, three statements,
+            # none of an ORM session's set-up and bookkeeping.
+            with self.store.engine.begin() as conn:
+                existed = self._upsert_image(conn, result.entry, result.columns)
+            if existed:
+                summary.changed += 1
+            else:
+                summary.new += 1
+            return
         with self.store.transaction() as session:
-            if isinstance(result, Indexed):
-                existed = self._upsert_image(session, result.entry, result.columns)
-                if existed:
-                    summary.changed += 1
-                else:
-                    summary.new += 1
-            elif isinstance(result, KnownContent):
+            if isinstance(result, KnownContent):
                 self._write_known(session, result, summary)
             else:
                 self._write_failure(session, result)
@@ -479,11 +492,12 @@ class Writer:
                             {"path": display(result.entry.relpath), "reason": result.reason}
                         )
 
-    def _upsert_image(self, session: Session, entry: FileEntry, columns: dict[str, Any]) -> bool:
+    def _upsert_image(
+        self, session: Session | Connection, entry: FileEntry, columns: dict[str, Any]
+    ) -> bool:
         """Insert or replace the row at this path; True when a row was already there."""
-        existing = session.execute(
-            select(Image.id).where(Image.root_id == self.root_id, Image.relpath == entry.relpath)
-        ).scalar_one_or_none()
+        path = {"path": entry.relpath}
+        existing = session.execute(self._row_at_path, path).scalar_one_or_none()
         values = {
             **columns,
             "root_id": self.root_id,
@@ -497,9 +511,7 @@ class Writer:
             "indexed_at": _now(),
         }
         session.execute(self._upsert_statement(tuple(values)), values)
-        session.execute(
-            delete(Failure).where(Failure.root_id == self.root_id, Failure.relpath == entry.relpath)
-        )
+        session.execute(self._delete_failure, path)
         return existing is not None
 
     def _upsert_statement(self, keys: tuple[str, ...]) -> Any:

@@ -116,6 +116,10 @@ class Plan:
     vanished: list[int] = field(default_factory=list)
     stale_failures: list[bytes] = field(default_factory=list)
     problems: list[WalkProblem] = field(default_factory=list)
+    # Paths that had an image row / a failure row when planned: the writer skips the lookup
+    # or the delete for a path in neither (a superset is safe, it only costs the query).
+    stored_paths: frozenset[bytes] = frozenset()
+    failure_paths: frozenset[bytes] = frozenset()
 
 
 def plan(
@@ -190,6 +194,8 @@ def plan(
         for relpath in failures
         if relpath not in seen and relpath not in unreadable and not _below(relpath, unreadable)
     ]
+    result.stored_paths = frozenset(rows)
+    result.failure_paths = frozenset(failures).union(p.relpath for p in result.problems)
     return result
 
 
@@ -449,6 +455,8 @@ class Writer:
         root: bytes,
         params: HashParams,
         vanished: Iterable[int] = (),
+        stored_paths: frozenset[bytes] | None = None,
+        failure_paths: frozenset[bytes] | None = None,
     ) -> None:
         self.store = store
         self.root_id = root_id
@@ -457,6 +465,10 @@ class Writer:
         # Rows this run marked missing: one found again under a new path is moved, not missing.
         self.vanished = set(vanished)
         self._upserts: dict[tuple[str, ...], Any] = {}
+        # What the plan saw (None: unknown, always query). Each path is written once a run,
+        # so a path without a row or failure when planned has none until its own write.
+        self.stored_paths = stored_paths
+        self.failure_paths = failure_paths
         # Built once with the path bound at execution: constructing a WHERE clause per file
         # (coercions, a fresh cache key) cost more than running it.
         images, failures = cast(Table, Image.__table__), cast(Table, Failure.__table__)
@@ -497,7 +509,9 @@ class Writer:
     ) -> bool:
         """Insert or replace the row at this path; True when a row was already there."""
         path = {"path": entry.relpath}
-        existing = session.execute(self._row_at_path, path).scalar_one_or_none()
+        existing = None
+        if self.stored_paths is None or entry.relpath in self.stored_paths:
+            existing = session.execute(self._row_at_path, path).scalar_one_or_none()
         values = {
             **columns,
             "root_id": self.root_id,
@@ -511,7 +525,8 @@ class Writer:
             "indexed_at": _now(),
         }
         session.execute(self._upsert_statement(tuple(values)), values)
-        session.execute(self._delete_failure, path)
+        if self.failure_paths is None or entry.relpath in self.failure_paths:
+            session.execute(self._delete_failure, path)
         return existing is not None
 
     def _upsert_statement(self, keys: tuple[str, ...]) -> Any:
@@ -669,7 +684,9 @@ def _index_root(
     known = _known(store, params) if tasks else Known()  # a re-index with nothing new: skip
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
-    writer = Writer(store, root_id, root, params, work.vanished)
+    writer = Writer(
+        store, root_id, root, params, work.vanished, work.stored_paths, work.failure_paths
+    )
     workers = options.workers or os.cpu_count() or 1
     for done, result in enumerate(run_tasks(tasks, workers, known), start=1):
         writer.write(result, summary)

@@ -41,7 +41,7 @@ from .plan import (
     plan_actions,
     report_source,
 )
-from .store import Store
+from .store import Store, process_alive
 from .walk import display
 
 # Journal states of one action.
@@ -135,7 +135,7 @@ def _step_back_if_second(store: Store, run_id: int) -> None:
                 ApplyRun.status.in_(("running", "undoing")), ApplyRun.id < run_id
             )
         ).scalars()
-        other = next((r for r in earlier if r.host != host or _alive(r.pid)), None)
+        other = next((r for r in earlier if r.host != host or process_alive(r.pid)), None)
     if other is None:
         return
     with store.transaction() as session:
@@ -193,7 +193,7 @@ def _claim(store: Store, resuming: bool = False) -> None:
         for run in session.execute(
             select(ApplyRun).where(ApplyRun.status.in_(("running", "undoing")))
         ).scalars():
-            if run.host != host or _alive(run.pid):
+            if run.host != host or process_alive(run.pid):
                 raise ActionError(
                     f"another dedupdb apply (run {run.id}, pid {run.pid} on {run.host}) is "
                     "running on this database",
@@ -214,22 +214,6 @@ def _claim(store: Store, resuming: bool = False) -> None:
                 f"finish it with `dedupdb apply --resume`, or reverse it with "
                 f"`dedupdb undo {waiting}`, then apply again",
             )
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a recycled pid that is not dedupdb does not hold the lock
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"dedupdb" in handle.read()
-    except OSError:
-        return True
 
 
 def _finish(store: Store, run_id: int, status: str) -> None:

@@ -41,7 +41,7 @@ from .decode import DecodedImage, DecodeFailure, decode
 from .errors import DatabaseBusyError, ParameterMismatchError, RootNotFoundError
 from .hashes import HashParams
 from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
-from .store import Store, translate_operational_error
+from .store import Store, process_alive, translate_operational_error
 from .walk import FileEntry, WalkProblem, display, walk
 
 DEFAULT_MIN_RESOLUTION = 100
@@ -806,19 +806,8 @@ def _begin_run(store: Store, root_id: int, *, break_lock: bool = False) -> int:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a recycled pid that is not a dedupdb run does not hold the lock
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"dedupdb" in handle.read()
-    except OSError:
-        return True
+    """Whether another live process holds the run (a stale row of this process does not)."""
+    return pid != os.getpid() and process_alive(pid)
 
 
 def _end_run(store: Store, run_id: int, root_id: int, summary: IndexSummary) -> None:

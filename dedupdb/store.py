@@ -36,6 +36,27 @@ BUSY_TIMEOUT_S = 30.0
 ENV_VAR = "DEDUPDB_DB"
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process that recorded a run in the database (on this host) still runs.
+
+    Used by the index and apply run locks: a pid that is gone, or was recycled by a process
+    that is not dedupdb, does not hold a lock.
+    """
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"dedupdb" in handle.read()
+    except OSError:
+        return True
+
+
 def default_database_path() -> Path:
     """Where the embedded database lives when neither --db nor DEDUPDB_DB says otherwise."""
     return Path(platformdirs.user_data_dir("dedupdb", appauthor=False)) / "dedupdb.sqlite"

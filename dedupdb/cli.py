@@ -17,7 +17,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -182,13 +182,11 @@ def index_command(
     try:
         summary = index(store, os.fsencode(root), options, progress=bar.update)
     except KeyboardInterrupt:
-        bar.close()
-        click.echo(
+        _exit_interrupted(
+            bar,
             "Interrupted: everything indexed so far is saved; run the same command "
             "again to continue.",
-            err=True,
         )
-        sys.exit(EXIT_INTERRUPTED)
     finally:
         bar.close()
         store.close()
@@ -198,6 +196,13 @@ def index_command(
         click.echo(format_summary(summary))
     if summary.failed:
         sys.exit(EXIT_PROBLEMS)
+
+
+def _exit_interrupted(bar: _ProgressBar, message: str) -> NoReturn:
+    """Clear the progress bar, say what was kept and how to go on, exit 130."""
+    bar.close()
+    click.echo(message, err=True)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 class _ProgressBar:
@@ -679,13 +684,11 @@ def apply_command(
                 sys.exit(EXIT_PROBLEMS if plan.refused else 0)
             result = apply(store, plan, progress)
     except KeyboardInterrupt:
-        bar.close()
-        click.echo(
+        _exit_interrupted(
+            bar,
             "Interrupted: every file is in one piece. Finish the run with "
             "`dedupdb apply --resume`, or reverse it with `dedupdb undo`.",
-            err=True,
         )
-        sys.exit(EXIT_INTERRUPTED)
     finally:
         bar.close()
         store.close()

@@ -558,6 +558,17 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
+def _assert_no_orphans(workers: set[int], what: str) -> None:
+    """Wait up to 10 s for the workers to exit; kill and fail on any that outlive it."""
+    deadline = time.monotonic() + 10
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphans = _alive(workers)
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, f"{what}: {sorted(orphans)}"
+
+
 def _count_rows(db: Path) -> int:
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
@@ -620,13 +631,7 @@ def test_killed_run_resumes_every_file_once(
     assert 0 < committed < len(files)
 
     # No worker outlives the process it worked for.
-    deadline = time.monotonic() + 10
-    while _alive(workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    orphans = _alive(workers)
-    for pid in orphans:
-        os.kill(pid, signal.SIGKILL)
-    assert not orphans, f"worker processes outlived the killed run: {sorted(orphans)}"
+    _assert_no_orphans(workers, "worker processes outlived the killed run")
 
     store = open_store(db)
     try:
@@ -671,10 +676,4 @@ def test_idle_workers_die_with_a_killed_indexer(
     assert len(workers) == 2 and _alive(workers) == workers
     proc.kill()
     proc.wait()
-    deadline = time.monotonic() + 10
-    while _alive(workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    orphans = _alive(workers)
-    for pid in orphans:
-        os.kill(pid, signal.SIGKILL)
-    assert not orphans, f"idle workers outlived the killed indexer: {sorted(orphans)}"
+    _assert_no_orphans(workers, "idle workers outlived the killed indexer")

@@ -671,34 +671,6 @@ def test_killed_run_resumes_every_file_once(
         assert conn.execute("SELECT count(*) FROM failures").fetchone()[0] == 0
 
 
-IDLE_POOL = """
-import importlib, sys, time
-ix = importlib.import_module("dedupdb.index")
-pool = ix._pool_context().Pool(2, initializer=ix._init_worker, initargs=(ix.Known(),))
-pool.map(abs, [1, 2, 3, 4])  # the workers are up, then wait idle for tasks
-print(" ".join(str(p.pid) for p in pool._pool), flush=True)
-time.sleep(60)
-"""
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find worker processes")
-def test_idle_workers_die_with_a_killed_indexer(
-    tmp_path: Path, killable: list[subprocess.Popen[bytes]]
-) -> None:
-    """Workers blocked waiting for a task (the end of a run) hold their task queue's write end
-    themselves, so nothing wakes them when the indexer is killed: the kernel must."""
-    proc = subprocess.Popen([sys.executable, "-c", IDLE_POOL], stdout=subprocess.PIPE, cwd=tmp_path)
-    killable.append(proc)
-    assert proc.stdout is not None
-    workers = {int(pid) for pid in proc.stdout.readline().split()}
-    proc.stdout.close()
-    assert len(workers) == 2 and _alive(workers) == workers
-    proc.kill()
-    proc.wait()
-    _assert_no_orphans(workers, "idle workers outlived the killed indexer")
-
-
 # ----------------------------------------------------------------------------- crashing decoders
 
 

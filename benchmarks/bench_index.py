@@ -363,7 +363,8 @@ def breakdown_table(corpus: Path, repeats: int, workdir: Path) -> tuple[str, flo
     """Where a run's time goes, from instrumented ``index`` runs, each in a fresh process as
     the CLI's (1 and 2 workers interleaved, medians): the serial start (plan, warm-up) in CPU
     time, the indexer's CPU time while the workers run (writer, pool), the workers' CPU time,
-    and the tail (fewer files left than workers) in wall time. From the CPU times, what an idle machine would give::
+    and the tail (fewer files left than workers) in wall time. From the CPU times, what an
+    idle machine would give::
 
         T1 = start + workers' CPU (1)            (the writer runs on the other core)
         T2 = start + (workers' CPU (2) + indexer CPU while they run) / 2 + last file / 2

@@ -23,7 +23,14 @@ import click
 
 from . import __version__
 from .errors import DedupdbError
-from .index import DEFAULT_MIN_RESOLUTION, IndexOptions, IndexSummary, Progress, index
+from .index import (
+    DEFAULT_MIN_RESOLUTION,
+    DEFAULT_TIMEOUT_S,
+    IndexOptions,
+    IndexSummary,
+    Progress,
+    index,
+)
 from .status import Status, prune, status
 from .store import ENV_VAR, Store, default_database_path, open_store
 
@@ -133,6 +140,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "without finishing (the busy error names it).",
 )
 @click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_TIMEOUT_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="Record a file as failed when decoding it takes longer (0: no limit).",
+)
+@click.option(
     "--min-resolution",
     type=click.IntRange(min=0),
     default=DEFAULT_MIN_RESOLUTION,
@@ -153,6 +168,7 @@ def index_command(
     rehash: bool,
     retry_errors: bool,
     break_lock: bool,
+    timeout: float,
     min_resolution: int,
     as_json: bool,
     quiet: bool,
@@ -176,6 +192,7 @@ def index_command(
         retry_errors=retry_errors,
         min_resolution=min_resolution,
         break_lock=break_lock,
+        timeout=timeout or None,
     )
     store = _open(db)
     bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())

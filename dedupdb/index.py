@@ -20,7 +20,6 @@ import io
 import json
 import multiprocessing
 import os
-import signal
 import socket
 import stat
 import sys
@@ -41,10 +40,12 @@ from .decode import DecodedImage, DecodeFailure, decode
 from .errors import DatabaseBusyError, ParameterMismatchError, RootNotFoundError
 from .hashes import HashParams
 from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
+from .pool import Lost, Pool
 from .store import Store, process_alive, translate_operational_error
 from .walk import FileEntry, WalkProblem, display, walk
 
 DEFAULT_MIN_RESOLUTION = 100
+DEFAULT_TIMEOUT_S = 120.0
 HASH_PARAMS_KEY = "hash_params"
 # How many failures the summary lists by name (all are in the failures table).
 SUMMARY_FAILURE_LIMIT = 50
@@ -64,6 +65,12 @@ class IndexOptions:
     # Take over from a run that looks alive but cannot be checked: one on another host, or in a
     # container that was killed (each container has its own host name).
     break_lock: bool = False
+    # A file whose decoding takes longer is recorded as failed (its worker is killed); None: no
+    # limit. Generous: a 100-megapixel TIFF decodes in a few seconds.
+    timeout: float | None = DEFAULT_TIMEOUT_S
+    # Decode in this process instead of worker processes: for tests that watch the decoder.
+    # A decoder that crashes then ends the whole run.
+    in_process: bool = False
 
 
 @dataclass
@@ -289,7 +296,6 @@ _KNOWN = Known()
 def _init_worker(known: Known) -> None:
     global _KNOWN
     _KNOWN = known
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl+C
 
 
 def _open(path: bytes) -> tuple[io.FileIO, os.stat_result]:
@@ -399,19 +405,48 @@ CONTENT_COLUMNS = (
 )  # fmt: skip
 
 
-def run_tasks(tasks: list[Task], workers: int, known: Known) -> Iterator[Result]:
-    """Results in completion order; in this process when there is one worker or little work."""
-    if workers <= 1 or len(tasks) < 2 * workers:
+def run_tasks(
+    tasks: Iterable[Task],
+    workers: int,
+    known: Known,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT_S,
+    in_process: bool = False,
+) -> Iterator[Result]:
+    """Results in completion order, each file processed in a worker process (``in_process``:
+    in this one). A file whose worker crashed or ran past ``timeout`` is a failure."""
+    if in_process:
         _init_sequential(known)
         yield from (process_file(t) for t in tasks)
         return
-    pool = _pool_context().Pool(workers, initializer=_init_worker, initargs=(known,))
-    try:
-        yield from pool.imap_unordered(process_file, tasks, chunksize=1)
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
+    with worker_pool(workers, known, timeout) as pool:
+        for task in tasks:
+            pool.submit(task)
+        for task, outcome in pool.results():
+            yield lost_file(task, outcome) if isinstance(outcome, Lost) else outcome
+
+
+def worker_pool(workers: int, known: Known, timeout: float | None) -> Pool[Task, Result]:
+    """The processes that read, hash and decode files (``process_file``)."""
+    return Pool(
+        process_file,
+        workers,
+        _pool_context(),
+        initializer=_init_worker,
+        initargs=(known,),
+        timeout=timeout,
+    )
+
+
+def lost_file(task: Task, lost: Lost) -> NotIndexed:
+    """The failure recorded for a file whose worker died on it or was killed."""
+    if lost.timeout is not None:
+        reason = f"timed out: decoding took longer than {lost.timeout:g} s (see --timeout)"
+    elif lost.error is not None:
+        reason = f"dedupdb failed on it ({lost.error}); please report this"
+    else:
+        reason = f"the decoder crashed: {lost.reason}"
+    return NotIndexed(task.entry, FAILED, reason)
 
 
 def _pool_context() -> BaseContext:
@@ -458,8 +493,10 @@ class Writer:
         vanished: Iterable[int] = (),
         stored_paths: frozenset[bytes] | None = None,
         failure_paths: frozenset[bytes] | None = None,
+        min_resolution: int = DEFAULT_MIN_RESOLUTION,
     ) -> None:
         self.store = store
+        self.min_resolution = min_resolution
         self.root_id = root_id
         self.root = root
         self.params = params
@@ -480,7 +517,9 @@ class Writer:
             failures.c.root_id == self.root_id, failures.c.relpath == bindparam("path")
         )
 
-    def write(self, result: Result, summary: IndexSummary) -> None:
+    def write(self, result: Result, summary: IndexSummary) -> Task | None:
+        """Commit one result; returns a task when the file must be decoded after all (its
+        content hash matched only a prefix of a stored one, or the stored copy went away)."""
         if isinstance(result, Indexed):
             # The common case on a plain Core connection: one transaction, three statements,
             # none of an ORM session's set-up and bookkeeping.
@@ -490,20 +529,20 @@ class Writer:
                 summary.changed += 1
             else:
                 summary.new += 1
-            return
+            return None
         with self.store.transaction() as session:
             if isinstance(result, KnownContent):
-                self._write_known(session, result, summary)
-            else:
-                self._write_failure(session, result)
-                if result.kind == SKIPPED:
-                    summary.skipped += 1
-                else:
-                    summary.failed += 1
-                    if len(summary.failures) < SUMMARY_FAILURE_LIMIT:
-                        summary.failures.append(
-                            {"path": display(result.entry.relpath), "reason": result.reason}
-                        )
+                return self._write_known(session, result, summary)
+            self._write_failure(session, result)
+        if result.kind == SKIPPED:
+            summary.skipped += 1
+        else:
+            summary.failed += 1
+            if len(summary.failures) < SUMMARY_FAILURE_LIMIT:
+                summary.failures.append(
+                    {"path": display(result.entry.relpath), "reason": result.reason}
+                )
+        return None
 
     def _upsert_image(
         self, session: Session | Connection, entry: FileEntry, columns: dict[str, Any]
@@ -547,7 +586,9 @@ class Writer:
             self._upserts[keys] = statement
         return statement
 
-    def _write_known(self, session: Session, result: KnownContent, summary: IndexSummary) -> None:
+    def _write_known(
+        self, session: Session, result: KnownContent, summary: IndexSummary
+    ) -> Task | None:
         """Bytes already indexed: move the missing row here, or copy the donor's columns."""
         entry = result.entry
         donors = session.execute(
@@ -561,9 +602,9 @@ class Writer:
             select(Image.id).where(Image.root_id == self.root_id, Image.relpath == entry.relpath)
         ).scalar_one_or_none()
         if donor is None:  # a prefix collision, or the donor was pruned meanwhile: decode
-            task = Task(self.root, entry, self.params.hash_size, 0, decode_known=True)
-            self.write_nested(session, process_file(task), summary)
-            return
+            return Task(
+                self.root, entry, self.params.hash_size, self.min_resolution, decode_known=True
+            )
         if donor.root_id == self.root_id and donor.status == MISSING and at_path is None:
             donor.relpath = entry.relpath
             donor.display_path = display(entry.relpath)
@@ -579,23 +620,13 @@ class Writer:
             if donor.id in self.vanished:
                 self.vanished.discard(donor.id)
                 summary.missing -= 1
-            return
+            return None
         columns = {name: getattr(donor, name) for name in CONTENT_COLUMNS}
         if self._upsert_image(session, entry, columns):
             summary.changed += 1
         else:
             summary.new += 1
-
-    def write_nested(self, session: Session, result: Result, summary: IndexSummary) -> None:
-        if isinstance(result, Indexed):
-            if self._upsert_image(session, result.entry, result.columns):
-                summary.changed += 1
-            else:
-                summary.new += 1
-        elif isinstance(result, NotIndexed):
-            self._write_failure(session, result)
-            summary.failed += result.kind == FAILED
-            summary.skipped += result.kind == SKIPPED
+        return None
 
     def _write_failure(self, session: Session, result: NotIndexed) -> None:
         entry = result.entry
@@ -686,13 +717,43 @@ def _index_root(
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
     writer = Writer(
-        store, root_id, root, params, work.vanished, work.stored_paths, work.failure_paths
+        store,
+        root_id,
+        root,
+        params,
+        work.vanished,
+        work.stored_paths,
+        work.failure_paths,
+        options.min_resolution,
     )
+    if options.in_process:
+        results: Iterable[Result] = run_tasks(tasks, 1, known, in_process=True)
+        for done, result in enumerate(results, start=1):
+            follow_up = writer.write(result, summary)
+            if follow_up is not None:
+                writer.write(process_file(follow_up), summary)
+            _report(progress, done, len(tasks), summary, result)
+        return
     workers = options.workers or os.cpu_count() or 1
-    for done, result in enumerate(run_tasks(tasks, workers, known), start=1):
-        writer.write(result, summary)
-        if progress:
-            progress(Progress(done, len(tasks), summary.failed, display(result.entry.relpath)))
+    with worker_pool(workers, known, options.timeout) as pool:
+        for task in tasks:
+            pool.submit(task)
+        done = 0
+        for task, outcome in pool.results():
+            result = lost_file(task, outcome) if isinstance(outcome, Lost) else outcome
+            follow_up = writer.write(result, summary)
+            if follow_up is not None:  # decoded by the pool too: it may crash like any other
+                pool.submit(follow_up)
+                continue
+            done += 1
+            _report(progress, done, len(tasks), summary, result)
+
+
+def _report(
+    progress: ProgressCallback | None, done: int, total: int, summary: IndexSummary, last: Result
+) -> None:
+    if progress:
+        progress(Progress(done, total, summary.failed, display(last.entry.relpath)))
 
 
 def _apply_plan(store: Store, root_id: int, work: Plan, summary: IndexSummary) -> None:

@@ -94,7 +94,7 @@ class Image(Base):
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     device: Mapped[int] = mapped_column(BigInteger, comment="st_dev: same file = same inode")
     inode: Mapped[int] = mapped_column(BigInteger)
-    content_hash: Mapped[bytes] = mapped_column(LargeBinary(32), comment="BLAKE2b-256 of bytes")
+    content_hash: Mapped[bytes] = mapped_column(LargeBinary(32), comment="BLAKE3-256 of the bytes")
 
     # What the file says about itself.
     width: Mapped[int] = mapped_column(Integer, comment="upright (EXIF orientation applied)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import multiprocessing
 import os
 import shutil
 import signal
@@ -49,17 +50,35 @@ def failures(store: Store) -> dict[str, tuple[str, str]]:
         return {row.display_path: (row.kind, row.reason) for row in rows}
 
 
+class DecodeLog:
+    """Counts ``decode`` calls in this process and in forked workers (through a file)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, data: Any) -> None:
+        with open(self.path, "a") as handle:  # one short append per call: atomic
+            handle.write(f"{len(data) if isinstance(data, bytes) else -1}\n")  # -1: streamed
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    @property
+    def calls(self) -> list[int]:
+        return [int(x) for x in self.path.read_text().split()] if self.path.exists() else []
+
+
 @pytest.fixture
-def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
+def count_decodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> DecodeLog:
+    log = DecodeLog(tmp_path / "decodes.log")
     real = index_module.decode
 
     def counting(data: Any) -> Any:
-        calls.append(len(data) if isinstance(data, bytes) else -1)  # -1: a streamed file
+        log.record(data)
         return real(data)
 
-    monkeypatch.setattr(index_module, "decode", counting)
-    return calls
+    monkeypatch.setattr(index_module, "decode", counting)  # workers are forked: they see it
+    return log
 
 
 def bump_mtime(path: Path) -> None:
@@ -141,16 +160,17 @@ def test_changed_file_is_rehashed(store: Store, photo_tree: Path) -> None:
 
 
 def test_moved_and_renamed_files_are_recognised_without_decoding(
-    store: Store, photo_tree: Path, count_decodes: list[int]
+    store: Store, photo_tree: Path, count_decodes: DecodeLog
 ) -> None:
     index(store, photo_tree, SEQUENTIAL)
+    assert len(count_decodes.calls) == 6  # the log sees the worker's decodes
     before = images(store)
     count_decodes.clear()
     (photo_tree / "sorted").mkdir()
     (photo_tree / "2024" / "beach.jpg").rename(photo_tree / "sorted" / "beach-2024.jpg")
     (photo_tree / "cat.jpg").rename(photo_tree / "kitty.jpg")
     summary = index(store, photo_tree, SEQUENTIAL)
-    assert count_decodes == []
+    assert count_decodes.calls == []
     assert (summary.moved, summary.new, summary.changed) == (2, 0, 0)
     assert summary.missing == 0  # moved, not missing
     after = images(store)
@@ -162,13 +182,13 @@ def test_moved_and_renamed_files_are_recognised_without_decoding(
 
 
 def test_exact_copy_is_a_new_row_without_decoding(
-    store: Store, photo_tree: Path, count_decodes: list[int]
+    store: Store, photo_tree: Path, count_decodes: DecodeLog
 ) -> None:
     index(store, photo_tree, SEQUENTIAL)
     count_decodes.clear()
     shutil.copy2(photo_tree / "cat.jpg", photo_tree / "cat copy.jpg")
     summary = index(store, photo_tree, SEQUENTIAL)
-    assert count_decodes == []
+    assert count_decodes.calls == []
     assert (summary.new, summary.moved) == (1, 0)
     rows = images(store)
     assert rows[b"cat copy.jpg"].content_hash == rows[b"cat.jpg"].content_hash
@@ -651,29 +671,96 @@ def test_killed_run_resumes_every_file_once(
         assert conn.execute("SELECT count(*) FROM failures").fetchone()[0] == 0
 
 
-IDLE_POOL = """
-import importlib, sys, time
-ix = importlib.import_module("dedupdb.index")
-pool = ix._pool_context().Pool(2, initializer=ix._init_worker, initargs=(ix.Known(),))
-pool.map(abs, [1, 2, 3, 4])  # the workers are up, then wait idle for tasks
-print(" ".join(str(p.pid) for p in pool._pool), flush=True)
-time.sleep(60)
-"""
+# ----------------------------------------------------------------------------- crashing decoders
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to find worker processes")
-def test_idle_workers_die_with_a_killed_indexer(
-    tmp_path: Path, killable: list[subprocess.Popen[bytes]]
+def _crash_on(monkeypatch: pytest.MonkeyPatch, name: bytes, how: str) -> None:
+    """Make the worker that processes ``name`` die (forked workers see the patch)."""
+    real = index_module.process_file
+
+    def crashing(task: Any) -> Any:
+        if task.entry.relpath == name:
+            if how == "segfault":
+                import ctypes
+                import faulthandler
+
+                faulthandler.disable()  # pytest's handler would print a traceback first
+                ctypes.string_at(0)  # a real invalid read, as a broken C decoder makes
+            elif how == "sigkill":
+                os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer does
+            elif how == "hang":
+                time.sleep(600)
+        return real(task)
+
+    monkeypatch.setattr(index_module, "process_file", crashing)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the patched worker must be forked")
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("segfault", "the decoder crashed: signal 11 (SIGSEGV)"),
+        ("sigkill", "the decoder crashed: signal 9 (SIGKILL)"),
+    ],
+)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_crashing_decoder_costs_only_its_file(
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    reason: str,
+    workers: int,
 ) -> None:
-    """Workers blocked waiting for a task (the end of a run) hold their task queue's write end
-    themselves, so nothing wakes them when the indexer is killed: the kernel must."""
-    proc = subprocess.Popen([sys.executable, "-c", IDLE_POOL], stdout=subprocess.PIPE, cwd=tmp_path)
-    killable.append(proc)
-    assert proc.stdout is not None
-    workers = {int(pid) for pid in proc.stdout.readline().split()}
-    proc.stdout.close()
-    assert len(workers) == 2 and _alive(workers) == workers
-    proc.kill()
-    proc.wait()
-    _assert_no_orphans(workers, "idle workers outlived the killed indexer")
+    root = tmp_path / "photos"
+    files = photo_files(root, 12, (160, 120))
+    _crash_on(monkeypatch, b"004.jpg", how)
+    before = set(multiprocessing.active_children())
+    summary = index(store, root, IndexOptions(workers=workers))
+    assert (summary.new, summary.failed) == (11, 1)
+    assert summary.failures == [{"path": "004.jpg", "reason": reason}]
+    assert failures(store) == {"004.jpg": (FAILED, reason)}
+    assert sorted(images(store)) == sorted(p.name.encode() for p in files if p.name != "004.jpg")
+    assert set(multiprocessing.active_children()) == before
+    assert not _children(os.getpid()) - {p.pid for p in before}, "a worker outlived the run"
+
+    again = index(store, root, IndexOptions(workers=workers))  # known bad: not tried again
+    assert (again.known_bad, again.failed, again.new, again.unchanged) == (1, 0, 0, 11)
+    monkeypatch.undo()  # the decoder is fixed: --retry-errors indexes the file
+    retried = index(store, root, IndexOptions(workers=workers, retry_errors=True))
+    assert (retried.new, retried.failed) == (1, 0)
+    assert failures(store) == {}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the patched worker must be forked")
+def test_a_file_that_hangs_the_decoder_times_out(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "photos"
+    photo_files(root, 6, (160, 120))
+    _crash_on(monkeypatch, b"002.jpg", "hang")
+    started = time.monotonic()
+    # 3 s: far more than a 160x120 photo needs even on a loaded machine.
+    summary = index(store, root, IndexOptions(workers=2, timeout=3.0))
+    assert time.monotonic() - started < 60
+    reason = "timed out: decoding took longer than 3 s (see --timeout)"
+    assert failures(store) == {"002.jpg": (FAILED, reason)}
+    assert (summary.new, summary.failed) == (5, 1)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the patched worker must be forked")
+def test_cli_reports_a_crashed_decoder_and_timeout_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from dedupdb.cli import cli
+
+    root = tmp_path / "photos"
+    photo_files(root, 4, (160, 120))
+    _crash_on(monkeypatch, b"001.jpg", "segfault")
+    db = str(tmp_path / "cli.sqlite")
+    result = CliRunner().invoke(cli, ["index", str(root), "--db", db, "--timeout", "30"])
+    assert result.exit_code == 1, result.output  # EXIT_PROBLEMS: some files failed
+    assert "001.jpg" in result.output and "signal 11 (SIGSEGV)" in result.output
+    assert "Traceback" not in result.output

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import inspect, select, text
 
 from dedupdb.cli import cli
 from dedupdb.index import IndexOptions, index
-from dedupdb.models import Failure, Image, Root
+from dedupdb.models import Base, Failure, Image, Root
 from dedupdb.status import prune, status
 from dedupdb.store import Store, head_revision, open_store
 
@@ -87,6 +89,9 @@ def test_migrations_create_the_schema_at_head(postgresql_url: str) -> None:
         comment = conn.execute(text("SELECT obj_description('images'::regclass)")).scalar_one()
     assert version == head_revision()
     assert comment and "indexed image" in comment
+    with pg_store.engine.connect() as conn:  # comments and types too, which SQLite has not
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
     pg_store.close()
     reopened = open_store(postgresql_url)  # at head already: nothing to do
     assert reopened.schema_version == head_revision()

@@ -69,10 +69,8 @@ def padded(im: Image.Image, aspect: float, colour: tuple[int, int, int]) -> Imag
     """Bars (letterbox above and below, or pillarbox left and right) to reach width/height
     ``aspect``, the picture centred."""
     w, h = im.size
-    if w / h > aspect:  # too wide: bars above and below
-        size = (w, round(w / aspect))
-    else:
-        size = (round(h * aspect), h)
+    # Too wide: bars above and below; too tall: left and right.
+    size = (w, round(w / aspect)) if w / h > aspect else (round(h * aspect), h)
     canvas = Image.new("RGB", size, colour)
     canvas.paste(im, ((size[0] - w) // 2, (size[1] - h) // 2))
     return canvas

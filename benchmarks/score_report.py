@@ -68,8 +68,10 @@ def main() -> None:
         for kind, value in result["recall_per_kind"].items():
             print(f"{kind} {value['recall']:.3f}")
         neg = result["hard_negatives"]
-        print(f"F1 {result['f1']:.3f} precision {result['precision']:.3f} "
-              f"recall {result['recall']:.3f} hard_negative_pairs {neg['declared_pairs']}")  # fmt: skip
+        print(
+            f"F1 {result['f1']:.3f} precision {result['precision']:.3f} "
+            f"recall {result['recall']:.3f} hard_negative_pairs {neg['declared_pairs']}"
+        )
     else:
         print(score.report(result, unknown))
 

@@ -4,16 +4,18 @@ padding, small tilts, tone changes, heavier crops; and look-alikes that must sta
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
+from click.testing import CliRunner
 from conftest import photo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageEnhance, ImageOps
-
 from sqlalchemy import select
 
+from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, content_box, decode
 from dedupdb.index import IndexOptions, index
 from dedupdb.match import MatchOptions, Pair, find_pairs
@@ -78,7 +80,7 @@ def test_smooth_gradients_and_near_uniform_pictures_are_not_trimmed() -> None:
 
 def test_decoded_content_is_the_picture_inside_the_frame() -> None:
     picture = photo(4, (300, 200))
-    framed = ImageOps.expand(picture, border=30, fill=(196, 172, 132))
+    framed = ImageOps.expand(picture, border=30, fill=(52, 40, 32))  # a dark wooden mat
     decoded = decode(_png(framed))
     assert isinstance(decoded, DecodedImage)
     inner = decoded.content.picture
@@ -133,3 +135,26 @@ def test_edited_copies_are_found_and_look_alikes_are_not(tmp_path: Path, store: 
         assert frozenset(("original.png", name)) in pairs, name
     for name in ("dark-version.jpg", "recoloured.jpg", "other.jpg"):
         assert frozenset(("original.png", name)) not in pairs, name
+
+
+def test_report_second_hash_option(tmp_path: Path, store: Store, db_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    original = photo(21, (400, 300))
+    original.save(root / "original.png")
+    original.crop((40, 30, 360, 270)).save(root / "cropped.jpg", quality=92)  # 10 % a side
+    index(store, root, SEQUENTIAL)
+
+    def report(*args: str) -> dict[str, object]:
+        result = CliRunner().invoke(cli, ["report", "--db", str(db_path), "--json", "-", *args])
+        assert result.exit_code == 0, result.output
+        data: dict[str, object] = json.loads(result.output)
+        return data
+
+    default = report()
+    alone = report("--second-hash", "none")
+    assert default["settings"]["second_hash"] == "dhash"  # type: ignore[index]
+    assert alone["settings"]["second_hash"] is None  # type: ignore[index]
+    assert report("--second-hash", "whash")["settings"]["second_hash"] == "whash"  # type: ignore[index]
+    bad = CliRunner().invoke(cli, ["report", "--db", str(db_path), "--second-hash", "md5"])
+    assert bad.exit_code == 2 and "md5" in bad.output

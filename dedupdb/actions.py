@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from . import fileops
-from .models import PRESENT, Action, ApplyRun, Image
+from .models import PRESENT, Action, ApplyRun, Image, Run
 from .plan import (
     ACTIONS,
     DELETE,
@@ -41,7 +41,7 @@ from .plan import (
     plan_actions,
     report_source,
 )
-from .store import Store, process_alive
+from .store import Store, process_alive, running_index
 from .walk import display
 
 # Journal states of one action.
@@ -127,7 +127,9 @@ def apply(store: Store, plan: ActionPlan, progress: ProgressCallback | None = No
 
 def _step_back_if_second(store: Store, run_id: int) -> None:
     """Of two applies started together, both passed ``_claim``; the later one (higher id)
-    sees the earlier one here, removes its own journal and steps back."""
+    sees the earlier one here, removes its own journal and steps back. Likewise when an index
+    started meanwhile (each writes its run first and checks for the other second, so of two
+    started together at least one steps back)."""
     host = socket.gethostname()
     with store.session() as session:
         earlier = session.execute(
@@ -136,16 +138,56 @@ def _step_back_if_second(store: Store, run_id: int) -> None:
             )
         ).scalars()
         other = next((r for r in earlier if r.host != host or process_alive(r.pid)), None)
-    if other is None:
+        indexing = running_index(session)
+    if other is None and indexing is None:
         return
     with store.transaction() as session:
         session.execute(delete(Action).where(Action.run_id == run_id))
         session.execute(delete(ApplyRun).where(ApplyRun.id == run_id))
+    if indexing is not None:
+        raise _index_running(indexing)
+    assert other is not None
     raise ActionError(
         f"another dedupdb apply (run {other.id}, pid {other.pid} on {other.host}) is running "
         "on this database",
         "wait for it to finish",
     )
+
+
+def _index_running(run: Run) -> ActionError:
+    """Apply and undo move files and update their rows: not while an index records them."""
+    here = run.host == socket.gethostname()
+    return ActionError(
+        f"an index is running on this database (pid {run.pid} on {run.host}, started "
+        f"{run.started_at:%Y-%m-%d %H:%M}); acting on files while they are indexed could "
+        "record a moved photo as missing",
+        "wait for it to finish, then run this again"
+        + (
+            ""
+            if here
+            else "; if it is not running any more (its machine or container stopped), "
+            "`dedupdb index ROOT --break-lock` clears it"
+        ),
+    )
+
+
+def _take_over(store: Store, run_id: int, status: str) -> None:
+    """Mark an existing run as this process's (resume: running, undo: undoing), then step
+    back, restoring the row, if an index started meanwhile."""
+    with store.transaction() as session:
+        row = session.get(ApplyRun, run_id)
+        assert row is not None
+        before = (row.status, row.host, row.pid)
+        row.status, row.host, row.pid = status, socket.gethostname(), os.getpid()
+    with store.session() as session:
+        indexing = running_index(session)
+    if indexing is None:
+        return
+    with store.transaction() as session:
+        row = session.get(ApplyRun, run_id)
+        assert row is not None
+        row.status, row.host, row.pid = before
+    raise _index_running(indexing)
 
 
 def resume(store: Store, progress: ProgressCallback | None = None) -> ApplyResult:
@@ -161,10 +203,7 @@ def resume(store: Store, progress: ProgressCallback | None = None) -> ApplyResul
         ).scalar_one_or_none()
     if run_id is None:
         raise ActionError("no interrupted apply run to resume", "see `dedupdb history`")
-    with store.transaction() as session:
-        run = session.get(ApplyRun, run_id)
-        assert run is not None
-        run.status, run.host, run.pid = "running", socket.gethostname(), os.getpid()
+    _take_over(store, run_id, "running")
     return _run(store, run_id, progress, resuming=True)
 
 
@@ -200,6 +239,9 @@ def _claim(store: Store, resuming: bool = False) -> None:
                     "wait for it to finish",
                 )
             run.status = "interrupted"
+        indexing = running_index(session)
+        if indexing is not None:
+            raise _index_running(indexing)
         if resuming:
             return
         waiting = session.execute(
@@ -559,10 +601,7 @@ def undo(
                 .order_by(Action.id.desc())
             ).scalars()
         )
-    with store.transaction() as session:
-        row = session.get(ApplyRun, run_id)
-        assert row is not None
-        row.status, row.host, row.pid = "undoing", socket.gethostname(), os.getpid()
+    _take_over(store, run_id, "undoing")
     result = UndoResult(run_id=run_id, action=action)
     for count, entry in enumerate(entries, start=1):
         try:

@@ -41,7 +41,7 @@ from .errors import DatabaseBusyError, ParameterMismatchError, RootNotFoundError
 from .hashes import HashParams
 from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
 from .pool import Lost, Pool
-from .store import Store, process_alive, translate_operational_error
+from .store import Store, process_alive, running_apply, translate_operational_error
 from .walk import FileEntry, WalkProblem, display, walk
 
 DEFAULT_MIN_RESOLUTION = 100
@@ -864,6 +864,24 @@ def _begin_run(store: Store, root_id: int, *, break_lock: bool = False) -> int:
                         "stopped), add --break-lock"
                     ),
                 )
+        applying = running_apply(session)
+        if applying is not None and not (applying.host != host and break_lock):
+            # Apply moves and replaces files and updates their rows: an index at the same time
+            # would record half-moved files as missing or new.
+            session.execute(delete(Run).where(Run.id == run_id))
+            session.commit()
+            what = "an undo" if applying.status == "undoing" else "an apply"
+            raise DatabaseBusyError(
+                f"the database is busy: {what} is running (run {applying.id}, pid "
+                f"{applying.pid} on {applying.host}, started {applying.started_at:%Y-%m-%d %H:%M})",
+                "wait for it to finish, then index again"
+                + (
+                    ""
+                    if applying.host == host
+                    else "; if it is not running any more (its machine or container stopped), "
+                    "add --break-lock"
+                ),
+            )
     return run_id
 
 

@@ -266,6 +266,7 @@ def _serve(
     """A worker's life: run each task received, send its result, until told to stop or the
     parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl+C
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's handler: a stop is a stop
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     for other in inherited:

@@ -279,7 +279,13 @@ def _same_framing(a: Candidate, b: Candidate) -> bool:
 
 
 def total(parts: dict[str, float]) -> float:
-    return round(sum(WEIGHTS[name] * parts[name] for name in WEIGHTS), 6)
+    """The weighted sum, rounded to 6 decimals. Added one part at a time in ``WEIGHTS`` order
+    (not ``sum()``, whose float rounding differs from Python 3.12 on): the same value on every
+    Python, and the batch ranking (ranking.py) adds in the same order."""
+    value = 0.0
+    for name, weight in WEIGHTS.items():
+        value += weight * parts[name]
+    return round(value, 6)
 
 
 def rank(cluster: Sequence[Candidate], rules: Rules | None = None) -> Ranking:
@@ -326,7 +332,7 @@ def _dims(c: Candidate) -> str:
     return f"{c.width}x{c.height}"
 
 
-def _format_name(c: Candidate) -> str:
+def format_name(c: Candidate) -> str:
     if c.is_raw:
         return f"camera raw ({os.path.splitext(c.path)[1].lstrip('.').upper() or c.format})"
     fmt = c.format.upper()
@@ -382,7 +388,7 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
     worse_format = min(others, key=lambda o: o.parts["format"]).candidate
     if format_rank(worse_format) < format_rank(k):
         original = "original format" if k.is_raw else "better format"
-        add("format", f"{original}: {_format_name(k)} vs {_format_name(worse_format)}")
+        add("format", f"{original}: {format_name(k)} vs {format_name(worse_format)}")
     same_size = [
         o.candidate
         for o in others

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import copy
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -26,12 +25,21 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from . import decisions
+from .bktree import WORD_BITS
 from .cluster import find_clusters
 from .errors import DedupdbError
-from .hashes import ALGORITHMS, DIHEDRAL_NAMES, HashParams, hamming, unpack_variants
-from .match import MatchOptions, dihedral
+from .hashes import ALGORITHMS, DIHEDRAL_NAMES, VARIANTS, HashParams
+from .match import MatchOptions
 from .models import PRESENT, Failure, Image, Root
-from .quality import Candidate, Ranking, Rules, deviations, rank
+from .quality import Rules
+from .ranking import (
+    Rankings,
+    Segments,
+    Table,
+    colour_deviations,
+    keeper_distances,
+    rank_clusters,
+)
 from .signals import SIGNATURE_GRID
 from .store import Store
 
@@ -295,18 +303,36 @@ def report_from_clusters(
     excluded_pairs: int = 0,
     generated_at: datetime | None = None,
 ) -> Report:
-    """Rank the members of clusters found by the matching stage and assemble the report."""
+    """Rank the members of clusters found by the matching stage and assemble the report.
+
+    All clusters are ranked together (``ranking.rank_clusters``, the batch form of
+    ``quality.rank``): one pass of numpy over every member instead of Python per cluster.
+    """
     options = options or ReportOptions()
     clusters = list(clusters)
     params = _hash_params(store) or HashParams()
-    rows = _load_rows(store, sorted({i for c in clusters for i in c.members}), options.hash)
-    rules = Rules(prefer=options.prefer, avoid=options.avoid)
-    built = []
+    loaded = _load_rows(store, sorted({i for c in clusters for i in c.members}), options.hash,
+                        params)  # fmt: skip
+    kept: list[ClusterLike] = []
+    member_rows: list[list[int]] = []
     for found in clusters:
-        members = [rows[i] for i in found.members if i in rows]
-        if len(members) < 2:  # a member vanished from the database meanwhile
+        rows = [loaded.row_of[i] for i in found.members if i in loaded.row_of]
+        if len(rows) < 2:  # a member vanished from the database meanwhile
             continue
-        built.append(_rank_cluster(found, members, rules, params, options.rotations))
+        kept.append(found)
+        member_rows.append(rows)
+    # One entry per cluster member (a picture listed in two clusters is ranked in each).
+    by_member = Segments.of(member_rows)
+    table = loaded.table.take(by_member.rows)
+    seg = Segments(np.arange(len(by_member.rows), dtype=np.int64), by_member.starts)
+    hashes = loaded.hashes[by_member.rows]
+    table.colour_deviation = colour_deviations(
+        seg, loaded.colour[by_member.rows], hashes, table, options.rotations
+    )
+    rankings = rank_clusters(table, seg, Rules(prefer=options.prefer, avoid=options.avoid))
+    distance, transform = keeper_distances(rankings.order, hashes, table, options.rotations)
+    raw_paths = [loaded.raw_path[r] for r in by_member.rows.tolist()]
+    built = _assemble(kept, rankings, table, raw_paths, distance, transform)
     built.sort(key=lambda c: (-c.reclaimable_bytes, c.members[0].path, c.keeper))
     for number, cluster in enumerate(built, start=1):
         cluster.id = number
@@ -339,147 +365,148 @@ def report_from_clusters(
     )
 
 
+def _assemble(
+    found: Sequence[ClusterLike],
+    rankings: Rankings,
+    table: Table,
+    raw_paths: list[bytes],
+    distance: np.ndarray,
+    transform: np.ndarray,
+) -> list[ReportCluster]:
+    """The report's clusters from the rankings (positions of ``table``, best first)."""
+    order = rankings.order
+    rows = order.rows.tolist()
+    image_id = table.image_id.tolist()
+    size = table.size.tolist()
+    mtime = table.mtime_ns.tolist()
+    width, height = table.width.tolist(), table.height.tolist()
+    lossless = table.lossless.tolist()
+    sharpness = table.sharpness.tolist()
+    exif_tags = table.exif_tags.tolist()
+    names = list(rankings.parts)
+    parts = list(zip(*(rankings.parts[name].tolist() for name in names), strict=True))
+    distances, transforms = distance.tolist(), transform.tolist()
+    starts = order.starts.tolist()
+    built = []
+    for number, cluster in enumerate(found):
+        members = []
+        for position in range(starts[number], starts[number + 1]):
+            r = rows[position]
+            digest = table.content_hash[r]
+            members.append(
+                Member(
+                    image_id=image_id[r],
+                    path=table.path[r],
+                    path_bytes_b64=_path_b64(raw_paths[r]),
+                    size=size[r],
+                    mtime_ns=mtime[r],
+                    content_hash=digest.hex() if digest is not None else "",
+                    width=width[r],
+                    height=height[r],
+                    format=table.format[r],
+                    distance=distances[position],
+                    transform=DIHEDRAL_NAMES[transforms[position]],
+                    score=rankings.score[position],
+                    score_parts={
+                        name: round(value, 4)
+                        for name, value in zip(names, parts[position], strict=True)
+                    },
+                    keeper=position == starts[number],
+                    lossless=lossless[r],
+                    sharpness=round(sharpness[r], 2),
+                    exif_tags=exif_tags[r],
+                    taken_at=table.taken_at[r],
+                    camera=table.camera[r],
+                )
+            )
+        built.append(
+            ReportCluster(
+                id=0,
+                exact=cluster.exact,
+                max_distance=cluster.max_distance,
+                reclaimable_bytes=sum(m.size for m in members[1:]),
+                keeper=members[0].image_id,
+                reasons=rankings.reasons[number],
+                members=members,
+                pairs=[
+                    ReportPair(
+                        a=p.a, b=p.b, distance=p.distance, exact=p.exact, transform=p.transform
+                    )
+                    for p in cluster.pairs
+                ],
+            )
+        )
+    return built
+
+
 @dataclass
-class _Row:
-    candidate: Candidate
-    raw_path: bytes
-    content_hash: bytes
-    hash_blob: bytes
-    colour: bytes
+class _Loaded:
+    """The rows of the clusters' members, by row number (``row_of`` maps image ids)."""
+
+    row_of: dict[int, int]
+    table: Table
+    raw_path: list[bytes]
+    hashes: np.ndarray  # (rows, 8, words) uint64: the report hash's dihedral variants
+    colour: np.ndarray  # (rows, 4, 4, 3) uint8 colour signatures
 
 
 # What the ranking and the report read of an image row (not the blobs they do not need).
 _COLUMNS = (
     Image.id, Image.relpath, Image.size, Image.mtime_ns, Image.width, Image.height,
-    Image.format, Image.lossless, Image.bit_depth, Image.sharpness, Image.exif_tags,
-    Image.taken_at, Image.camera_make, Image.camera_model, Image.content_hash, Image.colour,
+    Image.format, Image.lossless, Image.sharpness, Image.exif_tags, Image.taken_at,
+    Image.camera_make, Image.camera_model, Image.content_hash, Image.colour,
 )  # fmt: skip
 
 
-def _load_rows(store: Store, ids: list[int], hash_name: str) -> dict[int, _Row]:
+def _load_rows(store: Store, ids: list[int], hash_name: str, params: HashParams) -> _Loaded:
     hash_column = getattr(Image, hash_name)
-    out: dict[int, _Row] = {}
-    with store.session() as session:
+    records: list[Any] = []
+    query = select(*_COLUMNS, hash_column, Root.path).join(Root, Root.id == Image.root_id)
+    with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            query = (
-                select(*_COLUMNS, hash_column.label("hash_blob"), Root.path.label("root_path"))
-                .join(Root, Root.id == Image.root_id)
-                .where(Image.id.in_(chunk))
-            )
-            for row in session.execute(query):
-                raw = os.path.join(row.root_path, row.relpath)
-                camera = " ".join(p for p in (row.camera_make, row.camera_model) if p)
-                out[row.id] = _Row(
-                    candidate=Candidate(
-                        image_id=row.id,
-                        path=raw.decode("utf-8", "backslashreplace"),
-                        size=row.size,
-                        mtime_ns=row.mtime_ns,
-                        width=row.width,
-                        height=row.height,
-                        format=row.format,
-                        lossless=row.lossless,
-                        bit_depth=row.bit_depth,
-                        sharpness=row.sharpness,
-                        exif_tags=row.exif_tags,
-                        taken_at=row.taken_at,
-                        camera=camera or None,
-                        content_hash=row.content_hash,
-                    ),
-                    raw_path=raw,
-                    content_hash=row.content_hash,
-                    hash_blob=row.hash_blob,
-                    colour=row.colour,
-                )
-    return out
-
-
-def _rank_cluster(
-    found: ClusterLike, rows: list[_Row], rules: Rules, params: HashParams, rotations: bool
-) -> ReportCluster:
-    rows = _with_colour_deviation(rows, params, rotations)
-    ranking: Ranking = rank([r.candidate for r in rows], rules)
-    by_id = {r.candidate.image_id: r for r in rows}
-    keeper = by_id[ranking.keeper.image_id]
-    keeper_variants = unpack_variants(keeper.hash_blob, params)
-    members = []
-    for item in ranking.ranked:
-        row = by_id[item.candidate.image_id]
-        distance, transform = _distance(keeper, keeper_variants, row, params, rotations)
-        members.append(
-            Member(
-                image_id=item.candidate.image_id,
-                path=item.candidate.path,
-                path_bytes_b64=_path_b64(row.raw_path),
-                size=item.candidate.size,
-                mtime_ns=item.candidate.mtime_ns,
-                content_hash=row.content_hash.hex(),
-                width=item.candidate.width,
-                height=item.candidate.height,
-                format=item.candidate.format,
-                distance=distance,
-                transform=transform,
-                score=item.score,
-                score_parts={k: round(v, 4) for k, v in item.parts.items()},
-                keeper=item.rank == 0,
-                lossless=item.candidate.lossless,
-                sharpness=round(item.candidate.sharpness, 2),
-                exif_tags=item.candidate.exif_tags,
-                taken_at=item.candidate.taken_at,
-                camera=item.candidate.camera,
-            )
+            records.extend(conn.execute(query.where(Image.id.in_(chunk))).all())
+    n = len(records)
+    (image_id, relpath, size, mtime, width, height, fmt, lossless, sharpness, exif_tags,
+     taken_at, make, model, content, colour, blobs, root) = (
+        list(zip(*records, strict=True)) if records else [()] * 17
+    )  # fmt: skip
+    raw = [os.path.join(r, p) for r, p in zip(root, relpath, strict=True)]
+    blob_size = VARIANTS * params.nbytes
+    joined = b"".join(blobs)
+    if len(joined) != n * blob_size:
+        raise DedupdbError(
+            f"the database holds {hash_name} values of an unexpected size",
+            "re-index with `dedupdb index --rehash`",
         )
-    return ReportCluster(
-        id=0,
-        exact=found.exact,
-        max_distance=found.max_distance,
-        reclaimable_bytes=sum(m.size for m in members[1:]),
-        keeper=members[0].image_id,
-        reasons=ranking.reasons,
-        members=members,
-        pairs=[
-            ReportPair(a=p.a, b=p.b, distance=p.distance, exact=p.exact, transform=p.transform)
-            for p in found.pairs
-        ],
+    colour_size = SIGNATURE_GRID * SIGNATURE_GRID * 3
+    colours = b"".join(c if c is not None and len(c) == colour_size else bytes(colour_size)
+                       for c in colour)  # fmt: skip
+    table = Table(
+        image_id=np.array(image_id, dtype=np.int64),
+        path=[p.decode("utf-8", "backslashreplace") for p in raw],
+        size=np.array(size, dtype=np.int64),
+        mtime_ns=np.array(mtime, dtype=np.int64),
+        width=np.array(width, dtype=np.int64),
+        height=np.array(height, dtype=np.int64),
+        format=list(fmt),
+        lossless=np.array(lossless, dtype=bool),
+        sharpness=np.array(sharpness, dtype=np.float64),
+        exif_tags=np.array(exif_tags, dtype=np.int64),
+        taken_at=list(taken_at),
+        camera=[" ".join(p for p in parts if p) or None for parts in zip(make, model, strict=True)],
+        content_hash=list(content),
+        colour_deviation=np.zeros(n, dtype=np.float64),
     )
-
-
-def _with_colour_deviation(rows: list[_Row], params: HashParams, rotations: bool) -> list[_Row]:
-    """The rows with each candidate's colour deviation from the cluster's consensus, the
-    colour signatures first turned to the largest copy's orientation (rotated copies)."""
-    if len({row.content_hash for row in rows}) == 1:
-        return rows  # identical copies: identical colours
-    reference = max(rows, key=lambda r: (r.candidate.pixels, -r.candidate.image_id))
-    variants = unpack_variants(reference.hash_blob, params)
-    grids = []
-    for row in rows:
-        grid = np.frombuffer(row.colour, dtype=np.uint8).reshape(SIGNATURE_GRID, SIGNATURE_GRID, 3)
-        if rotations and row is not reference:
-            value = unpack_variants(row.hash_blob, params)[0]
-            k = min(range(len(variants)), key=lambda k: (hamming(variants[k], value), k))
-            grid = dihedral(
-                grid, DIHEDRAL_NAMES.index(_INVERSE_NAMES.get(DIHEDRAL_NAMES[k], DIHEDRAL_NAMES[k]))
-            )
-        grids.append(grid)
-    for row, deviation in zip(rows, deviations(grids), strict=True):
-        row.candidate = dataclasses.replace(row.candidate, colour_deviation=deviation)
-    return rows
-
-
-# The inverse of each symmetry of the square (the others are their own inverse).
-_INVERSE_NAMES = {"rot90": "rot270", "rot270": "rot90"}
-
-
-def _distance(
-    keeper: _Row, variants: list[int], row: _Row, params: HashParams, rotations: bool
-) -> tuple[int, str]:
-    if row.content_hash == keeper.content_hash:
-        return 0, DIHEDRAL_NAMES[0]
-    value = unpack_variants(row.hash_blob, params)[0]
-    candidates = range(len(variants)) if rotations else range(1)
-    best = min(candidates, key=lambda k: (hamming(variants[k], value), k))
-    return hamming(variants[best], value), DIHEDRAL_NAMES[best]
+    return _Loaded(
+        row_of={int(i): row for row, i in enumerate(image_id)},
+        table=table,
+        raw_path=raw,
+        hashes=np.frombuffer(joined, dtype=">u8")
+        .astype(np.uint64)
+        .reshape(n, VARIANTS, params.bits // WORD_BITS),
+        colour=np.frombuffer(colours, dtype=np.uint8).reshape(n, SIGNATURE_GRID, SIGNATURE_GRID, 3),
+    )
 
 
 def _path_b64(raw: bytes) -> str | None:

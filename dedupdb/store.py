@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseBusyError, DatabaseError
-from .models import Setting
+from .models import ApplyRun, Run, Setting
 
 BUSY_TIMEOUT_S = 30.0
 ENV_VAR = "DEDUPDB_DB"
@@ -55,6 +56,30 @@ def process_alive(pid: int) -> bool:
             return b"dedupdb" in handle.read()
     except OSError:
         return True
+
+
+def running_index(session: Session) -> Run | None:
+    """An index run that holds the database: one of another host, or of a live process of this
+    host (never this process: a row it left behind is stale). Dead runs are not returned."""
+    found: Run | None = _holder(
+        session, select(Run).where(Run.status == "running").order_by(Run.id)
+    )
+    return found
+
+
+def running_apply(session: Session) -> ApplyRun | None:
+    """An apply, resume or undo that holds the database (see ``running_index``)."""
+    statement = select(ApplyRun).where(ApplyRun.status.in_(("running", "undoing")))
+    found: ApplyRun | None = _holder(session, statement.order_by(ApplyRun.id))
+    return found
+
+
+def _holder(session: Session, statement: Any) -> Any:  # Run | ApplyRun | None
+    host = socket.gethostname()
+    for run in session.execute(statement).scalars():
+        if run.host != host or (run.pid != os.getpid() and process_alive(run.pid)):
+            return run
+    return None
 
 
 def default_database_path() -> Path:

@@ -6,11 +6,16 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import save_photo
+from conftest import photo_files, save_photo
 
 from dedupdb.cli import _ProgressBar, cli
 from dedupdb.errors import ParameterMismatchError
@@ -224,3 +229,67 @@ def test_break_lock(tmp_path: Path, photo_tree: Path) -> None:
     assert "pid 7 on gone-host" in busy.stderr and "--break-lock" in busy.stderr
     taken = run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1", "--break-lock")
     assert taken.exit_code == 0, taken.output
+
+
+# ----------------------------------------------------------------- the real console script
+# CliRunner calls the click group; these run `python -m dedupdb` (cli.main, with its SIGTERM
+# handler) in a subprocess with a real worker pool, as a user's terminal or `docker stop` does.
+
+
+def _console(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dedupdb", *args]
+
+
+@pytest.mark.slow
+def test_console_run_with_workers_prints_no_traceback(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    photo_files(root, 12, size=(320, 240))
+    done = subprocess.run(
+        _console("index", str(root), "--db", str(tmp_path / "i.sqlite"), "--workers", "2"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "new               12" in done.stdout
+
+
+@pytest.mark.slow
+def test_sigterm_stops_like_ctrl_c_and_the_next_run_continues(tmp_path: Path) -> None:
+    root, db = tmp_path / "photos", tmp_path / "i.sqlite"
+    files = photo_files(root, 80)
+    proc = subprocess.Popen(
+        _console("index", str(root), "--db", str(db), "--workers", "2", "--quiet"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _rows(db) < 3:  # some work committed: the pool is busy
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no row committed within a minute"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)  # what `docker stop` and systemd send
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    assert "Interrupted" in out + err
+    result = run("index", str(root), "--db", str(db), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["new"] + summary["unchanged"] == len(files)
+    assert summary["failed"] == 0
+
+
+def _rows(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0

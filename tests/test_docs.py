@@ -101,10 +101,10 @@ def code_blocks(text: str) -> list[str]:
     return re.findall(r"```(?:sh|bash|console)?\n(.*?)```", text, re.S)
 
 
-def test_readme_first_command_installs_and_indexes() -> None:
+def test_readme_first_command_installs_indexes_and_reports() -> None:
     first = code_blocks(README)[0].strip()
     assert "pip install" in first
-    assert re.search(r"&& dedupdb index \S+$", first), first
+    assert re.search(r"&& dedupdb index \S+ && dedupdb report --html \S+$", first), first
 
 
 def test_readme_second_command_is_the_ci_test_command() -> None:

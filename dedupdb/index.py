@@ -371,11 +371,12 @@ def _finish(
 
 def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> dict[str, Any]:
     """The stored columns derived from a file's content (not its path or stat)."""
+    info = decoded.info
+    decoded = decoded.content  # hashes and signals of the picture inside any added borders
     luma = decoded.working_luma
     gray = hashes.gray_square(luma)
     variants = hashes.all_variants(gray, params)
     measured = signals.measure(decoded.picture, gray, luma)
-    info = decoded.info
     return {
         "content_hash": digest,
         "width": info.width,

@@ -402,6 +402,14 @@ def _open_output(path: str) -> Any:
     metavar="BITS",
     help="Largest Hamming distance that counts as a duplicate [default: tuned per hash].",
 )
+@click.option(
+    "--second-hash",
+    type=click.Choice(["phash", "dhash", "ahash", "whash", "none"]),
+    default="dhash",
+    show_default=True,
+    help="A second hash whose matches (at its tuned threshold) are added: it finds copies "
+    "the first misses (crops, watermarks). 'none': the first hash alone.",
+)
 @click.option("--no-rotations", is_flag=True, help="Do not match rotated or mirrored copies.")
 @click.option(
     "--ssim",
@@ -439,6 +447,7 @@ def report_command(
     csv_file: str | None,
     hash_name: str,
     threshold: int | None,
+    second_hash: str,
     no_rotations: bool,
     ssim: float | None,
     prefer: tuple[str, ...],
@@ -468,6 +477,7 @@ def report_command(
         ssim=ssim,
         prefer=prefer,
         avoid=avoid,
+        second_hash=None if second_hash == "none" else second_hash,
     )
     store = _open(db)
     try:

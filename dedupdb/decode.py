@@ -108,6 +108,16 @@ class DecodedImage:
         return np.asarray(luma)
 
     @cached_property
+    def content(self) -> DecodedImage:
+        """This picture without the uniform borders, frames, mats or letterbox bars that were
+        added around it (``content_box``), or itself when it has none: what is hashed, so a
+        framed or padded copy matches its original."""
+        left, top, right, bottom = content_box(self.luma)
+        if (left, top, right, bottom) == (0, 0, *self.picture.size):
+            return self
+        return DecodedImage(info=self.info, picture=self.picture.crop((left, top, right, bottom)))
+
+    @cached_property
     def rgb(self) -> np.ndarray:
         """The picture in RGB at the working size (longest side <= WORKING_SIZE), uint8 (h, w, 3).
 
@@ -117,6 +127,59 @@ class DecodedImage:
         picture = self.picture.convert("RGB")
         picture.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.BILINEAR)
         return np.asarray(picture, dtype=np.uint8)
+
+
+# Added borders: a line (row or column) belongs to a border when at least BORDER_SHARE of its
+# pixels are within BORDER_TOLERANCE luma levels of the outermost line's median: flat, allowing
+# for JPEG and dithering noise. A border is trimmed only when it ends at an edge: one of the
+# next two lines has at least EDGE_SHARE of its pixels beyond 2 x BORDER_TOLERANCE from the
+# border's level. Smooth gradients (skies, vignettes) have no such edge and are left alone, so
+# a tone-edited copy (whose gradient crosses the tolerance elsewhere) is trimmed like its
+# original: not at all.
+BORDER_TOLERANCE = 10
+BORDER_SHARE = 0.97
+EDGE_SHARE = 0.3
+# Trimming may not leave less than this share of a side: a near-uniform picture with a small
+# subject keeps its frame (its hash is the low-information kind anyway).
+MIN_CONTENT_SHARE = 0.3
+
+
+def content_box(luma: np.ndarray) -> tuple[int, int, int, int]:
+    """The (left, top, right, bottom) box of ``luma`` (uint8 (h, w)) inside its added borders.
+
+    Top and bottom are trimmed first over whole rows, then left and right over the rows that
+    remain, then top and bottom again over the columns that remain (so a letterboxed and
+    pillarboxed picture loses both pairs of bars). The whole picture when nothing is trimmed.
+    """
+    height, width = luma.shape
+    box = [0, 0, width, height]  # left, top, right, bottom
+    for axis in (0, 1, 0):
+        left, top, right, bottom = box
+        region = luma[top:bottom, left:right]
+        lines = region if axis == 0 else region.T  # lines along the trimmed axis
+        start = _border_lines(lines)
+        end = len(lines) - _border_lines(lines[::-1])
+        if end - start < MIN_CONTENT_SHARE * len(lines):
+            continue
+        if axis == 0:
+            box = [left, top + start, right, top + end]
+        else:
+            box = [left + start, top, left + end, bottom]
+    return box[0], box[1], box[2], box[3]
+
+
+def _border_lines(lines: np.ndarray) -> int:
+    """How many of the first lines (rows of ``lines``) form a flat border ending at an edge."""
+    if len(lines) < 8 or lines.shape[1] < 8:
+        return 0
+    level = float(np.median(lines[0]))
+    diff = np.abs(lines.astype(np.int16) - round(level))
+    flat = (diff <= BORDER_TOLERANCE).mean(axis=1) >= BORDER_SHARE
+    count = int(np.argmin(flat)) if not flat.all() else len(lines)
+    if count == 0 or count >= len(lines) - 2:
+        return 0
+    far = (diff[count : count + 2] > 2 * BORDER_TOLERANCE).mean(axis=1)
+    return count if float(far.max()) >= EDGE_SHARE else 0
 
 
 @dataclass(frozen=True)

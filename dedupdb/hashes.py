@@ -21,7 +21,8 @@ must bump ``HASH_VERSION`` (tests pin golden values to catch an accidental one).
 
 Versions: 1 (BLAKE2b content hash, wHash through pywt); 2 (SHA-256 content hash, wHash in
 exact integer arithmetic); 3 (BLAKE3-256 content hash: 2.5x faster than SHA-256 with SHA-NI,
-5x faster than BLAKE2b, on the benchmark machine).
+5x faster than BLAKE2b, on the benchmark machine); 4 (the picture is hashed inside any added
+uniform borders, frames, mats or letterbox bars: ``decode.content_box``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import blake3
 import numpy as np
 from PIL import Image
 
-HASH_VERSION = 3
+HASH_VERSION = 4
 ALGORITHMS = ("phash", "dhash", "ahash", "whash")
 GRAY_SIZE = 64
 VARIANTS = 8

@@ -89,10 +89,13 @@ class ReportOptions:
     ssim: float | None = None
     prefer: tuple[str, ...] = ()
     avoid: tuple[str, ...] = ()
+    # The second hash whose matches are added (``MatchOptions.second_hash``); None: none.
+    second_hash: str | None = MatchOptions.second_hash
 
     def __post_init__(self) -> None:
-        if self.hash not in ALGORITHMS:
-            raise DedupdbError(f"unknown hash {self.hash!r}", f"one of {', '.join(ALGORITHMS)}")
+        for name in (self.hash, self.second_hash):
+            if name is not None and name not in ALGORITHMS:
+                raise DedupdbError(f"unknown hash {name!r}", f"one of {', '.join(ALGORITHMS)}")
         if self.threshold is not None and self.threshold < 0:
             raise DedupdbError("the threshold is a number of bits, 0 or more")
         if self.ssim is not None and not -1.0 <= self.ssim <= 1.0:
@@ -309,6 +312,7 @@ def _find_clusters(
         rotations=options.rotations,
         ssim=options.ssim,
         exclude_pairs=exclude,
+        second_hash=options.second_hash,
     )
     clusters: list[ClusterLike] = list(find_clusters(store, match_options))
     return clusters, match_options.resolved_threshold(params.hash_size)
@@ -382,6 +386,7 @@ def report_from_clusters(
             "threshold": threshold if threshold is not None else options.threshold,
             "rotations": options.rotations,
             "ssim": options.ssim,
+            "second_hash": options.second_hash if options.second_hash != options.hash else None,
             "prefer": list(options.prefer),
             "avoid": list(options.avoid),
             "hash_size": params.hash_size,

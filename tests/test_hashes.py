@@ -43,7 +43,7 @@ GOLDEN = {
 
 @pytest.mark.parametrize("hash_size", [8, 16])
 def test_hash_is_constant(hash_size: int) -> None:
-    assert HASH_VERSION == 3
+    assert HASH_VERSION == 4
     gray = hashes.gray_square(golden_rgb())
     values = hashes.all_variants(gray, HashParams(hash_size))
     assert {name: v[0] for name, v in values.items()} == GOLDEN[hash_size]

@@ -113,7 +113,7 @@ def test_whash_ties_are_deterministic_and_symmetric() -> None:
 def test_content_hash_is_blake3() -> None:
     data = b"\xff\xd8 not really a jpeg" * 1000
     assert hashes.content_hash(data) == blake3.blake3(data).digest()
-    assert hashes.HASH_VERSION == 3  # 1 hashed file bytes with BLAKE2b, 2 with SHA-256
+    assert hashes.HASH_VERSION == 4  # 1 hashed file bytes with BLAKE2b, 2 with SHA-256
 
 
 def test_rehash_recomputes_unchanged_files(store: Store, tmp_path: Path) -> None:

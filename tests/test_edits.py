@@ -1,0 +1,160 @@
+"""Copies with the edits of the held-out corpus (benchmarks/make_heldout.py): added borders and
+padding, small tilts, tone changes, heavier crops; and look-alikes that must stay apart."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+from conftest import photo
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageEnhance, ImageOps
+from sqlalchemy import select
+
+from dedupdb.cli import cli
+from dedupdb.decode import DecodedImage, content_box, decode
+from dedupdb.index import IndexOptions, index
+from dedupdb.match import MatchOptions, Pair, find_pairs
+from dedupdb.models import Image as ImageRow
+from dedupdb.store import Store
+
+SEQUENTIAL = IndexOptions(workers=1)
+
+
+def by_names(store: Store, pairs: list[Pair]) -> set[frozenset[str]]:
+    with store.session() as session:
+        names = dict(session.execute(select(ImageRow.id, ImageRow.display_path)).all())
+    return {frozenset((names[p.a], names[p.b])) for p in pairs}
+
+
+def framed_picture(content: np.ndarray, left: int, top: int, right: int, bottom: int,
+                   level: int) -> np.ndarray:  # fmt: skip
+    """``content`` (h, w) luma inside bars of flat ``level``."""
+    h, w = content.shape
+    out = np.full((top + h + bottom, left + w + right), level, dtype=np.uint8)
+    out[top : top + h, left : left + w] = content
+    return out
+
+
+def content_luma(seed: int, size: tuple[int, int]) -> np.ndarray:
+    """A photo's luma squeezed into 60..200, so that black or white bars end at an edge."""
+    luma = np.asarray(photo(seed, size).convert("L"), dtype=np.float64)
+    luma = (luma - luma.min()) / (np.ptp(luma) or 1.0)
+    return (60 + luma * 140).astype(np.uint8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 1000),
+    bars=st.tuples(*[st.integers(0, 60)] * 4),
+    level=st.sampled_from([0, 8, 245, 255]),
+)
+def test_added_bars_are_trimmed_exactly(
+    seed: int, bars: tuple[int, int, int, int], level: int
+) -> None:
+    content = content_luma(seed, (200, 150))
+    left, top, right, bottom = bars
+    framed = framed_picture(content, left, top, right, bottom, level)
+    assert content_box(framed) == (left, top, left + 200, top + 150)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 1000), gamma=st.floats(0.6, 1.6))
+def test_a_picture_without_bars_keeps_its_frame_whatever_its_tones(seed: int, gamma: float) -> None:
+    luma = np.asarray(photo(seed, (240, 180)).convert("L"), dtype=np.float64)
+    toned = (255 * (luma / 255) ** gamma).astype(np.uint8)
+    assert content_box(toned) == (0, 0, 240, 180)
+
+
+def test_smooth_gradients_and_near_uniform_pictures_are_not_trimmed() -> None:
+    sky = np.tile(np.linspace(30, 220, 200)[:, None], (1, 300)).astype(np.uint8)
+    assert content_box(sky) == (0, 0, 300, 200)
+    blank = np.full((200, 300), 128, dtype=np.uint8)
+    blank[90:110, 140:160] = 250  # a small subject on a plain background keeps its frame
+    assert content_box(blank) == (0, 0, 300, 200)
+
+
+def test_decoded_content_is_the_picture_inside_the_frame() -> None:
+    picture = photo(4, (300, 200))
+    framed = ImageOps.expand(picture, border=30, fill=(52, 40, 32))  # a dark wooden mat
+    decoded = decode(_png(framed))
+    assert isinstance(decoded, DecodedImage)
+    inner = decoded.content.picture
+    assert abs(inner.width - 300) <= 1 and abs(inner.height - 200) <= 1
+    assert decoded.content.info == decoded.info  # the file's own dimensions stay
+    plain = decode(_png(picture))
+    assert isinstance(plain, DecodedImage)
+    assert plain.content is plain
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def tilted(image: Image.Image, degrees: float) -> Image.Image:
+    """Turned, then cropped to the centred box without background wedges (as a photo editor's
+    straighten tool does)."""
+    w, h = image.size
+    turned = image.rotate(degrees, Image.Resampling.BICUBIC)
+    a = np.radians(abs(degrees))
+    scale = min(w / (w * np.cos(a) + h * np.sin(a)), h / (w * np.sin(a) + h * np.cos(a)))
+    cw, ch = int(w * scale) - 2, int(h * scale) - 2
+    return turned.crop(((w - cw) // 2, (h - ch) // 2, (w + cw) // 2, (h + ch) // 2))
+
+
+def test_edited_copies_are_found_and_look_alikes_are_not(tmp_path: Path, store: Store) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    original = photo(11, (480, 360))
+    original.save(root / "original.png")
+    copies = {
+        "white-frame.jpg": ImageOps.expand(original, border=24, fill=(255, 255, 255)),
+        "letterbox.jpg": ImageOps.pad(original, (480, 480), color=(0, 0, 0)),
+        "mat.jpg": ImageOps.expand(original, border=40, fill=(196, 172, 132)),
+        "tilt2.jpg": tilted(original, 2.0),
+        "gamma.jpg": original.point([round(255 * (i / 255) ** 1.4) for i in range(256)] * 3),
+        "contrast.jpg": ImageEnhance.Contrast(original).enhance(1.3),
+        "darker.jpg": ImageEnhance.Brightness(original).enhance(0.85),
+        "saturated.jpg": ImageEnhance.Color(original).enhance(1.4),
+    }
+    for name, image in copies.items():
+        image.save(root / name, quality=92)
+    ImageEnhance.Brightness(original).enhance(0.4).save(root / "dark-version.jpg", quality=92)
+    r, g, b = original.split()
+    Image.merge("RGB", (b, r, g)).save(root / "recoloured.jpg", quality=92)
+    photo(12, (480, 360)).save(root / "other.jpg", quality=92)
+    index(store, root, SEQUENTIAL)
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    for name in copies:
+        assert frozenset(("original.png", name)) in pairs, name
+    for name in ("dark-version.jpg", "recoloured.jpg", "other.jpg"):
+        assert frozenset(("original.png", name)) not in pairs, name
+
+
+def test_report_second_hash_option(tmp_path: Path, store: Store, db_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    original = photo(21, (400, 300))
+    original.save(root / "original.png")
+    original.crop((40, 30, 360, 270)).save(root / "cropped.jpg", quality=92)  # 10 % a side
+    index(store, root, SEQUENTIAL)
+
+    def report(*args: str) -> dict[str, object]:
+        result = CliRunner().invoke(cli, ["report", "--db", str(db_path), "--json", "-", *args])
+        assert result.exit_code == 0, result.output
+        data: dict[str, object] = json.loads(result.output)
+        return data
+
+    default = report()
+    alone = report("--second-hash", "none")
+    assert default["settings"]["second_hash"] == "dhash"  # type: ignore[index]
+    assert alone["settings"]["second_hash"] is None  # type: ignore[index]
+    assert report("--second-hash", "whash")["settings"]["second_hash"] == "whash"  # type: ignore[index]
+    bad = CliRunner().invoke(cli, ["report", "--db", str(db_path), "--second-hash", "md5"])
+    assert bad.exit_code == 2 and "md5" in bad.output

@@ -224,8 +224,6 @@ class Report:
             raise DedupdbError(f"the report is damaged or incomplete: {err!r}") from err
 
 
-
-
 def _cluster_dict(cluster: ReportCluster, *, copy: bool = True) -> dict[str, Any]:
     """``asdict`` by hand: a report has 100,000s of members and asdict deep-copies each.
     A dataclass instance's ``__dict__`` holds its fields in their declared order, the

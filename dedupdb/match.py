@@ -364,8 +364,16 @@ def aligned(grids: np.ndarray, variants: np.ndarray) -> np.ndarray:
 # RGB -> (luma, blue-difference, red-difference) chroma, ITU-R BT.601 (as JPEG's YCbCr).
 _YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 # A copy may be brightened or darkened (JPEG tone edits, auto-exposure, +15 % in the corpus):
-# mean luma ratios up to this are allowed; a light and a dark version of one picture go beyond.
+# mean luma ratios up to this are allowed whatever the cells do.
 MAX_LUMA_RATIO = 1.5
+# A tone edit (gamma, contrast, levels) moves every pixel's luma along one increasing curve, so
+# the 16 cells keep their light pattern: their lumas correlate. With that pattern kept
+# (correlation at least TONE_CORRELATION), the mean luma may change up to MAX_TONE_RATIO: a
+# gamma 0.7 or 1.4 copy. The light and dark versions of a wallpaper are redrawn, not re-toned:
+# on both corpora their cells correlate at most 0.95 (mostly below 0.85) when their mean lumas
+# differ by more than 1.5x; a copy's at least 0.94 (0.99 for nine in ten).
+TONE_CORRELATION = 0.97
+MAX_TONE_RATIO = 2.0
 # Two coloured pictures whose hues differ by more than this many degrees on average (weighted
 # by how colourful each cell is in both) are colour variants, not copies. Copies, resized,
 # re-encoded, brightened or watermarked, stay under 8 degrees on the corpus; recoloured
@@ -373,6 +381,13 @@ MAX_LUMA_RATIO = 1.5
 MAX_HUE_DEGREES = 12.0
 # Below this chroma (on 0..255) a cell has no meaningful hue (gray, or nearly so).
 MIN_CHROMA = 4.0
+# A toned monochrome copy (sepia, cyanotype) has one hue everywhere: its coloured cells' chroma
+# directions agree (the colour-weighted mean of their unit vectors is at least MONOTONE long).
+# Like a grayscale copy, it has no hue of its own to compare, when the other picture is truly
+# multicoloured (below MULTICOLOURED) and the light pattern is kept. A blue and an orange
+# version of a one-hue wallpaper are both monotone and still compared.
+MONOTONE = 0.97
+MULTICOLOURED = 0.9
 
 
 @dataclass
@@ -382,6 +397,11 @@ class ColourComparison:
     luma_ratio: np.ndarray  # mean luma of the brighter over the darker (>= 1)
     hue_degrees: np.ndarray  # chroma-weighted mean hue difference where both have colour
     tone: np.ndarray  # mean absolute luma difference per cell (0..255)
+    # Pearson correlation of the 16 cell lumas (1 where either is flat: nothing to compare)
+    luma_correlation: np.ndarray | None = None
+    # How much each picture's coloured cells share one hue (0..1; 0 without colour)
+    monotone_a: np.ndarray | None = None
+    monotone_b: np.ndarray | None = None
 
 
 def compare_colours(rows: Rows, found: Candidates) -> ColourComparison:
@@ -403,7 +423,28 @@ def compare_colours(rows: Rows, found: Candidates) -> ColourComparison:
         luma_ratio=np.maximum(luma_a / luma_b, luma_b / luma_a),
         hue_degrees=hue,
         tone=np.abs(first[..., 0] - second[..., 0]).mean(axis=1),
+        luma_correlation=_correlation(first[..., 0], second[..., 0]),
+        monotone_a=_monotone(chroma_a, sat_a),
+        monotone_b=_monotone(chroma_b, sat_b),
     )
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation of (n, cells) arrays; 1 where a row is flat (std < 1)."""
+    da = a - a.mean(axis=1, keepdims=True)
+    db = b - b.mean(axis=1, keepdims=True)
+    sa, sb = np.sqrt((da * da).mean(axis=1)), np.sqrt((db * db).mean(axis=1))
+    flat = (sa < 1.0) | (sb < 1.0)
+    corr = (da * db).mean(axis=1) / np.maximum(sa * sb, 1e-9)
+    return np.where(flat, 1.0, corr)
+
+
+def _monotone(chroma: np.ndarray, sat: np.ndarray) -> np.ndarray:
+    """Length of the colour-weighted mean of the coloured cells' unit chroma vectors."""
+    weight = np.where(sat >= MIN_CHROMA, sat, 0.0)
+    unit = chroma / np.maximum(sat, 1e-9)[..., None]
+    resultant = np.linalg.norm((unit * weight[..., None]).sum(axis=1), axis=1)
+    return np.asarray(resultant / np.maximum(weight.sum(axis=1), 1e-9))
 
 
 def colour_guard(colours: ColourComparison) -> np.ndarray:
@@ -411,15 +452,35 @@ def colour_guard(colours: ColourComparison) -> np.ndarray:
 
     Grayscale hashes see a light and a dark, or a blue and an orange version of one picture as
     the same. The stored 4x4 colour signatures, aligned by the pair's transform, tell them
-    apart: the mean luma may change by a factor up to ``MAX_LUMA_RATIO``; where both pictures
-    have colour, their hues must agree within ``MAX_HUE_DEGREES``. A grayscale copy has no hue
-    to compare, so it passes the hue test; clustering then keeps it with the pictures whose
-    tones it matches best (see cluster.py).
+    apart:
+
+    - brightness: the mean luma may change by a factor up to ``MAX_LUMA_RATIO``, or up to
+      ``MAX_TONE_RATIO`` when the cells keep their light pattern (a tone curve: gamma,
+      contrast, levels);
+    - colour: where both pictures have colour, their hues must agree within
+      ``MAX_HUE_DEGREES``. A grayscale copy has no hue to compare, so it passes; so does a
+      toned monochrome copy (sepia: one hue everywhere) of a multicoloured picture whose light
+      pattern it keeps. Clustering then keeps such copies with the pictures whose tones they
+      match best (see cluster.py).
     """
-    keep: np.ndarray = (colours.luma_ratio <= MAX_LUMA_RATIO) & (
-        colours.hue_degrees <= MAX_HUE_DEGREES
+    ratio, hue = colours.luma_ratio, colours.hue_degrees
+    n = len(ratio)
+    correlation = _or_default(colours.luma_correlation, n, 1.0)
+    mono_a = _or_default(colours.monotone_a, n, 0.0)
+    mono_b = _or_default(colours.monotone_b, n, 0.0)
+    toned = correlation >= TONE_CORRELATION
+    brightness = (ratio <= MAX_LUMA_RATIO) | (toned & (ratio <= MAX_TONE_RATIO))
+    monochrome = (
+        toned
+        & (np.maximum(mono_a, mono_b) >= MONOTONE)
+        & (np.minimum(mono_a, mono_b) < MULTICOLOURED)
     )
+    keep: np.ndarray = brightness & ((hue <= MAX_HUE_DEGREES) | monochrome)
     return keep
+
+
+def _or_default(values: np.ndarray | None, n: int, default: float) -> np.ndarray:
+    return np.full(n, default) if values is None else values
 
 
 def date_guard(rows: Rows, found: Candidates) -> np.ndarray:

@@ -108,6 +108,12 @@ def tilted(image: Image.Image, degrees: float) -> Image.Image:
     return turned.crop(((w - cw) // 2, (h - ch) // 2, (w + cw) // 2, (h + ch) // 2))
 
 
+def sepia(image: Image.Image) -> Image.Image:
+    rgb = np.asarray(image, dtype=np.float64)
+    matrix = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
+    return Image.fromarray(np.clip(rgb @ matrix.T, 0, 255).astype(np.uint8))
+
+
 def test_edited_copies_are_found_and_look_alikes_are_not(tmp_path: Path, store: Store) -> None:
     root = tmp_path / "lib"
     root.mkdir()
@@ -122,6 +128,8 @@ def test_edited_copies_are_found_and_look_alikes_are_not(tmp_path: Path, store: 
         "contrast.jpg": ImageEnhance.Contrast(original).enhance(1.3),
         "darker.jpg": ImageEnhance.Brightness(original).enhance(0.85),
         "saturated.jpg": ImageEnhance.Color(original).enhance(1.4),
+        "sepia.jpg": sepia(original),
+        "gamma-dark.jpg": original.point([round(255 * (i / 255) ** 1.8) for i in range(256)] * 3),
     }
     for name, image in copies.items():
         image.save(root / name, quality=92)

@@ -78,7 +78,11 @@ def build_report(store: Store) -> dict[str, Any]:
     the keeper is the copy under ``originals/`` if there is one, else the lowest id."""
     with store.session() as session:
         rows = session.execute(
-            select(Image, Root.path).join(Root, Root.id == Image.root_id).order_by(Image.id)
+            # In path order, not id order: the index commits files in its own order (largest
+            # first), and these tests name the first cluster and the first file moved.
+            select(Image, Root.path)
+            .join(Root, Root.id == Image.root_id)
+            .order_by(Root.path, Image.relpath)
         ).all()
     groups: dict[bytes, list[tuple[Image, bytes]]] = {}
     for image, root in rows:

@@ -20,6 +20,7 @@ the version whose tones it has.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .match import MatchOptions, Pair, find_pairs
@@ -107,18 +108,32 @@ def _split(component: list[int], partners: dict[int, dict[int, Pair]]) -> list[l
 
         seed = min(left, key=rank)
         cluster = [seed]
-        mates = sorted(
-            (y for y in partners[seed] if y in left),
-            key=lambda y: (partners[seed][y].distance, y),
-        )
-        for y in mates:
-            if all(y in partners[x] for x in cluster):
-                cluster.append(y)
+        # Candidates: paired with every member taken so far. Take next the one that keeps the
+        # most candidates (ties: nearer the seed, then lower id), so one odd copy (a tilted
+        # one, say) does not shut out every copy it fails to match.
+        candidates = {y for y in partners[seed] if y in left}
+        while candidates:
+            chosen = min(candidates, key=_ranking(candidates, seed, partners))
+            cluster.append(chosen)
+            candidates = {z for z in candidates if z != chosen and z in partners[chosen]}
         left.difference_update(cluster)
         if len(cluster) > 1:
             out.append(cluster)
     _refine(out, partners)
     return [sorted(c) for c in out]
+
+
+def _ranking(
+    candidates: set[int], seed: int, partners: dict[int, dict[int, Pair]]
+) -> Callable[[int], tuple[int, int, int]]:
+    """Sort key for the next member of a cluster: most candidates kept, then nearest the seed,
+    then lowest id."""
+
+    def key(y: int) -> tuple[int, int, int]:
+        kept = sum(1 for z in candidates if z in partners[y])
+        return (-kept, partners[seed][y].distance, y)
+
+    return key
 
 
 def _fit(x: int, others: list[int], partners: dict[int, dict[int, Pair]]) -> float:

@@ -243,6 +243,28 @@ def whash_variants(gray: np.ndarray, hash_size: int = 8) -> list[int]:
     return _stack_to_ints(_dihedral_stack(sums > np.median(sums)))
 
 
+# Centre crops whose pHash is stored besides the full frame's: a copy with 5-20 % cut off each
+# border looks like its original's centre at one of these scales (each within ~5 % of the
+# next), where the full-frame hashes no longer match (benchmarks/make_heldout.py).
+CROP_LEVELS = (0.9, 0.8, 0.7, 0.6)
+
+
+def crop_phashes(luma: np.ndarray, hash_size: int = 8) -> list[int]:
+    """pHash (upright) of the centre ``CROP_LEVELS`` of the picture, each scale of both sides.
+
+    ``luma`` is the picture at the working size (``DecodedImage.working_luma``); each centre
+    crop goes through ``gray_square`` like the full picture.
+    """
+    height, width = luma.shape
+    out = []
+    for scale in CROP_LEVELS:
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        top, left = (height - h) // 2, (width - w) // 2
+        gray = gray_square(np.ascontiguousarray(luma[top : top + h, left : left + w]))
+        out.append(phash_variants(gray, hash_size)[0])
+    return out
+
+
 HASH_FUNCTIONS: dict[str, Callable[[np.ndarray, int], list[int]]] = {
     "phash": phash_variants,
     "dhash": dhash_variants,

@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from .bktree import WORD_BITS, MultiIndex
 from .errors import DedupdbError
-from .hashes import ALGORITHMS, DIHEDRAL, DIHEDRAL_NAMES, VARIANTS, HashParams
+from .hashes import ALGORITHMS, CROP_LEVELS, DIHEDRAL, DIHEDRAL_NAMES, VARIANTS, HashParams
 from .index import HASH_PARAMS_KEY
 from .models import PRESENT, Image
 from .signals import SIGNATURE_GRID, THUMB_SIZE
@@ -40,6 +40,11 @@ from .store import Store
 # Default thresholds (Hamming bits for 64-bit hashes), measured on the benchmark corpus: see
 # README "Accuracy" and benchmarks/bench_accuracy.py. 256-bit hashes (hash size 16) scale them.
 DEFAULT_THRESHOLDS = {"phash": 10, "dhash": 10, "ahash": 8, "whash": 8}
+# A picture's full-frame pHash against another's centre-crop pHashes: stricter than the full
+# frames' threshold, since each picture offers four crops to match (measured on both corpora:
+# at 8 bits every 10-20 % crop of the held-out corpus and every 5 % crop of the public one is
+# within reach, and no pair of unrelated pictures but the colour-guarded look-alikes).
+CROP_THRESHOLD = 8
 
 # The index of each dihedral transform's inverse (rot90 and rot270 undo each other; the others
 # are their own inverse).
@@ -76,6 +81,9 @@ class MatchOptions:
     # different edits (crops, watermarks), so together they miss fewer copies.
     second_hash: str | None = "dhash"
     second_threshold: int | None = None  # None = the documented default for the second hash
+    # Also match cropped copies: a picture's full-frame pHash against the others' stored
+    # centre-crop pHashes (hashes.CROP_LEVELS), within CROP_THRESHOLD bits; upright only.
+    crops: bool = True
 
     def resolved_threshold(self, hash_size: int = 8) -> int:
         """The threshold in bits for this hash size (the default scales with the hash's bits)."""
@@ -149,6 +157,9 @@ class Rows:
     taken_at: list[str | None]
     hash_size: int
     extra_same_file: dict[int, list[int]] = field(default_factory=dict)  # id -> hidden ids
+    # (n, len(CROP_LEVELS), words) uint64 centre-crop pHashes; has_crops False where unknown
+    crops: np.ndarray | None = None
+    has_crops: np.ndarray | None = None
 
 
 def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
@@ -168,6 +179,7 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
             Image.colour,
             Image.taken_at,
             second_column,
+            Image.crop_phash,
         )
         .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
         .order_by(Image.id)
@@ -175,7 +187,7 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
     with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping for 10^6 rows
         records = conn.execute(query).all()
     n_all = len(records)
-    columns = list(zip(*records, strict=True)) if records else [()] * 9
+    columns = list(zip(*records, strict=True)) if records else [()] * 10
     ids_all = np.asarray(columns[0], dtype=np.int64)
     # One file reached twice (hard links, overlapping roots): keep its lowest id. Inode 0
     # means a filesystem without stable inode numbers: no merging there.
@@ -208,6 +220,19 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
         return np.frombuffer(blobs, dtype=">u8").astype(np.uint64).reshape(n, VARIANTS, words)
 
     hashes = variants(columns[5], algorithm)
+    crop_size = len(CROP_LEVELS) * params.nbytes
+    crop_blobs = [columns[9][i] for i in kept.tolist()]
+    has_crops = np.asarray([b is not None and len(b) == crop_size for b in crop_blobs], bool)
+    crops = (
+        np.frombuffer(
+            b"".join(
+                b if ok else bytes(crop_size) for b, ok in zip(crop_blobs, has_crops, strict=True)
+            ),
+            dtype=">u8",
+        )
+        .astype(np.uint64)
+        .reshape(n, len(CROP_LEVELS), words)
+    )
     colour_size = SIGNATURE_GRID * SIGNATURE_GRID * 3
     colour_blobs = columns[6]
     colours = b"".join(
@@ -221,6 +246,8 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
         low_information=np.asarray(columns[4], dtype=bool)[kept] if n_all else np.zeros(0, bool),
         hashes=hashes,
         second=variants(columns[8], second) if second else None,
+        crops=crops,
+        has_crops=has_crops,
         colour=np.frombuffer(colours, dtype=np.uint8).reshape(n, SIGNATURE_GRID, SIGNATURE_GRID, 3),
         taken_at=[columns[7][i] for i in kept_list],
         hash_size=params.hash_size,
@@ -283,6 +310,116 @@ def merge(found: Candidates, more: Candidates, hashes: np.ndarray) -> Candidates
     )
 
 
+def _joined(
+    found: Candidates, colours: ColourComparison, more: Candidates, more_colours: ColourComparison
+) -> tuple[Candidates, ColourComparison]:
+    """Candidates and their colour comparisons, ``more`` appended."""
+
+    def cat(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None or y is None else np.concatenate([x, y])
+
+    joined = Candidates(
+        np.concatenate([found.a, more.a]),
+        np.concatenate([found.b, more.b]),
+        np.concatenate([found.distance, more.distance]),
+        np.concatenate([found.variant, more.variant]),
+    )
+    return joined, ColourComparison(
+        np.concatenate([colours.luma_ratio, more_colours.luma_ratio]),
+        np.concatenate([colours.hue_degrees, more_colours.hue_degrees]),
+        np.concatenate([colours.tone, more_colours.tone]),
+        cat(colours.luma_correlation, more_colours.luma_correlation),
+        cat(colours.monotone_a, more_colours.monotone_a),
+        cat(colours.monotone_b, more_colours.monotone_b),
+    )
+
+
+def crop_candidates(
+    rows: Rows, heads: np.ndarray, known: Candidates, threshold: int, rotations: bool = True
+) -> tuple[Candidates, ColourComparison] | None:
+    """Pairs where one picture's full frame is within ``threshold`` bits of the other's
+    (upright) centre crop at some level, that ``known`` lacks, with their colours compared on
+    the crop: the larger picture's 4x4 signature is resampled to the crop's region. With
+    ``rotations``, each full frame's 8 dihedral variants are looked up, so a cropped copy that
+    was also turned or mirrored is found too."""
+    assert rows.crops is not None and rows.has_crops is not None
+    usable = heads[rows.has_crops[heads]]
+    levels = len(CROP_LEVELS)
+    if len(usable) < 1 or len(heads) < 2:
+        return None
+    stored = rows.crops[usable].reshape(len(usable) * levels, -1)
+    m = len(heads)
+    variants = VARIANTS if rotations else 1
+    queries = rows.hashes[heads, :variants, :].transpose(1, 0, 2).reshape(m * variants, -1)
+    found = MultiIndex(stored).search(queries, threshold)
+    crop_row = usable[found.stored // levels]  # the picture cropped (the original)
+    level = found.stored % levels
+    copy_row = heads[found.query % m]  # the picture whose full frame matched (the cropped copy)
+    variant = found.query // m  # crop looks like DIHEDRAL[variant](copy)
+    other = crop_row != copy_row
+    crop_row, level, copy_row = crop_row[other], level[other], copy_row[other]
+    distance, variant = found.distance[other], variant[other]
+    # One pair, one (best) match: the smallest distance, then the mildest crop, then the
+    # identity before other transforms.
+    a, b = np.minimum(crop_row, copy_row), np.maximum(crop_row, copy_row)
+    order = np.lexsort((variant, level, distance, b, a))
+    a, b, level, distance, variant = (
+        a[order],
+        b[order],
+        level[order],
+        distance[order],
+        variant[order],
+    )
+    crop_row, copy_row = crop_row[order], copy_row[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    n = int(max(heads.max(initial=0), 0)) + 1
+    first &= ~np.isin(a * n + b, known.a * n + known.b)
+    a, b, level, distance, variant = (
+        a[first],
+        b[first],
+        level[first],
+        distance[first],
+        variant[first],
+    )
+    crop_row, copy_row = crop_row[first], copy_row[first]
+    if not len(a):
+        return None
+    # b looks like DIHEDRAL[v](a): v when a is the copy, its inverse when a is the original.
+    a_is_crop = crop_row == a
+    variant = np.where(a_is_crop, np.asarray(_INVERSE)[variant], variant)
+    signature = np.stack(
+        [
+            resample_to_centre(rows.colour[r], CROP_LEVELS[k])
+            for r, k in zip(crop_row, level, strict=True)
+        ]
+    )
+    cells = SIGNATURE_GRID * SIGNATURE_GRID
+    first_sig = rows.colour[a].astype(np.float64)
+    second_sig = rows.colour[b].astype(np.float64)
+    first_sig[a_is_crop] = signature[a_is_crop]  # the original's grid, resampled to the crop
+    second_sig[~a_is_crop] = signature[~a_is_crop]
+    pairs = Candidates(a, b, distance, variant)
+    first_aligned = aligned(first_sig, variant).reshape(-1, cells, 3)
+    return pairs, compare_signatures(first_aligned, second_sig.reshape(-1, cells, 3))
+
+
+def resample_to_centre(grid: np.ndarray, scale: float) -> np.ndarray:
+    """The (g, g, 3) mean-colour grid of a picture's centre ``scale`` region, estimated from
+    its (g, g, 3) signature as area-weighted means of the cells each new cell overlaps."""
+    g = grid.shape[0]
+    start = g * (1 - scale) / 2
+    edges = start + np.arange(g + 1) * (g * scale / g)
+    weights = np.zeros((g, g))
+    for i in range(g):
+        lo, hi = edges[i], edges[i + 1]
+        for c in range(g):
+            weights[i, c] = max(0.0, min(hi, c + 1) - max(lo, c))
+    weights /= weights.sum(axis=1, keepdims=True)
+    out: np.ndarray = np.einsum("ic,jd,cdk->ijk", weights, weights, grid.astype(np.float64))
+    return out
+
+
 def find_pairs(store: Store, options: MatchOptions) -> list[Pair]:
     """Every pair of duplicate images in the database, sorted by (a, b)."""
     options.validate()
@@ -311,6 +448,13 @@ def find_pairs(store: Store, options: MatchOptions) -> list[Pair]:
         found = merge(found, more, rows.hashes[heads])
     found = Candidates(heads[found.a], heads[found.b], found.distance, found.variant)
     colours = compare_colours(rows, found)
+    cropped: tuple[Candidates, ColourComparison] | None = None
+    if options.crops and rows.crops is not None and rows.has_crops is not None:
+        cropped = crop_candidates(
+            rows, heads, found, CROP_THRESHOLD * rows.hash_size**2 // 64, options.rotations
+        )
+    if cropped is not None:
+        found, colours = _joined(found, colours, *cropped)
     if options.guards:
         keep = colour_guard(colours) & date_guard(rows, found)
         found, tones = found.take(keep), colours.tone[keep]
@@ -364,8 +508,16 @@ def aligned(grids: np.ndarray, variants: np.ndarray) -> np.ndarray:
 # RGB -> (luma, blue-difference, red-difference) chroma, ITU-R BT.601 (as JPEG's YCbCr).
 _YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 # A copy may be brightened or darkened (JPEG tone edits, auto-exposure, +15 % in the corpus):
-# mean luma ratios up to this are allowed; a light and a dark version of one picture go beyond.
+# mean luma ratios up to this are allowed whatever the cells do.
 MAX_LUMA_RATIO = 1.5
+# A tone edit (gamma, contrast, levels) moves every pixel's luma along one increasing curve, so
+# the 16 cells keep their light pattern: their lumas correlate. With that pattern kept
+# (correlation at least TONE_CORRELATION), the mean luma may change up to MAX_TONE_RATIO: a
+# gamma 0.7 or 1.4 copy. The light and dark versions of a wallpaper are redrawn, not re-toned:
+# on both corpora their cells correlate at most 0.95 (mostly below 0.85) when their mean lumas
+# differ by more than 1.5x; a copy's at least 0.94 (0.99 for nine in ten).
+TONE_CORRELATION = 0.97
+MAX_TONE_RATIO = 2.0
 # Two coloured pictures whose hues differ by more than this many degrees on average (weighted
 # by how colourful each cell is in both) are colour variants, not copies. Copies, resized,
 # re-encoded, brightened or watermarked, stay under 8 degrees on the corpus; recoloured
@@ -373,6 +525,13 @@ MAX_LUMA_RATIO = 1.5
 MAX_HUE_DEGREES = 12.0
 # Below this chroma (on 0..255) a cell has no meaningful hue (gray, or nearly so).
 MIN_CHROMA = 4.0
+# A toned monochrome copy (sepia, cyanotype) has one hue everywhere: its coloured cells' chroma
+# directions agree (the colour-weighted mean of their unit vectors is at least MONOTONE long).
+# Like a grayscale copy, it has no hue of its own to compare, when the other picture is truly
+# multicoloured (below MULTICOLOURED) and the light pattern is kept. A blue and an orange
+# version of a one-hue wallpaper are both monotone and still compared.
+MONOTONE = 0.97
+MULTICOLOURED = 0.9
 
 
 @dataclass
@@ -382,13 +541,26 @@ class ColourComparison:
     luma_ratio: np.ndarray  # mean luma of the brighter over the darker (>= 1)
     hue_degrees: np.ndarray  # chroma-weighted mean hue difference where both have colour
     tone: np.ndarray  # mean absolute luma difference per cell (0..255)
+    # Pearson correlation of the 16 cell lumas (1 where either is flat: nothing to compare)
+    luma_correlation: np.ndarray | None = None
+    # How much each picture's coloured cells share one hue (0..1; 0 without colour)
+    monotone_a: np.ndarray | None = None
+    monotone_b: np.ndarray | None = None
 
 
 def compare_colours(rows: Rows, found: Candidates) -> ColourComparison:
     """The colour signatures of each candidate pair, the first aligned by the transform."""
     cells = SIGNATURE_GRID * SIGNATURE_GRID
-    first = aligned(rows.colour[found.a], found.variant).reshape(-1, cells, 3) @ _YCBCR.T
-    second = rows.colour[found.b].reshape(-1, cells, 3).astype(np.float64) @ _YCBCR.T
+    return compare_signatures(
+        aligned(rows.colour[found.a], found.variant).reshape(-1, cells, 3).astype(np.float64),
+        rows.colour[found.b].reshape(-1, cells, 3).astype(np.float64),
+    )
+
+
+def compare_signatures(first_rgb: np.ndarray, second_rgb: np.ndarray) -> ColourComparison:
+    """Compare (n, cells, 3) RGB signatures, the first already aligned to the second."""
+    first = first_rgb @ _YCBCR.T
+    second = second_rgb @ _YCBCR.T
     luma_a = np.maximum(first[..., 0].mean(axis=1), 1.0)
     luma_b = np.maximum(second[..., 0].mean(axis=1), 1.0)
     chroma_a, chroma_b = first[..., 1:], second[..., 1:]
@@ -403,7 +575,28 @@ def compare_colours(rows: Rows, found: Candidates) -> ColourComparison:
         luma_ratio=np.maximum(luma_a / luma_b, luma_b / luma_a),
         hue_degrees=hue,
         tone=np.abs(first[..., 0] - second[..., 0]).mean(axis=1),
+        luma_correlation=_correlation(first[..., 0], second[..., 0]),
+        monotone_a=_monotone(chroma_a, sat_a),
+        monotone_b=_monotone(chroma_b, sat_b),
     )
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation of (n, cells) arrays; 1 where a row is flat (std < 1)."""
+    da = a - a.mean(axis=1, keepdims=True)
+    db = b - b.mean(axis=1, keepdims=True)
+    sa, sb = np.sqrt((da * da).mean(axis=1)), np.sqrt((db * db).mean(axis=1))
+    flat = (sa < 1.0) | (sb < 1.0)
+    corr = (da * db).mean(axis=1) / np.maximum(sa * sb, 1e-9)
+    return np.where(flat, 1.0, corr)
+
+
+def _monotone(chroma: np.ndarray, sat: np.ndarray) -> np.ndarray:
+    """Length of the colour-weighted mean of the coloured cells' unit chroma vectors."""
+    weight = np.where(sat >= MIN_CHROMA, sat, 0.0)
+    unit = chroma / np.maximum(sat, 1e-9)[..., None]
+    resultant = np.linalg.norm((unit * weight[..., None]).sum(axis=1), axis=1)
+    return np.asarray(resultant / np.maximum(weight.sum(axis=1), 1e-9))
 
 
 def colour_guard(colours: ColourComparison) -> np.ndarray:
@@ -411,15 +604,35 @@ def colour_guard(colours: ColourComparison) -> np.ndarray:
 
     Grayscale hashes see a light and a dark, or a blue and an orange version of one picture as
     the same. The stored 4x4 colour signatures, aligned by the pair's transform, tell them
-    apart: the mean luma may change by a factor up to ``MAX_LUMA_RATIO``; where both pictures
-    have colour, their hues must agree within ``MAX_HUE_DEGREES``. A grayscale copy has no hue
-    to compare, so it passes the hue test; clustering then keeps it with the pictures whose
-    tones it matches best (see cluster.py).
+    apart:
+
+    - brightness: the mean luma may change by a factor up to ``MAX_LUMA_RATIO``, or up to
+      ``MAX_TONE_RATIO`` when the cells keep their light pattern (a tone curve: gamma,
+      contrast, levels);
+    - colour: where both pictures have colour, their hues must agree within
+      ``MAX_HUE_DEGREES``. A grayscale copy has no hue to compare, so it passes; so does a
+      toned monochrome copy (sepia: one hue everywhere) of a multicoloured picture whose light
+      pattern it keeps. Clustering then keeps such copies with the pictures whose tones they
+      match best (see cluster.py).
     """
-    keep: np.ndarray = (colours.luma_ratio <= MAX_LUMA_RATIO) & (
-        colours.hue_degrees <= MAX_HUE_DEGREES
+    ratio, hue = colours.luma_ratio, colours.hue_degrees
+    n = len(ratio)
+    correlation = _or_default(colours.luma_correlation, n, 1.0)
+    mono_a = _or_default(colours.monotone_a, n, 0.0)
+    mono_b = _or_default(colours.monotone_b, n, 0.0)
+    toned = correlation >= TONE_CORRELATION
+    brightness = (ratio <= MAX_LUMA_RATIO) | (toned & (ratio <= MAX_TONE_RATIO))
+    monochrome = (
+        toned
+        & (np.maximum(mono_a, mono_b) >= MONOTONE)
+        & (np.minimum(mono_a, mono_b) < MULTICOLOURED)
     )
+    keep: np.ndarray = brightness & ((hue <= MAX_HUE_DEGREES) | monochrome)
     return keep
+
+
+def _or_default(values: np.ndarray | None, n: int, default: float) -> np.ndarray:
+    return np.full(n, default) if values is None else values
 
 
 def date_guard(rows: Rows, found: Candidates) -> np.ndarray:

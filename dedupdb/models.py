@@ -117,6 +117,11 @@ class Image(Base):
     dhash: Mapped[bytes] = mapped_column(LargeBinary)
     ahash: Mapped[bytes] = mapped_column(LargeBinary)
     whash: Mapped[bytes] = mapped_column(LargeBinary)
+    # pHash of the centre 90/80/70/60 % (hashes.CROP_LEVELS), upright only, one after the other:
+    # what a cropped copy's full-frame hash is compared with. NULL for rows indexed before it.
+    crop_phash: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, comment="pHash of the centre 90/80/70/60 %, for crops"
+    )
 
     # Signals for ranking and false-positive guards (see signals.py).
     sharpness: Mapped[float] = mapped_column(Float)

@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from PIL import Image, ImageEnhance, ImageOps
 from sqlalchemy import select
 
+from dedupdb import hashes
 from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, content_box, decode
 from dedupdb.index import IndexOptions, index
-from dedupdb.match import MatchOptions, Pair, find_pairs
+from dedupdb.match import MatchOptions, Pair, find_pairs, resample_to_centre
 from dedupdb.models import Image as ImageRow
 from dedupdb.store import Store
 
@@ -108,6 +109,12 @@ def tilted(image: Image.Image, degrees: float) -> Image.Image:
     return turned.crop(((w - cw) // 2, (h - ch) // 2, (w + cw) // 2, (h + ch) // 2))
 
 
+def sepia(image: Image.Image) -> Image.Image:
+    rgb = np.asarray(image, dtype=np.float64)
+    matrix = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
+    return Image.fromarray(np.clip(rgb @ matrix.T, 0, 255).astype(np.uint8))
+
+
 def test_edited_copies_are_found_and_look_alikes_are_not(tmp_path: Path, store: Store) -> None:
     root = tmp_path / "lib"
     root.mkdir()
@@ -122,6 +129,8 @@ def test_edited_copies_are_found_and_look_alikes_are_not(tmp_path: Path, store: 
         "contrast.jpg": ImageEnhance.Contrast(original).enhance(1.3),
         "darker.jpg": ImageEnhance.Brightness(original).enhance(0.85),
         "saturated.jpg": ImageEnhance.Color(original).enhance(1.4),
+        "sepia.jpg": sepia(original),
+        "gamma-dark.jpg": original.point([round(255 * (i / 255) ** 1.8) for i in range(256)] * 3),
     }
     for name, image in copies.items():
         image.save(root / name, quality=92)
@@ -158,3 +167,47 @@ def test_report_second_hash_option(tmp_path: Path, store: Store, db_path: Path) 
     assert report("--second-hash", "whash")["settings"]["second_hash"] == "whash"  # type: ignore[index]
     bad = CliRunner().invoke(cli, ["report", "--db", str(db_path), "--second-hash", "md5"])
     assert bad.exit_code == 2 and "md5" in bad.output
+
+
+def test_cropped_copies_match_through_the_centre_crop_hashes(tmp_path: Path, store: Store) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    original = photo(31, (480, 360))
+    original.save(root / "original.png")
+    for percent in (10, 15, 20):
+        dx, dy = 480 * percent // 100, 360 * percent // 100
+        original.crop((dx, dy, 480 - dx, 360 - dy)).save(root / f"crop{percent}.jpg", quality=92)
+    photo(32, (480, 360)).save(root / "other.jpg", quality=92)
+    index(store, root, SEQUENTIAL)
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    for percent in (10, 15, 20):
+        assert frozenset(("original.png", f"crop{percent}.jpg")) in pairs, percent
+    assert not any("other.jpg" in pair for pair in pairs)
+    without = by_names(store, find_pairs(store, MatchOptions(crops=False)))
+    assert frozenset(("original.png", "crop20.jpg")) not in without
+
+
+def test_crop_hashes_are_the_centre_crops_phash() -> None:
+    luma = np.asarray(photo(5, (256, 192)).convert("L"))
+    values = hashes.crop_phashes(luma)
+    assert len(values) == len(hashes.CROP_LEVELS)
+    for value, scale in zip(values, hashes.CROP_LEVELS, strict=True):
+        h, w = round(192 * scale), round(256 * scale)
+        top, left = (192 - h) // 2, (256 - w) // 2
+        centre = np.ascontiguousarray(luma[top : top + h, left : left + w])
+        assert value == hashes.phash_variants(hashes.gray_square(centre))[0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    grid=st.lists(st.integers(0, 255), min_size=48, max_size=48),
+    scale=st.sampled_from(hashes.CROP_LEVELS),
+)
+def test_resampled_centre_signature_is_a_weighted_mean(grid: list[int], scale: float) -> None:
+    cells = np.asarray(grid, dtype=np.uint8).reshape(4, 4, 3)
+    centre = resample_to_centre(cells, scale)
+    assert centre.shape == (4, 4, 3)
+    assert (centre >= cells.min(axis=(0, 1)) - 1e-9).all()
+    assert (centre <= cells.max(axis=(0, 1)) + 1e-9).all()
+    flat = np.full((4, 4, 3), 77, dtype=np.uint8)  # a flat picture's centre is as flat
+    assert np.allclose(resample_to_centre(flat, scale), 77)

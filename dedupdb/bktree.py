@@ -256,6 +256,7 @@ def _join_chunk(  # a compiled kernel takes flat arrays
     sequentially: memory latency, not the bit counting, is what limits this loop.
     """
     words = q_sorted.shape[1]
+    q_first = q_sorted.reshape(q_sorted.size)  # a view: the hashes themselves when words == 1
     base = offset_start[j]
     keys = q_offsets.shape[0] - 1
     out = np.empty((1024, 3), np.int64)
@@ -276,8 +277,15 @@ def _join_chunk(  # a compiled kernel takes flat arrays
             for pos in range(offsets[base + bucket], offsets[base + bucket + 1]):
                 if words == 1:
                     h = sorted_hashes[j, pos, 0]
+                    # Nearly every candidate fails: count the hits first, in a loop without
+                    # branches that the compiler vectorises, and emit only when there are any.
+                    hits = 0
                     for qi in range(qa, qb):
-                        if _ctpop(q_sorted[qi, 0] ^ h) <= threshold:
+                        hits += _ctpop(q_first[qi] ^ h) <= threshold
+                    if hits == 0:
+                        continue
+                    for qi in range(qa, qb):
+                        if _ctpop(q_first[qi] ^ h) <= threshold:
                             out, count = _emit(out, count, j, qi, pos, mask == 0, q_sorted,
                                                q_order, owner, chunk_word, chunk_shift,
                                                chunk_bits, chunk_radius, sorted_hashes, order,
@@ -519,11 +527,9 @@ class _Tables:
         for j, chunk in enumerate(plan):
             masks.extend(_flip_masks(chunk.bits, chunk.radius) if chunk.radius >= 0 else [])
             mask_start.append(len(masks))
-            values = _chunk_values(stored, chunk)
-            rows = np.argsort(values, kind="stable")
+            rows, table = _bucket_sort(_chunk_values(stored, chunk), chunk.bits)
             order[j] = rows
             sorted_hashes[j] = stored[rows]
-            table = np.searchsorted(values[rows], np.arange((1 << chunk.bits) + 1))
             offsets.append(table.astype(np.int64))
             bounds.append((at, at + len(table)))
             offset_start.append(at)
@@ -552,10 +558,19 @@ class _Tables:
 
 def _sort_by_chunk(hashes: np.ndarray, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows sorted by the chunk's value: (sorted rows, their row numbers, offsets per value)."""
-    values = _chunk_values(hashes, chunk)
-    rows = np.argsort(values, kind="stable")
-    offsets = np.searchsorted(values[rows], np.arange((1 << chunk.bits) + 1))
-    return np.ascontiguousarray(hashes[rows]), rows.astype(np.int64), offsets.astype(np.int64)
+    rows, offsets = _bucket_sort(_chunk_values(hashes, chunk), chunk.bits)
+    return np.ascontiguousarray(hashes[rows]), rows, offsets
+
+
+def _bucket_sort(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows sorted by value (stable), and where each value's rows start: ``2**bits + 1``
+    offsets. Values of 16 bits or fewer sort as uint16, which numpy radix-sorts."""
+    narrow = values.astype(np.uint16) if bits <= 16 else values
+    rows = np.argsort(narrow, kind="stable").astype(np.int64)
+    counts = np.bincount(values, minlength=1 << bits)
+    offsets = np.zeros((1 << bits) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return rows, offsets
 
 
 def _chunk_values(hashes: np.ndarray, chunk: Chunk) -> np.ndarray:

@@ -206,6 +206,39 @@ def _formats(paths: list[str], formats: list[str], lossless: list[bool]) -> tupl
     return np.array(ranks, dtype=np.float64), np.array(raws, dtype=bool)
 
 
+def rounded(values: np.ndarray, digits: int) -> list[float]:
+    """``[round(v, digits) for v in values]``, vectorised, with the same results.
+
+    Python rounds the exact binary value to the nearest multiple of ``10**-digits`` (half to
+    even) and returns the double nearest that decimal. ``rint(v * 10**digits) / 10**digits``
+    does the same (the division of an integer by an exact power of ten is correctly rounded),
+    except where the product's rounding error could cross a half: those few values, and any
+    huge or non-finite ones, go through Python's ``round``.
+    """
+    scale = 10.0**digits
+    scaled = values * scale
+    result: list[float] = (np.rint(scaled) / scale).tolist()
+    with np.errstate(invalid="ignore"):
+        doubtful = ~(np.abs(scaled) < 2.0**52) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    for i in np.flatnonzero(doubtful).tolist():
+        result[i] = round(float(values[i]), digits)
+    return result
+
+
+def _tied(cluster: np.ndarray, rule: np.ndarray, quantum: np.ndarray) -> np.ndarray:
+    """The positions that share their cluster, rule and score with another position."""
+    if not len(cluster):
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((quantum, rule, cluster))
+    c, r, q = cluster[order], rule[order], quantum[order]
+    same = (c[1:] == c[:-1]) & (r[1:] == r[:-1]) & (q[1:] == q[:-1])
+    mark = np.zeros(len(order), dtype=bool)
+    mark[1:] |= same
+    mark[:-1] |= same
+    result: np.ndarray = np.sort(order[mark])
+    return result
+
+
 def _dense_rank(values: list[str]) -> np.ndarray:
     """Each value's place among the distinct values, in Python's string order."""
     ranks = np.empty(len(values), dtype=np.int64)
@@ -269,17 +302,26 @@ def rank_clusters(
     total = np.zeros(len(rows), dtype=np.float64)
     for name, weight in WEIGHTS.items():  # quality.total's order: equal to the last bit
         total = total + weight * parts[name]
-    score = [round(value, 6) for value in total.tolist()]
+    score_values = np.asarray(rounded(total, 6))
+    score = score_values.tolist()
 
-    # quality._sort_key, as lexsort keys.
+    # quality._sort_key, as lexsort keys. Past the rule and the score, the keys only order
+    # members that tie on both: they are computed for those alone (0 for the others).
     if rules.prefer or rules.avoid:
         rule = np.array([rule_value(p, rules) for p in path], dtype=np.int64)
     else:
         rule = np.zeros(len(rows), dtype=np.int64)
-    quantum = np.array([round(s / SCORE_EPSILON) for s in score], dtype=np.int64)
-    copy_name = np.array([looks_like_copy(p) for p in path], dtype=bool)
-    length = np.array([len(p) for p in path], dtype=np.int64)
-    path_rank = _dense_rank(path)
+    quantum = np.rint(score_values / SCORE_EPSILON).astype(np.int64)  # Python's round()
+    tied = _tied(cluster, rule, quantum)
+    tied_list = tied.tolist()
+    copy_name = np.zeros(len(rows), dtype=bool)
+    length = np.zeros(len(rows), dtype=np.int64)
+    path_rank = np.zeros(len(rows), dtype=np.int64)
+    if len(tied):
+        tied_paths = [path[i] for i in tied_list]
+        copy_name[tied] = [looks_like_copy(p) for p in tied_paths]
+        length[tied] = [len(p) for p in tied_paths]
+        path_rank[tied] = _dense_rank(tied_paths)
     mtime = table.mtime_ns[rows]
     order = np.lexsort((image_id, path_rank, mtime, length, copy_name, -quantum, -rule, cluster))
 
@@ -307,7 +349,6 @@ def rank_clusters(
             fidelity=fidelity[order],
             fmt_rank=fmt_rank[order],
             is_raw=is_raw[order],
-            copy_name=copy_name[order],
             mtime=mtime[order],
             score=score,
             parts=parts,
@@ -340,7 +381,6 @@ class _Ranked:
     fidelity: np.ndarray
     fmt_rank: np.ndarray
     is_raw: np.ndarray
-    copy_name: np.ndarray
     mtime: np.ndarray
     score: list[float]
     parts: dict[str, np.ndarray]
@@ -496,7 +536,7 @@ def _tie_break(r: _Ranked, table: Table, k: int, end: int) -> str:
     same = "identical copies" if identical else "same quality"
     rival = k + 1
     kp, rp = r.path[k], r.path[rival]
-    if r.copy_name[rival] and not r.copy_name[k]:
+    if looks_like_copy(rp) and not looks_like_copy(kp):
         return f"{same}; the others' names look like copies"
     if len(kp) < len(rp):
         return f"{same}; shortest path"

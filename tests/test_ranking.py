@@ -18,6 +18,7 @@ from dedupdb.ranking import (
     colour_deviations,
     keeper_distances,
     rank_clusters,
+    rounded,
 )
 
 NAMES = ("IMG_1", "IMG_1 (1)", "Copy of IMG_1", "IMG_1 - Copy", "b", "IMG_10", "pé~1")
@@ -204,3 +205,22 @@ def test_colour_deviations_and_keeper_distances_equal_the_per_cluster_form(
             want = _reference_distance(keeper, row, as_int, members, rotations)
             assert (int(distance[position]), int(variant[position])) == want
             assert want[0] <= bits
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.floats(0, 1),
+            # Values at and beside decimal halves, where rounding is delicate.
+            st.builds(lambda k, d: k / 2 / 10**d, st.integers(-(10**7), 10**7), st.integers(0, 6)),
+            st.sampled_from((0.5, 1.5, 2.5, 0.125, 0.00005, 0.30000000000000004, -0.0)),
+        ),
+        max_size=50,
+    ),
+    st.integers(0, 6),
+)
+def test_rounded_equals_python_round(values: list[float], digits: int) -> None:
+    found = rounded(np.array(values, dtype=np.float64), digits)
+    expected = [round(v, digits) for v in values]
+    assert [float(x).hex() for x in found] == [x.hex() for x in expected]

@@ -216,9 +216,9 @@ def rounded(values: np.ndarray, digits: int) -> list[float]:
     huge or non-finite ones, go through Python's ``round``.
     """
     scale = 10.0**digits
-    scaled = values * scale
-    result: list[float] = (np.rint(scaled) / scale).tolist()
-    with np.errstate(invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values: Python's round below
+        scaled = values * scale
+        result: list[float] = (np.rint(scaled) / scale).tolist()
         doubtful = ~(np.abs(scaled) < 2.0**52) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
     for i in np.flatnonzero(doubtful).tolist():
         result[i] = round(float(values[i]), digits)

@@ -214,7 +214,7 @@ def test_colour_deviations_and_keeper_distances_equal_the_per_cluster_form(
             st.floats(0, 1),
             # Values at and beside decimal halves, where rounding is delicate.
             st.builds(lambda k, d: k / 2 / 10**d, st.integers(-(10**7), 10**7), st.integers(0, 6)),
-            st.sampled_from((0.5, 1.5, 2.5, 0.125, 0.00005, 0.30000000000000004, -0.0)),
+            st.sampled_from((0.5, 1.5, 2.5, 0.125, 0.00005, 0.30000000000000004, -0.0, 1.7e308)),
         ),
         max_size=50,
     ),

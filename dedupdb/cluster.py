@@ -8,8 +8,10 @@ stand for the others.
 
 A connected group of pairs that is not complete is split greedily and deterministically: the
 member with the most partners (ties: the smaller sum of distances, then the lower id) seeds a
-cluster, which takes each of its partners in order of distance (then id) when that partner is
-paired with every member taken so far; then the same with what is left. A member left alone is
+cluster; the candidates are its partners, and the cluster repeatedly takes the candidate paired
+with the most other candidates (ties: nearer the seed, then the lower id) and keeps as
+candidates only that one's partners, so one odd copy (a tilted one, say) does not shut out
+every copy it fails to match; then the same with what is left. A member left alone is
 in no cluster. Then each member moves to another of the group's clusters when it is paired with
 all of that cluster's members and fits it better: a smaller mean of (Hamming distance + tone
 difference / ``TONE_PER_BIT``) over the members. This is what puts a grayscale copy, which

@@ -5,16 +5,17 @@ Usage (from the repository, with dedupdb installed)::
     python benchmarks/bench_report.py [--images 100000] [--repeats 3]
 
 Builds a real SQLite database with ``--images`` synthetic image rows (random 64-bit pHashes
-with their 8 dihedral variants; a third of the images are near copies, in groups of 2-3 within
-a few bits of each other, a tenth of those byte-identical), then times, median of
-``--repeats`` runs:
+with their 8 dihedral variants and 4 centre-crop pHashes, as ``dedupdb index`` stores them; a
+third of the images are near copies, in groups of 2-3 within a few bits of each other, a tenth
+of those byte-identical), then times, median of ``--repeats`` runs:
 
 - ``find_clusters``: the matching stage (search + clustering), when it is installed;
 - ``rank + assemble``: ``report_from_clusters`` (loading the members' rows, keeper ranking,
   distances to the keeper);
 - ``JSON``: ``to_json`` of the whole report;
 - ``build_report``: the whole library call (matching included), what ``dedupdb report --json``
-  does before writing.
+  does before writing;
+- ``build_report + JSON``: both, what ``dedupdb report --json`` does (the issue's goal).
 
 Prints a markdown table (the README's report benchmark).
 """
@@ -35,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from dedupdb.hashes import HashParams, pack_variants
+from dedupdb.hashes import CROP_LEVELS, HashParams, pack_variants
 from dedupdb.index import HASH_PARAMS_KEY
 from dedupdb.models import PRESENT, Image, Root
 from dedupdb.report import ReportOptions, build_report, report_from_clusters, to_json
@@ -55,8 +56,9 @@ def _flip(value: int, bits: int, rng: random.Random) -> int:
     return value
 
 
-def populate(store: Store, images: int, seed: int = 1) -> list[list[int]]:
-    """Insert the rows; return the planted near-copy groups (image ids)."""
+def populate(store: Store, images: int, seed: int = 1, crops: bool = True) -> list[list[int]]:
+    """Insert the rows; return the planted near-copy groups (image ids). ``crops`` False
+    leaves the centre-crop hashes out (a database indexed before they existed)."""
     rng = random.Random(seed)
     params = HashParams()
     now = datetime(2026, 1, 1)
@@ -71,12 +73,15 @@ def populate(store: Store, images: int, seed: int = 1) -> list[list[int]]:
         size = 1 if rng.random() < 2 / 3 else rng.choice((2, 2, 3))
         size = min(size, images - image_id)
         content = rng.randbytes(32)
+        centres = [rng.getrandbits(64) for _ in CROP_LEVELS]
         group = []
         for k in range(size):
             image_id += 1
             value = base if k == 0 else _flip(base, rng.randint(0, 4), rng)
             exact = k > 0 and rng.random() < 0.1
             blob = pack_variants(_variants(value, rng), params)
+            crop_values = [_flip(c, rng.randint(0, 4), rng) for c in centres]
+            crop_blob = pack_variants(crop_values, params) if crops else None
             rows.append(
                 {
                     "id": image_id,
@@ -106,6 +111,7 @@ def populate(store: Store, images: int, seed: int = 1) -> list[list[int]]:
                     "dhash": blob,
                     "ahash": blob,
                     "whash": blob,
+                    "crop_phash": crop_blob,
                     "sharpness": rng.uniform(1, 100),
                     "low_information": False,
                     "colour": bytes(48),
@@ -150,11 +156,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--no-crops", action="store_true", help="rows without centre-crop hashes (no crop search)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(os.path.join(tmp, "bench.sqlite"))
         start = time.perf_counter()
-        groups = populate(store, args.images)
+        groups = populate(store, args.images, crops=not args.no_crops)
         print(f"inserted {args.images:,} rows in {time.perf_counter() - start:.1f} s; "
               f"{len(groups):,} planted groups; {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores")  # fmt: skip
@@ -180,6 +189,8 @@ def main() -> None:
         if importlib.util.find_spec("dedupdb.cluster") is not None:
             seconds, whole = timed(lambda: build_report(store, options), args.repeats)
             results.append(("build_report (all of it)", seconds, f"{whole.summary.clusters:,}"))
+            seconds, text = timed(lambda: to_json(build_report(store, options)), args.repeats)
+            results.append(("build_report + JSON", seconds, f"{len(text) / 1e6:,.1f} MB"))
         store.close()
     print(f"\n| stage, {args.images:,} images | wall s | CPU s | output |")
     print("| --- | ---: | ---: | --- |")

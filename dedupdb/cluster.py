@@ -54,6 +54,10 @@ def build_clusters(pairs: list[Pair]) -> list[Cluster]:
         partners[p.b][p.a] = p
     clusters = []
     for component in _components(partners):
+        if len(component) == 2:  # most clusters: one pair (the general path gives the same)
+            pair = partners[component[0]][component[1]]
+            clusters.append(Cluster(component, pair.exact, pair.distance, [pair]))
+            continue
         for members in _split(component, partners):
             inside = sorted(
                 {partners[x][y] for x in members for y in members if x < y},

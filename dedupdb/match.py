@@ -503,13 +503,27 @@ def dihedral(grid: np.ndarray, variant: int) -> np.ndarray:
     return np.swapaxes(turned, 0, 1)
 
 
+def dihedral_stack(grids: np.ndarray, variant: int) -> np.ndarray:
+    """``dihedral`` of every grid of a stack (n, h, w, ...) at once (axes 1 and 2)."""
+    if variant == 0:
+        return grids
+    if variant < 4:
+        return np.rot90(grids, variant, axes=(1, 2))
+    if variant == 4:
+        return grids[:, :, ::-1]
+    if variant == 5:
+        return grids[:, ::-1]
+    turned = grids if variant == 6 else np.rot90(grids, 2, axes=(1, 2))
+    return np.swapaxes(turned, 1, 2)
+
+
 def aligned(grids: np.ndarray, variants: np.ndarray) -> np.ndarray:
     """Each square grid ``grids[i]`` (h, w, ...) transformed by ``DIHEDRAL[variants[i]]``."""
     out = np.empty_like(grids)
     for v in range(VARIANTS):
-        sel = variants == v
-        if sel.any():
-            out[sel] = np.stack([dihedral(g, v) for g in grids[sel]])
+        sel = np.flatnonzero(variants == v)
+        if len(sel):
+            out[sel] = dihedral_stack(grids[sel], v)
     return out
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .hashes import VARIANTS
+from .match import aligned
 from .quality import (
     ASPECT_TOLERANCE,
     EDIT_FREE,
@@ -566,20 +566,6 @@ def _reference(r: _Ranked, table: Table, start: int, end: int) -> list[Ranked]:
 # ----------------------------------------------------------------------------- matching inputs
 
 
-def _dihedral(grids: np.ndarray, variant: int) -> np.ndarray:
-    """``match.dihedral`` on axes 1 and 2 of a stack of square grids."""
-    if variant == 0:
-        return grids
-    if variant < 4:
-        return np.rot90(grids, variant, axes=(1, 2))
-    if variant == 4:
-        return grids[:, :, ::-1]
-    if variant == 5:
-        return grids[:, ::-1]
-    turned = grids if variant == 6 else np.rot90(grids, 2, axes=(1, 2))
-    return np.swapaxes(turned, 1, 2)
-
-
 def _hamming_to_variants(hashes: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Bits between each position's upright hash and the 8 variants of its target's hash:
     ``hashes`` is (n, 8, words) uint64, ``target`` (n,) positions; the result is (n, 8)."""
@@ -615,16 +601,10 @@ def colour_deviations(
     reference = _first(cluster, starts, -pixels, table.image_id[rows])[cluster]
     grids = colour[rows]
     if rotations:
-        here = hashes[rows]
-        best = np.argmin(_hamming_to_variants(here, reference), axis=1)
+        best = np.argmin(_hamming_to_variants(hashes[rows], reference), axis=1)
         variant = _INVERSE[best]
         variant[reference == np.arange(len(rows))] = 0
-        turned = np.empty_like(grids)
-        for v in range(VARIANTS):
-            chosen = np.flatnonzero(variant == v)
-            if len(chosen):
-                turned[chosen] = _dihedral(grids[chosen], v)
-        grids = turned
+        grids = aligned(grids, variant)
     flat = grids.reshape(len(rows), -1).astype(np.float64)
     codes = _content_codes([table.content_hash[r] for r in rows.tolist()])
     varied = np.minimum.reduceat(codes, starts[:-1]) != np.maximum.reduceat(codes, starts[:-1])

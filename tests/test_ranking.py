@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dedupdb.hashes import DIHEDRAL_NAMES, VARIANTS, hamming
-from dedupdb.match import dihedral
+from dedupdb.match import aligned, dihedral
 from dedupdb.quality import Candidate, Rules, deviations, rank
 from dedupdb.ranking import (
     Segments,
@@ -224,3 +224,13 @@ def test_rounded_equals_python_round(values: list[float], digits: int) -> None:
     found = rounded(np.array(values, dtype=np.float64), digits)
     expected = [round(v, digits) for v in values]
     assert [float(x).hex() for x in found] == [x.hex() for x in expected]
+
+
+def test_aligned_turns_each_grid_as_dihedral_does() -> None:
+    rng = np.random.default_rng(3)
+    for shape in ((4, 4, 3), (32, 32)):
+        grids = rng.integers(0, 256, size=(40, *shape), dtype=np.uint8)
+        variants = rng.integers(0, VARIANTS, size=40)
+        turned = aligned(grids, variants)
+        for grid, variant, out in zip(grids, variants.tolist(), turned, strict=True):
+            assert np.array_equal(out, dihedral(grid, variant))

@@ -730,7 +730,10 @@ def _index_root(
     summary.missing = len(work.vanished)
     _apply_plan(store, root_id, work, summary)
     tasks = [Task(root, e, params.hash_size, options.min_resolution) for e in work.to_process]
-    known = _known(store, params) if tasks else Known()  # a re-index with nothing new: skip
+    # Known content is copied from its row instead of decoded again: not with --rehash, whose
+    # point is to recompute what the stored rows hold (a new hash version, say).
+    recompute = options.rehash or not tasks  # (no tasks: a re-index with nothing new)
+    known = Known() if recompute else _known(store, params)
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
     writer = Writer(

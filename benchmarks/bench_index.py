@@ -24,10 +24,18 @@ Prints markdown tables (the README's "Benchmarks" section):
      limited to one thread), when installed (``apt-get install findimagedupes``).
 
 2. Whole ``dedupdb index`` runs with 1 and 2 workers (fresh database each, interleaved): wall
-   time of the command and the run's own ``seconds`` (which excludes interpreter start-up and
-   creating the database).
+   time of the command, the run's own ``seconds`` (which excludes interpreter start-up and
+   creating the database) and the CPU time of all its processes, side by side with the
+   machine's own ceiling in the same repeats: a pure-Python loop and the bare draft decode of
+   the same files, each split over 1 and 2 forked processes. On a machine shared with other
+   jobs the ceiling is what a second process can get at all; CPU growth (CPU time with 2
+   processes over 1) shows what two processes at once cost each other (cache, memory).
 
-3. Commit overhead: the share of a real ``index`` run spent in the writer (the per-file
+3. Where the time goes (``--skip breakdown`` to leave out): instrumented runs, each in a fresh
+   process, split into the serial start, the indexer's CPU while the workers run, the
+   workers' CPU and the tail; from these CPU times, the speed-up an idle machine would give.
+
+4. Commit overhead: the share of a real ``index`` run spent in the writer (the per-file
    transactions and their commits), measured by timing ``Writer.write`` in-process.
 """
 
@@ -276,14 +284,16 @@ def _fork_context() -> Any:
     return multiprocessing.get_context("fork")
 
 
-def _spread(work: Callable[[Any], None], items: list[Any], processes: int) -> float:
-    """Wall seconds to run ``work`` over ``items`` in ``processes`` forked processes, each
-    taking the next item when done (as dedupdb's pool does)."""
-    started = time.perf_counter()
-    with _fork_context().Pool(processes) as pool:
-        for _ in pool.imap_unordered(work, items, chunksize=1):
-            pass
-    return time.perf_counter() - started
+def _spread(work: Callable[[Any], None], items: list[Any], processes: int) -> tuple[float, float]:
+    """Run ``work`` over ``items`` in ``processes`` forked processes, each taking the next item
+    when done (as dedupdb's pool does): (wall seconds, CPU seconds of the processes)."""
+    cpu, started = _children_cpu(), time.perf_counter()
+    pool = _fork_context().Pool(processes)
+    for _ in pool.imap_unordered(work, items, chunksize=1):
+        pass
+    pool.close()
+    pool.join()  # reaped: their CPU time is counted
+    return time.perf_counter() - started, _children_cpu() - cpu
 
 
 def _draft_one(path: Path) -> None:
@@ -311,13 +321,18 @@ def workers_table(corpus: Path, repeats: int, workdir: Path) -> tuple[str, float
     _cli_run(corpus, db, 2)  # warm-up: page cache, bytecode
     one_run = _cli_run(corpus, db, 1)[1]
     units = _spin_units(one_run)
-    names = ("python", "draft", "own", "command", "cpu")
+    names = ("python", "draft", "python cpu", "draft cpu", "own", "command", "cpu")
     runs: dict[str, dict[int, list[float]]] = {k: {1: [], 2: []} for k in names}
     loads = []
     for _ in range(repeats):
         for workers in (1, 2):
-            runs["python"][workers].append(_spread(_spin, units, workers))
-            runs["draft"][workers].append(_spread(_draft_one, files, workers))
+            for name, (work, items) in {
+                "python": (_spin, units),
+                "draft": (_draft_one, files),
+            }.items():
+                wall, cpu = _spread(work, items, workers)
+                runs[name][workers].append(wall)
+                runs[f"{name} cpu"][workers].append(cpu)
             wall, own, cpu = _cli_run(corpus, db, workers)
             runs["command"][workers].append(wall)
             runs["own"][workers].append(own)
@@ -331,30 +346,32 @@ def workers_table(corpus: Path, repeats: int, workdir: Path) -> tuple[str, float
         return statistics.median(runs[name][workers])
 
     speedup_own, speedup_wall = ratio("own"), ratio("command")
-    ceiling, draft = ratio("python"), ratio("draft")
-    cpu_growth = 1 / ratio("cpu")  # CPU time with 2 workers over 1
+    ceiling = ratio("python")
+
+    def row(label: str, wall: str, cpu: str) -> str:
+        return (
+            f"| {label} | {med(wall, 1):.2f} | {med(wall, 2):.2f} | {ratio(wall):.2f}x | "
+            f"{med(cpu, 1):.2f} | {med(cpu, 2):.2f} | {1 / ratio(cpu):.2f}x |"
+        )
+
     lines = [
         f"1 worker against 2 over the same {n} files, side by side with the machine's ceiling "
         f"(the same work split over 1 and 2 forked processes), {repeats} interleaved repeats; "
         f"ratios are medians of each repeat's ratio; load average (1 min) during the repeats: "
-        f"{', '.join(f'{x:.1f}' for x in loads)}:",
+        f"{', '.join(f'{x:.1f}' for x in loads)}. CPU growth: CPU time with 2 processes over "
+        "1 (above 1.00x, two at once run slower per file: shared cache, memory bandwidth):",
         "",
-        "| work | 1 process (s) | 2 processes (s) | 2 vs 1 |",
-        "|---|---:|---:|---:|",
-        f"| pure-Python loop (the machine's ceiling) | {med('python', 1):.2f} | "
-        f"{med('python', 2):.2f} | {ceiling:.2f}x |",
-        f"| bare draft decode of the same files (YCbCr, no hashing) | {med('draft', 1):.2f} | "
-        f"{med('draft', 2):.2f} | {draft:.2f}x |",
-        f"| `dedupdb index --workers N`, the run's own time | {med('own', 1):.2f} | "
-        f"{med('own', 2):.2f} | {speedup_own:.2f}x |",
-        f"| `dedupdb index --workers N`, command wall time (with interpreter start-up) | "
-        f"{med('command', 1):.2f} | {med('command', 2):.2f} | {speedup_wall:.2f}x |",
-        f"| `dedupdb index` CPU time, all its processes | {med('cpu', 1):.2f} | "
-        f"{med('cpu', 2):.2f} | {cpu_growth:.2f}x the CPU |",
+        "| work | wall, 1 process (s) | wall, 2 (s) | speed-up | CPU, 1 (s) | CPU, 2 (s) | "
+        "CPU growth |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        row("pure-Python loop (the machine's ceiling)", "python", "python cpu"),
+        row("bare draft decode of the same files (YCbCr, no hashing)", "draft", "draft cpu"),
+        row("`dedupdb index --workers N`, the run's own time", "own", "cpu"),
+        row("`dedupdb index --workers N`, command wall time", "command", "cpu"),
         "",
         f"2 workers vs 1: {speedup_own:.2f}x (run's own time), {speedup_wall:.2f}x (command), "
-        f"against a ceiling of {ceiling:.2f}x (pure Python) and {draft:.2f}x (bare decode) "
-        f"measured alongside: {speedup_own / ceiling:.0%} of the pure-Python ceiling.",
+        f"against {ceiling:.2f}x for the pure-Python loop and {ratio('draft'):.2f}x for the "
+        f"bare decode measured alongside: {speedup_own / ceiling:.0%} of the machine's ceiling.",
     ]
     return "\n".join(lines), speedup_wall, speedup_own
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import os
 import signal
 import sys
@@ -227,6 +228,8 @@ class Pool(Generic[T, R]):
         now = time.monotonic()
         for worker in list(self.workers):
             if worker.queued and now - worker.started > self.timeout:
+                if worker.conn.poll():  # it answered just now: collected on the next round
+                    continue
                 worker.process.kill()
                 self._bury(worker, Lost(timeout=self.timeout), done)
 
@@ -311,8 +314,6 @@ def _die_with_parent(parent: int | None) -> None:
     if not sys.platform.startswith("linux"):
         return
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)

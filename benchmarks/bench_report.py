@@ -60,6 +60,7 @@ def populate(store: Store, images: int, seed: int = 1, crops: bool = True) -> li
     """Insert the rows; return the planted near-copy groups (image ids). ``crops`` False
     leaves the centre-crop hashes out (a database indexed before they existed)."""
     rng = random.Random(seed)
+    crop_rng = random.Random(seed + 1)  # its own stream: the other rows are those of old runs
     params = HashParams()
     now = datetime(2026, 1, 1)
     with store.transaction() as session:
@@ -73,14 +74,14 @@ def populate(store: Store, images: int, seed: int = 1, crops: bool = True) -> li
         size = 1 if rng.random() < 2 / 3 else rng.choice((2, 2, 3))
         size = min(size, images - image_id)
         content = rng.randbytes(32)
-        centres = [rng.getrandbits(64) for _ in CROP_LEVELS]
+        centres = [crop_rng.getrandbits(64) for _ in CROP_LEVELS]
         group = []
         for k in range(size):
             image_id += 1
             value = base if k == 0 else _flip(base, rng.randint(0, 4), rng)
             exact = k > 0 and rng.random() < 0.1
             blob = pack_variants(_variants(value, rng), params)
-            crop_values = [_flip(c, rng.randint(0, 4), rng) for c in centres]
+            crop_values = [_flip(c, crop_rng.randint(0, 4), crop_rng) for c in centres]
             crop_blob = pack_variants(crop_values, params) if crops else None
             rows.append(
                 {

@@ -731,9 +731,10 @@ def _index_root(
     summary.missing = len(work.vanished)
     _apply_plan(store, root_id, work, summary)
     tasks = [Task(root, e, params.hash_size, options.min_resolution) for e in work.to_process]
-    # Stored content is recognised without decoding (moves, exact copies), except under
-    # --rehash, which exists to recompute every stored value (a new hash version or column).
-    known = _known(store, params) if tasks and not options.rehash else Known()
+    # Known content is copied from its row instead of decoded again: not with --rehash, whose
+    # point is to recompute what the stored rows hold (a new hash version, say).
+    recompute = options.rehash or not tasks  # (no tasks: a re-index with nothing new)
+    known = Known() if recompute else _known(store, params)
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
     writer = Writer(

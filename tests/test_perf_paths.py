@@ -23,9 +23,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
+from sqlalchemy import select, update
 
 from dedupdb import hashes
 from dedupdb.index import IndexOptions, Task, index
+from dedupdb.models import Image as ImageRow
 from dedupdb.store import Store
 from dedupdb.walk import walk
 
@@ -123,9 +125,15 @@ def test_rehash_recomputes_unchanged_files(store: Store, tmp_path: Path) -> None
     for seed in range(3):
         save_photo(root / f"p{seed}.jpg", seed)
     index(store, root, IndexOptions(workers=1))
+    with store.transaction() as session:  # what an older hash version left: stale values
+        session.execute(update(ImageRow).values(phash=bytes(64), crop_phash=None))
     again = index(store, root, IndexOptions(workers=1, rehash=True))
     assert again.unchanged == 0
     assert again.changed == 3
+    with store.session() as session:  # recomputed, not copied from the rows of the same bytes
+        rows = session.execute(select(ImageRow.phash, ImageRow.crop_phash)).all()
+    assert len(rows) == 3
+    assert all(phash != bytes(64) and crop is not None for phash, crop in rows)
 
 
 # ----------------------------------------------------------------------------- streamed read

@@ -91,6 +91,7 @@ class ReportOptions:
     avoid: tuple[str, ...] = ()
     # The second hash whose matches are added (``MatchOptions.second_hash``); None: none.
     second_hash: str | None = MatchOptions.second_hash
+    crops: bool = True  # match cropped copies through the stored centre-crop hashes
 
     def __post_init__(self) -> None:
         for name in (self.hash, self.second_hash):
@@ -311,6 +312,7 @@ def _find_clusters(
         ssim=options.ssim,
         exclude_pairs=exclude,
         second_hash=options.second_hash,
+        crops=options.crops,
     )
     clusters: list[ClusterLike] = list(find_clusters(store, match_options))
     return clusters, match_options.resolved_threshold(params.hash_size)
@@ -383,6 +385,7 @@ def report_from_clusters(
             "hash": options.hash,
             "threshold": threshold if threshold is not None else options.threshold,
             "rotations": options.rotations,
+            "crops": options.crops,
             "ssim": options.ssim,
             "second_hash": options.second_hash if options.second_hash != options.hash else None,
             "prefer": list(options.prefer),

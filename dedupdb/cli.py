@@ -411,6 +411,7 @@ def _open_output(path: str) -> Any:
     "the first misses (crops, watermarks). 'none': the first hash alone.",
 )
 @click.option("--no-rotations", is_flag=True, help="Do not match rotated or mirrored copies.")
+@click.option("--no-crops", is_flag=True, help="Do not match cropped copies (centre crops).")
 @click.option(
     "--ssim",
     type=click.FloatRange(-1.0, 1.0),
@@ -449,6 +450,7 @@ def report_command(
     threshold: int | None,
     second_hash: str,
     no_rotations: bool,
+    no_crops: bool,
     ssim: float | None,
     prefer: tuple[str, ...],
     avoid: tuple[str, ...],
@@ -478,6 +480,7 @@ def report_command(
         prefer=prefer,
         avoid=avoid,
         second_hash=None if second_hash == "none" else second_hash,
+        crops=not no_crops,
     )
     store = _open(db)
     try:

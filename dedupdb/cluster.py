@@ -4,7 +4,8 @@ Joining every pair transitively (connected components) chains look-alikes: A is 
 B of C, yet A and C are different pictures. dedupdb's clusters are complete-linkage instead:
 every two members of a cluster are themselves a pair (within the threshold, past every guard),
 so a cluster's ``max_distance`` never exceeds the threshold and a user can trust any member to
-stand for the others.
+stand for the others. Cropped copies are the exception (see ``attach_crops``): they match
+their picture's centre, not its other copies' full frames, and join its cluster by crop pairs.
 
 A connected group of pairs that is not complete is split greedily and deterministically: the
 member with the most partners (ties: the smaller sum of distances, then the lower id) seeds a
@@ -22,10 +23,10 @@ the version whose tones it has.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .match import MatchOptions, Pair, find_pairs
+from .match import CROP, UNCROP, MatchOptions, Pair, find_pairs
 from .store import Store
 
 # How many luma levels (0..255) of tone difference weigh as much as one bit of hash distance
@@ -45,7 +46,20 @@ class Cluster:
 
 
 def build_clusters(pairs: list[Pair]) -> list[Cluster]:
-    """Complete-linkage clusters of the pairs: exact clusters first, then by lowest member id."""
+    """Complete-linkage clusters of the pairs: exact clusters first, then by lowest member id.
+
+    Crop pairs (``match.CROP``, ``match.UNCROP``) take no part in the complete linkage; they
+    attach groups of cropped copies to the cluster of their picture afterwards
+    (``attach_crops``).
+    """
+    crops = [p for p in pairs if p.transform in (CROP, UNCROP)]
+    frames = [p for p in pairs if p.transform not in (CROP, UNCROP)]
+    clusters = attach_crops(_complete_clusters(frames), crops, frames)
+    clusters.sort(key=lambda c: (not c.exact, c.members[0]))
+    return clusters
+
+
+def _complete_clusters(pairs: list[Pair]) -> list[Cluster]:
     partners: dict[int, dict[int, Pair]] = defaultdict(dict)
     for p in pairs:
         if p.a == p.b:
@@ -71,8 +85,102 @@ def build_clusters(pairs: list[Pair]) -> list[Cluster]:
                     pairs=inside,
                 )
             )
-    clusters.sort(key=lambda c: (not c.exact, c.members[0]))
     return clusters
+
+
+def attach_crops(
+    clusters: list[Cluster], crops: list[Pair], frames: Sequence[Pair] = ()
+) -> list[Cluster]:
+    """Join each group of cropped copies to the cluster of the picture they were cropped from.
+
+    A crop matches its original's central window, not the original's other copies' full
+    frames, so crops cannot join a complete-linkage cluster; and a crop pair is the weaker
+    clue (a window is a part of a picture). A group (a cluster, or a picture in none) is
+    attached to a cluster when at least half of all (group member, cluster member) pairs are
+    pairs: crop pairs with the group's member as the cropped side, or full-frame pairs
+    (``frames``; a 10 % crop may also match some copies' full frames) that complete linkage
+    left between the two. A crop of a picture matches the windows of most of its copies, while
+    a look-alike that only happens to match one window does not carry its cluster along. A
+    group that could join several clusters (two pictures sharing one centre) joins the one it
+    has the most crop pairs with (then the smallest mean distance). Attachments chain only
+    along crops of crops (a crop of a crop of a picture is in that picture's cluster). Pairs,
+    ``exact`` and ``max_distance`` of a joined cluster cover the crop pairs that joined it.
+    """
+    if not crops:
+        return clusters
+    groups: list[Cluster] = list(clusters)
+    group_of: dict[int, int] = {m: i for i, c in enumerate(groups) for m in c.members}
+    for p in crops:
+        for x in (p.a, p.b):
+            if x not in group_of:
+                group_of[x] = len(groups)
+                groups.append(Cluster(members=[x], exact=False, max_distance=0, pairs=[]))
+    # links[child][parent] = the crop pairs whose cropped side is in child, whole in parent
+    links: dict[int, dict[int, list[Pair]]] = defaultdict(lambda: defaultdict(list))
+    for p in crops:
+        crop, whole = (p.b, p.a) if p.transform == CROP else (p.a, p.b)
+        child, parent = group_of[crop], group_of[whole]
+        if child != parent:
+            links[child][parent].append(p)
+    # Full-frame pairs between groups that crop pairs link, counted both ways.
+    between: dict[tuple[int, int], int] = defaultdict(int)
+    for p in frames:
+        ga, gb = group_of.get(p.a), group_of.get(p.b)
+        if ga is not None and gb is not None and ga != gb:
+            between[ga, gb] += 1
+            between[gb, ga] += 1
+    parent_of: dict[int, int] = {}
+    for child, by_parent in links.items():
+        members = groups[child].members
+        best: tuple[int, float, int] | None = None
+        for parent, found in by_parent.items():
+            paired = len(found) + between[child, parent]
+            if 2 * paired >= len(members) * len(groups[parent].members):
+                mean = sum(p.distance for p in found) / len(found)
+                key = (-len(found), mean, parent)
+                if best is None or key < best:
+                    best = key
+        if best is not None:
+            parent_of[child] = best[2]
+    if not parent_of:
+        return clusters
+    root = list(range(len(groups)))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    used: list[Pair] = []
+    for child, parent in sorted(parent_of.items()):
+        root[find(child)] = find(parent)
+        used.extend(links[child][parent])
+    merged: dict[int, list[Cluster]] = defaultdict(list)
+    for i, group in enumerate(groups):
+        merged[find(i)].append(group)
+    extra: dict[int, list[Pair]] = defaultdict(list)
+    for p in used:
+        extra[find(group_of[p.a])].append(p)
+    out = []
+    for top, parts in merged.items():
+        members = sorted(m for g in parts for m in g.members)
+        if len(members) < 2:
+            continue
+        if len(parts) == 1:
+            out.append(parts[0])
+            continue
+        inside = sorted({p for g in parts for p in g.pairs} | set(extra[top]),
+                        key=lambda p: (p.a, p.b))  # fmt: skip
+        out.append(
+            Cluster(
+                members=members,
+                exact=False,
+                max_distance=max(p.distance for p in inside),
+                pairs=inside,
+            )
+        )
+    return out
 
 
 def find_clusters(store: Store, options: MatchOptions) -> list[Cluster]:

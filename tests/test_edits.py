@@ -187,17 +187,6 @@ def test_cropped_copies_match_through_the_centre_crop_hashes(tmp_path: Path, sto
     assert frozenset(("original.png", "crop20.jpg")) not in without
 
 
-def test_crop_hashes_are_the_centre_crops_phash() -> None:
-    luma = np.asarray(photo(5, (256, 192)).convert("L"))
-    values = hashes.crop_phashes(luma)
-    assert len(values) == len(hashes.CROP_LEVELS)
-    for value, scale in zip(values, hashes.CROP_LEVELS, strict=True):
-        h, w = round(192 * scale), round(256 * scale)
-        top, left = (192 - h) // 2, (256 - w) // 2
-        centre = np.ascontiguousarray(luma[top : top + h, left : left + w])
-        assert value == hashes.phash_variants(hashes.gray_square(centre))[0]
-
-
 @settings(max_examples=30, deadline=None)
 @given(
     grid=st.lists(st.integers(0, 255), min_size=48, max_size=48),

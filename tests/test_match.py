@@ -17,7 +17,9 @@ from dedupdb.bktree import hamming
 from dedupdb.hashes import DIHEDRAL_NAMES
 from dedupdb.index import IndexOptions, index
 from dedupdb.match import (
+    CROP,
     DEFAULT_THRESHOLDS,
+    UNCROP,
     MatchOptions,
     MatchOptionsError,
     Pair,
@@ -80,7 +82,7 @@ def test_pairs_are_well_formed_and_sorted(store: Store, library: Path) -> None:
     for p in pairs:
         assert p.a < p.b
         assert 0 <= p.distance <= threshold
-        assert p.transform in DIHEDRAL_NAMES
+        assert p.transform in (*DIHEDRAL_NAMES, CROP, UNCROP)
 
 
 def test_the_second_hash_adds_pairs(store: Store, library: Path) -> None:

@@ -1,0 +1,202 @@
+"""The cost of finding cropped copies (centre-crop hashes and colours, ``match.crop_candidates``).
+
+Usage (from the repository, with dedupdb installed)::
+
+    python benchmarks/bench_crops.py [--images 100000] [--repeats 3] [--index-files 40]
+
+Two measurements:
+
+- report side: a real SQLite database with ``--images`` synthetic rows (those of
+  bench_report.py) given random centre-crop hashes (``hashes.CROP_LEVELS`` per image), a tenth
+  of the images planted as crops (their upright pHash within a few bits of another image's
+  centre-crop hash); times ``find_pairs`` with ``crops`` off and on, and the crop search alone
+  (``crop_candidates``, rows already loaded), medians of ``--repeats`` runs, wall and CPU
+  seconds;
+- index side: per image, the centre-crop hashes and colours against the work the index
+  already does on the decoded picture (gray square, the four hashes' 8 variants, signals),
+  on the first ``--index-files`` JPEGs of the shared corpus's ``scale/`` folder (camera-size
+  photos), medians over the files of the best of 5 timings each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, update
+
+from dedupdb import hashes, signals
+from dedupdb.decode import DecodedImage, decode
+from dedupdb.hashes import HashParams
+from dedupdb.match import (
+    CROP_THRESHOLD,
+    Candidates,
+    MatchOptions,
+    crop_candidates,
+    find_pairs,
+    load_rows,
+)
+from dedupdb.models import Image
+from dedupdb.store import Store, open_store
+
+HERE = Path(__file__).resolve().parent
+
+
+def _bench_report() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_report", HERE / "bench_report.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def add_crops(store: Store, seed: int = 2) -> int:
+    """Random centre-crop hashes for every row; a tenth of the rows become crops of another row
+    (their upright pHash set within 0-4 bits of one of its crop hashes). Returns how many."""
+    rng = random.Random(seed)
+    params = HashParams()
+    with store.engine.connect() as conn:
+        ids = [i for (i,) in conn.execute(select(Image.id).order_by(Image.id))]
+        phash = dict(conn.execute(select(Image.id, Image.phash)).all())
+    planted = 0
+    values: dict[int, list[int]] = {}
+    for image_id in ids:
+        values[image_id] = [rng.getrandbits(64) for _ in hashes.CROP_LEVELS]
+    changed_phash: dict[int, bytes] = {}
+    for image_id in rng.sample(ids, len(ids) // 10):
+        whole = rng.choice(ids)
+        if whole == image_id:
+            continue
+        window = values[whole][rng.randrange(len(hashes.CROP_LEVELS))]
+        value = window
+        for bit in rng.sample(range(64), rng.randint(0, 4)):
+            value ^= 1 << bit
+        blob = phash[image_id]
+        changed_phash[image_id] = value.to_bytes(8, "big") + blob[8:]
+        planted += 1
+    with store.engine.begin() as conn:
+        for image_id, vals in values.items():
+            conn.execute(
+                update(Image)
+                .where(Image.id == image_id)
+                .values(
+                    crop_phash=hashes.pack_variants(vals, params),
+                    crop_colour=bytes(48 * len(hashes.CROP_LEVELS)),
+                    **({"phash": changed_phash[image_id]} if image_id in changed_phash else {}),
+                )
+            )
+    return planted
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
+    walls, cpus, result = [], [], None
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus), result
+
+
+def report_side(images: int, repeats: int) -> None:
+    bench = _bench_report()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(os.path.join(tmp, "bench.sqlite"))
+        bench.populate(store, images)
+        planted = add_crops(store)
+        print(f"{images:,} rows, {planted:,} planted crops")
+        off = MatchOptions(threshold=10, crops=False)
+        on = MatchOptions(threshold=10)
+        rows = load_rows(store, "phash")
+        heads = np.arange(len(rows.ids), dtype=np.int64)
+        none = Candidates(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
+        results = []
+        for name, fn in (
+            ("find_pairs, crops off", lambda: find_pairs(store, off)),
+            ("find_pairs, crops on", lambda: find_pairs(store, on)),
+            (
+                "crop_candidates alone (search + colours of the candidates)",
+                lambda: crop_candidates(rows, heads, none, CROP_THRESHOLD, False, store),
+            ),
+        ):
+            wall, cpu, found = timed(fn, repeats)
+            count = len(found) if isinstance(found, list) else len(found[0].a) if found else 0
+            results.append((name, wall, cpu, count))
+        store.close()
+    print(f"\n| {images:,} images | wall s | CPU s | pairs |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, wall, cpu, count in results:
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {count:,} |")
+
+
+def best(fn: Callable[[], Any], tries: int = 5) -> float:
+    times = []
+    for _ in range(tries):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _steps(
+    content: DecodedImage, luma: np.ndarray, gray: np.ndarray, params: HashParams
+) -> dict[str, Callable[[], Any]]:
+    def existing() -> None:
+        square = hashes.gray_square(luma)
+        hashes.all_variants(square, params)
+        signals.measure(content.picture, square, luma)
+
+    return {
+        "existing": existing,
+        "crop hashes": lambda: hashes.crop_phashes(gray, params.hash_size),
+        "crop colours": lambda: signals.crop_colours(content.picture, hashes.CROP_LEVELS),
+    }
+
+
+def index_side(folder: Path, count: int) -> None:
+    files = sorted(folder.glob("*.jpg"))[:count]
+    if not files:
+        print(f"no JPEGs in {folder}: index side skipped")
+        return
+    params = HashParams()
+    rows: dict[str, list[float]] = {k: [] for k in ("existing", "crop hashes", "crop colours")}
+    for path in files:
+        decoded = decode(path.read_bytes())
+        assert isinstance(decoded, DecodedImage)
+        content = decoded.content
+        luma = content.working_luma
+        gray = hashes.gray_square(luma)
+        for name, fn in _steps(content, luma, gray, params).items():
+            rows[name].append(best(fn))
+    base = statistics.median(rows["existing"])
+    print(f"\n| per image, {len(files)} camera JPEGs (decoded at reduced scale) | ms | share |")
+    print("| --- | ---: | ---: |")
+    for name, values in rows.items():
+        ms = statistics.median(values) * 1e3
+        print(f"| {name} | {ms:.3f} | {statistics.median(values) / base:.1%} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--index-files", type=int, default=40)
+    parser.add_argument("--scale", type=Path, default=HERE.parent.parent / "corpus" / "scale")
+    args = parser.parse_args()
+    index_side(args.scale, args.index_files)
+    report_side(args.images, args.repeats)
+    print(f"\n(load average {os.getloadavg()[0]:.1f}; {sys.platform}, {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Cropped copies: the index stores centre-crop hashes (``hashes.crop_phashes``), the report
+finds a crop through them, keeps the uncropped picture in one cluster with its picture's other
+copies, and leaves pictures that only share a centre apart."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from alembic import command
+from PIL import Image
+from sqlalchemy import create_engine, select
+
+from dedupdb import hashes
+from dedupdb.cluster import Cluster, attach_crops
+from dedupdb.decode import DecodedImage, decode
+from dedupdb.hashes import HashParams
+from dedupdb.index import IndexOptions, index
+from dedupdb.match import CROP, CROP_THRESHOLD, UNCROP, MatchOptions, Pair, find_pairs
+from dedupdb.models import Image as ImageRow
+from dedupdb.report import ReportOptions, build_report
+from dedupdb.store import Store, alembic_config, open_store
+
+SEQUENTIAL = IndexOptions(workers=1)
+
+
+def photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A deterministic picture with a photo's 1/f spectrum (detail at every scale, as in real
+    photos; conftest's smooth blobs have little left once cropped to their middle)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    radius = np.hypot(np.fft.rfftfreq(width)[None, :], np.fft.fftfreq(height)[:, None])
+    radius[0, 0] = 1.0
+    fields = []
+    for _ in range(3):
+        spectrum = (rng.normal(size=radius.shape) + 1j * rng.normal(size=radius.shape)) / radius
+        spectrum[0, 0] = 0
+        field = np.fft.irfft2(spectrum, s=(height, width))
+        fields.append((field - field.mean()) / (field.std() or 1.0))
+    luma, cb, cr = fields
+    rgb = np.stack([luma + 0.4 * cr, luma - 0.2 * cb - 0.2 * cr, luma + 0.4 * cb], axis=-1)
+    return Image.fromarray(np.clip(128 + rgb * 40, 0, 255).astype(np.uint8))
+
+
+def central(image: Image.Image, side: float) -> Image.Image:
+    """The picture cropped by ``side`` of its width and height on every side."""
+    w, h = image.size
+    return image.crop((round(w * side), round(h * side), round(w * (1 - side)),
+                       round(h * (1 - side))))  # fmt: skip
+
+
+def decoded(image: Image.Image) -> DecodedImage:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    result = decode(out.getvalue())
+    assert isinstance(result, DecodedImage)
+    return result.content
+
+
+def names(store: Store) -> dict[int, str]:
+    with store.session() as session:
+        return dict(session.execute(select(ImageRow.id, ImageRow.display_path)).all())
+
+
+def by_names(store: Store, pairs: list[Pair]) -> dict[frozenset[str], Pair]:
+    known = names(store)
+    return {frozenset((known[p.a], known[p.b])): p for p in pairs}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_crop_hash_is_close_to_the_full_frame_hash_of_that_crop(seed: int) -> None:
+    picture = photo(seed, (480, 360))
+    stored = hashes.crop_phashes(hashes.gray_square(decoded(picture).working_luma))
+    others = hashes.crop_phashes(hashes.gray_square(decoded(photo(seed + 50)).working_luma))
+    assert len(stored) == len(hashes.CROP_LEVELS)
+    for scale, value, stranger in zip(hashes.CROP_LEVELS, stored, others, strict=True):
+        crop = decoded(central(picture, (1 - scale) / 2))
+        full = hashes.phash_variants(hashes.gray_square(crop.working_luma))[0]
+        assert hashes.hamming(full, value) <= 4, scale
+        assert hashes.hamming(full, stranger) > 16, scale
+
+
+def test_crop_hashes_scale_with_the_hash_size() -> None:
+    gray = hashes.gray_square(decoded(photo(3, (320, 240))).working_luma)
+    params = HashParams(16)
+    values = hashes.crop_phashes(gray, 16)
+    assert len(hashes.pack_variants(values, params)) == len(hashes.CROP_LEVELS) * 32
+    assert all(0 <= v < 1 << 256 for v in values)
+
+
+def pair(a: int, b: int, transform: str, distance: int = 2) -> Pair:
+    return Pair(a, b, distance, False, transform)
+
+
+def test_a_crop_joins_the_cluster_of_its_picture() -> None:
+    picture = Cluster([1, 2, 3], False, 2, [pair(1, 2, "identity"), pair(1, 3, "identity"),
+                                            pair(2, 3, "identity")])  # fmt: skip
+    crops = [pair(1, 9, CROP), pair(2, 9, CROP), pair(3, 9, CROP, 6)]
+    [joined] = attach_crops([picture], crops)
+    assert joined.members == [1, 2, 3, 9]
+    assert joined.max_distance == 6 and not joined.exact
+    assert set(crops) <= set(joined.pairs)
+
+
+def test_a_look_alike_matching_one_centre_does_not_carry_its_cluster_along() -> None:
+    first = Cluster([1, 2, 3], False, 2, [pair(1, 2, "identity"), pair(1, 3, "identity"),
+                                          pair(2, 3, "identity")])  # fmt: skip
+    second = Cluster([4, 5, 6], False, 2, [pair(4, 5, "identity"), pair(4, 6, "identity"),
+                                           pair(5, 6, "identity")])  # fmt: skip
+    # 4 is a crop of 1 only: one of the nine (second, first) member pairs
+    assert attach_crops([first, second], [pair(1, 4, CROP)]) == [first, second]
+
+
+def test_a_crop_of_two_pictures_joins_the_one_it_matches_most() -> None:
+    picture = Cluster([1, 2], False, 1, [pair(1, 2, "identity", 1)])
+    # 9 is a crop of 1 and 2 (one picture, two copies) and of 5 (another picture, same centre)
+    crops = [pair(1, 9, CROP), pair(2, 9, CROP), pair(5, 9, CROP, 1)]
+    clusters = attach_crops([picture], crops)
+    assert [c.members for c in clusters] == [[1, 2, 9]]
+
+
+@pytest.fixture
+def cropped_library(tmp_path: Path) -> Path:
+    root = tmp_path / "lib"
+    root.mkdir()
+    original = photo(31, (640, 480))
+    original.save(root / "original.jpg", quality=90)
+    original.resize((320, 240)).save(root / "small.jpg", quality=90)
+    central(original, 0.15).save(root / "crop15.jpg", quality=95)
+    central(original, 0.20).save(root / "crop20.png")  # lossless, yet smaller: not the keeper
+    # A different picture around the same centre: it shares the original's middle 60 %.
+    other = photo(32, (640, 480))
+    other.paste(central(original, 0.2), (128, 96))
+    other.save(root / "same-centre.jpg", quality=90)
+    photo(33, (640, 480)).save(root / "stranger.jpg", quality=90)
+    return root
+
+
+def test_crops_are_found_and_a_picture_sharing_the_centre_is_not(
+    store: Store, cropped_library: Path
+) -> None:
+    index(store, cropped_library, SEQUENTIAL)
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    crop15 = pairs[frozenset(("original.jpg", "crop15.jpg"))]
+    crop20 = pairs[frozenset(("original.jpg", "crop20.png"))]
+    ids = {name: i for i, name in names(store).items()}
+    for pair, name in ((crop15, "crop15.jpg"), (crop20, "crop20.png")):
+        cropped_is_b = pair.b == ids[name]
+        assert pair.transform == (CROP if cropped_is_b else UNCROP)
+        assert pair.distance <= CROP_THRESHOLD
+    assert frozenset(("original.jpg", "same-centre.jpg")) not in pairs
+    assert not any("stranger.jpg" in p for p in pairs)
+    without = by_names(store, find_pairs(store, MatchOptions(crops=False)))
+    assert frozenset(("original.jpg", "crop15.jpg")) not in without
+
+
+def test_the_uncropped_picture_is_the_keeper(store: Store, cropped_library: Path) -> None:
+    index(store, cropped_library, SEQUENTIAL)
+    report = build_report(store, ReportOptions())
+    [cluster] = [
+        c for c in report.clusters if any(m.path.endswith("crop15.jpg") for m in c.members)
+    ]
+    members = {Path(m.path).name for m in cluster.members}
+    assert members == {"original.jpg", "small.jpg", "crop15.jpg", "crop20.png"}
+    assert "same-centre.jpg" not in members
+    keeper = next(m for m in cluster.members if m.keeper)
+    assert Path(keeper.path).name == "original.jpg"
+    assert any(p.transform in (CROP, UNCROP) for p in cluster.pairs)
+
+
+def test_an_upgraded_database_finds_crops_after_a_rehash(tmp_path: Path, db_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    original = photo(41, (480, 360))
+    original.save(root / "original.jpg", quality=90)
+    central(original, 0.15).save(root / "crop.jpg", quality=90)
+    store = open_store(db_path)
+    try:
+        index(store, root, SEQUENTIAL)
+    finally:
+        store.close()
+    # Back to the schema before window hashes (the columns are dropped), then up again, as an
+    # older database is upgraded when opened: rows indexed before have no crop hashes.
+    engine = create_engine(f"sqlite:///{db_path}")
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0004")
+    finally:
+        engine.dispose()
+    store = open_store(db_path)
+    try:
+        with store.session() as session:
+            assert set(session.scalars(select(ImageRow.crop_phash))) == {None}
+        pair = frozenset(("original.jpg", "crop.jpg"))
+        assert pair not in by_names(store, find_pairs(store, MatchOptions()))
+        index(store, root, IndexOptions(workers=1, rehash=True))
+        with store.session() as session:
+            assert None not in set(session.scalars(select(ImageRow.crop_phash)))
+        assert by_names(store, find_pairs(store, MatchOptions()))[pair].transform in (CROP, UNCROP)
+    finally:
+        store.close()

@@ -38,6 +38,8 @@ from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from typing import Any, Generic, TypeVar
 
+from .errors import DedupdbError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -165,7 +167,15 @@ class Pool(Generic[T, R]):
         needed. A worker whose pipe is broken gets nothing more; its end is seen in ``results``.
         """
         while self.pending and len(self.workers) < self.size:
-            self.workers.append(self._start())
+            try:
+                self.workers.append(self._start())
+            except OSError as err:  # out of processes or memory: go on with those running
+                if self.workers:
+                    break
+                raise DedupdbError(
+                    f"cannot start a worker process: {err.strerror or err}",
+                    "free some memory, or give fewer --workers",
+                ) from err
         broken: set[int] = set()
         for level in range(DEPTH):
             for worker in self.workers:

@@ -490,17 +490,20 @@ _COLUMNS = (
 def _load_rows(store: Store, ids: list[int], hash_name: str, params: HashParams) -> _Loaded:
     hash_column = getattr(Image, hash_name)
     records: list[Any] = []
-    query = select(*_COLUMNS, hash_column, Root.path).join(Root, Root.id == Image.root_id)
+    # The roots apart (a few rows): joining them costs SQLite a lookup per image.
+    query = select(*_COLUMNS, hash_column, Image.root_id)
     with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping
+        roots = dict(conn.execute(select(Root.id, Root.path)).all())
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             records.extend(conn.execute(query.where(Image.id.in_(chunk))).all())
+    records = [r for r in records if r[-1] in roots]  # as the inner join would
     n = len(records)
     (image_id, relpath, size, mtime, width, height, fmt, lossless, sharpness, exif_tags,
      taken_at, make, model, content, colour, blobs, root) = (
         list(zip(*records, strict=True)) if records else [()] * 17
     )  # fmt: skip
-    raw = [os.path.join(r, p) for r, p in zip(root, relpath, strict=True)]
+    raw = [os.path.join(roots[r], p) for r, p in zip(root, relpath, strict=True)]
     blob_size = VARIANTS * params.nbytes
     joined = b"".join(blobs)
     if len(joined) != n * blob_size:

@@ -166,3 +166,37 @@ def test_workers_die_with_a_killed_parent_even_mid_task(tmp_path: Path) -> None:
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, "workers outlived their killed parent"
+
+
+def test_a_worker_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dedupdb.errors import DedupdbError
+
+    assert FORK is not None
+    pool: Pool[str, str] = Pool(misbehave, 2, FORK)
+
+    def no_fork(*args: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(pool, "_start", no_fork)
+    pool.submit("a")
+    with pytest.raises(DedupdbError, match="cannot start a worker process: Resource temp"):
+        list(pool.results())
+    pool.close()
+
+
+def test_the_run_goes_on_with_the_workers_that_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert FORK is not None
+    with Pool(misbehave, 2, FORK) as pool:
+        real = pool._start
+
+        def once() -> object:
+            if pool.started_workers:
+                raise BlockingIOError(11, "Resource temporarily unavailable")
+            return real()
+
+        monkeypatch.setattr(pool, "_start", once)
+        for task in "abcd":
+            pool.submit(task)
+        answers = dict(pool.results())
+        assert pool.started_workers == 1
+    assert answers == {t: t * 2 for t in "abcd"}

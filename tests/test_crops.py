@@ -152,6 +152,9 @@ def test_crops_are_found_and_a_picture_sharing_the_centre_is_not(
         assert pair.distance <= CROP_THRESHOLD
     assert frozenset(("original.jpg", "same-centre.jpg")) not in pairs
     assert not any("stranger.jpg" in p for p in pairs)
+    verified = by_names(store, find_pairs(store, MatchOptions(ssim=0.6)))  # centres compared
+    assert frozenset(("original.jpg", "crop15.jpg")) in verified
+    assert frozenset(("original.jpg", "crop20.png")) in verified
     without = by_names(store, find_pairs(store, MatchOptions(crops=False)))
     assert frozenset(("original.jpg", "crop15.jpg")) not in without
 

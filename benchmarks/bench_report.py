@@ -146,6 +146,7 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[tuple[float, float], Any
     work the CPU figure is the steadier one."""
     walls, cpus, result = [], [], None
     for _ in range(repeats):
+        result = None  # free the previous run's result outside the timed part
         start, start_cpu = time.perf_counter(), time.process_time()
         result = fn()
         walls.append(time.perf_counter() - start)

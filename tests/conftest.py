@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +109,13 @@ def photo_files(folder: Path, count: int, size: tuple[int, int] = (640, 480)) ->
         quick_photo(seed + 1000, size).save(path, quality=85)
         paths.append(path)
     return paths
+
+
+def count_image_rows(db: Path) -> int:
+    """Rows committed to the images table of a SQLite file a running process is writing (0 before
+    the table exists): how far a run in a subprocess has got."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0

@@ -7,7 +7,6 @@ import importlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import photo_files, save_photo
+from conftest import count_image_rows, photo_files, save_photo
 
 from dedupdb.cli import _ProgressBar, cli
 from dedupdb.errors import ParameterMismatchError
@@ -267,7 +266,7 @@ def test_sigterm_stops_like_ctrl_c_and_the_next_run_continues(tmp_path: Path) ->
     )
     try:
         deadline = time.monotonic() + 60
-        while _rows(db) < 3:  # some work committed: the pool is busy
+        while count_image_rows(db) < 3:  # some work committed: the pool is busy
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no row committed within a minute"
             time.sleep(0.02)
@@ -285,11 +284,3 @@ def test_sigterm_stops_like_ctrl_c_and_the_next_run_continues(tmp_path: Path) ->
     summary = json.loads(result.output)
     assert summary["new"] + summary["unchanged"] == len(files)
     assert summary["failed"] == 0
-
-
-def _rows(db: Path) -> int:
-    try:
-        with sqlite3.connect(db) as conn:
-            return int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
-    except sqlite3.OperationalError:  # not created yet
-        return 0

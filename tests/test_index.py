@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import photo, photo_files, save_photo
+from conftest import count_image_rows, photo, photo_files, save_photo
 from PIL import Image as PILImage
 from sqlalchemy import select
 
@@ -589,14 +589,6 @@ def _assert_no_orphans(workers: set[int], what: str) -> None:
     assert not orphans, f"{what}: {sorted(orphans)}"
 
 
-def _count_rows(db: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-            return int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
-    except sqlite3.OperationalError:  # not created yet
-        return 0
-
-
 @pytest.fixture
 def killable() -> Iterator[list[subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
@@ -626,7 +618,7 @@ def test_killed_run_resumes_every_file_once(
     )
     killable.append(proc)
     deadline = time.monotonic() + 60
-    while _count_rows(db) < 5:
+    while count_image_rows(db) < 5:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert time.monotonic() < deadline, "no row committed within a minute"
         time.sleep(0.02)
@@ -647,7 +639,7 @@ def test_killed_run_resumes_every_file_once(
     assert proc.poll() is None, "the run finished before it could be killed: use more files"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    committed = _count_rows(db)
+    committed = count_image_rows(db)
     assert 0 < committed < len(files)
 
     # No worker outlives the process it worked for.

@@ -184,6 +184,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     metavar="PX",
     help="Skip images whose shorter side is smaller.",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Index ROOT even when it is empty although images were indexed there (they are then "
+    "marked missing). Without it, dedupdb refuses: an empty folder is usually a drive that is "
+    "not mounted.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -199,6 +206,7 @@ def index_command(
     break_lock: bool,
     timeout: float,
     min_resolution: int,
+    allow_empty: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -224,6 +232,7 @@ def index_command(
         min_resolution=min_resolution,
         break_lock=break_lock,
         timeout=timeout or None,
+        allow_empty=allow_empty,
     )
     store = _open(db)
     bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())

@@ -137,6 +137,22 @@ def test_missing_folder_and_bad_database(tmp_path: Path) -> None:
     assert "Traceback" not in bad.output
 
 
+def test_empty_root_that_held_images_is_refused_with_a_hint(
+    tmp_path: Path, photo_tree: Path
+) -> None:
+    assert run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1").exit_code == 0
+    photo_tree.rename(tmp_path / "on-the-drive")
+    photo_tree.mkdir()  # the mount point, drive not mounted
+    refused = run("index", str(photo_tree), *db_args(tmp_path))
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"Error: {photo_tree} is empty, but")
+    assert "is the drive or share mounted?" in refused.stderr
+    assert "--allow-empty" in refused.stderr
+    allowed = run("index", str(photo_tree), *db_args(tmp_path), "--allow-empty", "--json")
+    assert allowed.exit_code == 0
+    assert json.loads(allowed.stdout)["missing"] > 0
+
+
 def test_interrupt_says_the_work_is_saved(
     tmp_path: Path, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from . import decode as decoding
 from . import hashes, signals
 from .decode import DecodedImage, DecodeFailure, decode
+from .defaults import DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S
 from .errors import (
     DatabaseBusyError,
     EmptyRootError,
@@ -48,12 +49,15 @@ from .errors import (
 from .hashes import HashParams
 from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
 from .pool import Lost, Pool
-from .store import Store, process_alive, running_apply, translate_operational_error
+from .store import (
+    HASH_PARAMS_KEY,
+    Store,
+    process_alive,
+    running_apply,
+    translate_operational_error,
+)
 from .walk import FileEntry, WalkProblem, display, walk
 
-DEFAULT_MIN_RESOLUTION = 100
-DEFAULT_TIMEOUT_S = 120.0
-HASH_PARAMS_KEY = "hash_params"
 # How many failures the summary lists by name (all are in the failures table).
 SUMMARY_FAILURE_LIMIT = 50
 

@@ -20,8 +20,6 @@ from dedupdb.cli import _ProgressBar, cli
 from dedupdb.errors import ParameterMismatchError
 from dedupdb.index import Progress
 
-cli_module = importlib.import_module("dedupdb.cli")
-
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
@@ -161,7 +159,7 @@ def test_interrupt_says_the_work_is_saved(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module, "index", interrupted)
+    monkeypatch.setattr(importlib.import_module("dedupdb.index"), "index", interrupted)
     result = run("index", str(photo_tree), *db_args(tmp_path))
     assert result.exit_code == 130
     assert "run the same command again to continue" in result.stderr

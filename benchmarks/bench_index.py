@@ -26,11 +26,12 @@ Prints markdown tables (the README's "Benchmarks" section):
 2. Whole ``dedupdb index`` runs with 1 and 2 workers (fresh database each, interleaved): wall
    time of the command, the run's own ``seconds`` (which excludes interpreter start-up and
    creating the database) and the CPU time of all its processes, and the same command into a
-   database created (schema migrated) before it is timed, as every run but a user's first, side by side with the
-   machine's own ceiling in the same repeats: a pure-Python loop and the bare draft decode of
-   the same files, each split over 1 and 2 forked processes. On a machine shared with other
-   jobs the ceiling is what a second process can get at all; CPU growth (CPU time with 2
-   processes over 1) shows what two processes at once cost each other (cache, memory).
+   database created (schema migrated) before it is timed, as every run but a user's first;
+   side by side with the machine's own ceiling in the same repeats: a pure-Python loop and the
+   bare draft decode of the same files, each split over 1 and 2 forked processes. On a machine
+   shared with other jobs the ceiling is what a second process can get at all; CPU growth (CPU
+   time with 2 processes over 1) shows what two processes at once cost each other (cache,
+   memory).
 
 3. Where the time goes (``--skip breakdown`` to leave out): instrumented runs, each in a fresh
    process, split into the serial start, the indexer's CPU while the workers run, the

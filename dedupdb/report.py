@@ -484,6 +484,7 @@ _COLUMNS = (
     Image.id, Image.relpath, Image.size, Image.mtime_ns, Image.width, Image.height,
     Image.format, Image.lossless, Image.sharpness, Image.exif_tags, Image.taken_at,
     Image.camera_make, Image.camera_model, Image.content_hash, Image.colour,
+    Image.content_width, Image.content_height,
 )  # fmt: skip
 
 
@@ -500,8 +501,8 @@ def _load_rows(store: Store, ids: list[int], hash_name: str, params: HashParams)
     records = [r for r in records if r[-1] in roots]  # as the inner join would
     n = len(records)
     (image_id, relpath, size, mtime, width, height, fmt, lossless, sharpness, exif_tags,
-     taken_at, make, model, content, colour, blobs, root) = (
-        list(zip(*records, strict=True)) if records else [()] * 17
+     taken_at, make, model, content, colour, content_width, content_height, blobs, root) = (
+        list(zip(*records, strict=True)) if records else [()] * 19
     )  # fmt: skip
     raw = [os.path.join(roots[r], p) for r, p in zip(root, relpath, strict=True)]
     blob_size = VARIANTS * params.nbytes
@@ -529,6 +530,15 @@ def _load_rows(store: Store, ids: list[int], hash_name: str, params: HashParams)
         camera=[" ".join(p for p in parts if p) or None for parts in zip(make, model, strict=True)],
         content_hash=list(content),
         colour_deviation=np.zeros(n, dtype=np.float64),
+        # NULL (rows indexed before it was stored): the whole file is the picture
+        content_width=np.array(
+            [w if c is None else c for w, c in zip(width, content_width, strict=True)],
+            dtype=np.int64,
+        ),
+        content_height=np.array(
+            [h if c is None else c for h, c in zip(height, content_height, strict=True)],
+            dtype=np.int64,
+        ),
     )
     return _Loaded(
         row_of={int(i): row for row, i in enumerate(image_id)},

@@ -9,33 +9,37 @@ The library API; the ``dedupdb`` command is a thin layer over it::
 
 from __future__ import annotations
 
+import sys
+import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
 from .errors import DedupdbError
 
-# `index` and `status` are imported now: each is also the name of its module, which would
-# otherwise shadow the function once the module is imported.
-from .index import IndexOptions, IndexSummary, Progress, index
-from .status import Status, prune, status
-from .store import Store, open_store
-
 if TYPE_CHECKING:
+    from ._version import __version__
     from .actions import ActionPlan, apply, history, plan_actions, resume, undo
     from .cluster import Cluster, build_clusters, find_clusters
+    from .index import IndexOptions, IndexSummary, Progress, index
     from .match import MatchOptions, Pair, find_pairs
     from .report import Report, ReportOptions, build_report
+    from .status import Status, prune, status
+    from .store import Store, open_store
 
-# The later stages are imported on first use, so that `dedupdb status`, `--help` and the
-# container's health check start without loading the search's compiled code (numba).
+# Everything is imported on first use: each command loads only what it needs, so that
+# `dedupdb --help`, `--version` and `status` start without SQLAlchemy's, numpy's or the
+# search's compiled code (numba), and `dedupdb index` without the report's.
 _LAZY = {
+    "__version__": "_version",
     **dict.fromkeys(
         ["ActionPlan", "apply", "history", "plan_actions", "resume", "undo"], "actions"
     ),
     **dict.fromkeys(["Cluster", "build_clusters", "find_clusters"], "cluster"),
+    **dict.fromkeys(["IndexOptions", "IndexSummary", "Progress", "index"], "index"),
     **dict.fromkeys(["MatchOptions", "Pair", "find_pairs"], "match"),
     **dict.fromkeys(["Report", "ReportOptions", "build_report"], "report"),
+    **dict.fromkeys(["Status", "prune", "status"], "status"),
+    **dict.fromkeys(["Store", "open_store"], "store"),
 }
 
 
@@ -47,6 +51,20 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
+
+class _Package(types.ModuleType):
+    """The package's own type: ``dedupdb.index`` and ``dedupdb.status`` are the API's
+    functions, also when their modules (of the same names) are imported after them, which
+    would otherwise set the package's attributes to the modules. The modules stay in
+    ``sys.modules`` (``importlib.import_module("dedupdb.index")``)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if _LAZY.get(name) == name and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "ActionPlan",

@@ -17,22 +17,20 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from . import __version__
+from .defaults import DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S, ENV_VAR, default_database_path
 from .errors import DedupdbError
-from .index import (
-    DEFAULT_MIN_RESOLUTION,
-    DEFAULT_TIMEOUT_S,
-    IndexOptions,
-    IndexSummary,
-    Progress,
-    index,
-)
-from .status import Status, prune, status
-from .store import ENV_VAR, Store, default_database_path, open_store
+
+if TYPE_CHECKING:
+    from .index import IndexSummary, Progress
+    from .status import Status
+    from .store import Store
+
+# Each command imports the library modules it uses when it runs: `dedupdb --help` and
+# `--version` then start in a few hundredths of a second, and `dedupdb status` without numpy.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,12 +38,24 @@ EXIT_PROBLEMS = 1
 EXIT_INTERRUPTED = 130
 
 
+class _DbOption(click.Option):
+    """``--db``, whose help names the default database's path when the help is shown (finding
+    it loads platformdirs, which every other use of the command can do without)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = (
+            f"Database file or SQLAlchemy URL [env {ENV_VAR}; default: {default_database_path()}]"
+        )
+        return super().get_help_record(ctx)
+
+
 def db_option(func: F) -> F:
     return click.option(
         "--db",
+        cls=_DbOption,
         envvar=ENV_VAR,
         metavar="PATH|URL",
-        help=f"Database file or SQLAlchemy URL [env {ENV_VAR}; default: {default_database_path()}]",
+        help=f"Database file or SQLAlchemy URL [env {ENV_VAR}]",
     )(func)
 
 
@@ -71,6 +81,8 @@ def _debug() -> bool:
 
 
 def _open(db: str | None) -> Store:
+    from .store import open_store
+
     return open_store(db)
 
 
@@ -87,8 +99,25 @@ Colours only on a terminal, never with NO_COLOR set. Shell completion (bash, zsh
 """
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from ._version import __version__  # reading the package metadata: only when asked
+
+    click.echo(f"dedupdb, version {__version__}", color=ctx.color)
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
-@click.version_option(__version__, "-V", "--version", prog_name="dedupdb")
+@click.option(
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -155,6 +184,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     metavar="PX",
     help="Skip images whose shorter side is smaller.",
 )
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Index ROOT even when it is empty although images were indexed there (they are then "
+    "marked missing). Without it, dedupdb refuses: an empty folder is usually a drive that is "
+    "not mounted.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -170,6 +206,7 @@ def index_command(
     break_lock: bool,
     timeout: float,
     min_resolution: int,
+    allow_empty: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -183,6 +220,8 @@ def index_command(
       dedupdb index /photos --exclude '@eaDir' --exclude '*.tmp' --workers 4
       dedupdb index /photos --json > summary.json
     """
+    from .index import IndexOptions, index
+
     options = IndexOptions(
         excludes=exclude,
         follow_symlinks=follow_symlinks,
@@ -193,6 +232,7 @@ def index_command(
         min_resolution=min_resolution,
         break_lock=break_lock,
         timeout=timeout or None,
+        allow_empty=allow_empty,
     )
     store = _open(db)
     bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
@@ -230,6 +270,9 @@ class _ProgressBar:
         self.bar: Any = None
 
     def update(self, event: Progress) -> None:
+        self.show(event.done, event.total, event.failed)
+
+    def show(self, done: int, total: int, failed: int = 0) -> None:
         if not self.enabled:
             return
         if self.bar is None:
@@ -238,9 +281,9 @@ class _ProgressBar:
             # No monitor thread: while this process has one thread, index workers start by
             # fork (milliseconds) rather than from a fork server (see index._pool_context).
             tqdm.monitor_interval = 0
-            self.bar = tqdm(total=event.total, unit="file", dynamic_ncols=True, file=sys.stderr)
-        self.bar.n = event.done
-        self.bar.set_postfix(errors=event.failed, refresh=False)
+            self.bar = tqdm(total=total, unit="file", dynamic_ncols=True, file=sys.stderr)
+        self.bar.n = done
+        self.bar.set_postfix(errors=failed, refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:
@@ -285,6 +328,8 @@ def status_command(db: str | None, show_errors: bool, as_json: bool) -> None:
       dedupdb status --errors
       dedupdb status --json
     """
+    from .status import status
+
     store = _open(db)
     try:
         result = status(store)
@@ -357,6 +402,8 @@ def prune_command(db: str | None, root: str | None) -> None:
       dedupdb prune
       dedupdb prune /mnt/old-drive/photos
     """
+    from .status import prune
+
     store = _open(db)
     try:
         removed = prune(store, root)
@@ -499,7 +546,7 @@ def report_command(
         previews = make_thumbnails(
             result,
             thumbnails,
-            progress=lambda done, total: bar.update(Progress(done, total, 0, "")),
+            progress=lambda done, total: bar.show(done, total),
         )
         bar.close()
         with _open_output(html_file) as out:
@@ -696,7 +743,7 @@ def apply_command(
     bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
 
     def progress(done: int, total: int, path: str) -> None:
-        bar.update(Progress(done, total, 0, path))
+        bar.show(done, total)
 
     try:
         if resume:

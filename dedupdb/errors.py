@@ -32,3 +32,7 @@ class ParameterMismatchError(DedupdbError):
 
 class RootNotFoundError(DedupdbError):
     """A folder to index does not exist or is not a folder."""
+
+
+class EmptyRootError(DedupdbError):
+    """A folder that held indexed images is now empty: most likely a drive not mounted."""

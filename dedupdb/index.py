@@ -32,23 +32,32 @@ from multiprocessing.context import BaseContext
 from typing import Any, cast
 
 from PIL import Image as PILImage
-from sqlalchemy import Connection, Table, bindparam, delete, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from . import decode as decoding
 from . import hashes, signals
 from .decode import DecodedImage, DecodeFailure, decode
-from .errors import DatabaseBusyError, ParameterMismatchError, RootNotFoundError
+from .defaults import DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S
+from .errors import (
+    DatabaseBusyError,
+    EmptyRootError,
+    ParameterMismatchError,
+    RootNotFoundError,
+)
 from .hashes import HashParams
 from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
 from .pool import Lost, Pool
-from .store import Store, process_alive, running_apply, translate_operational_error
+from .store import (
+    HASH_PARAMS_KEY,
+    Store,
+    process_alive,
+    running_apply,
+    translate_operational_error,
+)
 from .walk import FileEntry, WalkProblem, display, walk
 
-DEFAULT_MIN_RESOLUTION = 100
-DEFAULT_TIMEOUT_S = 120.0
-HASH_PARAMS_KEY = "hash_params"
 # How many failures the summary lists by name (all are in the failures table).
 SUMMARY_FAILURE_LIMIT = 50
 
@@ -70,6 +79,9 @@ class IndexOptions:
     # A file whose decoding takes longer is recorded as failed (its worker is killed); None: no
     # limit. Generous: a 100-megapixel TIFF decodes in a few seconds.
     timeout: float | None = DEFAULT_TIMEOUT_S
+    # Index a root that is now empty although images were indexed there (their rows are then
+    # marked missing). Off by default: an empty folder is most often a drive not mounted.
+    allow_empty: bool = False
     # Decode in this process instead of worker processes: for tests that watch the decoder.
     # A decoder that crashes then ends the whole run.
     in_process: bool = False
@@ -687,8 +699,10 @@ def index(
 ) -> IndexSummary:
     """Index one folder tree into the store and return what happened.
 
-    Raises ``RootNotFoundError``, ``ParameterMismatchError`` or ``DatabaseBusyError``; bad
-    files never raise, they are recorded in the failures table and counted.
+    Raises ``RootNotFoundError``, ``EmptyRootError`` (the folder is empty but images were
+    indexed there, unless ``options.allow_empty``), ``ParameterMismatchError`` or
+    ``DatabaseBusyError``; bad files never raise, they are recorded in the failures table and
+    counted.
     """
     options = options or IndexOptions()
     started = time.monotonic()
@@ -696,6 +710,8 @@ def index(
     try:
         params = resolve_params(store, options)
         root_id = _ensure_root(store, root_bytes)
+        if not options.allow_empty:
+            _refuse_empty_root(store, root_id, root_bytes)
         run_id = _begin_run(store, root_id, break_lock=options.break_lock)
     except OperationalError as err:
         raise translate_operational_error(err, store.url) from err
@@ -852,6 +868,28 @@ def _ensure_root(store: Store, root: bytes) -> int:
         session.add(row)
         session.flush()
         return row.id
+
+
+def _refuse_empty_root(store: Store, root_id: int, root: bytes) -> None:
+    """An unmounted drive leaves its mount point an empty folder: indexing it would mark every
+    image of the root missing. Harmless (rows are kept) but alarming and almost never meant."""
+    try:
+        with os.scandir(root) as entries:
+            if next(entries, None) is not None:
+                return
+    except OSError:  # unreadable: the walk records why
+        return
+    with store.session() as session:
+        present = session.execute(
+            select(func.count(Image.id)).where(Image.root_id == root_id, Image.status == PRESENT)
+        ).scalar_one()
+    if present:
+        raise EmptyRootError(
+            f"{display(root)} is empty, but {present:,} images were indexed there; "
+            "nothing was changed",
+            "is the drive or share mounted? If the images are really gone, "
+            "index with --allow-empty to mark them missing",
+        )
 
 
 def _begin_run(store: Store, root_id: int, *, break_lock: bool = False) -> int:

@@ -35,10 +35,9 @@ from sqlalchemy import select
 from .bktree import WORD_BITS, MultiIndex
 from .errors import DedupdbError
 from .hashes import ALGORITHMS, CROP_LEVELS, DIHEDRAL, DIHEDRAL_NAMES, VARIANTS, HashParams
-from .index import HASH_PARAMS_KEY
 from .models import PRESENT, Image
 from .signals import SIGNATURE_GRID, THUMB_SIZE
-from .store import Store
+from .store import HASH_PARAMS_KEY, Store
 
 # Default thresholds (Hamming bits for 64-bit hashes), measured on the benchmark corpus: see
 # README "Accuracy" and benchmarks/bench_accuracy.py. 256-bit hashes (hash size 16) scale them.

@@ -326,7 +326,7 @@ def _find_clusters(
 
 
 def _hash_params(store: Store) -> HashParams | None:
-    from .index import HASH_PARAMS_KEY
+    from .store import HASH_PARAMS_KEY
 
     stored = store.get_setting(HASH_PARAMS_KEY)
     return HashParams(**stored) if stored else None

@@ -22,7 +22,7 @@ from .models import (
     Image,
     Root,
 )
-from .store import Store, head_revision
+from .store import HASH_PARAMS_KEY, Store, head_revision
 from .walk import display
 
 
@@ -54,8 +54,6 @@ class Status:
 
 def status(store: Store) -> Status:
     """Roots with their image and failure counts, and the database's size and schema."""
-    from .index import HASH_PARAMS_KEY
-
     with store.session() as session:
         images = {
             (r, s): n

@@ -2,13 +2,16 @@
 the stages need. SQLite by default (one file, WAL mode); any SQLAlchemy URL otherwise.
 
 The schema is only ever created and changed by Alembic migrations: an older database is backed
-up and upgraded on open, a newer one is refused with a message naming the fix.
+up and upgraded on open, a newer one is refused with a message naming the fix. A database
+already at the head revision (every open but the first after an upgrade) is recognised without
+importing Alembic, which costs a quarter of a second at every start of the command.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -16,25 +19,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import platformdirs
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .defaults import ENV_VAR, default_database_path
 from .errors import DatabaseBusyError, DatabaseError
 from .models import ApplyRun, Run, Setting
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 BUSY_TIMEOUT_S = 30.0
-ENV_VAR = "DEDUPDB_DB"
+# The settings row that records the hash parameters the database was indexed with.
+HASH_PARAMS_KEY = "hash_params"
 
 
 def process_alive(pid: int) -> bool:
@@ -82,11 +83,6 @@ def _holder(session: Session, statement: Any) -> Any:  # Run | ApplyRun | None
     return None
 
 
-def default_database_path() -> Path:
-    """Where the embedded database lives when neither --db nor DEDUPDB_DB says otherwise."""
-    return Path(platformdirs.user_data_dir("dedupdb", appauthor=False)) / "dedupdb.sqlite"
-
-
 def database_url(db: str | os.PathLike[str] | None) -> str:
     """A SQLAlchemy URL from a file path, a URL, $DEDUPDB_DB, or the default location."""
     value = os.fspath(db) if db is not None else os.environ.get(ENV_VAR) or ""
@@ -110,6 +106,8 @@ def migrations_dir() -> Path:
 
 
 def alembic_config(connection: Any = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.attributes["connection"] = connection
@@ -117,9 +115,45 @@ def alembic_config(connection: Any = None) -> Config:
 
 
 def head_revision() -> str:
+    """The newest schema revision this dedupdb knows (read cheaply, else asked of Alembic)."""
+    quick = quick_head_revision()
+    if quick is not None:
+        return quick
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
+
+
+# ``revision = "0006"`` and ``down_revision = "0005"`` (or None), as Alembic writes them, with
+# or without a type annotation.
+_REVISION_LINE = re.compile(
+    r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:['"]([^'"]+)['"]|None)\s*$""",
+    re.MULTILINE,
+)
+
+
+def quick_head_revision() -> str | None:
+    """The head revision read from the migration files' own lines, without Alembic.
+
+    None when the files do not give one clear head (several heads, a line written another
+    way): the caller then asks Alembic, the authority (a test checks that the two agree).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (migrations_dir() / "versions").glob("*.py"):
+        try:
+            found = dict(_REVISION_LINE.findall(path.read_text("utf-8")))
+        except (OSError, UnicodeDecodeError):
+            return None
+        if "revision" not in found or "down_revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        if found["down_revision"]:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 @dataclass
@@ -152,8 +186,13 @@ class Store:
 
     def insert(self, table: Any) -> Any:
         """The dialect's INSERT, which has ``on_conflict_do_update`` on SQLite and PostgreSQL."""
-        dialect = postgresql if self.dialect == "postgresql" else sqlite
-        return dialect.insert(table)
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert(table)
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
 
     def get_setting(self, key: str) -> Any:
         with self.session() as session:
@@ -256,11 +295,30 @@ def translate_operational_error(err: DBAPIError, url: str) -> DatabaseError:
 
 
 def _current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def _stored_revisions(engine: Engine) -> list[str]:
+    """The revisions in the database's ``alembic_version`` table (none: a new database),
+    read with plain SQLAlchemy."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return []
+        rows = conn.execute(text("SELECT version_num FROM alembic_version"))
+        return [str(row[0]) for row in rows]
+
+
 def _migrate(engine: Engine, url: str) -> str:
+    quick = quick_head_revision()
+    if quick is not None and _stored_revisions(engine) == [quick]:
+        return quick  # at head: nothing to do, and no need to load Alembic to know it
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
     script = ScriptDirectory.from_config(alembic_config())
     head = script.get_current_head()
     assert head is not None
@@ -336,9 +394,12 @@ def select_one(session: Session, statement: Any) -> Any:
 
 
 __all__ = [
+    "ENV_VAR",
+    "HASH_PARAMS_KEY",
     "Store",
     "backup",
     "database_url",
+    "default_database_path",
     "head_revision",
     "open_store",
     "select",

@@ -20,8 +20,6 @@ from dedupdb.cli import _ProgressBar, cli
 from dedupdb.errors import ParameterMismatchError
 from dedupdb.index import Progress
 
-cli_module = importlib.import_module("dedupdb.cli")
-
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
@@ -139,13 +137,29 @@ def test_missing_folder_and_bad_database(tmp_path: Path) -> None:
     assert "Traceback" not in bad.output
 
 
+def test_empty_root_that_held_images_is_refused_with_a_hint(
+    tmp_path: Path, photo_tree: Path
+) -> None:
+    assert run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1").exit_code == 0
+    photo_tree.rename(tmp_path / "on-the-drive")
+    photo_tree.mkdir()  # the mount point, drive not mounted
+    refused = run("index", str(photo_tree), *db_args(tmp_path))
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"Error: {photo_tree} is empty, but")
+    assert "is the drive or share mounted?" in refused.stderr
+    assert "--allow-empty" in refused.stderr
+    allowed = run("index", str(photo_tree), *db_args(tmp_path), "--allow-empty", "--json")
+    assert allowed.exit_code == 0
+    assert json.loads(allowed.stdout)["missing"] > 0
+
+
 def test_interrupt_says_the_work_is_saved(
     tmp_path: Path, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module, "index", interrupted)
+    monkeypatch.setattr(importlib.import_module("dedupdb.index"), "index", interrupted)
     result = run("index", str(photo_tree), *db_args(tmp_path))
     assert result.exit_code == 130
     assert "run the same command again to continue" in result.stderr

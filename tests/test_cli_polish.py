@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -153,7 +155,7 @@ def test_unexpected_errors_are_one_line_from_the_console_script(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(dedupdb.cli.signal, "signal", lambda *args: None)  # keep pytest's
-    monkeypatch.setattr(dedupdb.cli, "status", boom)
+    monkeypatch.setattr(importlib.import_module("dedupdb.status"), "status", boom)
     monkeypatch.delenv("DEDUPDB_DEBUG", raising=False)
     monkeypatch.setattr(sys, "argv", ["dedupdb", "status"])
     with pytest.raises(SystemExit) as exit_:
@@ -165,3 +167,35 @@ def test_unexpected_errors_are_one_line_from_the_console_script(
     monkeypatch.setattr(sys, "argv", ["dedupdb", "--debug", "status"])
     with pytest.raises(RuntimeError, match="disk on fire"):
         main()
+
+
+# What a command may not load: each command imports the library modules it uses when it runs.
+IMPORTS_PROBE = """
+import sys
+from dedupdb.cli import cli
+try:
+    cli(sys.argv[1:], prog_name="dedupdb")
+except SystemExit:
+    pass
+heavy = ("sqlalchemy", "alembic", "numpy", "PIL", "scipy", "numba", "platformdirs", "jinja2")
+print(" ".join(name for name in heavy if name in sys.modules), file=sys.stderr)
+"""
+
+
+def loaded_by(*args: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_PROBE, *args], capture_output=True, text=True, check=True
+    )
+    return set(done.stderr.split())
+
+
+def test_help_version_and_status_load_only_what_they_use(tmp_path: Path) -> None:
+    assert loaded_by("--version") == set()
+    assert loaded_by("--help") == set()
+    assert loaded_by("index", "--help") == {"platformdirs"}  # names the default database
+    db = str(tmp_path / "probe.sqlite")
+    assert loaded_by("status", "--db", db) == {"sqlalchemy", "alembic"}  # created: migrated
+    assert loaded_by("status", "--db", db) == {"sqlalchemy"}  # at head: no Alembic
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "scipy" not in loaded_by("index", str(empty), "--db", db, "--quiet")

@@ -23,7 +23,12 @@ from conftest import count_image_rows, photo, photo_files, save_photo
 from PIL import Image as PILImage
 from sqlalchemy import select
 
-from dedupdb.errors import DatabaseBusyError, ParameterMismatchError, RootNotFoundError
+from dedupdb.errors import (
+    DatabaseBusyError,
+    EmptyRootError,
+    ParameterMismatchError,
+    RootNotFoundError,
+)
 from dedupdb.hashes import HASH_VERSION, HashParams, unpack_variants
 from dedupdb.index import IndexOptions, Progress, index
 from dedupdb.models import FAILED, MISSING, PRESENT, SKIPPED, Failure, Image, Run
@@ -235,6 +240,36 @@ def test_unplugged_root_is_an_error_and_marks_nothing_missing(
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(RootNotFoundError, match="not a folder"):
         index(store, tmp_path / "file", SEQUENTIAL)
+
+
+def test_empty_mount_point_is_refused_and_marks_nothing_missing(
+    store: Store, photo_tree: Path, tmp_path: Path
+) -> None:
+    index(store, photo_tree, SEQUENTIAL)
+    # An unmounted drive: the folder is still there, empty.
+    photo_tree.rename(tmp_path / "on-the-drive")
+    photo_tree.mkdir()
+    with pytest.raises(EmptyRootError, match="is empty, but 6 images were indexed there"):
+        index(store, photo_tree, SEQUENTIAL)
+    assert set(statuses(store).values()) == {PRESENT}
+    with store.session() as session:
+        assert session.scalars(select(Run)).all()[-1].finished_at is not None  # no run left open
+    # Really gone: --allow-empty records them missing (kept, as always, until pruned).
+    allowed = index(store, photo_tree, IndexOptions(in_process=True, allow_empty=True))
+    assert allowed.missing == 6
+    assert set(statuses(store).values()) == {MISSING}
+    # The drive is back: every image present again, none decoded anew.
+    photo_tree.rmdir()
+    (tmp_path / "on-the-drive").rename(photo_tree)
+    back = index(store, photo_tree, SEQUENTIAL)
+    assert (back.unchanged, back.new, back.changed) == (6, 0, 0)
+    assert set(statuses(store).values()) == {PRESENT}
+
+
+def test_new_empty_root_is_indexed_without_complaint(store: Store, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    summary = index(store, tmp_path / "empty", SEQUENTIAL)
+    assert (summary.new, summary.missing) == (0, 0)
 
 
 def test_several_roots_never_touch_each_other(store: Store, tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -177,3 +179,72 @@ def test_settings_round_trip(store: store_module.Store) -> None:
     with store.transaction() as session:
         store.set_setting(session, "k", {"a": [1, 2]})
     assert store.get_setting("k") == {"a": [1, 2]}
+
+
+def alembic_head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(store_module.alembic_config()).get_current_head()
+
+
+def test_quick_head_revision_agrees_with_alembic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert store_module.quick_head_revision() == alembic_head() == head_revision()
+    install_a_newer_revision(tmp_path, monkeypatch)  # written with double quotes
+    assert store_module.quick_head_revision() == alembic_head() == "9000_test_only"
+
+
+def test_quick_head_revision_reads_annotated_lines_and_gives_up_on_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = install_a_newer_revision(tmp_path, monkeypatch)
+    versions = tmp_path / "migrations" / "versions"
+    (versions / "9001_annotated.py").write_text(
+        '"""Annotated, as newer Alembic templates write it."""\n'
+        "from typing import Union\n\n"
+        'revision: str = "9001_annotated"\n'
+        'down_revision: Union[str, None] = "9000_test_only"\n\n\n'
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+    assert store_module.quick_head_revision() == alembic_head() == "9001_annotated"
+    (versions / "9002_computed.py").write_text(
+        '"""A revision id the quick reader cannot see."""\n'
+        'revision = "9002" + "_computed"\n'
+        'down_revision = "9001_annotated"\n\n\n'
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+    assert store_module.quick_head_revision() is None
+    assert head_revision() == alembic_head() == "9002_computed"  # asked of Alembic instead
+    assert head != "9002_computed"
+
+
+def test_a_database_at_head_opens_without_loading_alembic(db_path: Path) -> None:
+    open_store(db_path).close()  # created through Alembic
+    code = (
+        "import sys\n"
+        "from dedupdb.store import open_store\n"
+        f"store = open_store({str(db_path)!r})\n"
+        "print(store.schema_version, 'alembic' in sys.modules)\n"
+        "store.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [head_revision(), "False"]
+
+
+def test_the_quick_path_still_upgrades_an_older_database_and_refuses_a_newer_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db_path = tmp_path / "old.sqlite"
+    open_store(db_path).close()
+    real_migrations = store_module.migrations_dir
+    install_a_newer_revision(tmp_path, monkeypatch)
+    assert store_module.quick_head_revision() == "9000_test_only"
+    opened = open_store(db_path)  # an older database to this "newer dedupdb": upgraded
+    opened.close()
+    assert opened.schema_version == revision_of(db_path) == "9000_test_only"
+    # Back to the real migrations: this dedupdb is now the older one.
+    monkeypatch.setattr(store_module, "migrations_dir", real_migrations)
+    with pytest.raises(DatabaseError, match="newer dedupdb"):
+        open_store(db_path)
+    assert revision_of(db_path) == "9000_test_only"

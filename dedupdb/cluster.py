@@ -54,7 +54,14 @@ def build_clusters(pairs: list[Pair]) -> list[Cluster]:
     """
     crops = [p for p in pairs if p.transform in (CROP, UNCROP)]
     frames = [p for p in pairs if p.transform not in (CROP, UNCROP)]
-    clusters = attach_crops(_complete_clusters(frames), crops, frames)
+    clusters = _complete_clusters(frames)
+    # Attached groups are groups too: a picture whose cropped copies joined one of its copies'
+    # cluster may now be the whole of that larger group (repeat until nothing moves).
+    for _ in range(MAX_PASSES):
+        joined = attach_crops(clusters, crops, frames)
+        if [c.members for c in joined] == [c.members for c in clusters]:
+            break
+        clusters = joined
     clusters.sort(key=lambda c: (not c.exact, c.members[0]))
     return clusters
 
@@ -99,12 +106,17 @@ def attach_crops(
     attached to a cluster when at least half of all (group member, cluster member) pairs are
     pairs: crop pairs with the group's member as the cropped side, or full-frame pairs
     (``frames``; a 10 % crop may also match some copies' full frames) that complete linkage
-    left between the two. A crop of a picture matches the windows of most of its copies, while
-    a look-alike that only happens to match one window does not carry its cluster along. A
+    left between the two, or when at least half of the group's members and half of the
+    cluster's have such a pair across (crops of several shapes: a copy cut at the top and
+    bottom is no whole of the centred crops of its picture, which leaves most combinations
+    unpaired). A crop of a picture matches the windows of most of its copies, while a
+    look-alike that only happens to match one window does not carry its cluster along. A
     group that could join several clusters (two pictures sharing one centre) joins the one it
     has the most crop pairs with (then the smallest mean distance). Attachments chain only
     along crops of crops (a crop of a crop of a picture is in that picture's cluster). Pairs,
     ``exact`` and ``max_distance`` of a joined cluster cover the crop pairs that joined it.
+    ``build_clusters`` repeats this until nothing moves: once crops joined a copy's cluster,
+    the picture they were cut from, left alone by complete linkage, can join that group.
     """
     if not crops:
         return clusters
@@ -122,20 +134,33 @@ def attach_crops(
         child, parent = group_of[crop], group_of[whole]
         if child != parent:
             links[child][parent].append(p)
-    # Full-frame pairs between groups that crop pairs link, counted both ways.
+    # Full-frame pairs between groups that crop pairs link, counted both ways, and which
+    # members they touch.
     between: dict[tuple[int, int], int] = defaultdict(int)
+    touched: dict[tuple[int, int], set[int]] = defaultdict(set)  # (group, other) -> members
     for p in frames:
         ga, gb = group_of.get(p.a), group_of.get(p.b)
         if ga is not None and gb is not None and ga != gb:
             between[ga, gb] += 1
             between[gb, ga] += 1
+            touched[ga, gb].add(p.a)
+            touched[gb, ga].add(p.b)
     parent_of: dict[int, int] = {}
     for child, by_parent in links.items():
         members = groups[child].members
         best: tuple[int, float, int] | None = None
         for parent, found in by_parent.items():
             paired = len(found) + between[child, parent]
-            if 2 * paired >= len(members) * len(groups[parent].members):
+            size = len(groups[parent].members)
+            # Members of each side with a pair to the other (crop pairs, child side cropped,
+            # or full frames): half of each side is enough, as half of all combinations is.
+            mine = touched[child, parent] | {p.a if group_of[p.a] == child else p.b for p in found}
+            theirs = touched[parent, child] | {
+                p.a if group_of[p.a] == parent else p.b for p in found
+            }
+            if 2 * paired >= len(members) * size or (
+                2 * len(mine) >= len(members) and 2 * len(theirs) >= size
+            ):
                 mean = sum(p.distance for p in found) / len(found)
                 key = (-len(found), mean, parent)
                 if best is None or key < best:

@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import create_engine, select
 
 from dedupdb import hashes
-from dedupdb.cluster import Cluster, attach_crops
+from dedupdb.cluster import Cluster, attach_crops, build_clusters
 from dedupdb.decode import DecodedImage, decode
 from dedupdb.hashes import HashParams
 from dedupdb.index import IndexOptions, index
@@ -119,6 +119,31 @@ def test_a_crop_of_two_pictures_joins_the_one_it_matches_most() -> None:
     crops = [pair(1, 9, CROP), pair(2, 9, CROP), pair(5, 9, CROP, 1)]
     clusters = attach_crops([picture], crops)
     assert [c.members for c in clusters] == [[1, 2, 9]]
+
+
+def test_crops_of_mixed_shapes_join_a_cluster_half_of_whose_members_they_pair() -> None:
+    # 1 is the picture, 2 a copy cut at the top and bottom (it pairs with 1 only). 7-10 are
+    # centred copies of 1 (10 too heavily cropped to match 1): 7, 8, 9 pair with 1, none
+    # with 2. Half of each side is paired (three of the four crops, one of the two
+    # pictures), although only three of the eight combinations are.
+    picture = Cluster([1, 2], False, 5, [pair(1, 2, "identity", 5)])
+    inside = [pair(a, b, "identity") for a in (7, 8, 9, 10) for b in (7, 8, 9, 10) if a < b]
+    crops_of = Cluster([7, 8, 9, 10], False, 2, inside)
+    crops = [pair(1, 7, CROP), pair(1, 8, CROP)]
+    frames = [pair(1, 9, "identity"), *picture.pairs, *inside]
+    joined = attach_crops([picture, crops_of], crops, frames)
+    assert [c.members for c in joined] == [[1, 2, 7, 8, 9, 10]]
+
+
+def test_a_picture_left_alone_joins_its_crops_once_they_are_grouped() -> None:
+    # Complete linkage put the copies 2-5 together and left the picture 1 alone (it pairs with
+    # 2, 3, 4 by full frame, not with 5). 6 is a crop of 1 and of 2; once 6 joined 2's cluster,
+    # that cluster is a crop group of 1: the picture joins it (build_clusters repeats).
+    copies = [pair(a, b, "identity", 4) for a in (2, 3, 4, 5) for b in (2, 3, 4, 5) if a < b]
+    frames = [*copies, pair(1, 2, "identity", 8), pair(1, 3, "identity", 8),
+              pair(1, 4, "identity", 8)]  # fmt: skip
+    crops = [pair(1, 6, CROP, 6), pair(2, 6, CROP, 2), pair(3, 6, CROP, 2)]
+    assert [c.members for c in build_clusters([*frames, *crops])] == [[1, 2, 3, 4, 5, 6]]
 
 
 @pytest.fixture

@@ -497,7 +497,7 @@ class _Loaded:
 DETAILS = (
     Image.root_id, Image.relpath, Image.size, Image.mtime_ns, Image.width, Image.height,
     Image.format, Image.lossless, Image.sharpness, Image.exif_tags, Image.camera_make,
-    Image.camera_model,
+    Image.camera_model, Image.content_width, Image.content_height,
 )  # fmt: skip
 
 
@@ -574,7 +574,7 @@ def _loaded(
 ) -> _Loaded:
     """``_Loaded`` from ``[id, *DETAILS]`` columns and what matching loads."""
     (image_id, root, relpath, size, mtime, width, height, fmt, lossless, sharpness, exif_tags,
-     make, model) = fields  # fmt: skip
+     make, model, content_width, content_height) = fields  # fmt: skip
     raw = [os.path.join(roots[r], p) for r, p in zip(root, relpath, strict=True)]
     table = Table(
         image_id=np.array(image_id, dtype=np.int64),
@@ -591,6 +591,15 @@ def _loaded(
         camera=[" ".join(p for p in parts if p) or None for parts in zip(make, model, strict=True)],
         content_hash=list(content),
         colour_deviation=np.zeros(len(raw), dtype=np.float64),
+        # NULL (rows indexed before it was stored): the whole file is the picture
+        content_width=np.array(
+            [w if c is None else c for w, c in zip(width, content_width, strict=True)],
+            dtype=np.int64,
+        ),
+        content_height=np.array(
+            [h if c is None else c for h, c in zip(height, content_height, strict=True)],
+            dtype=np.int64,
+        ),
     )
     return _Loaded(
         row_of={int(i): row for row, i in enumerate(image_id)},

@@ -5,7 +5,7 @@ Usage (from the repository, with dedupdb installed)::
     python benchmarks/bench_report.py [--images 100000] [--repeats 3]
 
 Builds a real SQLite database with ``--images`` synthetic image rows (random 64-bit pHashes
-with their 8 dihedral variants and 16 crop-window pHashes, as ``dedupdb index`` stores them; a
+with their 8 dihedral variants and 17 crop-window pHashes, as ``dedupdb index`` stores them; a
 third of the images are near copies, in groups of 2-3 within a few bits of each other, a tenth
 of those byte-identical), then times, median of ``--repeats`` runs:
 

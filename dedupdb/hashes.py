@@ -259,13 +259,13 @@ CROP_LEVELS = (0.9, 0.8, 0.7, 0.6)
 # longer match. pHash of a window matches a crop whose borders lie within about 2.5 % of the
 # window's (measured on the held-out originals: a crop between two centred windows 10 % apart
 # was within 8 bits of one of them for 85-92 % of pictures, within 6 bits for fewer), so the
-# centred windows are 5 % apart from 90 % to 45 % (crops of 5 to 30 % a side); copies cut to
+# centred windows are 5 % apart from 90 % to 40 % (crops of 5 to 30 % a side); copies cut to
 # another aspect ratio (sides only, or top and bottom only) have windows of their own at 90, 80
 # and 70 % of one side. Off-centre crops are not covered: their four borders vary
 # independently, far more windows than a search can afford (README, "How matching works").
 CROP_WINDOWS: tuple[tuple[float, float, float, float], ...] = (
     *(centred(keep) for keep in CROP_LEVELS),
-    *(centred(keep) for keep in (0.85, 0.75, 0.65, 0.55, 0.5, 0.45)),
+    *(centred(keep) for keep in (0.85, 0.75, 0.65, 0.55, 0.5, 0.45, 0.4)),
     *(((1 - keep) / 2, 0.0, (1 + keep) / 2, 1.0) for keep in (0.9, 0.8, 0.7)),
     *((0.0, (1 - keep) / 2, 1.0, (1 + keep) / 2) for keep in (0.9, 0.8, 0.7)),
 )
@@ -280,7 +280,7 @@ def crop_phashes(gray: np.ndarray, hash_size: int = 8) -> list[int]:
     median, as pHash does; the resampling and the DCT rows kept are one precomputed linear map
     per axis and window (``_window_projections``), so the hashes cost a few small matrix
     products (0.1-0.2 ms, not the 2-3 ms each of another ``gray_square`` +
-    ``phash_variants``). pHash keeps only frequencies far below what even the 45 % centre (29
+    ``phash_variants``). pHash keeps only frequencies far below what even the 40 % centre (26
     of the square's 64 pixels) holds; on the held-out corpus's crops this finds the same pairs
     as hashing each cropped picture separately.
     """

@@ -51,15 +51,17 @@ from .store import HASH_PARAMS_KEY, Store
 # Default thresholds (Hamming bits for 64-bit hashes), measured on the benchmark corpus: see
 # README "Accuracy" and benchmarks/bench_accuracy.py. 256-bit hashes (hash size 16) scale them.
 DEFAULT_THRESHOLDS = {"phash": 10, "dhash": 10, "ahash": 8, "whash": 8}
-# A picture's full-frame pHash against another's centre-crop pHashes (upright). Measured with
-# benchmarks/make_heldout.py's corpus (README, "Matching accuracy"): held-out F1 0.790 at 8
-# bits, 0.808 at 10, 0.815 at 12, 0.827 at 14; the public corpus is flat from 8 to 12 and loses
-# rotated copies to spurious crop matches at 14. 10, not 12: the search costs 4.8 s instead of
-# 10.8 s for 100,000 pictures (2.9 s at 8), and each picture offers four crops to match.
-# Since crop pairs join their picture's cluster (cluster.attach_crops) and are judged on the
-# centre's own colours, 8 finds the same crops as 10 on both corpora (held-out F1 0.884 at 8,
-# 0.888 at 10, crops 1.00/0.97/0.97 at both; public 0.990 at both), so 8: the cheaper search.
-CROP_THRESHOLD = 8
+# A picture's full-frame pHash against another's crop-window pHashes (upright). With four
+# centres (90/80/70/60 %), measured with benchmarks/make_heldout.py's corpus (README, "Matching
+# accuracy"): held-out F1 0.790 at 8 bits, 0.808 at 10, 0.815 at 12, 0.827 at 14; the public
+# corpus lost rotated copies to spurious crop matches at 14; once crop pairs joined their
+# picture's cluster, 8 found the same crops as 10. With the seventeen windows 5 % apart
+# (hashes.CROP_WINDOWS) a crop lies nearer one of them: 6 bits find what 8 did on the public
+# (F1 0.990 at both) and held-out corpora (0.909 against 0.912: one tilt, one mat), and on the
+# crop probe (benchmarks/make_crop_probe.py) every centred and aspect crop but one 25 % crop,
+# while the search over four times the windows costs 0.97 CPU s at 100,000 pictures, against
+# 2.04 s at 8 bits and 0.56 s for the four centres at 8 (benchmarks/bench_crops.py).
+CROP_THRESHOLD = 6
 # Rows indexed when only the centre 90/80/70/60 % were stored hold these first windows.
 LEGACY_WINDOWS = len(CROP_LEVELS)
 # The crop search looks up upright full frames only: with the 8 variants it would cost 5x more

@@ -117,7 +117,7 @@ class Image(Base):
     dhash: Mapped[bytes] = mapped_column(LargeBinary)
     ahash: Mapped[bytes] = mapped_column(LargeBinary)
     whash: Mapped[bytes] = mapped_column(LargeBinary)
-    # pHash of each crop window (hashes.CROP_WINDOWS: the centre 90 to 45 % in steps of 5 %,
+    # pHash of each crop window (hashes.CROP_WINDOWS: the centre 90 to 40 % in steps of 5 %,
     # and 90/80/70 % of the width or of the height only), upright, one after the other: what a
     # cropped copy's full-frame hash is compared with. Rows indexed before migration 0007 hold
     # the first four windows only (the centre 90/80/70/60 %); NULL for rows indexed before 0005.

@@ -1,9 +1,9 @@
-"""crop windows: images.crop_phash and images.crop_colour hold sixteen windows, not four centres
+"""crop windows: images.crop_phash and images.crop_colour hold seventeen windows, not four centres
 
 Why: pHash of a crop window matches a cropped copy only when the crop's borders lie within
 about 2.5 % of the window's, so the four stored centres (90/80/70/60 %) missed crops between
 them (12.5 % a side: 0.74 recall), beyond them (25 %) and copies cut to another aspect ratio.
-The index now stores sixteen windows (hashes.CROP_WINDOWS: the centre 90 to 45 % in steps of
+The index now stores seventeen windows (hashes.CROP_WINDOWS: the centre 90 to 40 % in steps of
 5 %, and 90/80/70 % of the width or of the height only), in the same columns: their first four
 windows are the old four centres, so rows indexed before keep matching those until
 `dedupdb index --rehash`. Only the column comments change; SQLite keeps no comments.

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .match import CROP, UNCROP, MatchOptions, Pair, find_pairs
+from .match import CROP, UNCROP, MatchOptions, Pair, Rows, find_pairs
 from .store import Store
 
 # How many luma levels (0..255) of tone difference weigh as much as one bit of hash distance
@@ -208,9 +208,10 @@ def attach_crops(
     return out
 
 
-def find_clusters(store: Store, options: MatchOptions) -> list[Cluster]:
-    """The database's duplicate clusters: ``find_pairs`` then ``build_clusters``."""
-    return build_clusters(find_pairs(store, options))
+def find_clusters(store: Store, options: MatchOptions, rows: Rows | None = None) -> list[Cluster]:
+    """The database's duplicate clusters: ``find_pairs`` then ``build_clusters`` (``rows``:
+    the rows already loaded, see ``find_pairs``)."""
+    return build_clusters(find_pairs(store, options, rows))
 
 
 def _components(partners: dict[int, dict[int, Pair]]) -> list[list[int]]:

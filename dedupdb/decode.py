@@ -260,13 +260,13 @@ def _decode_open(im: Image.Image) -> DecodedImage:
 
 
 def _normalise_mode(im: Image.Image) -> Image.Image:
-    """8-bit L, RGB or YCbCr as decoded; anything else to RGB (see ``_to_rgb``)."""
+    """8-bit L, RGB or YCbCr as decoded; anything else to RGB (see ``to_rgb``)."""
     if im.mode in ("L", "RGB", "YCbCr"):
         return im
-    return _to_rgb(im)
+    return to_rgb(im)
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def to_rgb(im: Image.Image) -> Image.Image:
     """8-bit RGB from any mode: 16-bit scaled (not clipped), alpha composited on white."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)

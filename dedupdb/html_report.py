@@ -24,6 +24,7 @@ import jinja2
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from . import __version__
+from .decode import to_rgb
 from .quality import WEIGHTS, human_bytes
 from .report import Report
 
@@ -50,8 +51,10 @@ def thumbnail_data_uri(path: bytes, size: int = THUMB_SIZE) -> str | None:
                     im.draft("RGB", (size * 2, size * 2))
                 im.seek(0)
                 upright = ImageOps.exif_transpose(im)
+                if upright.mode.startswith("I;16"):  # Pillow cannot reduce these: 32-bit
+                    upright = upright.convert("I")
                 upright.thumbnail((size, size), Image.Resampling.LANCZOS)
-                rgb = _flatten(upright)
+                rgb = to_rgb(upright)
     except (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError, MemoryError):
         return None
     except Image.DecompressionBombError:
@@ -59,16 +62,6 @@ def thumbnail_data_uri(path: bytes, size: int = THUMB_SIZE) -> str | None:
     buffer = io.BytesIO()
     rgb.save(buffer, "JPEG", quality=THUMB_QUALITY, optimize=True)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _flatten(im: Image.Image) -> Image.Image:
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    if im.mode.startswith("I") or im.mode == "F":
-        return ImageOps.autocontrast(im.convert("F").convert("L")).convert("RGB")
-    return im.convert("RGB")
 
 
 def make_thumbnails(

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from . import decode as decoding
 from . import hashes, signals
-from .decode import DecodedImage, DecodeFailure, decode
+from .decode import DecodedImage, DecodeFailure, ImageInfo, decode
 from .defaults import DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S
 from .errors import (
     DatabaseBusyError,
@@ -384,7 +384,9 @@ def _finish(
 def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> dict[str, Any]:
     """The stored columns derived from a file's content (not its path or stat)."""
     info = decoded.info
+    full_size = decoded.picture.size
     decoded = decoded.content  # hashes and signals of the picture inside any added borders
+    content_width, content_height = content_size(info, full_size, decoded.picture.size)
     luma = decoded.working_luma
     gray = hashes.gray_square(luma)
     variants = hashes.all_variants(gray, params)
@@ -393,6 +395,8 @@ def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> d
         "content_hash": digest,
         "width": info.width,
         "height": info.height,
+        "content_width": content_width,
+        "content_height": content_height,
         "format": info.format,
         "mode": info.mode,
         "bit_depth": info.bit_depth,
@@ -414,9 +418,23 @@ def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> d
     }
 
 
+def content_size(
+    info: ImageInfo, decoded_size: tuple[int, int], content: tuple[int, int]
+) -> tuple[int, int]:
+    """The picture inside added borders in the file's pixels: ``content`` is measured on the
+    reduced-scale decoded picture (``decoded_size``), upright like ``info``'s dimensions."""
+    if content == decoded_size:
+        return info.width, info.height
+    return (
+        max(1, round(content[0] * info.width / decoded_size[0])),
+        max(1, round(content[1] * info.height / decoded_size[1])),
+    )
+
+
 CONTENT_COLUMNS = (
-    "content_hash", "width", "height", "format", "mode", "bit_depth", "lossless", "frames",
-    "orientation", "taken_at", "camera_make", "camera_model", "exif_tags", "hash_size",
+    "content_hash", "width", "height", "content_width", "content_height", "format", "mode",
+    "bit_depth", "lossless", "frames", "orientation", "taken_at", "camera_make",
+    "camera_model", "exif_tags", "hash_size",
     "phash", "dhash", "ahash", "whash", "crop_phash", "crop_colour", "sharpness",
     "low_information", "colour", "thumb",
 )  # fmt: skip

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -187,10 +188,20 @@ class Rows:
     # where unknown (rows indexed before: none, or the first four of a four-window row)
     crops: np.ndarray | None = None
     has_crops: np.ndarray | None = None
+    # The values of ``load_rows``'s ``details`` columns, one list per column, by row: what
+    # the report reads besides (report.DETAILS), loaded in the same pass over the table.
+    details: list[list[Any]] = field(default_factory=list)
 
 
-def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
-    """The present images of the database's hash size, one per file (lowest id wins)."""
+def load_rows(
+    store: Store, algorithm: str, second: str | None = None, details: Sequence[Any] = ()
+) -> Rows:
+    """The present images of the database's hash size, one per file (lowest id wins).
+
+    ``details``: more columns of ``Image`` to read in the same query (``Rows.details``), for
+    a caller that needs them for the same rows (the report: one pass over the table instead
+    of reading its clusters' rows again).
+    """
     stored = store.get_setting(HASH_PARAMS_KEY)
     params = HashParams(int(stored["hash_size"]) if stored else 8)
     column = getattr(Image, algorithm)
@@ -207,6 +218,7 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
             Image.taken_at,
             second_column,
             Image.crop_phash,
+            *details,
         )
         .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
         .order_by(Image.id)
@@ -214,7 +226,7 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
     with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping for 10^6 rows
         records = conn.execute(query).all()
     n_all = len(records)
-    columns = list(zip(*records, strict=True)) if records else [()] * 10
+    columns = list(zip(*records, strict=True)) if records else [()] * (10 + len(details))
     ids_all = np.asarray(columns[0], dtype=np.int64)
     # One file reached twice (hard links, overlapping roots): keep its lowest id. Inode 0
     # means a filesystem without stable inode numbers: no merging there.
@@ -267,6 +279,7 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
         taken_at=[columns[7][i] for i in kept_list],
         hash_size=params.hash_size,
         extra_same_file=hidden,
+        details=[[column[i] for i in kept_list] for column in columns[10:]],
     )
 
 
@@ -496,11 +509,18 @@ def resample_to_window(grid: np.ndarray, window: tuple[float, float, float, floa
     return out
 
 
-def find_pairs(store: Store, options: MatchOptions) -> list[Pair]:
-    """Every pair of duplicate images in the database, sorted by (a, b)."""
+def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) -> list[Pair]:
+    """Every pair of duplicate images in the database, sorted by (a, b).
+
+    ``rows``: the database's rows already loaded by the caller, to share them (``load_rows``
+    with ``options.hash`` and the second hash of ``options.resolved_second``, if any).
+    """
     options.validate()
     second = options.resolved_second()
-    rows = load_rows(store, options.hash, second[0] if second else None)
+    if rows is None:
+        rows = load_rows(store, options.hash, second[0] if second else None)
+    elif (rows.second is None) != (second is None):
+        raise ValueError("rows loaded without the second hash the options ask for")
     options.validate(rows.hash_size)
     threshold = options.resolved_threshold(rows.hash_size)
     second = options.resolved_second(rows.hash_size)

@@ -99,6 +99,15 @@ class Image(Base):
     # What the file says about itself.
     width: Mapped[int] = mapped_column(Integer, comment="upright (EXIF orientation applied)")
     height: Mapped[int] = mapped_column(Integer)
+    # The picture inside any borders, frames, mats or letterbox/pillarbox bars added around it
+    # (decode.content_box), in the file's pixels: the same as width/height when it has none.
+    # The keeper ranking compares pictures, not bars. NULL for rows indexed before it existed.
+    content_width: Mapped[int | None] = mapped_column(
+        Integer, nullable=True, comment="width of the picture inside added borders"
+    )
+    content_height: Mapped[int | None] = mapped_column(
+        Integer, nullable=True, comment="height of the picture inside added borders"
+    )
     format: Mapped[str] = mapped_column(String(16))
     mode: Mapped[str] = mapped_column(String(16), comment="Pillow mode of the stored pixels")
     bit_depth: Mapped[int] = mapped_column(Integer)

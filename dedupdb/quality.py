@@ -1,7 +1,9 @@
 """Which copy to keep: a quality score whose parts are shown, and the reasons in plain words.
 
 Every member of a cluster gets a score in 0..1, the weighted sum of parts that each compare it
-with the best member of its cluster:
+with the best member of its cluster. Sizes are those of the picture inside any borders, frames,
+mats or letterbox bars added around it (stored at index time), so a padded copy is not taken
+for a larger one, nor its original for a crop:
 
 =============  ======  =====================================================================
 part           weight  1.0 means
@@ -12,8 +14,9 @@ size           0.05    the largest lossy file (every lossless file scores 1.0)
 bpp            0.10    the most bits per pixel among lossy files (lossless: 1.0)
 sharpness      0.05    the sharpest (variance of the Laplacian, stored at index time)
 exif           0.15    camera make/model, date taken, and the most EXIF tags
-unedited       0.15    the framing and colours most copies share (a cropped, brightened,
-                       grayscale or retouched copy scores less)
+unedited       0.15    the framing and colours most copies share, and no added borders (a
+                       cropped, framed, padded, brightened, grayscale or retouched copy
+                       scores less)
 =============  ======  =====================================================================
 
 The keeper is chosen by, in order: the user's rules (``--prefer`` and ``--avoid`` globs on the
@@ -96,19 +99,37 @@ class Candidate:
     camera: str | None = None  # make and model
     content_hash: bytes | None = None  # equal for byte-identical copies
     colour_deviation: float = 0.0  # from the cluster's consensus colours (see deviations)
+    # The picture inside added borders (None: the whole file, or not known for an old row).
+    content_width: int | None = None
+    content_height: int | None = None
+
+    @property
+    def picture_width(self) -> int:
+        return self.width if self.content_width is None else self.content_width
+
+    @property
+    def picture_height(self) -> int:
+        return self.height if self.content_height is None else self.content_height
+
+    @property
+    def bordered(self) -> bool:
+        """Borders, a frame, a mat or letterbox/pillarbox bars were added around the picture."""
+        return (self.picture_width, self.picture_height) != (self.width, self.height)
 
     @property
     def pixels(self) -> int:
-        return self.width * self.height
+        """The picture's pixels (inside added borders)."""
+        return self.picture_width * self.picture_height
 
     @property
     def bpp(self) -> float:
+        """Bits per picture pixel: added borders compress to almost nothing."""
         return self.size * 8 / self.pixels if self.pixels else 0.0
 
     @property
     def aspect(self) -> float:
-        """Long side over short side, so a rotated copy keeps its framing."""
-        short, long = sorted((self.width, self.height))
+        """The picture's long side over its short side, so a rotated copy keeps its framing."""
+        short, long = sorted((self.picture_width, self.picture_height))
         return long / short if short else 0.0
 
     @property
@@ -200,7 +221,9 @@ def _exif_value(candidate: Candidate, most_tags: int) -> float:
 class _Best:
     """The best value of each measure in a cluster, computed once per cluster."""
 
-    largest: Candidate
+    # Whose framing (aspect ratio) the others are compared with: the largest member without
+    # added borders, if any (a picture measured inside bars is a few pixels off).
+    framing: Candidate
     pixels: int
     size: int  # of the lossy members
     bpp: float  # of the lossy members
@@ -210,7 +233,7 @@ class _Best:
     @classmethod
     def of(cls, cluster: Sequence[Candidate]) -> _Best:
         return cls(
-            largest=max(cluster, key=lambda c: (c.pixels, -c.image_id)),
+            framing=max(cluster, key=lambda c: (not c.bordered, c.pixels, -c.image_id)),
             pixels=max(c.pixels for c in cluster),
             size=max((c.size for c in cluster if not c.lossless), default=0),
             bpp=max((c.bpp for c in cluster if not c.lossless), default=0.0),
@@ -233,7 +256,8 @@ def score_parts(
         "bpp": 1.0 if candidate.lossless else _ratio(candidate.bpp, best.bpp),
         "sharpness": _ratio(candidate.sharpness, best.sharpness),
         "exif": _exif_value(candidate, best.exif_tags),
-        "unedited": float(_same_framing(candidate, best.largest)) * fidelity(candidate),
+        "unedited": float(_same_framing(candidate, best.framing) and not candidate.bordered)
+        * fidelity(candidate),
     }
 
 
@@ -329,7 +353,8 @@ def human_bytes(n: float) -> str:
 
 
 def _dims(c: Candidate) -> str:
-    return f"{c.width}x{c.height}"
+    inside = " inside borders" if c.bordered else ""
+    return f"{c.picture_width}x{c.picture_height}{inside}"
 
 
 def format_name(c: Candidate) -> str:
@@ -343,6 +368,13 @@ def format_name(c: Candidate) -> str:
     if c.lossless and fmt not in ("PNG", "TIFF", "BMP", "GIF"):
         return f"lossless {fmt}"
     return fmt
+
+
+def no_borders_text(framed: Candidate) -> str:
+    return (
+        f"no added borders: {os.path.basename(framed.path)} is {framed.width}x{framed.height} "
+        f"with a frame, mat or bars around {framed.picture_width}x{framed.picture_height}"
+    )
 
 
 def _aspect_text(c: Candidate) -> str:
@@ -413,12 +445,15 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
             add("exif", f"has the date taken ({k.taken_at[:10]})")
         elif k.exif_tags - poorer.exif_tags >= RICHER_EXIF_TAGS:
             add("exif", f"richer EXIF: {k.exif_tags} vs {poorer.exif_tags} tags")
-    best_framing = _Best.of([r.candidate for r in ranked]).largest
+    best_framing = _Best.of([r.candidate for r in ranked]).framing
     cropped = next(
         (o.candidate for o in others if not _same_framing(o.candidate, best_framing)), None
     )
     if _same_framing(k, best_framing) and cropped is not None:
         add("unedited", f"uncropped: {_aspect_text(k)} vs {_aspect_text(cropped)} framing")
+    elif not k.bordered and any(o.candidate.bordered for o in others):
+        framed = next(o.candidate for o in others if o.candidate.bordered)
+        add("unedited", no_borders_text(framed))
     elif fidelity(k) == 1.0 and any(fidelity(o.candidate) < 0.5 for o in others):
         add("unedited", "original colours (another copy is brightened, grayscale or retouched)")
     advantages.sort(key=lambda item: -item[0])

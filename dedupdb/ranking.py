@@ -39,6 +39,7 @@ from .quality import (
     format_rank,
     human_bytes,
     looks_like_copy,
+    no_borders_text,
     rule_value,
 )
 
@@ -64,6 +65,9 @@ class Table:
     camera: list[str | None]
     content_hash: list[bytes | None]
     colour_deviation: np.ndarray  # float64
+    # The picture inside added borders (the file's width and height when it has none).
+    content_width: np.ndarray  # int64
+    content_height: np.ndarray  # int64
 
     def __len__(self) -> int:
         return len(self.path)
@@ -88,6 +92,8 @@ class Table:
             camera=[c.camera for c in candidates],
             content_hash=[c.content_hash for c in candidates],
             colour_deviation=np.array([c.colour_deviation for c in candidates], np.float64),
+            content_width=ints("picture_width"),
+            content_height=ints("picture_height"),
         )
 
     def take(self, rows: np.ndarray) -> Table:
@@ -108,6 +114,8 @@ class Table:
             camera=[self.camera[r] for r in picks],
             content_hash=[self.content_hash[r] for r in picks],
             colour_deviation=self.colour_deviation[rows],
+            content_width=self.content_width[rows],
+            content_height=self.content_height[rows],
         )
 
     def candidate(self, row: int) -> Candidate:
@@ -126,6 +134,8 @@ class Table:
             camera=self.camera[row],
             content_hash=self.content_hash[row],
             colour_deviation=float(self.colour_deviation[row]),
+            content_width=int(self.content_width[row]),
+            content_height=int(self.content_height[row]),
         )
 
 
@@ -262,7 +272,9 @@ def rank_clusters(
     cluster = seg.cluster
     path = [table.path[r] for r in rows.tolist()]
     image_id = table.image_id[rows]
-    width, height = table.width[rows], table.height[rows]
+    # Sizes are the pictures' (inside added borders), as quality.Candidate's.
+    width, height = table.content_width[rows], table.content_height[rows]
+    bordered = (width != table.width[rows]) | (height != table.height[rows])
     size, lossless = table.size[rows], table.lossless[rows]
     sharp = table.sharpness[rows]
     exif_tags = table.exif_tags[rows]
@@ -283,7 +295,8 @@ def rank_clusters(
     best_sharp = _segment_max(sharp, starts)
 
     fmt_rank, is_raw = _formats(path, [table.format[r] for r in rows.tolist()], lossless.tolist())
-    big_aspect = aspect[largest][cluster]
+    # quality._Best.framing: the largest member without added borders, if any
+    big_aspect = aspect[_first(cluster, starts, bordered, -pixels, image_id)][cluster]
     framing = (aspect == 0) | (big_aspect == 0)
     framing |= np.abs(aspect - big_aspect) / np.where(big_aspect == 0, 1.0, big_aspect) <= (
         ASPECT_TOLERANCE
@@ -297,7 +310,7 @@ def rank_clusters(
         "bpp": np.where(lossless, 1.0, _ratio(bpp, best_bpp[cluster])),
         "sharpness": _ratio(sharp, best_sharp[cluster]),
         "exif": 0.4 * has_camera + 0.3 * has_date + 0.3 * tags,
-        "unedited": framing.astype(np.float64) * fidelity,
+        "unedited": (framing & ~bordered).astype(np.float64) * fidelity,
     }
     total = np.zeros(len(rows), dtype=np.float64)
     for name, weight in WEIGHTS.items():  # quality.total's order: equal to the last bit
@@ -346,6 +359,7 @@ def rank_clusters(
             exif_tags=exif_tags[order],
             aspect=aspect[order],
             framing=framing[order],
+            bordered=bordered[order],
             fidelity=fidelity[order],
             fmt_rank=fmt_rank[order],
             is_raw=is_raw[order],
@@ -378,6 +392,7 @@ class _Ranked:
     exif_tags: np.ndarray
     aspect: np.ndarray
     framing: np.ndarray
+    bordered: np.ndarray
     fidelity: np.ndarray
     fmt_rank: np.ndarray
     is_raw: np.ndarray
@@ -433,8 +448,10 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
     cropped, any_cropped = first(other & ~r.framing)
     low_fidelity = np.maximum.reduceat(other & (r.fidelity < 0.5), keeper)
     uncropped = r.framing[keeper] & any_cropped
-    colours = ~uncropped & (r.fidelity[keeper] == 1.0) & low_fidelity
-    edit_ok = (uncropped | colours) & (gain("unedited") > SCORE_EPSILON)
+    framed, any_framed = first(other & r.bordered)
+    unframed = ~uncropped & ~r.bordered[keeper] & any_framed
+    colours = ~uncropped & ~unframed & (r.fidelity[keeper] == 1.0) & low_fidelity
+    edit_ok = (uncropped | unframed | colours) & (gain("unedited") > SCORE_EPSILON)
     gains = {name: gain(name).tolist() for name in ("resolution", "format", "bpp", "sharpness",
                                                     "exif", "unedited")}  # fmt: skip
     sizes = r.seg.sizes.tolist()
@@ -442,7 +459,7 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
     flags = list(zip(res_ok.tolist(), fmt_ok.tolist(), bpp_ok.tolist(), sharp_ok.tolist(),
                      exif_ok.tolist(), edit_ok.tolist(), strict=True))  # fmt: skip
     keeper_list = keeper.tolist()
-    chosen = (versus, worse, lower, blurrier, poorer, cropped, uncropped)
+    chosen = (versus, worse, lower, blurrier, poorer, cropped, uncropped, framed, unframed)
     picks = list(zip(*(values.tolist() for values in chosen), strict=True))
 
     out: list[list[str]] = []
@@ -457,7 +474,7 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
         if not (res or fmt or bpp or sharp or exif or edit):
             out.append([_tie_break(r, table, k, k + sizes[c])])
             continue
-        vs, wf, lo, bl, po, cr, unc = picks[c]
+        vs, wf, lo, bl, po, cr, unc, fr, unf = picks[c]
         advantages: list[tuple[float, str]] = []
         if res:
             advantages.append((gains["resolution"][c], f"largest: {_dims(r, k)} vs {_dims(r, vs)}"))
@@ -490,6 +507,8 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
             if unc:
                 ka, ca = float(r.aspect[k]), float(r.aspect[cr])
                 text = f"uncropped: {ka:.2f}:1 vs {ca:.2f}:1 framing"
+            elif unf:
+                text = no_borders_text(table.candidate(_row(r, fr)))
             else:
                 text = "original colours (another copy is brightened, grayscale or retouched)"
             advantages.append((gains["unedited"][c], text))
@@ -506,7 +525,8 @@ def _row(r: _Ranked, position: int) -> int:
 
 
 def _dims(r: _Ranked, position: int) -> str:
-    return f"{int(r.width[position])}x{int(r.height[position])}"
+    inside = " inside borders" if r.bordered[position] else ""
+    return f"{int(r.width[position])}x{int(r.height[position])}{inside}"
 
 
 def _format_name(r: _Ranked, table: Table, position: int) -> str:

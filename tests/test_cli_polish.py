@@ -199,3 +199,27 @@ def test_help_version_and_status_load_only_what_they_use(tmp_path: Path) -> None
     empty = tmp_path / "empty"
     empty.mkdir()
     assert "scipy" not in loaded_by("index", str(empty), "--db", db, "--quiet")
+
+
+def test_main_pauses_the_garbage_collector_only_while_the_command_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import gc
+
+    frozen: list[bool] = []  # whether the collector was running when start-up was frozen
+    monkeypatch.setattr(dedupdb.cli.signal, "signal", lambda *args: None)  # keep pytest's
+    monkeypatch.setattr(dedupdb.cli.gc, "freeze", lambda: frozen.append(gc.isenabled()))
+    monkeypatch.setattr(sys, "argv", ["dedupdb", "status", "--db", str(tmp_path / "gc.sqlite")])
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            main()
+        assert exit_.value.code == 0
+        assert frozen == [False]  # paused until the database was open, then frozen
+        assert gc.isenabled()
+        monkeypatch.setattr(sys, "argv", ["dedupdb", "--help"])  # opens no database
+        with pytest.raises(SystemExit):
+            main()
+        assert frozen == [False]
+        assert gc.isenabled()
+    finally:
+        gc.enable()

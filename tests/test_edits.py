@@ -21,6 +21,7 @@ from dedupdb.decode import DecodedImage, content_box, decode
 from dedupdb.index import IndexOptions, index
 from dedupdb.match import MatchOptions, Pair, find_pairs, resample_to_centre
 from dedupdb.models import Image as ImageRow
+from dedupdb.report import build_report
 from dedupdb.store import Store
 
 SEQUENTIAL = IndexOptions(workers=1)
@@ -144,6 +145,31 @@ def test_edited_copies_are_found_and_look_alikes_are_not(tmp_path: Path, store: 
         assert frozenset(("original.png", name)) in pairs, name
     for name in ("dark-version.jpg", "recoloured.jpg", "other.jpg"):
         assert frozenset(("original.png", name)) not in pairs, name
+
+
+def test_framed_and_padded_copies_store_their_picture_size_and_lose_the_keeper(
+    tmp_path: Path, store: Store
+) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    original = photo(21, (640, 360))
+    original.save(root / "original.jpg", quality=90)
+    ImageOps.expand(original, border=60, fill=(52, 40, 32)).save(root / "mat.jpg", quality=95)
+    ImageOps.pad(original, (640, 480), color=(0, 0, 0)).save(root / "letterbox.jpg", quality=95)
+    index(store, root, SEQUENTIAL)
+    with store.session() as session:
+        rows = {r.relpath.decode(): r for r in session.scalars(select(ImageRow)).all()}
+    assert (rows["original.jpg"].content_width, rows["original.jpg"].content_height) == (640, 360)
+    for name, (width, height) in (("mat.jpg", (760, 480)), ("letterbox.jpg", (640, 480))):
+        row = rows[name]
+        assert (row.width, row.height) == (width, height)  # the file's own size is kept
+        assert abs(row.content_width - 640) <= 4 and abs(row.content_height - 360) <= 4, name
+    report = build_report(store)
+    [cluster] = report.clusters
+    keeper = next(m for m in cluster.members if m.keeper)
+    assert keeper.path.endswith("original.jpg")
+    assert any(reason.startswith("no added borders") for reason in cluster.reasons)
+    assert not any(reason.startswith("largest") for reason in cluster.reasons)
 
 
 def test_report_second_hash_option(tmp_path: Path, store: Store, db_path: Path) -> None:

@@ -3,6 +3,9 @@ their invariants (dihedral variants, packing) are checked with hypothesis."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import imagehash
 import numpy as np
 import pytest
@@ -162,3 +165,70 @@ def test_hash_params_validate() -> None:
     assert HashParams(16).nbytes == 32
     with pytest.raises(ValueError, match="8"):
         HashParams(12)
+
+
+def dct_inputs() -> list[np.ndarray]:
+    """What pHash transforms (8 dihedral squares of 32 or 64 px) and its first pass's output,
+    from random noise, a real-looking picture and degenerate ones (flat, a single edge)."""
+    rng = np.random.default_rng(7)
+    picture = hashes.gray_square(golden_rgb()).astype(np.float64)
+    stacks = [
+        rng.random((8, 32, 32)) * 255,
+        rng.random((8, 64, 64)) * 255,
+        np.stack([t(picture[:32, :32]) for t in DIHEDRAL]).astype(np.float64),
+        np.full((8, 32, 32), 117.0),
+        np.tile(np.repeat([0.0, 255.0], 16), (8, 32, 1)),
+    ]
+    import scipy.fft
+
+    return stacks + [scipy.fft.dct(s, axis=1) for s in stacks]
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+def test_the_dct_is_scipys_bit_for_bit(axis: int) -> None:
+    """``scipy_dct`` runs SciPy's own pocketfft binding without importing scipy.fft (0.4 s);
+    both it and its fallback must give exactly what ``scipy.fft.dct`` gives."""
+    import scipy.fft
+
+    try:
+        hashes._pocketfft_binding()
+    except (ImportError, OSError, StopIteration) as err:
+        pytest.skip(f"this SciPy's layout has no pocketfft binding to load directly: {err}")
+    used = hashes.scipy_dct()
+    assert used is not hashes._scipy_fft_dct  # the quick path is the one in use here
+    for x in dct_inputs():
+        expected = scipy.fft.dct(x, axis=axis)
+        assert used(x, axis).tobytes() == expected.tobytes()
+        assert hashes._scipy_fft_dct(x, axis).tobytes() == expected.tobytes()
+
+
+def test_without_the_binding_scipy_fft_gives_the_same_hashes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gray = hashes.gray_square(golden_rgb())
+    quick = {size: hashes.phash_variants(gray, size) for size in (8, 16)}
+
+    def missing() -> None:
+        raise ImportError("no binding")
+
+    hashes.scipy_dct.cache_clear()
+    monkeypatch.setattr(hashes, "_pocketfft_binding", missing)
+    try:
+        assert hashes.scipy_dct() is hashes._scipy_fft_dct
+        assert {size: hashes.phash_variants(gray, size) for size in (8, 16)} == quick
+    finally:
+        hashes.scipy_dct.cache_clear()
+    assert quick[8][0] == GOLDEN[8]["phash"]
+
+
+def test_hashing_does_not_import_scipy_fft() -> None:
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from dedupdb import hashes\n"
+        "gray = (np.arange(64 * 64) % 251).astype(np.uint8).reshape(64, 64)\n"
+        "hashes.all_variants(gray, hashes.HashParams())\n"
+        "print('scipy.fft' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

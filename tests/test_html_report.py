@@ -13,6 +13,7 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import photo
 from PIL import Image
@@ -168,9 +169,16 @@ def test_thumbnails_of_png_with_alpha_and_16_bit(tmp_path: Path) -> None:
     rgba = photo(4).convert("RGBA")
     rgba.putalpha(128)
     rgba.save(tmp_path / "alpha.png")
-    Image.new("I;16", (300, 200), 40000).save(tmp_path / "deep.png")
+    # Large enough that Pillow reduces it before resampling (which "I;16" does not support).
+    deep = np.linspace(0, 65535, 1800 * 1200).reshape(1200, 1800).astype(np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
     assert thumbnail_data_uri(bytes(tmp_path / "alpha.png")) is not None
-    assert thumbnail_data_uri(bytes(tmp_path / "deep.png")) is not None
+    uri = thumbnail_data_uri(bytes(tmp_path / "deep.png"))
+    assert uri is not None
+    with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as thumb:
+        assert thumb.size == (160, 107)
+        low, high = thumb.getextrema()[0]
+        assert high - low > 200  # the gradient, dark to light
 
 
 def test_missing_or_broken_file_has_no_thumbnail(tmp_path: Path) -> None:

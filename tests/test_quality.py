@@ -52,6 +52,53 @@ def test_larger_resolution_wins_and_says_so() -> None:
     assert reasons[0] == "largest: 4000x3000 vs 2000x1500"
 
 
+def test_added_borders_make_neither_a_larger_copy_nor_an_uncropped_one() -> None:
+    # The original PNG, and a JPEG of it with a mat added (more pixels, another aspect ratio).
+    original = jpeg(1, "/p/original.png", width=5120, height=2880, format="PNG", lossless=True,
+                    size=13_000_000)  # fmt: skip
+    matted = jpeg(2, "/p/matted.jpg", width=5940, height=3700, content_width=5120,
+                  content_height=2880, size=2_600_000)  # fmt: skip
+    keeper, reasons = keeper_of(matted, original)
+    assert keeper == 1
+    assert "largest" not in " ".join(reasons)  # the same picture inside: not larger
+    assert (
+        "no added borders: matted.jpg is 5940x3700 with a frame, mat or bars around 5120x2880"
+        in reasons
+    )
+    # Between two JPEGs of the same picture, the one without bars wins on that alone...
+    plain = jpeg(3, "/p/plain.jpg", width=5120, height=2880, size=2_400_000)
+    keeper, reasons = keeper_of(matted, plain)
+    assert keeper == 3
+    assert reasons[0].startswith("no added borders")
+    # ... and a larger picture still wins, even inside bars, said in its words.
+    small = jpeg(4, "/p/small.jpg", width=2560, height=1440, size=900_000)
+    keeper, reasons = keeper_of(small, matted)
+    assert keeper == 2
+    assert "largest: 5120x2880 inside borders vs 2560x1440" in reasons
+
+
+def test_framing_is_judged_against_a_copy_without_borders() -> None:
+    # A letterboxed copy's picture, measured inside the bars at reduced scale, is a few pixels
+    # off: the largest picture, with an aspect 1.6 % from the original's. The others' framing
+    # is compared with the original's, so a tilted (cropped) copy is not taken for unedited.
+    original = jpeg(1, "/p/original.jpg", width=2560, height=1600, size=700_000)
+    letterbox = jpeg(2, "/p/letterbox.jpg", width=2560, height=2133, content_width=2560,
+                     content_height=1626, size=710_000)  # fmt: skip
+    tilted = jpeg(3, "/p/tilted.jpg", width=2490, height=1582, size=690_000)
+    assert letterbox.pixels > original.pixels and abs(tilted.aspect - letterbox.aspect) < 0.001
+    keeper, reasons = keeper_of(tilted, letterbox, original)
+    assert keeper == 1
+    assert any(r.startswith("uncropped") for r in reasons), reasons
+
+
+def test_bordered_is_the_picture_size_differing_from_the_file() -> None:
+    assert not jpeg(1, "/p/a.jpg").bordered
+    assert not jpeg(1, "/p/a.jpg", content_width=2000, content_height=1500).bordered
+    framed = jpeg(1, "/p/a.jpg", content_width=1800, content_height=1500)
+    assert framed.bordered
+    assert (framed.pixels, round(framed.aspect, 2)) == (1800 * 1500, 1.2)
+
+
 def test_lossless_png_beats_a_jpeg_of_the_same_picture() -> None:
     png = jpeg(2, "/p/b.png", format="PNG", lossless=True, size=5_000_000)
     jpg = jpeg(1, "/p/a.jpg", size=5_100_000)  # even a slightly larger JPEG file

@@ -47,11 +47,15 @@ def candidates(draw: st.DrawFn, image_id: int) -> Candidate:
         camera=draw(st.sampled_from((None, "Canon EOS", "X100"))),
         content_hash=draw(st.sampled_from((None, b"a" * 32, b"b" * 32))),
         colour_deviation=draw(st.sampled_from((0.0, 1.5, 2.0, 4.9, 5.0, 9.0, 30.0))),
+        # None: no added borders (or a row indexed before they were measured)
+        content_width=draw(st.sampled_from((None, 0, 800, 1000, 1500))),
+        content_height=draw(st.sampled_from((None, 0, 600, 750, 1125))),
     )
 
 
 VARIED = ("path", "size", "mtime_ns", "width", "height", "format", "lossless", "sharpness",
-          "exif_tags", "taken_at", "camera", "content_hash", "colour_deviation")  # fmt: skip
+          "exif_tags", "taken_at", "camera", "content_hash", "colour_deviation",
+          "content_width", "content_height")  # fmt: skip
 
 
 @st.composite

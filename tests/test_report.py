@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import csv
 import io
 import itertools
@@ -11,6 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -23,9 +25,11 @@ from sqlalchemy import select
 from dedupdb.errors import DedupdbError
 from dedupdb.hashes import DIHEDRAL_NAMES
 from dedupdb.index import IndexOptions, index
+from dedupdb.match import load_rows
 from dedupdb.models import Image as ImageRow
 from dedupdb.models import Root
 from dedupdb.report import (
+    DETAILS,
     SCHEMA_VERSION,
     Member,
     Report,
@@ -303,6 +307,34 @@ def test_a_member_gone_from_the_database_is_left_out(lstore: Store, library: Pat
     assert len(report.clusters[0].members) == 2
     lonely = Cluster([cluster.members[0], 10**6], True, 0)
     assert report_from_clusters(lstore, [lonely]).clusters == []
+
+
+def test_rows_matching_loaded_give_the_same_report(lstore: Store, library: Path) -> None:
+    """build_report hands the rows matching loaded to the report (no second read): the same
+    report as reading the clusters' rows from the database, a vanished member included."""
+    clusters = [
+        cluster_of(lstore, library, "orig/tree.jpg", "copies/tree (1).jpg", exact=True),
+        cluster_of(lstore, library, "orig/sunset.png", "copies/sunset_rotated.jpg"),
+    ]
+    clusters[1].members.append(10**6)
+    rows = load_rows(lstore, "phash", "dhash", DETAILS)
+    stamp = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    shared = report_from_clusters(lstore, clusters, rows=rows, generated_at=stamp)
+    assert shared == report_from_clusters(lstore, clusters, generated_at=stamp)
+    assert [len(c.members) for c in shared.clusters] == [2, 2]
+    with pytest.raises(ValueError, match="DETAILS"):
+        report_from_clusters(lstore, clusters, rows=load_rows(lstore, "phash"))
+
+
+def test_json_the_fast_encoder_refuses_is_still_written(sample: Report) -> None:
+    """orjson refuses integers beyond 64 bits; such a cluster is written by the json module
+    (a user's edited report may hold anything), and reads back the same."""
+    edited = copy.deepcopy(sample)
+    edited.clusters[0].members[0].mtime_ns = 2**70
+    text = to_json(edited)
+    assert json.loads(text)["clusters"][0]["members"][0]["mtime_ns"] == 2**70
+    assert read_json(text) == edited
+    assert json.loads(to_json(sample)) == json.loads(json.dumps(sample.to_dict()))
 
 
 def test_empty_database(store: Store) -> None:

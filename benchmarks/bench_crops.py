@@ -12,7 +12,7 @@ Two measurements:
   of the images planted as crops (their upright pHash within a few bits of another image's
   centre-crop hash); times ``find_pairs`` with ``crops`` off and on, and the crop search alone
   (``crop_candidates``, rows already loaded) over every window and over the four centres a
-  database indexed before migration 0007 holds, at each of ``--thresholds``, medians of
+  database indexed before migration 0008 holds, at each of ``--thresholds``, medians of
   ``--repeats`` runs, wall and CPU seconds;
 - index side: per image, the centre-crop hashes and colours against the work the index
   already does on the decoded picture (gray square, the four hashes' 8 variants, signals),

@@ -128,7 +128,7 @@ class Image(Base):
     whash: Mapped[bytes] = mapped_column(LargeBinary)
     # pHash of each crop window (hashes.CROP_WINDOWS: the centre 90 to 40 % in steps of 5 %,
     # and 90/80/70 % of the width or of the height only), upright, one after the other: what a
-    # cropped copy's full-frame hash is compared with. Rows indexed before migration 0007 hold
+    # cropped copy's full-frame hash is compared with. Rows indexed before migration 0008 hold
     # the first four windows only (the centre 90/80/70/60 %); NULL for rows indexed before 0005.
     crop_phash: Mapped[bytes | None] = mapped_column(
         LargeBinary, nullable=True, comment="pHash of each crop window (hashes.CROP_WINDOWS)"

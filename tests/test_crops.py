@@ -90,7 +90,7 @@ def test_a_crop_hash_is_close_to_the_full_frame_hash_of_that_crop(seed: int) -> 
 
 
 def test_the_first_windows_are_the_four_centres_stored_before() -> None:
-    # Rows indexed before migration 0007 hold four hashes: the first four windows.
+    # Rows indexed before migration 0008 hold four hashes: the first four windows.
     assert hashes.CROP_WINDOWS[:4] == tuple(hashes.centred(s) for s in hashes.CROP_LEVELS)
 
 
@@ -234,7 +234,7 @@ def test_crops_between_the_centres_and_to_another_aspect_are_found(
 def test_a_database_indexed_with_four_centres_still_finds_those(
     store: Store, crops_between: Path
 ) -> None:
-    # Rows as an index before migration 0007 stored them: the four centres only.
+    # Rows as an index before migration 0008 stored them: the four centres only.
     window_crop(photo(61, (640, 480)), hashes.centred(0.7)).save(crops_between / "crop15.jpg")
     index(store, crops_between, SEQUENTIAL)
     with store.engine.begin() as conn:

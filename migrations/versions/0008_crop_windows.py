@@ -8,8 +8,8 @@ The index now stores seventeen windows (hashes.CROP_WINDOWS: the centre 90 to 40
 windows are the old four centres, so rows indexed before keep matching those until
 `dedupdb index --rehash`. Only the column comments change; SQLite keeps no comments.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-25 15:30:00
 """
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

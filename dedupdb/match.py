@@ -27,7 +27,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -173,20 +172,10 @@ class Rows:
     # (n, len(CROP_LEVELS), words) uint64 centre-crop pHashes; has_crops False where unknown
     crops: np.ndarray | None = None
     has_crops: np.ndarray | None = None
-    # The values of ``load_rows``'s ``details`` columns, one list per column, by row: what
-    # the report reads besides (report.DETAILS), loaded in the same pass over the table.
-    details: list[list[Any]] = field(default_factory=list)
 
 
-def load_rows(
-    store: Store, algorithm: str, second: str | None = None, details: Sequence[Any] = ()
-) -> Rows:
-    """The present images of the database's hash size, one per file (lowest id wins).
-
-    ``details``: more columns of ``Image`` to read in the same query (``Rows.details``), for
-    a caller that needs them for the same rows (the report: one pass over the table instead
-    of reading its clusters' rows again).
-    """
+def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
+    """The present images of the database's hash size, one per file (lowest id wins)."""
     stored = store.get_setting(HASH_PARAMS_KEY)
     params = HashParams(int(stored["hash_size"]) if stored else 8)
     column = getattr(Image, algorithm)
@@ -203,7 +192,6 @@ def load_rows(
             Image.taken_at,
             second_column,
             Image.crop_phash,
-            *details,
         )
         .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
         .order_by(Image.id)
@@ -211,7 +199,7 @@ def load_rows(
     with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping for 10^6 rows
         records = conn.execute(query).all()
     n_all = len(records)
-    columns = list(zip(*records, strict=True)) if records else [()] * (10 + len(details))
+    columns = list(zip(*records, strict=True)) if records else [()] * 10
     ids_all = np.asarray(columns[0], dtype=np.int64)
     # One file reached twice (hard links, overlapping roots): keep its lowest id. Inode 0
     # means a filesystem without stable inode numbers: no merging there.
@@ -276,7 +264,6 @@ def load_rows(
         taken_at=[columns[7][i] for i in kept_list],
         hash_size=params.hash_size,
         extra_same_file=hidden,
-        details=[[column[i] for i in kept_list] for column in columns[10:]],
     )
 
 

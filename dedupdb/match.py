@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 import numpy as np
 from sqlalchemy import select
@@ -487,10 +488,11 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
     for row, digest in enumerate(rows.content):
         groups[digest].append(row)
     pairs: list[Pair] = []
+    ids = rows.ids.tolist()  # Python ints: faster to index than the array, one per pair
     for members in groups.values():
         for i, x in enumerate(members):
             for y in members[i + 1 :]:
-                pairs.append(Pair(int(rows.ids[x]), int(rows.ids[y]), 0, True, "identity"))
+                pairs.append(Pair(ids[x], ids[y], 0, True, "identity"))
     heads = np.asarray(sorted(m[0] for m in groups.values()), dtype=np.int64)
     heads = heads[~rows.low_information[heads]]
     members_of = {m[0]: m for m in groups.values()}
@@ -547,13 +549,15 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
             name, inverse = DIHEDRAL_NAMES[var], DIHEDRAL_NAMES[_INVERSE[var]]
         for x in members_of[ra]:
             for y in members_of[rb]:
-                ia, ib = int(rows.ids[x]), int(rows.ids[y])
+                ia, ib = ids[x], ids[y]
                 if ia < ib:
                     pairs.append(Pair(ia, ib, dist, False, name, tone))
                 else:  # b relative to a is the inverse transform
                     pairs.append(Pair(ib, ia, dist, False, inverse, tone))
     excluded = options.exclude_pairs
-    return sorted((p for p in pairs if (p.a, p.b) not in excluded), key=lambda p: (p.a, p.b))
+    if excluded:
+        pairs = [p for p in pairs if (p.a, p.b) not in excluded]
+    return sorted(pairs, key=attrgetter("a", "b"))
 
 
 # ---------------------------------------------------------------- guards
@@ -724,8 +728,11 @@ def _or_default(values: np.ndarray | None, n: int, default: float) -> np.ndarray
 def date_guard(rows: Rows, found: Candidates) -> np.ndarray:
     """False for two photos taken at different moments (both EXIF dates known and different)."""
     keep = np.ones(len(found.a), dtype=bool)
-    for i, (x, y) in enumerate(zip(found.a.tolist(), found.b.tolist(), strict=True)):
-        keep[i] = not different_moments(rows.taken_at[x], rows.taken_at[y])
+    dated = np.fromiter((t is not None for t in rows.taken_at), bool, len(rows.taken_at))
+    both = np.flatnonzero(dated[found.a] & dated[found.b])  # an unknown date says nothing
+    taken = rows.taken_at
+    for i, x, y in zip(both.tolist(), found.a[both].tolist(), found.b[both].tolist(), strict=True):
+        keep[i] = not different_moments(taken[x], taken[y])
     return keep
 
 

@@ -410,7 +410,7 @@ def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> d
         "hash_size": params.hash_size,
         **{name: hashes.pack_variants(v, params) for name, v in variants.items()},
         "crop_phash": hashes.pack_variants(hashes.crop_phashes(gray, params.hash_size), params),
-        "crop_colour": signals.crop_colours(decoded.picture, hashes.CROP_LEVELS),
+        "crop_colour": signals.crop_colours(decoded.picture, hashes.CROP_WINDOWS),
         "sharpness": measured.sharpness,
         "low_information": measured.low_information,
         "colour": measured.colour,

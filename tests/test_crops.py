@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from alembic import command
 from PIL import Image
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 
 from dedupdb import hashes
-from dedupdb.cluster import Cluster, attach_crops, build_clusters
+from dedupdb.cluster import Cluster, attach_crops, build_clusters, find_clusters
 from dedupdb.decode import DecodedImage, decode
 from dedupdb.hashes import HashParams
 from dedupdb.index import IndexOptions, index
@@ -69,24 +69,36 @@ def by_names(store: Store, pairs: list[Pair]) -> dict[frozenset[str], Pair]:
     return {frozenset((known[p.a], known[p.b])): p for p in pairs}
 
 
+def window_crop(image: Image.Image, window: tuple[float, float, float, float]) -> Image.Image:
+    """The picture cut to a window (left, top, right, bottom as fractions)."""
+    w, h = image.size
+    left, top, right, bottom = window
+    return image.crop((round(w * left), round(h * top), round(w * right), round(h * bottom)))
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_crop_hash_is_close_to_the_full_frame_hash_of_that_crop(seed: int) -> None:
     picture = photo(seed, (480, 360))
     stored = hashes.crop_phashes(hashes.gray_square(decoded(picture).working_luma))
     others = hashes.crop_phashes(hashes.gray_square(decoded(photo(seed + 50)).working_luma))
-    assert len(stored) == len(hashes.CROP_LEVELS)
-    for scale, value, stranger in zip(hashes.CROP_LEVELS, stored, others, strict=True):
-        crop = decoded(central(picture, (1 - scale) / 2))
+    assert len(stored) == len(hashes.CROP_WINDOWS)
+    for window, value, stranger in zip(hashes.CROP_WINDOWS, stored, others, strict=True):
+        crop = decoded(window_crop(picture, window))
         full = hashes.phash_variants(hashes.gray_square(crop.working_luma))[0]
-        assert hashes.hamming(full, value) <= 4, scale
-        assert hashes.hamming(full, stranger) > 16, scale
+        assert hashes.hamming(full, value) <= 4, window
+        assert hashes.hamming(full, stranger) > 16, window
+
+
+def test_the_first_windows_are_the_four_centres_stored_before() -> None:
+    # Rows indexed before migration 0008 hold four hashes: the first four windows.
+    assert hashes.CROP_WINDOWS[:4] == tuple(hashes.centred(s) for s in hashes.CROP_LEVELS)
 
 
 def test_crop_hashes_scale_with_the_hash_size() -> None:
     gray = hashes.gray_square(decoded(photo(3, (320, 240))).working_luma)
     params = HashParams(16)
     values = hashes.crop_phashes(gray, 16)
-    assert len(hashes.pack_variants(values, params)) == len(hashes.CROP_LEVELS) * 32
+    assert len(hashes.pack_variants(values, params)) == len(hashes.CROP_WINDOWS) * 32
     assert all(0 <= v < 1 << 256 for v in values)
 
 
@@ -182,6 +194,61 @@ def test_crops_are_found_and_a_picture_sharing_the_centre_is_not(
     assert frozenset(("original.jpg", "crop20.png")) in verified
     without = by_names(store, find_pairs(store, MatchOptions(crops=False)))
     assert frozenset(("original.jpg", "crop15.jpg")) not in without
+
+
+@pytest.fixture
+def crops_between(tmp_path: Path) -> Path:
+    """A picture and copies cut in ways the first four centres (90/80/70/60 %) do not cover:
+    between them, beyond them, and to another aspect ratio."""
+    root = tmp_path / "between"
+    root.mkdir()
+    original = photo(61, (640, 480))
+    original.save(root / "original.jpg", quality=90)
+    cuts = {
+        "crop125.jpg": (0.125, 0.125, 0.875, 0.875),
+        "crop25.jpg": (0.25, 0.25, 0.75, 0.75),
+        "sides15.jpg": (0.15, 0.0, 0.85, 1.0),
+        "topbottom10.jpg": (0.0, 0.1, 1.0, 0.9),
+    }
+    for name, window in cuts.items():
+        window_crop(original, window).save(root / name, quality=95)
+    photo(62, (640, 480)).save(root / "stranger.jpg", quality=90)
+    return root
+
+
+def test_crops_between_the_centres_and_to_another_aspect_are_found(
+    store: Store, crops_between: Path
+) -> None:
+    index(store, crops_between, SEQUENTIAL)
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    for name in ("crop125.jpg", "crop25.jpg", "sides15.jpg", "topbottom10.jpg"):
+        pair = pairs[frozenset(("original.jpg", name))]
+        assert pair.transform in (CROP, UNCROP), name
+    assert not any("stranger.jpg" in p for p in pairs)
+    [cluster] = find_clusters(store, MatchOptions())
+    assert sorted(names(store)[m] for m in cluster.members) == [
+        "crop125.jpg", "crop25.jpg", "original.jpg", "sides15.jpg", "topbottom10.jpg"
+    ]  # fmt: skip
+
+
+def test_a_database_indexed_with_four_centres_still_finds_those(
+    store: Store, crops_between: Path
+) -> None:
+    # Rows as an index before migration 0008 stored them: the four centres only.
+    window_crop(photo(61, (640, 480)), hashes.centred(0.7)).save(crops_between / "crop15.jpg")
+    index(store, crops_between, SEQUENTIAL)
+    with store.engine.begin() as conn:
+        for image_id, crop_hash, colours in conn.execute(
+            select(ImageRow.id, ImageRow.crop_phash, ImageRow.crop_colour)
+        ).all():
+            conn.execute(
+                update(ImageRow)
+                .where(ImageRow.id == image_id)
+                .values(crop_phash=crop_hash[: 4 * 8], crop_colour=colours[: 4 * 48])
+            )
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    assert pairs[frozenset(("original.jpg", "crop15.jpg"))].transform in (CROP, UNCROP)
+    assert frozenset(("original.jpg", "sides15.jpg")) not in pairs
 
 
 def test_the_uncropped_picture_is_the_keeper(store: Store, cropped_library: Path) -> None:

@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
 
 import numpy as np
 from sqlalchemy import select
@@ -191,20 +191,10 @@ class Rows:
     # where unknown (rows indexed before: none, or the first four of a four-window row)
     crops: np.ndarray | None = None
     has_crops: np.ndarray | None = None
-    # The values of ``load_rows``'s ``details`` columns, one list per column, by row: what
-    # the report reads besides (report.DETAILS), loaded in the same pass over the table.
-    details: list[list[Any]] = field(default_factory=list)
 
 
-def load_rows(
-    store: Store, algorithm: str, second: str | None = None, details: Sequence[Any] = ()
-) -> Rows:
-    """The present images of the database's hash size, one per file (lowest id wins).
-
-    ``details``: more columns of ``Image`` to read in the same query (``Rows.details``), for
-    a caller that needs them for the same rows (the report: one pass over the table instead
-    of reading its clusters' rows again).
-    """
+def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
+    """The present images of the database's hash size, one per file (lowest id wins)."""
     stored = store.get_setting(HASH_PARAMS_KEY)
     params = HashParams(int(stored["hash_size"]) if stored else 8)
     column = getattr(Image, algorithm)
@@ -221,7 +211,6 @@ def load_rows(
             Image.taken_at,
             second_column,
             Image.crop_phash,
-            *details,
         )
         .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
         .order_by(Image.id)
@@ -229,7 +218,7 @@ def load_rows(
     with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping for 10^6 rows
         records = conn.execute(query).all()
     n_all = len(records)
-    columns = list(zip(*records, strict=True)) if records else [()] * (10 + len(details))
+    columns = list(zip(*records, strict=True)) if records else [()] * 10
     ids_all = np.asarray(columns[0], dtype=np.int64)
     # One file reached twice (hard links, overlapping roots): keep its lowest id. Inode 0
     # means a filesystem without stable inode numbers: no merging there.
@@ -282,7 +271,6 @@ def load_rows(
         taken_at=[columns[7][i] for i in kept_list],
         hash_size=params.hash_size,
         extra_same_file=hidden,
-        details=[[column[i] for i in kept_list] for column in columns[10:]],
     )
 
 
@@ -550,10 +538,11 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
     for row, digest in enumerate(rows.content):
         groups[digest].append(row)
     pairs: list[Pair] = []
+    ids = rows.ids.tolist()  # Python ints: faster to index than the array, one per pair
     for members in groups.values():
         for i, x in enumerate(members):
             for y in members[i + 1 :]:
-                pairs.append(Pair(int(rows.ids[x]), int(rows.ids[y]), 0, True, "identity"))
+                pairs.append(Pair(ids[x], ids[y], 0, True, "identity"))
     heads = np.asarray(sorted(m[0] for m in groups.values()), dtype=np.int64)
     heads = heads[~rows.low_information[heads]]
     members_of = {m[0]: m for m in groups.values()}
@@ -611,13 +600,15 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
             name, inverse = DIHEDRAL_NAMES[var], DIHEDRAL_NAMES[_INVERSE[var]]
         for x in members_of[ra]:
             for y in members_of[rb]:
-                ia, ib = int(rows.ids[x]), int(rows.ids[y])
+                ia, ib = ids[x], ids[y]
                 if ia < ib:
                     pairs.append(Pair(ia, ib, dist, False, name, tone))
                 else:  # b relative to a is the inverse transform
                     pairs.append(Pair(ib, ia, dist, False, inverse, tone))
     excluded = options.exclude_pairs
-    return sorted((p for p in pairs if (p.a, p.b) not in excluded), key=lambda p: (p.a, p.b))
+    if excluded:
+        pairs = [p for p in pairs if (p.a, p.b) not in excluded]
+    return sorted(pairs, key=attrgetter("a", "b"))
 
 
 # ---------------------------------------------------------------- guards
@@ -788,8 +779,11 @@ def _or_default(values: np.ndarray | None, n: int, default: float) -> np.ndarray
 def date_guard(rows: Rows, found: Candidates) -> np.ndarray:
     """False for two photos taken at different moments (both EXIF dates known and different)."""
     keep = np.ones(len(found.a), dtype=bool)
-    for i, (x, y) in enumerate(zip(found.a.tolist(), found.b.tolist(), strict=True)):
-        keep[i] = not different_moments(rows.taken_at[x], rows.taken_at[y])
+    dated = np.fromiter((t is not None for t in rows.taken_at), bool, len(rows.taken_at))
+    both = np.flatnonzero(dated[found.a] & dated[found.b])  # an unknown date says nothing
+    taken = rows.taken_at
+    for i, x, y in zip(both.tolist(), found.a[both].tolist(), found.b[both].tolist(), strict=True):
+        keep[i] = not different_moments(taken[x], taken[y])
     return keep
 
 

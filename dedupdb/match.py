@@ -32,7 +32,7 @@ from operator import attrgetter
 import numpy as np
 from sqlalchemy import select
 
-from .bktree import WORD_BITS, MultiIndex
+from .bktree import WORD_BITS, Matches, MultiIndex
 from .errors import DedupdbError
 from .hashes import (
     ALGORITHMS,
@@ -63,8 +63,11 @@ DEFAULT_THRESHOLDS = {"phash": 10, "dhash": 10, "ahash": 8, "whash": 8}
 # while the search over four times the windows costs 0.97 CPU s at 100,000 pictures, against
 # 2.04 s at 8 bits and 0.56 s for the four centres at 8 (benchmarks/bench_crops.py).
 CROP_THRESHOLD = 6
-# Rows indexed when only the centre 90/80/70/60 % were stored hold these first windows.
+# Rows indexed when only the centre 90/80/70/60 % were stored hold these first windows, and are
+# searched as they were then, within 8 bits: at 6 those four centres, 10 % apart, miss more
+# (public F1 0.988 instead of 0.990, held-out 0.906 instead of 0.909, until a --rehash).
 LEGACY_WINDOWS = len(CROP_LEVELS)
+LEGACY_CROP_THRESHOLD = 8
 # The crop search looks up upright full frames only: with the 8 variants it would cost 5x more
 # (100,000 pictures at 8 bits: 15.7 s instead of 2.9 s, against 10 s for the rotation-aware
 # full-frame search) for cropped copies that were also turned: on the public corpus, 5 % crops
@@ -386,6 +389,7 @@ def crop_candidates(
     threshold: int,
     rotations: bool = True,
     store: Store | None = None,
+    legacy_threshold: int | None = None,
 ) -> tuple[Candidates, ColourComparison, np.ndarray, np.ndarray] | None:
     """Pairs where one picture's full frame is within ``threshold`` bits of the other's
     (upright) crop window (``hashes.CROP_WINDOWS``), that ``known`` lacks, with their colours
@@ -395,7 +399,9 @@ def crop_candidates(
     straddle the stored cells, and hues then drift by 10-20 degrees on textured pictures). With
     ``rotations``, each full frame's 8 dihedral variants are looked up, so a cropped copy that
     was also turned or mirrored is found too. The third array says, per pair, whether a is
-    the whole picture (b its crop), the fourth which window matched."""
+    the whole picture (b its crop), the fourth which window matched. The windows of rows
+    indexed when only four centres were stored are searched within ``legacy_threshold`` bits
+    (default ``threshold``)."""
     assert rows.crops is not None and rows.has_crops is not None
     # The known windows of the searched rows, as (row, window) entries.
     entry_row, entry_window = np.nonzero(rows.has_crops[heads])
@@ -405,7 +411,21 @@ def crop_candidates(
     m = len(heads)
     variants = VARIANTS if rotations else 1
     queries = rows.hashes[heads, :variants, :].transpose(1, 0, 2).reshape(m * variants, -1)
-    found = MultiIndex(stored).search(queries, threshold)
+    legacy = (
+        ~rows.has_crops[heads[entry_row], LEGACY_WINDOWS]
+        if legacy_threshold not in (None, threshold) and rows.has_crops.shape[1] > LEGACY_WINDOWS
+        else None
+    )
+    if legacy is None or not legacy.any():
+        found = MultiIndex(stored).search(queries, threshold)
+    else:  # two searches, each mapped back to the entries
+        parts = []
+        for subset, bits in ((~legacy, threshold), (legacy, legacy_threshold)):
+            entries = np.flatnonzero(subset)
+            if len(entries) and bits is not None:
+                part = MultiIndex(stored[entries]).search(queries, bits)
+                parts.append(Matches(part.query, entries[part.stored], part.distance))
+        found = Matches.concat(parts)
     crop_row = heads[entry_row[found.stored]]  # the picture cropped (the original)
     level = entry_window[found.stored]
     copy_row = heads[found.query % m]  # the picture whose full frame matched (the cropped copy)
@@ -552,6 +572,7 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
             CROP_THRESHOLD * rows.hash_size**2 // 64,
             CROP_ROTATIONS,
             store,
+            LEGACY_CROP_THRESHOLD * rows.hash_size**2 // 64,
         )
     if cropped is not None:
         more, more_colours, a_is_whole, more_level = cropped

@@ -18,7 +18,18 @@ from dedupdb.cluster import Cluster, attach_crops, build_clusters, find_clusters
 from dedupdb.decode import DecodedImage, decode
 from dedupdb.hashes import HashParams
 from dedupdb.index import IndexOptions, index
-from dedupdb.match import CROP, CROP_THRESHOLD, UNCROP, MatchOptions, Pair, find_pairs
+from dedupdb.match import (
+    CROP,
+    CROP_THRESHOLD,
+    LEGACY_CROP_THRESHOLD,
+    UNCROP,
+    Candidates,
+    MatchOptions,
+    Pair,
+    Rows,
+    crop_candidates,
+    find_pairs,
+)
 from dedupdb.models import Image as ImageRow
 from dedupdb.report import ReportOptions, build_report
 from dedupdb.store import Store, alembic_config, open_store
@@ -296,3 +307,44 @@ def test_an_upgraded_database_finds_crops_after_a_rehash(tmp_path: Path, db_path
         assert by_names(store, find_pairs(store, MatchOptions()))[pair].transform in (CROP, UNCROP)
     finally:
         store.close()
+
+
+def crop_rows(known_windows: int) -> Rows:
+    """Two rows: 0 a picture whose stored windows are ``known_windows`` of the first windows,
+    1 a copy whose full frame is 7 bits from picture 0's 70 % centre (window 2)."""
+    rng = np.random.default_rng(5)
+    windows = len(hashes.CROP_WINDOWS)
+    crops = rng.integers(0, 2**63, size=(2, windows, 1), dtype=np.int64).astype(np.uint64)
+    full = rng.integers(0, 2**63, size=(2, 8, 1), dtype=np.int64).astype(np.uint64)
+    full[1, 0, 0] = crops[0, 2, 0] ^ np.uint64(0b1111111)
+    known = np.zeros((2, windows), dtype=bool)
+    known[0, :known_windows] = True
+    known[1] = True
+    return Rows(
+        ids=np.array([1, 2]),
+        content=[b"a", b"b"],
+        low_information=np.zeros(2, dtype=bool),
+        hashes=full,
+        second=None,
+        colour=np.full((2, 4, 4, 3), 120, dtype=np.uint8),
+        taken_at=[None, None],
+        hash_size=8,
+        crops=crops,
+        has_crops=known,
+    )
+
+
+def test_rows_indexed_with_four_centres_are_searched_as_they_were() -> None:
+    # Seven bits from a centre: beyond the crop threshold (6) for a row with every window,
+    # within the four-centre rows' own threshold (8), as before the windows existed.
+    none = Candidates(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
+    heads = np.array([0, 1])
+    assert CROP_THRESHOLD < 7 <= LEGACY_CROP_THRESHOLD
+    legacy = crop_candidates(crop_rows(4), heads, none, CROP_THRESHOLD, False, None, 8)
+    assert legacy is not None
+    pairs, _, a_is_whole, window = legacy
+    assert (pairs.a.tolist(), pairs.b.tolist(), a_is_whole.tolist()) == ([0], [1], [True])
+    assert (pairs.distance.tolist(), window.tolist()) == ([7], [2])
+    full = crop_candidates(crop_rows(len(hashes.CROP_WINDOWS)), heads, none, CROP_THRESHOLD,
+                           False, None, 8)  # fmt: skip
+    assert full is None

@@ -280,17 +280,20 @@ def _crop_hashes(
     """The stored crop-window hashes as (n, windows, words) uint64, and which are known: all
     of a row with every window, the first four of a row indexed when only the centre 90/80/70/60
     % were stored (``hashes.CROP_LEVELS``, the first four windows), none of a row without."""
-    windows, words = len(CROP_WINDOWS), params.bits // WORD_BITS
-    size = windows * params.nbytes
-    known = np.zeros((len(blobs), windows), dtype=bool)
+    windows, words, nbytes = len(CROP_WINDOWS), params.bits // WORD_BITS, params.nbytes
+    size = windows * nbytes
+    nothing = bytes(size)
+    counts = []  # known windows per row
     padded = []
-    for i, blob in enumerate(blobs):
-        count = len(blob) // params.nbytes if blob is not None else 0
-        if blob is None or len(blob) % params.nbytes or count not in (LEGACY_WINDOWS, windows):
-            padded.append(bytes(size))
-            continue
-        known[i, :count] = True
-        padded.append(blob + bytes(size - len(blob)))
+    for blob in blobs:
+        count = len(blob) // nbytes if blob is not None else 0
+        if blob is None or len(blob) % nbytes or count not in (LEGACY_WINDOWS, windows):
+            counts.append(0)
+            padded.append(nothing)
+        else:
+            counts.append(count)
+            padded.append(blob if count == windows else blob + bytes(size - len(blob)))
+    known = np.arange(windows) < np.asarray(counts, dtype=np.int64).reshape(-1, 1)
     hashes = np.frombuffer(b"".join(padded), dtype=">u8").astype(np.uint64)
     return hashes.reshape(len(blobs), windows, words), known
 

@@ -16,6 +16,7 @@ import gc
 import io
 import json
 import os
+import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -592,7 +593,7 @@ def _loaded(
     """``_Loaded`` from the ``DETAILS`` columns and what matching loads."""
     (image_id, root, relpath, size, mtime, width, height, fmt, lossless, sharpness, exif_tags,
      make, model, content_width, content_height) = fields  # fmt: skip
-    raw = [os.path.join(roots[r], p) for r, p in zip(root, relpath, strict=True)]
+    raw = _joined_paths(roots, root, relpath)
     table = Table(
         image_id=np.array(image_id, dtype=np.int64),
         path=[p.decode("utf-8", "backslashreplace") for p in raw],
@@ -605,7 +606,10 @@ def _loaded(
         sharpness=np.array(sharpness, dtype=np.float64),
         exif_tags=np.array(exif_tags, dtype=np.int64),
         taken_at=taken_at,
-        camera=[" ".join(p for p in parts if p) or None for parts in zip(make, model, strict=True)],
+        # "make model", or the one known ("" counts as unknown), or None
+        camera=[
+            m + " " + k if m and k else m or k or None for m, k in zip(make, model, strict=True)
+        ],
         content_hash=list(content),
         colour_deviation=np.zeros(len(raw), dtype=np.float64),
         # NULL (rows indexed before it was stored): the whole file is the picture
@@ -619,12 +623,25 @@ def _loaded(
         ),
     )
     return _Loaded(
-        row_of={int(i): row for row, i in enumerate(image_id)},
+        row_of=dict(zip(map(int, image_id), range(len(raw)), strict=True)),
         table=table,
         raw_path=raw,
         hashes=hashes,
         colour=colour,
     )
+
+
+def _joined_paths(
+    roots: dict[int, bytes], root: Sequence[int], relpath: Sequence[bytes]
+) -> list[bytes]:
+    """``os.path.join(roots[r], p)`` of each image; for POSIX paths by concatenation (the
+    same result, a tenth of the time)."""
+    if os.path.join is not posixpath.join:
+        return [os.path.join(roots[r], p) for r, p in zip(root, relpath, strict=True)]
+    prefix = {
+        r: path if not path or path.endswith(b"/") else path + b"/" for r, path in roots.items()
+    }
+    return [p if p[:1] == b"/" else prefix[r] + p for r, p in zip(root, relpath, strict=True)]
 
 
 def _path_b64(raw: bytes) -> str | None:

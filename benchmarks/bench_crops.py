@@ -3,15 +3,17 @@
 Usage (from the repository, with dedupdb installed)::
 
     python benchmarks/bench_crops.py [--images 100000] [--repeats 3] [--index-files 40]
+        [--thresholds 6,8]
 
 Two measurements:
 
 - report side: a real SQLite database with ``--images`` synthetic rows (those of
-  bench_report.py) given random centre-crop hashes (``hashes.CROP_LEVELS`` per image), a tenth
+  bench_report.py) given random centre-crop hashes (``hashes.CROP_WINDOWS`` per image), a tenth
   of the images planted as crops (their upright pHash within a few bits of another image's
   centre-crop hash); times ``find_pairs`` with ``crops`` off and on, and the crop search alone
-  (``crop_candidates``, rows already loaded), medians of ``--repeats`` runs, wall and CPU
-  seconds;
+  (``crop_candidates``, rows already loaded) over every window and over the four centres a
+  database indexed before migration 0008 holds, at each of ``--thresholds``, medians of
+  ``--repeats`` runs, wall and CPU seconds;
 - index side: per image, the centre-crop hashes and colours against the work the index
   already does on the decoded picture (gray square, the four hashes' 8 variants, signals),
   on the first ``--index-files`` JPEGs of the shared corpus's ``scale/`` folder (camera-size
@@ -21,6 +23,7 @@ Two measurements:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import random
@@ -40,6 +43,7 @@ from dedupdb.decode import DecodedImage, decode
 from dedupdb.hashes import HashParams
 from dedupdb.match import (
     CROP_THRESHOLD,
+    LEGACY_WINDOWS,
     Candidates,
     MatchOptions,
     crop_candidates,
@@ -71,13 +75,13 @@ def add_crops(store: Store, seed: int = 2) -> int:
     planted = 0
     values: dict[int, list[int]] = {}
     for image_id in ids:
-        values[image_id] = [rng.getrandbits(64) for _ in hashes.CROP_LEVELS]
+        values[image_id] = [rng.getrandbits(64) for _ in hashes.CROP_WINDOWS]
     changed_phash: dict[int, bytes] = {}
     for image_id in rng.sample(ids, len(ids) // 10):
         whole = rng.choice(ids)
         if whole == image_id:
             continue
-        window = values[whole][rng.randrange(len(hashes.CROP_LEVELS))]
+        window = values[whole][rng.randrange(len(hashes.CROP_WINDOWS))]
         value = window
         for bit in rng.sample(range(64), rng.randint(0, 4)):
             value ^= 1 << bit
@@ -91,7 +95,7 @@ def add_crops(store: Store, seed: int = 2) -> int:
                 .where(Image.id == image_id)
                 .values(
                     crop_phash=hashes.pack_variants(vals, params),
-                    crop_colour=bytes(48 * len(hashes.CROP_LEVELS)),
+                    crop_colour=bytes(48 * len(hashes.CROP_WINDOWS)),
                     **({"phash": changed_phash[image_id]} if image_id in changed_phash else {}),
                 )
             )
@@ -108,7 +112,7 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
     return statistics.median(walls), statistics.median(cpus), result
 
 
-def report_side(images: int, repeats: int) -> None:
+def report_side(images: int, repeats: int, thresholds: list[int]) -> None:
     bench = _bench_report()
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(os.path.join(tmp, "bench.sqlite"))
@@ -120,13 +124,32 @@ def report_side(images: int, repeats: int) -> None:
         rows = load_rows(store, "phash")
         heads = np.arange(len(rows.ids), dtype=np.int64)
         none = Candidates(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
+        # The same rows as a database indexed when only the centre 90/80/70/60 % were stored.
+        assert rows.has_crops is not None
+        known = rows.has_crops.copy()
+        known[:, LEGACY_WINDOWS:] = False
+        four = dataclasses.replace(rows, has_crops=known)
         results = []
         for name, fn in (
             ("find_pairs, crops off", lambda: find_pairs(store, off)),
             ("find_pairs, crops on", lambda: find_pairs(store, on)),
             (
-                "crop_candidates alone (search + colours of the candidates)",
+                f"crop_candidates alone (search + colours of candidates), {CROP_THRESHOLD} bits",
                 lambda: crop_candidates(rows, heads, none, CROP_THRESHOLD, False, store),
+            ),
+            *(
+                (
+                    f"crop_candidates, {which} at {bits} bits",
+                    lambda rows=table, bits=bits: crop_candidates(
+                        rows, heads, none, bits, False, store
+                    ),
+                )
+                for which, table in (
+                    ("the 4 centres of migration 0005", four),
+                    (f"all {len(hashes.CROP_WINDOWS)} windows", rows),
+                )
+                for bits in thresholds
+                if (which, bits) != (f"all {len(hashes.CROP_WINDOWS)} windows", CROP_THRESHOLD)
             ),
         ):
             wall, cpu, found = timed(fn, repeats)
@@ -154,12 +177,13 @@ def _steps(
     def existing() -> None:
         square = hashes.gray_square(luma)
         hashes.all_variants(square, params)
-        signals.measure(content.picture, square, luma)
+        signals.measure(signals.colour_source(content.picture), square, luma)
 
+    reduced = signals.colour_source(content.picture)  # as the indexer shares it
     return {
         "existing": existing,
         "crop hashes": lambda: hashes.crop_phashes(gray, params.hash_size),
-        "crop colours": lambda: signals.crop_colours(content.picture, hashes.CROP_LEVELS),
+        "crop colours": lambda: signals.crop_colours(reduced, hashes.CROP_WINDOWS),
     }
 
 
@@ -192,9 +216,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--index-files", type=int, default=40)
     parser.add_argument("--scale", type=Path, default=HERE.parent.parent / "corpus" / "scale")
+    parser.add_argument(
+        "--thresholds",
+        default="6,8",
+        help="crop thresholds to time the crop search at, comma-separated (default 6,8)",
+    )
     args = parser.parse_args()
     index_side(args.scale, args.index_files)
-    report_side(args.images, args.repeats)
+    report_side(args.images, args.repeats, [int(t) for t in args.thresholds.split(",")])
     print(f"\n(load average {os.getloadavg()[0]:.1f}; {sys.platform}, {os.cpu_count()} cores)")
 
 

@@ -5,7 +5,7 @@ Usage (from the repository, with dedupdb installed)::
     python benchmarks/bench_report.py [--images 100000] [--repeats 3]
 
 Builds a real SQLite database with ``--images`` synthetic image rows (random 64-bit pHashes
-with their 8 dihedral variants and 4 centre-crop pHashes, as ``dedupdb index`` stores them; a
+with their 8 dihedral variants and 17 crop-window pHashes, as ``dedupdb index`` stores them; a
 third of the images are near copies, in groups of 2-3 within a few bits of each other, a tenth
 of those byte-identical), then times, median of ``--repeats`` runs:
 
@@ -36,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from dedupdb.hashes import CROP_LEVELS, HashParams, pack_variants
+from dedupdb.hashes import CROP_WINDOWS, HashParams, pack_variants
 from dedupdb.index import HASH_PARAMS_KEY
 from dedupdb.models import PRESENT, Image, Root
 from dedupdb.report import ReportOptions, build_report, report_from_clusters, to_json
@@ -74,7 +74,7 @@ def populate(store: Store, images: int, seed: int = 1, crops: bool = True) -> li
         size = 1 if rng.random() < 2 / 3 else rng.choice((2, 2, 3))
         size = min(size, images - image_id)
         content = rng.randbytes(32)
-        centres = [crop_rng.getrandbits(64) for _ in CROP_LEVELS]
+        centres = [crop_rng.getrandbits(64) for _ in CROP_WINDOWS]
         group = []
         for k in range(size):
             image_id += 1

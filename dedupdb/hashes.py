@@ -311,56 +311,88 @@ def whash_variants(gray: np.ndarray, hash_size: int = 8) -> list[int]:
     return _stack_to_ints(_dihedral_stack(sums > np.median(sums)))
 
 
-# Centre crops whose pHash is stored besides the full frame's: a copy with 5-20 % cut off each
-# border looks like its original's centre at one of these scales (each within ~5 % of the
-# next), where the full-frame hashes no longer match (benchmarks/make_heldout.py).
+def centred(keep: float) -> tuple[float, float, float, float]:
+    """The window (left, top, right, bottom, as fractions of the picture's width and height)
+    that keeps ``keep`` of both sides around the centre."""
+    margin = (1 - keep) / 2
+    return (margin, margin, 1 - margin, 1 - margin)
+
+
+# Centre crops whose pHash was stored first (as ``crop_phash`` rows of four hashes): the first
+# four ``CROP_WINDOWS``, so such a row still offers these.
 CROP_LEVELS = (0.9, 0.8, 0.7, 0.6)
+# The windows whose pHash (upright) is stored besides the full frame's, as (left, top, right,
+# bottom) fractions: a copy cut to one of them looks like it, where the full-frame hashes no
+# longer match. pHash of a window matches a crop whose borders lie within about 2.5 % of the
+# window's (measured on the held-out originals: a crop between two centred windows 10 % apart
+# was within 8 bits of one of them for 85-92 % of pictures, within 6 bits for fewer), so the
+# centred windows are 5 % apart from 90 % to 40 % (crops of 5 to 30 % a side); copies cut to
+# another aspect ratio (sides only, or top and bottom only) have windows of their own at 90, 80
+# and 70 % of one side. Off-centre crops are not covered: their four borders vary
+# independently, far more windows than a search can afford (README, "How matching works").
+CROP_WINDOWS: tuple[tuple[float, float, float, float], ...] = (
+    *(centred(keep) for keep in CROP_LEVELS),
+    *(centred(keep) for keep in (0.85, 0.75, 0.65, 0.55, 0.5, 0.45, 0.4)),
+    *(((1 - keep) / 2, 0.0, (1 + keep) / 2, 1.0) for keep in (0.9, 0.8, 0.7)),
+    *((0.0, (1 - keep) / 2, 1.0, (1 + keep) / 2) for keep in (0.9, 0.8, 0.7)),
+)
 
 
 def crop_phashes(gray: np.ndarray, hash_size: int = 8) -> list[int]:
-    """pHash (upright) of the centre ``CROP_LEVELS`` of the picture, each scale of both sides.
+    """pHash (upright) of each of the picture's ``CROP_WINDOWS``.
 
     ``gray`` is the full picture's square (``gray_square``): the picture squeezed to 64x64, so
-    its centre is the picture's centre squeezed alike. Each centre is box-resampled to pHash's
-    input side and its lowest DCT frequencies compared with their median, as pHash does; the
-    resampling and the DCT rows kept are one precomputed linear map per axis
-    (``_crop_projections``), so the four hashes cost a few small matrix products (0.1 ms, not
-    the 2-3 ms of four more ``gray_square`` + ``phash_variants``). pHash keeps only frequencies
-    far below what even the 60 % centre (38 of the square's 64 pixels) holds; on the held-out
-    corpus's crops this finds the same pairs as hashing each cropped picture separately.
+    a window of the picture is the same window of the square, squeezed alike. Each window is
+    box-resampled to pHash's input side and its lowest DCT frequencies compared with their
+    median, as pHash does; the resampling and the DCT rows kept are one precomputed linear map
+    per axis and window (``_window_projections``), so the hashes cost a few small matrix
+    products (0.1-0.2 ms, not the 2-3 ms each of another ``gray_square`` +
+    ``phash_variants``). pHash keeps only frequencies far below what even the 40 % centre (26
+    of the square's 64 pixels) holds; on the held-out corpus's crops this finds the same pairs
+    as hashing each cropped picture separately.
     """
-    project = _crop_projections(hash_size)
-    low = project @ gray.astype(np.float64) @ project.transpose(0, 2, 1)
-    medians = np.median(low.reshape(len(CROP_LEVELS), -1), axis=1)
+    rows, columns = _window_projections(hash_size)
+    low = rows @ gray.astype(np.float64) @ columns.transpose(0, 2, 1)
+    medians = np.median(low.reshape(len(CROP_WINDOWS), -1), axis=1)
     return _stack_to_ints(low > medians[:, None, None])
 
 
-def area_weights(lo: float, hi: float, cells: int, source: int) -> np.ndarray:
+def area_weights(
+    lo: float | np.ndarray, hi: float | np.ndarray, cells: int, source: int
+) -> np.ndarray:
     """(cells, source) matrix averaging ``source`` samples (each one unit wide) over ``cells``
-    equal parts of the interval [lo, hi]: a box (area-average) resampling of that window."""
-    edges = lo + (hi - lo) * np.arange(cells + 1) / cells
-    left, right = edges[:-1, None], edges[1:, None]
-    sample = np.arange(source)[None, :]
+    equal parts of the interval [lo, hi]: a box (area-average) resampling of that window.
+    With arrays of k intervals, k such matrices at once: (k, cells, source)."""
+    lo_, hi_ = (
+        np.asarray(lo, dtype=np.float64)[..., None],
+        np.asarray(hi, dtype=np.float64)[..., None],
+    )
+    edges = lo_ + (hi_ - lo_) * np.arange(cells + 1) / cells
+    left, right = edges[..., :-1, None], edges[..., 1:, None]
+    sample = np.arange(source)
     overlap = np.clip(np.minimum(right, sample + 1) - np.maximum(left, sample), 0.0, None)
-    weights: np.ndarray = overlap / overlap.sum(axis=1, keepdims=True)
+    weights: np.ndarray = overlap / overlap.sum(axis=-1, keepdims=True)
     return weights
 
 
 @functools.cache
-def _crop_projections(hash_size: int) -> np.ndarray:
-    """(levels, hash_size, GRAY_SIZE): for each crop level, the box resampling of the square's
-    centre to pHash's input side (``hash_size * 4``), then the lowest ``hash_size`` rows of the
-    unnormalised DCT-II (scipy's ``dct`` type 2, as ``phash_variants`` uses)."""
+def _window_projections(hash_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(windows, hash_size, GRAY_SIZE) twice, for the rows and the columns of the square: for
+    each window, the box resampling of its span to pHash's input side (``hash_size * 4``), then
+    the lowest ``hash_size`` rows of the unnormalised DCT-II (scipy's ``dct`` type 2, as
+    ``phash_variants`` uses)."""
     side = hash_size * 4
     k = np.arange(hash_size)[:, None]
     n = np.arange(side)[None, :]
     dct = 2.0 * np.cos(np.pi * k * (2 * n + 1) / (2 * side))
-    return np.stack(
-        [
-            dct @ area_weights(GRAY_SIZE * (1 - s) / 2, GRAY_SIZE * (1 + s) / 2, side, GRAY_SIZE)
-            for s in CROP_LEVELS
-        ]
-    )
+
+    def project(lo: float, hi: float) -> np.ndarray:
+        projection: np.ndarray = dct @ area_weights(GRAY_SIZE * lo, GRAY_SIZE * hi, side, GRAY_SIZE)
+        return projection
+
+    rows = np.stack([project(top, bottom) for _, top, _, bottom in CROP_WINDOWS])
+    columns = np.stack([project(left, right) for left, _, right, _ in CROP_WINDOWS])
+    return rows, columns
 
 
 HASH_FUNCTIONS: dict[str, Callable[[np.ndarray, int], list[int]]] = {

@@ -11,8 +11,8 @@
    found exactly by multi-index hashing (``bktree.MultiIndex``). Rotation and flip aware by
    default: each picture's 8 dihedral variants are looked up among the others' upright hashes,
    and a pair keeps its smallest distance and the transform that gave it. Cropped copies: each
-   picture's upright full-frame pHash is also looked up among the others' centre-crop pHashes
-   (``hashes.CROP_LEVELS``, within ``CROP_THRESHOLD``), for pairs not found already.
+   picture's upright full-frame pHash is also looked up among the others' crop-window pHashes
+   (``hashes.CROP_WINDOWS``, within ``CROP_THRESHOLD``), for pairs not found already.
 4. Guards drop candidate pairs that users do not call duplicates (see ``Guard`` below):
    low-information pictures (near-uniform) match only their exact copies; two pictures whose
    colours differ in a way no copy or simple edit explains are look-alikes (the light and dark
@@ -27,14 +27,24 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
 
 import numpy as np
 from sqlalchemy import select
 
-from .bktree import WORD_BITS, MultiIndex
+from .bktree import WORD_BITS, Matches, MultiIndex
 from .errors import DedupdbError
-from .hashes import ALGORITHMS, CROP_LEVELS, DIHEDRAL, DIHEDRAL_NAMES, VARIANTS, HashParams
+from .hashes import (
+    ALGORITHMS,
+    CROP_LEVELS,
+    CROP_WINDOWS,
+    DIHEDRAL,
+    DIHEDRAL_NAMES,
+    VARIANTS,
+    HashParams,
+    area_weights,
+    centred,
+)
 from .models import PRESENT, Image
 from .signals import SIGNATURE_GRID, THUMB_SIZE
 from .store import HASH_PARAMS_KEY, Store
@@ -42,15 +52,22 @@ from .store import HASH_PARAMS_KEY, Store
 # Default thresholds (Hamming bits for 64-bit hashes), measured on the benchmark corpus: see
 # README "Accuracy" and benchmarks/bench_accuracy.py. 256-bit hashes (hash size 16) scale them.
 DEFAULT_THRESHOLDS = {"phash": 10, "dhash": 10, "ahash": 8, "whash": 8}
-# A picture's full-frame pHash against another's centre-crop pHashes (upright). Measured with
-# benchmarks/make_heldout.py's corpus (README, "Matching accuracy"): held-out F1 0.790 at 8
-# bits, 0.808 at 10, 0.815 at 12, 0.827 at 14; the public corpus is flat from 8 to 12 and loses
-# rotated copies to spurious crop matches at 14. 10, not 12: the search costs 4.8 s instead of
-# 10.8 s for 100,000 pictures (2.9 s at 8), and each picture offers four crops to match.
-# Since crop pairs join their picture's cluster (cluster.attach_crops) and are judged on the
-# centre's own colours, 8 finds the same crops as 10 on both corpora (held-out F1 0.884 at 8,
-# 0.888 at 10, crops 1.00/0.97/0.97 at both; public 0.990 at both), so 8: the cheaper search.
-CROP_THRESHOLD = 8
+# A picture's full-frame pHash against another's crop-window pHashes (upright). With four
+# centres (90/80/70/60 %), measured with benchmarks/make_heldout.py's corpus (README, "Matching
+# accuracy"): held-out F1 0.790 at 8 bits, 0.808 at 10, 0.815 at 12, 0.827 at 14; the public
+# corpus lost rotated copies to spurious crop matches at 14; once crop pairs joined their
+# picture's cluster, 8 found the same crops as 10. With the seventeen windows 5 % apart
+# (hashes.CROP_WINDOWS) a crop lies nearer one of them: 6 bits find what 8 did on the public
+# (F1 0.990 at both) and held-out corpora (0.909 against 0.912: one tilt, one mat), and on the
+# crop probe (benchmarks/make_crop_probe.py) every centred and aspect crop but one 25 % crop,
+# while the search over four times the windows costs 0.97 CPU s at 100,000 pictures, against
+# 2.04 s at 8 bits and 0.56 s for the four centres at 8 (benchmarks/bench_crops.py).
+CROP_THRESHOLD = 6
+# Rows indexed when only the centre 90/80/70/60 % were stored hold these first windows, and are
+# searched as they were then, within 8 bits: at 6 those four centres, 10 % apart, miss more
+# (public F1 0.988 instead of 0.990, held-out 0.906 instead of 0.909, until a --rehash).
+LEGACY_WINDOWS = len(CROP_LEVELS)
+LEGACY_CROP_THRESHOLD = 8
 # The crop search looks up upright full frames only: with the 8 variants it would cost 5x more
 # (100,000 pictures at 8 bits: 15.7 s instead of 2.9 s, against 10 s for the rotation-aware
 # full-frame search) for cropped copies that were also turned: on the public corpus, 5 % crops
@@ -93,7 +110,7 @@ class MatchOptions:
     second_hash: str | None = "dhash"
     second_threshold: int | None = None  # None = the documented default for the second hash
     # Also match cropped copies: a picture's full-frame pHash against the others' stored
-    # centre-crop pHashes (hashes.CROP_LEVELS), within CROP_THRESHOLD bits, upright.
+    # crop-window pHashes (hashes.CROP_WINDOWS), within CROP_THRESHOLD bits, upright.
     crops: bool = True
 
     def resolved_threshold(self, hash_size: int = 8) -> int:
@@ -170,23 +187,14 @@ class Rows:
     taken_at: list[str | None]
     hash_size: int
     extra_same_file: dict[int, list[int]] = field(default_factory=dict)  # id -> hidden ids
-    # (n, len(CROP_LEVELS), words) uint64 centre-crop pHashes; has_crops False where unknown
+    # (n, len(CROP_WINDOWS), words) uint64 crop-window pHashes; has_crops (n, windows) False
+    # where unknown (rows indexed before: none, or the first four of a four-window row)
     crops: np.ndarray | None = None
     has_crops: np.ndarray | None = None
-    # The values of ``load_rows``'s ``details`` columns, one list per column, by row: what
-    # the report reads besides (report.DETAILS), loaded in the same pass over the table.
-    details: list[list[Any]] = field(default_factory=list)
 
 
-def load_rows(
-    store: Store, algorithm: str, second: str | None = None, details: Sequence[Any] = ()
-) -> Rows:
-    """The present images of the database's hash size, one per file (lowest id wins).
-
-    ``details``: more columns of ``Image`` to read in the same query (``Rows.details``), for
-    a caller that needs them for the same rows (the report: one pass over the table instead
-    of reading its clusters' rows again).
-    """
+def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
+    """The present images of the database's hash size, one per file (lowest id wins)."""
     stored = store.get_setting(HASH_PARAMS_KEY)
     params = HashParams(int(stored["hash_size"]) if stored else 8)
     column = getattr(Image, algorithm)
@@ -203,7 +211,6 @@ def load_rows(
             Image.taken_at,
             second_column,
             Image.crop_phash,
-            *details,
         )
         .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
         .order_by(Image.id)
@@ -211,7 +218,7 @@ def load_rows(
     with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping for 10^6 rows
         records = conn.execute(query).all()
     n_all = len(records)
-    columns = list(zip(*records, strict=True)) if records else [()] * (10 + len(details))
+    columns = list(zip(*records, strict=True)) if records else [()] * 10
     ids_all = np.asarray(columns[0], dtype=np.int64)
     # One file reached twice (hard links, overlapping roots): keep its lowest id. Inode 0
     # means a filesystem without stable inode numbers: no merging there.
@@ -244,19 +251,7 @@ def load_rows(
         return np.frombuffer(blobs, dtype=">u8").astype(np.uint64).reshape(n, VARIANTS, words)
 
     hashes = variants(columns[5], algorithm)
-    crop_size = len(CROP_LEVELS) * params.nbytes
-    crop_blobs = [columns[9][i] for i in kept.tolist()]
-    has_crops = np.asarray([b is not None and len(b) == crop_size for b in crop_blobs], bool)
-    crops = (
-        np.frombuffer(
-            b"".join(
-                b if ok else bytes(crop_size) for b, ok in zip(crop_blobs, has_crops, strict=True)
-            ),
-            dtype=">u8",
-        )
-        .astype(np.uint64)
-        .reshape(n, len(CROP_LEVELS), words)
-    )
+    crops, has_crops = _crop_hashes([columns[9][i] for i in kept.tolist()], params)
     colour_size = SIGNATURE_GRID * SIGNATURE_GRID * 3
     colour_blobs = columns[6]
     colours = b"".join(
@@ -276,8 +271,31 @@ def load_rows(
         taken_at=[columns[7][i] for i in kept_list],
         hash_size=params.hash_size,
         extra_same_file=hidden,
-        details=[[column[i] for i in kept_list] for column in columns[10:]],
     )
+
+
+def _crop_hashes(
+    blobs: Sequence[bytes | None], params: HashParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stored crop-window hashes as (n, windows, words) uint64, and which are known: all
+    of a row with every window, the first four of a row indexed when only the centre 90/80/70/60
+    % were stored (``hashes.CROP_LEVELS``, the first four windows), none of a row without."""
+    windows, words, nbytes = len(CROP_WINDOWS), params.bits // WORD_BITS, params.nbytes
+    size = windows * nbytes
+    nothing = bytes(size)
+    counts = []  # known windows per row
+    padded = []
+    for blob in blobs:
+        count = len(blob) // nbytes if blob is not None else 0
+        if blob is None or len(blob) % nbytes or count not in (LEGACY_WINDOWS, windows):
+            counts.append(0)
+            padded.append(nothing)
+        else:
+            counts.append(count)
+            padded.append(blob if count == windows else blob + bytes(size - len(blob)))
+    known = np.arange(windows) < np.asarray(counts, dtype=np.int64).reshape(-1, 1)
+    hashes = np.frombuffer(b"".join(padded), dtype=">u8").astype(np.uint64)
+    return hashes.reshape(len(blobs), windows, words), known
 
 
 def search(hashes: np.ndarray, threshold: int, rotations: bool) -> Candidates:
@@ -371,35 +389,52 @@ def crop_candidates(
     threshold: int,
     rotations: bool = True,
     store: Store | None = None,
+    legacy_threshold: int | None = None,
 ) -> tuple[Candidates, ColourComparison, np.ndarray, np.ndarray] | None:
     """Pairs where one picture's full frame is within ``threshold`` bits of the other's
-    (upright) centre crop at some level, that ``known`` lacks, with their colours compared on
-    the crop: the larger picture's stored centre-crop signature (``signals.crop_colours``,
-    read from ``store`` for these pairs only), or for rows indexed without one its 4x4
-    signature resampled to the crop's region (coarse: a 60 % centre's cells straddle the
-    stored cells, and hues then drift by 10-20 degrees on textured pictures). With
+    (upright) crop window (``hashes.CROP_WINDOWS``), that ``known`` lacks, with their colours
+    compared on the crop: the larger picture's stored window signature
+    (``signals.crop_colours``, read from ``store`` for these pairs only), or for rows indexed
+    without one its 4x4 signature resampled to the window (coarse: a 60 % centre's cells
+    straddle the stored cells, and hues then drift by 10-20 degrees on textured pictures). With
     ``rotations``, each full frame's 8 dihedral variants are looked up, so a cropped copy that
     was also turned or mirrored is found too. The third array says, per pair, whether a is
-    the whole picture (b its crop), the fourth which crop level matched."""
+    the whole picture (b its crop), the fourth which window matched. The windows of rows
+    indexed when only four centres were stored are searched within ``legacy_threshold`` bits
+    (default ``threshold``)."""
     assert rows.crops is not None and rows.has_crops is not None
-    usable = heads[rows.has_crops[heads]]
-    levels = len(CROP_LEVELS)
-    if len(usable) < 1 or len(heads) < 2:
+    # The known windows of the searched rows, as (row, window) entries.
+    entry_row, entry_window = np.nonzero(rows.has_crops[heads])
+    if len(entry_row) < 1 or len(heads) < 2:
         return None
-    stored = rows.crops[usable].reshape(len(usable) * levels, -1)
+    stored = rows.crops[heads[entry_row], entry_window]
     m = len(heads)
     variants = VARIANTS if rotations else 1
     queries = rows.hashes[heads, :variants, :].transpose(1, 0, 2).reshape(m * variants, -1)
-    found = MultiIndex(stored).search(queries, threshold)
-    crop_row = usable[found.stored // levels]  # the picture cropped (the original)
-    level = found.stored % levels
+    legacy = (
+        ~rows.has_crops[heads[entry_row], LEGACY_WINDOWS]
+        if legacy_threshold not in (None, threshold) and rows.has_crops.shape[1] > LEGACY_WINDOWS
+        else None
+    )
+    if legacy is None or not legacy.any():
+        found = MultiIndex(stored).search(queries, threshold)
+    else:  # two searches, each mapped back to the entries
+        parts = []
+        for subset, bits in ((~legacy, threshold), (legacy, legacy_threshold)):
+            entries = np.flatnonzero(subset)
+            if len(entries) and bits is not None:
+                part = MultiIndex(stored[entries]).search(queries, bits)
+                parts.append(Matches(part.query, entries[part.stored], part.distance))
+        found = Matches.concat(parts)
+    crop_row = heads[entry_row[found.stored]]  # the picture cropped (the original)
+    level = entry_window[found.stored]
     copy_row = heads[found.query % m]  # the picture whose full frame matched (the cropped copy)
     variant = found.query // m  # crop looks like DIHEDRAL[variant](copy)
     other = crop_row != copy_row
     crop_row, level, copy_row = crop_row[other], level[other], copy_row[other]
     distance, variant = found.distance[other], variant[other]
-    # One pair, one (best) match: the smallest distance, then the mildest crop, then the
-    # identity before other transforms.
+    # One pair, one (best) match: the smallest distance, then the first window (the mildest
+    # centred crop first), then the identity before other transforms.
     a, b = np.minimum(crop_row, copy_row), np.maximum(crop_row, copy_row)
     order = np.lexsort((variant, level, distance, b, a))
     a, b, level, distance, variant = (
@@ -430,8 +465,8 @@ def crop_candidates(
     stored = load_crop_colours(store, [int(rows.ids[r]) for r in set(crop_row.tolist())])
     signature = np.stack(
         [
-            stored[i][k] if (i := int(rows.ids[r])) in stored else
-            resample_to_centre(rows.colour[r], CROP_LEVELS[k])
+            stored[i][k] if (i := int(rows.ids[r])) in stored and k < len(stored[i]) else
+            resample_to_window(rows.colour[r], CROP_WINDOWS[k])
             for r, k in zip(crop_row.tolist(), level.tolist(), strict=True)
         ]
     )  # fmt: skip
@@ -447,35 +482,41 @@ def crop_candidates(
 
 
 def load_crop_colours(store: Store | None, ids: Sequence[int]) -> dict[int, np.ndarray]:
-    """The stored centre-crop colour signatures of these images, (levels, 4, 4, 3) uint8 each;
-    images without them (indexed before they were stored) are left out."""
+    """The stored crop-window colour signatures of these images, (windows, 4, 4, 3) uint8 each
+    (the first four windows only for rows indexed when four were stored); images without them
+    (indexed before they were stored) are left out."""
     out: dict[int, np.ndarray] = {}
     if store is None:
         return out
-    shape = (len(CROP_LEVELS), SIGNATURE_GRID, SIGNATURE_GRID, 3)
-    size = int(np.prod(shape))
+    cell = SIGNATURE_GRID * SIGNATURE_GRID * 3
     with store.engine.connect() as conn:
         for chunk in _chunks(sorted(ids), 500):
             query = select(Image.id, Image.crop_colour).where(Image.id.in_(chunk))
             for image_id, blob in conn.execute(query):
-                if blob is not None and len(blob) == size:
-                    out[image_id] = np.frombuffer(blob, dtype=np.uint8).reshape(shape)
+                if blob is not None and len(blob) in (
+                    LEGACY_WINDOWS * cell,
+                    len(CROP_WINDOWS) * cell,
+                ):
+                    out[image_id] = np.frombuffer(blob, dtype=np.uint8).reshape(
+                        -1, SIGNATURE_GRID, SIGNATURE_GRID, 3
+                    )
     return out
 
 
 def resample_to_centre(grid: np.ndarray, scale: float) -> np.ndarray:
-    """The (g, g, 3) mean-colour grid of a picture's centre ``scale`` region, estimated from
-    its (g, g, 3) signature as area-weighted means of the cells each new cell overlaps."""
+    """``resample_to_window`` for the centre ``scale`` of both sides."""
+    return resample_to_window(grid, centred(scale))
+
+
+def resample_to_window(grid: np.ndarray, window: tuple[float, float, float, float]) -> np.ndarray:
+    """The (g, g, 3) mean-colour grid of a window (left, top, right, bottom fractions) of a
+    picture, estimated from its (g, g, 3) signature as area-weighted means of the cells each
+    new cell overlaps."""
     g = grid.shape[0]
-    start = g * (1 - scale) / 2
-    edges = start + np.arange(g + 1) * (g * scale / g)
-    weights = np.zeros((g, g))
-    for i in range(g):
-        lo, hi = edges[i], edges[i + 1]
-        for c in range(g):
-            weights[i, c] = max(0.0, min(hi, c + 1) - max(lo, c))
-    weights /= weights.sum(axis=1, keepdims=True)
-    out: np.ndarray = np.einsum("ic,jd,cdk->ijk", weights, weights, grid.astype(np.float64))
+    left, top, right, bottom = window
+    rows = area_weights(g * top, g * bottom, g, g)
+    columns = area_weights(g * left, g * right, g, g)
+    out: np.ndarray = np.einsum("ic,jd,cdk->ijk", rows, columns, grid.astype(np.float64))
     return out
 
 
@@ -500,10 +541,11 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
     for row, digest in enumerate(rows.content):
         groups[digest].append(row)
     pairs: list[Pair] = []
+    ids = rows.ids.tolist()  # Python ints: faster to index than the array, one per pair
     for members in groups.values():
         for i, x in enumerate(members):
             for y in members[i + 1 :]:
-                pairs.append(Pair(int(rows.ids[x]), int(rows.ids[y]), 0, True, "identity"))
+                pairs.append(Pair(ids[x], ids[y], 0, True, "identity"))
     heads = np.asarray(sorted(m[0] for m in groups.values()), dtype=np.int64)
     heads = heads[~rows.low_information[heads]]
     members_of = {m[0]: m for m in groups.values()}
@@ -530,6 +572,7 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
             CROP_THRESHOLD * rows.hash_size**2 // 64,
             CROP_ROTATIONS,
             store,
+            LEGACY_CROP_THRESHOLD * rows.hash_size**2 // 64,
         )
     if cropped is not None:
         more, more_colours, a_is_whole, more_level = cropped
@@ -560,13 +603,15 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
             name, inverse = DIHEDRAL_NAMES[var], DIHEDRAL_NAMES[_INVERSE[var]]
         for x in members_of[ra]:
             for y in members_of[rb]:
-                ia, ib = int(rows.ids[x]), int(rows.ids[y])
+                ia, ib = ids[x], ids[y]
                 if ia < ib:
                     pairs.append(Pair(ia, ib, dist, False, name, tone))
                 else:  # b relative to a is the inverse transform
                     pairs.append(Pair(ib, ia, dist, False, inverse, tone))
     excluded = options.exclude_pairs
-    return sorted((p for p in pairs if (p.a, p.b) not in excluded), key=lambda p: (p.a, p.b))
+    if excluded:
+        pairs = [p for p in pairs if (p.a, p.b) not in excluded]
+    return sorted(pairs, key=attrgetter("a", "b"))
 
 
 # ---------------------------------------------------------------- guards
@@ -737,8 +782,11 @@ def _or_default(values: np.ndarray | None, n: int, default: float) -> np.ndarray
 def date_guard(rows: Rows, found: Candidates) -> np.ndarray:
     """False for two photos taken at different moments (both EXIF dates known and different)."""
     keep = np.ones(len(found.a), dtype=bool)
-    for i, (x, y) in enumerate(zip(found.a.tolist(), found.b.tolist(), strict=True)):
-        keep[i] = not different_moments(rows.taken_at[x], rows.taken_at[y])
+    dated = np.fromiter((t is not None for t in rows.taken_at), bool, len(rows.taken_at))
+    both = np.flatnonzero(dated[found.a] & dated[found.b])  # an unknown date says nothing
+    taken = rows.taken_at
+    for i, x, y in zip(both.tolist(), found.a[both].tolist(), found.b[both].tolist(), strict=True):
+        keep[i] = not different_moments(taken[x], taken[y])
     return keep
 
 
@@ -776,7 +824,7 @@ def ssim_scores(
     """SSIM of each candidate pair's stored thumbnails, the first aligned by the transform.
 
     For a crop pair (``kind`` 1: b is a crop of a, 2: a of b; ``level`` the matched
-    ``CROP_LEVELS`` index) the whole picture's thumbnail is cut to that centre first.
+    ``CROP_WINDOWS`` index) the whole picture's thumbnail is cut to that window first.
     """
     from skimage.metrics import structural_similarity  # a slow import, needed only here
 
@@ -801,9 +849,9 @@ def ssim_scores(
             scores[i] = -1.0
             continue
         if k == 1:
-            ta = thumb_centre(ta, CROP_LEVELS[c])
+            ta = thumb_window(ta, CROP_WINDOWS[c])
         elif k == 2:
-            tb = thumb_centre(tb, CROP_LEVELS[c])
+            tb = thumb_window(tb, CROP_WINDOWS[c])
         scores[i] = float(
             structural_similarity(DIHEDRAL[v](ta), tb, data_range=255)  # type: ignore[no-untyped-call]
         )
@@ -811,16 +859,21 @@ def ssim_scores(
 
 
 def thumb_centre(thumb: np.ndarray, scale: float) -> np.ndarray:
-    """The centre ``scale`` of a thumbnail (float, h x w), box-resampled back to its size."""
+    """``thumb_window`` for the centre ``scale`` of both sides."""
+    return thumb_window(thumb, centred(scale))
+
+
+def thumb_window(thumb: np.ndarray, window: tuple[float, float, float, float]) -> np.ndarray:
+    """A window (left, top, right, bottom fractions) of a thumbnail (float, h x w),
+    box-resampled back to its size."""
     from PIL import Image as PILImage
 
     height, width = thumb.shape
-    mx, my = width * (1 - scale) / 2, height * (1 - scale) / 2
+    left, top, right, bottom = window
     picture = PILImage.fromarray(thumb.astype(np.float32))  # mode "F"
-    centre = picture.resize(
-        (width, height), PILImage.Resampling.BOX, box=(mx, my, width - mx, height - my)
-    )
-    return np.asarray(centre, dtype=np.float64)
+    box = (width * left, height * top, width * right, height * bottom)
+    part = picture.resize((width, height), PILImage.Resampling.BOX, box=box)
+    return np.asarray(part, dtype=np.float64)
 
 
 def load_thumbs(store: Store, ids: Sequence[int]) -> dict[int, np.ndarray]:

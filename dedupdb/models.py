@@ -126,16 +126,18 @@ class Image(Base):
     dhash: Mapped[bytes] = mapped_column(LargeBinary)
     ahash: Mapped[bytes] = mapped_column(LargeBinary)
     whash: Mapped[bytes] = mapped_column(LargeBinary)
-    # pHash of the centre 90/80/70/60 % (hashes.CROP_LEVELS), upright only, one after the other:
-    # what a cropped copy's full-frame hash is compared with. NULL for rows indexed before it.
+    # pHash of each crop window (hashes.CROP_WINDOWS: the centre 90 to 40 % in steps of 5 %,
+    # and 90/80/70 % of the width or of the height only), upright, one after the other: what a
+    # cropped copy's full-frame hash is compared with. Rows indexed before migration 0008 hold
+    # the first four windows only (the centre 90/80/70/60 %); NULL for rows indexed before 0005.
     crop_phash: Mapped[bytes | None] = mapped_column(
-        LargeBinary, nullable=True, comment="pHash of the centre 90/80/70/60 %, for crops"
+        LargeBinary, nullable=True, comment="pHash of each crop window (hashes.CROP_WINDOWS)"
     )
-    # The 4x4 RGB signature of each of those centres (signals.crop_colours), for the colour
+    # The 4x4 RGB signature of each of those windows (signals.crop_colours), for the colour
     # guard of crop pairs. NULL for rows indexed before migration 0006 (the guard then
     # resamples the full signature, more coarsely).
     crop_colour: Mapped[bytes | None] = mapped_column(
-        LargeBinary, nullable=True, comment="4x4 RGB mean grid of each centre crop"
+        LargeBinary, nullable=True, comment="4x4 RGB mean grid of each crop window"
     )
 
     # Signals for ranking and false-positive guards (see signals.py).

@@ -16,6 +16,7 @@ import gc
 import io
 import json
 import os
+import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -24,7 +25,7 @@ from typing import IO, Any, Protocol
 
 import numpy as np
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import make_url
 
 from . import decisions
@@ -49,7 +50,6 @@ from .store import Store
 
 SCHEMA = "dedupdb-report"
 SCHEMA_VERSION = 1
-_CHUNK = 500
 
 
 class PairLike(Protocol):
@@ -274,6 +274,10 @@ def gc_paused() -> Iterator[None]:
     A report allocates millions of small objects (pairs, members, their dicts) and no
     reference cycles; every so many allocations the collector would scan all of them again,
     about a quarter of the time at 100,000 images. Reference counting still frees everything.
+    At the end, what the block allocated is moved to the oldest generation at once (what
+    surviving a few collections would do): otherwise the first collection after the block
+    would scan every one of those objects (0.15 s at 100,000 images). Not when the program
+    froze objects itself (``gc.freeze``): unfreezing would hand those back to the collector.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -281,6 +285,9 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -307,8 +314,8 @@ def _build_report(store: Store, options: ReportOptions | None) -> Report:
 def _find_clusters(
     store: Store, options: ReportOptions, params: HashParams, exclude: frozenset[tuple[int, int]]
 ) -> tuple[list[ClusterLike], int, Rows]:
-    """The clusters, the threshold used and the rows matching loaded (with ``DETAILS``, so
-    the report reads the clusters' rows once)."""
+    """The clusters, the threshold used and the rows matching loaded (the report takes their
+    hashes, colours, content hashes and dates from there rather than reading them again)."""
     match_options = MatchOptions(
         hash=options.hash,
         threshold=options.threshold,
@@ -320,7 +327,7 @@ def _find_clusters(
     )
     match_options.validate()
     second = match_options.resolved_second()
-    rows = load_rows(store, options.hash, second[0] if second else None, DETAILS)
+    rows = load_rows(store, options.hash, second[0] if second else None)
     clusters: list[ClusterLike] = list(find_clusters(store, match_options, rows))
     return clusters, match_options.resolved_threshold(params.hash_size), rows
 
@@ -346,8 +353,8 @@ def report_from_clusters(
 
     All clusters are ranked together (``ranking.rank_clusters``, the batch form of
     ``quality.rank``): one pass of numpy over every member instead of Python per cluster.
-    ``rows``: the rows the clusters were found in, loaded with the report's columns
-    (``match.load_rows(store, options.hash, ..., DETAILS)``), not to read them again.
+    ``rows``: the rows the clusters were found in (``match.load_rows(store, options.hash)``),
+    whose columns are then not read again.
     """
     options = options or ReportOptions()
     clusters = list(clusters)
@@ -418,63 +425,65 @@ def _assemble(
     distance: np.ndarray,
     transform: np.ndarray,
 ) -> list[ReportCluster]:
-    """The report's clusters from the rankings (positions of ``table``, best first)."""
+    """The report's clusters from the rankings (positions of ``table``, best first).
+
+    Column by column: each field of every member is computed in one pass (numpy or a list
+    comprehension), then the members are made with ``map``, positionally in ``Member``'s
+    field order; hundreds of thousands of members make the per-member overhead count.
+    """
     order = rankings.order
-    rows = order.rows.tolist()
-    image_id = table.image_id.tolist()
-    size = table.size.tolist()
-    mtime = table.mtime_ns.tolist()
-    width, height = table.width.tolist(), table.height.tolist()
-    lossless = table.lossless.tolist()
-    sharpness = rounded(table.sharpness, 2)
-    exif_tags = table.exif_tags.tolist()
-    names = list(rankings.parts)
-    parts = list(zip(*(rounded(rankings.parts[name], 4) for name in names), strict=True))
-    distances, transforms = distance.tolist(), transform.tolist()
+    rows = order.rows
+    picks = rows.tolist()
     starts = order.starts.tolist()
+    size = table.size[rows]
+    names = list(rankings.parts)
+    parts = zip(*(rounded(rankings.parts[name], 4) for name in names), strict=True)
+    keeper = np.zeros(len(picks), dtype=bool)
+    keeper[order.starts[:-1]] = True
+    members = list(
+        map(
+            Member,
+            table.image_id[rows].tolist(),
+            [table.path[r] for r in picks],
+            [_path_b64(raw_paths[r]) for r in picks],
+            size.tolist(),
+            table.mtime_ns[rows].tolist(),
+            [d.hex() if d is not None else "" for d in (table.content_hash[r] for r in picks)],
+            table.width[rows].tolist(),
+            table.height[rows].tolist(),
+            [table.format[r] for r in picks],
+            distance.tolist(),
+            [DIHEDRAL_NAMES[t] for t in transform.tolist()],
+            rankings.score,
+            [dict(zip(names, p, strict=True)) for p in parts],
+            keeper.tolist(),
+            table.lossless[rows].tolist(),
+            rounded(table.sharpness[rows], 2),
+            table.exif_tags[rows].tolist(),
+            [table.taken_at[r] for r in picks],
+            [table.camera[r] for r in picks],
+        )
+    )
+    # Per cluster, the bytes of every member but the keeper (the first).
+    reclaimable = (
+        (np.add.reduceat(size, order.starts[:-1]) - size[order.starts[:-1]]).tolist()
+        if len(picks)
+        else []
+    )
     built = []
     for number, cluster in enumerate(found):
-        members = []
-        for position in range(starts[number], starts[number + 1]):
-            r = rows[position]
-            digest = table.content_hash[r]
-            members.append(
-                Member(
-                    image_id=image_id[r],
-                    path=table.path[r],
-                    path_bytes_b64=_path_b64(raw_paths[r]),
-                    size=size[r],
-                    mtime_ns=mtime[r],
-                    content_hash=digest.hex() if digest is not None else "",
-                    width=width[r],
-                    height=height[r],
-                    format=table.format[r],
-                    distance=distances[position],
-                    transform=DIHEDRAL_NAMES[transforms[position]],
-                    score=rankings.score[position],
-                    score_parts=dict(zip(names, parts[position], strict=True)),
-                    keeper=position == starts[number],
-                    lossless=lossless[r],
-                    sharpness=sharpness[r],
-                    exif_tags=exif_tags[r],
-                    taken_at=table.taken_at[r],
-                    camera=table.camera[r],
-                )
-            )
+        first = starts[number]
         built.append(
             ReportCluster(
                 id=0,
                 exact=cluster.exact,
                 max_distance=cluster.max_distance,
-                reclaimable_bytes=sum(m.size for m in members[1:]),
-                keeper=members[0].image_id,
+                reclaimable_bytes=reclaimable[number],
+                keeper=members[first].image_id,
                 reasons=rankings.reasons[number],
-                members=members,
+                members=members[first : starts[number + 1]],
                 pairs=[
-                    ReportPair(
-                        a=p.a, b=p.b, distance=p.distance, exact=p.exact, transform=p.transform
-                    )
-                    for p in cluster.pairs
+                    ReportPair(p.a, p.b, p.distance, p.exact, p.transform) for p in cluster.pairs
                 ],
             )
         )
@@ -495,32 +504,40 @@ class _Loaded:
 # What the report reads of an image row besides the columns matching loads (``match.Rows``:
 # id, content hash, colour signature, date taken and the hash's variants).
 DETAILS = (
-    Image.root_id, Image.relpath, Image.size, Image.mtime_ns, Image.width, Image.height,
-    Image.format, Image.lossless, Image.sharpness, Image.exif_tags, Image.camera_make,
-    Image.camera_model, Image.content_width, Image.content_height,
+    Image.id, Image.root_id, Image.relpath, Image.size, Image.mtime_ns, Image.width,
+    Image.height, Image.format, Image.lossless, Image.sharpness, Image.exif_tags,
+    Image.camera_make, Image.camera_model, Image.content_width, Image.content_height,
 )  # fmt: skip
+# Ids per query: under SQLite's historical limit of 999 bound values; fewer queries cost less.
+_CHUNK = 900
 
 
-def _roots(store: Store) -> dict[int, bytes]:
-    with store.engine.connect() as conn:
-        return dict(conn.execute(select(Root.id, Root.path)).all())
+def _fetch(store: Store, columns: Sequence[Any], ids: list[int]) -> list[Any]:
+    """These columns of these images (a vanished one is left out), sorted by id (the first
+    column), their root known (as an inner join would); the roots apart (a few rows):
+    joining them costs SQLite a lookup per image."""
+    # One statement, compiled once; the ids are expanded into it at each execution.
+    query = select(*columns).where(Image.id.in_(bindparam("ids", expanding=True)))
+    records: list[Any] = []
+    with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping
+        roots = dict(conn.execute(select(Root.id, Root.path)).all())
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            records.extend(conn.execute(query, {"ids": chunk}).all())
+    records = [r for r in records if r[1] in roots]
+    records.sort(key=lambda r: r[0])
+    return [roots, *(list(zip(*records, strict=True)) if records else [()] * len(columns))]
 
 
 def _load_rows(store: Store, ids: list[int], hash_name: str, params: HashParams) -> _Loaded:
     """The rows of these images, read from the database."""
-    hash_column = getattr(Image, hash_name)
-    records: list[Any] = []
-    query = select(Image.id, *DETAILS, Image.content_hash, Image.taken_at, Image.colour,
-                   hash_column)  # fmt: skip
-    roots = _roots(store)  # apart (a few rows): joining them costs SQLite a lookup per image
-    with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            records.extend(conn.execute(query.where(Image.id.in_(chunk))).all())
-    records = [r for r in records if r[1] in roots]  # as the inner join would
-    n = len(records)
-    columns = list(zip(*records, strict=True)) if records else [()] * (len(DETAILS) + 5)
-    *fields, content, taken_at, colour, blobs = columns
+    roots, *fields = _fetch(
+        store,
+        (*DETAILS, Image.content_hash, Image.taken_at, Image.colour, getattr(Image, hash_name)),
+        ids,
+    )
+    *fields, content, taken_at, colour, blobs = fields
+    n = len(content)
     blob_size = VARIANTS * params.nbytes
     joined = b"".join(blobs)
     if len(joined) != n * blob_size:
@@ -544,23 +561,24 @@ def _load_rows(store: Store, ids: list[int], hash_name: str, params: HashParams)
 
 
 def _rows_of(store: Store, ids: list[int], rows: Rows) -> _Loaded:
-    """The rows of these images from what matching loaded (``rows``, with ``DETAILS``)."""
-    if len(rows.details) != len(DETAILS):
-        raise ValueError("the rows were loaded without the report's DETAILS columns")
-    wanted = np.asarray(ids, dtype=np.int64)
-    at = np.minimum(np.searchsorted(rows.ids, wanted), max(len(rows.ids) - 1, 0))
-    roots = _roots(store)
-    picks = at[rows.ids[at] == wanted].tolist() if len(rows.ids) else []
-    root_of = rows.details[0]
-    picks = [i for i in picks if root_of[i] in roots]  # as the inner join would
-    index = np.asarray(picks, dtype=np.int64)
+    """The rows of these images: ``DETAILS`` read from the database, the rest from what
+    matching loaded (``rows``)."""
+    roots, *fields = _fetch(store, DETAILS, ids)
+    found = np.asarray(fields[0], dtype=np.int64)
+    at = np.minimum(np.searchsorted(rows.ids, found), max(len(rows.ids) - 1, 0))
+    known = rows.ids[at] == found if len(rows.ids) else np.zeros(len(found), dtype=bool)
+    if not known.all():  # not among the rows matching loaded: not a searchable image
+        keep = np.flatnonzero(known).tolist()
+        fields = [[column[i] for i in keep] for column in fields]
+        at = at[known]
+    picks = at.tolist()
     return _loaded(
         roots,
-        [rows.ids[index].tolist(), *([column[i] for i in picks] for column in rows.details)],
+        fields,
         [rows.content[i] for i in picks],
         [rows.taken_at[i] for i in picks],
-        rows.hashes[index],
-        rows.colour[index],
+        rows.hashes[at],
+        rows.colour[at],
     )
 
 
@@ -572,10 +590,10 @@ def _loaded(
     hashes: np.ndarray,
     colour: np.ndarray,
 ) -> _Loaded:
-    """``_Loaded`` from ``[id, *DETAILS]`` columns and what matching loads."""
+    """``_Loaded`` from the ``DETAILS`` columns and what matching loads."""
     (image_id, root, relpath, size, mtime, width, height, fmt, lossless, sharpness, exif_tags,
      make, model, content_width, content_height) = fields  # fmt: skip
-    raw = [os.path.join(roots[r], p) for r, p in zip(root, relpath, strict=True)]
+    raw = _joined_paths(roots, root, relpath)
     table = Table(
         image_id=np.array(image_id, dtype=np.int64),
         path=[p.decode("utf-8", "backslashreplace") for p in raw],
@@ -588,7 +606,10 @@ def _loaded(
         sharpness=np.array(sharpness, dtype=np.float64),
         exif_tags=np.array(exif_tags, dtype=np.int64),
         taken_at=taken_at,
-        camera=[" ".join(p for p in parts if p) or None for parts in zip(make, model, strict=True)],
+        # "make model", or the one known ("" counts as unknown), or None
+        camera=[
+            m + " " + k if m and k else m or k or None for m, k in zip(make, model, strict=True)
+        ],
         content_hash=list(content),
         colour_deviation=np.zeros(len(raw), dtype=np.float64),
         # NULL (rows indexed before it was stored): the whole file is the picture
@@ -602,12 +623,25 @@ def _loaded(
         ),
     )
     return _Loaded(
-        row_of={int(i): row for row, i in enumerate(image_id)},
+        row_of=dict(zip(map(int, image_id), range(len(raw)), strict=True)),
         table=table,
         raw_path=raw,
         hashes=hashes,
         colour=colour,
     )
+
+
+def _joined_paths(
+    roots: dict[int, bytes], root: Sequence[int], relpath: Sequence[bytes]
+) -> list[bytes]:
+    """``os.path.join(roots[r], p)`` of each image; for POSIX paths by concatenation (the
+    same result, a tenth of the time)."""
+    if os.path.join is not posixpath.join:
+        return [os.path.join(roots[r], p) for r, p in zip(root, relpath, strict=True)]
+    prefix = {
+        r: path if not path or path.endswith(b"/") else path + b"/" for r, path in roots.items()
+    }
+    return [p if p[:1] == b"/" else prefix[r] + p for r, p in zip(root, relpath, strict=True)]
 
 
 def _path_b64(raw: bytes) -> str | None:

@@ -11,14 +11,25 @@ import numpy as np
 import pytest
 from alembic import command
 from PIL import Image
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 
 from dedupdb import hashes
-from dedupdb.cluster import Cluster, attach_crops, build_clusters
+from dedupdb.cluster import Cluster, attach_crops, build_clusters, find_clusters
 from dedupdb.decode import DecodedImage, decode
 from dedupdb.hashes import HashParams
 from dedupdb.index import IndexOptions, index
-from dedupdb.match import CROP, CROP_THRESHOLD, UNCROP, MatchOptions, Pair, find_pairs
+from dedupdb.match import (
+    CROP,
+    CROP_THRESHOLD,
+    LEGACY_CROP_THRESHOLD,
+    UNCROP,
+    Candidates,
+    MatchOptions,
+    Pair,
+    Rows,
+    crop_candidates,
+    find_pairs,
+)
 from dedupdb.models import Image as ImageRow
 from dedupdb.report import ReportOptions, build_report
 from dedupdb.store import Store, alembic_config, open_store
@@ -69,24 +80,36 @@ def by_names(store: Store, pairs: list[Pair]) -> dict[frozenset[str], Pair]:
     return {frozenset((known[p.a], known[p.b])): p for p in pairs}
 
 
+def window_crop(image: Image.Image, window: tuple[float, float, float, float]) -> Image.Image:
+    """The picture cut to a window (left, top, right, bottom as fractions)."""
+    w, h = image.size
+    left, top, right, bottom = window
+    return image.crop((round(w * left), round(h * top), round(w * right), round(h * bottom)))
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_crop_hash_is_close_to_the_full_frame_hash_of_that_crop(seed: int) -> None:
     picture = photo(seed, (480, 360))
     stored = hashes.crop_phashes(hashes.gray_square(decoded(picture).working_luma))
     others = hashes.crop_phashes(hashes.gray_square(decoded(photo(seed + 50)).working_luma))
-    assert len(stored) == len(hashes.CROP_LEVELS)
-    for scale, value, stranger in zip(hashes.CROP_LEVELS, stored, others, strict=True):
-        crop = decoded(central(picture, (1 - scale) / 2))
+    assert len(stored) == len(hashes.CROP_WINDOWS)
+    for window, value, stranger in zip(hashes.CROP_WINDOWS, stored, others, strict=True):
+        crop = decoded(window_crop(picture, window))
         full = hashes.phash_variants(hashes.gray_square(crop.working_luma))[0]
-        assert hashes.hamming(full, value) <= 4, scale
-        assert hashes.hamming(full, stranger) > 16, scale
+        assert hashes.hamming(full, value) <= 4, window
+        assert hashes.hamming(full, stranger) > 16, window
+
+
+def test_the_first_windows_are_the_four_centres_stored_before() -> None:
+    # Rows indexed before migration 0008 hold four hashes: the first four windows.
+    assert hashes.CROP_WINDOWS[:4] == tuple(hashes.centred(s) for s in hashes.CROP_LEVELS)
 
 
 def test_crop_hashes_scale_with_the_hash_size() -> None:
     gray = hashes.gray_square(decoded(photo(3, (320, 240))).working_luma)
     params = HashParams(16)
     values = hashes.crop_phashes(gray, 16)
-    assert len(hashes.pack_variants(values, params)) == len(hashes.CROP_LEVELS) * 32
+    assert len(hashes.pack_variants(values, params)) == len(hashes.CROP_WINDOWS) * 32
     assert all(0 <= v < 1 << 256 for v in values)
 
 
@@ -184,6 +207,61 @@ def test_crops_are_found_and_a_picture_sharing_the_centre_is_not(
     assert frozenset(("original.jpg", "crop15.jpg")) not in without
 
 
+@pytest.fixture
+def crops_between(tmp_path: Path) -> Path:
+    """A picture and copies cut in ways the first four centres (90/80/70/60 %) do not cover:
+    between them, beyond them, and to another aspect ratio."""
+    root = tmp_path / "between"
+    root.mkdir()
+    original = photo(61, (640, 480))
+    original.save(root / "original.jpg", quality=90)
+    cuts = {
+        "crop125.jpg": (0.125, 0.125, 0.875, 0.875),
+        "crop25.jpg": (0.25, 0.25, 0.75, 0.75),
+        "sides15.jpg": (0.15, 0.0, 0.85, 1.0),
+        "topbottom10.jpg": (0.0, 0.1, 1.0, 0.9),
+    }
+    for name, window in cuts.items():
+        window_crop(original, window).save(root / name, quality=95)
+    photo(62, (640, 480)).save(root / "stranger.jpg", quality=90)
+    return root
+
+
+def test_crops_between_the_centres_and_to_another_aspect_are_found(
+    store: Store, crops_between: Path
+) -> None:
+    index(store, crops_between, SEQUENTIAL)
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    for name in ("crop125.jpg", "crop25.jpg", "sides15.jpg", "topbottom10.jpg"):
+        pair = pairs[frozenset(("original.jpg", name))]
+        assert pair.transform in (CROP, UNCROP), name
+    assert not any("stranger.jpg" in p for p in pairs)
+    [cluster] = find_clusters(store, MatchOptions())
+    assert sorted(names(store)[m] for m in cluster.members) == [
+        "crop125.jpg", "crop25.jpg", "original.jpg", "sides15.jpg", "topbottom10.jpg"
+    ]  # fmt: skip
+
+
+def test_a_database_indexed_with_four_centres_still_finds_those(
+    store: Store, crops_between: Path
+) -> None:
+    # Rows as an index before migration 0008 stored them: the four centres only.
+    window_crop(photo(61, (640, 480)), hashes.centred(0.7)).save(crops_between / "crop15.jpg")
+    index(store, crops_between, SEQUENTIAL)
+    with store.engine.begin() as conn:
+        for image_id, crop_hash, colours in conn.execute(
+            select(ImageRow.id, ImageRow.crop_phash, ImageRow.crop_colour)
+        ).all():
+            conn.execute(
+                update(ImageRow)
+                .where(ImageRow.id == image_id)
+                .values(crop_phash=crop_hash[: 4 * 8], crop_colour=colours[: 4 * 48])
+            )
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    assert pairs[frozenset(("original.jpg", "crop15.jpg"))].transform in (CROP, UNCROP)
+    assert frozenset(("original.jpg", "sides15.jpg")) not in pairs
+
+
 def test_the_uncropped_picture_is_the_keeper(store: Store, cropped_library: Path) -> None:
     index(store, cropped_library, SEQUENTIAL)
     report = build_report(store, ReportOptions())
@@ -229,3 +307,44 @@ def test_an_upgraded_database_finds_crops_after_a_rehash(tmp_path: Path, db_path
         assert by_names(store, find_pairs(store, MatchOptions()))[pair].transform in (CROP, UNCROP)
     finally:
         store.close()
+
+
+def crop_rows(known_windows: int) -> Rows:
+    """Two rows: 0 a picture whose stored windows are ``known_windows`` of the first windows,
+    1 a copy whose full frame is 7 bits from picture 0's 70 % centre (window 2)."""
+    rng = np.random.default_rng(5)
+    windows = len(hashes.CROP_WINDOWS)
+    crops = rng.integers(0, 2**63, size=(2, windows, 1), dtype=np.int64).astype(np.uint64)
+    full = rng.integers(0, 2**63, size=(2, 8, 1), dtype=np.int64).astype(np.uint64)
+    full[1, 0, 0] = crops[0, 2, 0] ^ np.uint64(0b1111111)
+    known = np.zeros((2, windows), dtype=bool)
+    known[0, :known_windows] = True
+    known[1] = True
+    return Rows(
+        ids=np.array([1, 2]),
+        content=[b"a", b"b"],
+        low_information=np.zeros(2, dtype=bool),
+        hashes=full,
+        second=None,
+        colour=np.full((2, 4, 4, 3), 120, dtype=np.uint8),
+        taken_at=[None, None],
+        hash_size=8,
+        crops=crops,
+        has_crops=known,
+    )
+
+
+def test_rows_indexed_with_four_centres_are_searched_as_they_were() -> None:
+    # Seven bits from a centre: beyond the crop threshold (6) for a row with every window,
+    # within the four-centre rows' own threshold (8), as before the windows existed.
+    none = Candidates(*(np.zeros(0, dtype=np.int64) for _ in range(4)))
+    heads = np.array([0, 1])
+    assert CROP_THRESHOLD < 7 <= LEGACY_CROP_THRESHOLD
+    legacy = crop_candidates(crop_rows(4), heads, none, CROP_THRESHOLD, False, None, 8)
+    assert legacy is not None
+    pairs, _, a_is_whole, window = legacy
+    assert (pairs.a.tolist(), pairs.b.tolist(), a_is_whole.tolist()) == ([0], [1], [True])
+    assert (pairs.distance.tolist(), window.tolist()) == ([7], [2])
+    full = crop_candidates(crop_rows(len(hashes.CROP_WINDOWS)), heads, none, CROP_THRESHOLD,
+                           False, None, 8)  # fmt: skip
+    assert full is None

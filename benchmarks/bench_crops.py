@@ -177,12 +177,13 @@ def _steps(
     def existing() -> None:
         square = hashes.gray_square(luma)
         hashes.all_variants(square, params)
-        signals.measure(content.picture, square, luma)
+        signals.measure(signals.colour_source(content.picture), square, luma)
 
+    reduced = signals.colour_source(content.picture)  # as the indexer shares it
     return {
         "existing": existing,
         "crop hashes": lambda: hashes.crop_phashes(gray, params.hash_size),
-        "crop colours": lambda: signals.crop_colours(content.picture, hashes.CROP_WINDOWS),
+        "crop colours": lambda: signals.crop_colours(reduced, hashes.CROP_WINDOWS),
     }
 
 

@@ -390,7 +390,8 @@ def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> d
     luma = decoded.working_luma
     gray = hashes.gray_square(luma)
     variants = hashes.all_variants(gray, params)
-    measured = signals.measure(decoded.picture, gray, luma)
+    colours = signals.colour_source(decoded.picture)  # reduced once for both signatures
+    measured = signals.measure(colours, gray, luma)
     return {
         "content_hash": digest,
         "width": info.width,
@@ -410,7 +411,7 @@ def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> d
         "hash_size": params.hash_size,
         **{name: hashes.pack_variants(v, params) for name, v in variants.items()},
         "crop_phash": hashes.pack_variants(hashes.crop_phashes(gray, params.hash_size), params),
-        "crop_colour": signals.crop_colours(decoded.picture, hashes.CROP_WINDOWS),
+        "crop_colour": signals.crop_colours(colours, hashes.CROP_WINDOWS),
         "sharpness": measured.sharpness,
         "low_information": measured.low_information,
         "colour": measured.colour,

@@ -56,12 +56,18 @@ def colour_signature(picture: np.ndarray | Image.Image) -> bytes:
     averaged first and converted second (the conversion is affine, so the order hardly
     matters), which avoids converting every pixel.
     """
-    image = Image.fromarray(picture) if isinstance(picture, np.ndarray) else picture
-    factor = min(image.size) // (SIGNATURE_GRID * 8)
-    if factor > 1:  # a whole-factor box average first: nearly the same means, a third the cost
-        image = image.reduce(factor)
+    image = colour_source(Image.fromarray(picture) if isinstance(picture, np.ndarray) else picture)
     grid = image.resize((SIGNATURE_GRID, SIGNATURE_GRID), Image.Resampling.BOX)
     return np.asarray(grid.convert("RGB"), dtype=np.uint8).tobytes()
+
+
+def colour_source(image: Image.Image) -> Image.Image:
+    """What the colour signatures average: the picture box-reduced by the whole factor that
+    leaves its shorter side 32 to 63 pixels (nearly the same means, a third the cost). A
+    picture already so reduced is returned as it is, so the indexer reduces once for
+    ``colour_signature`` and ``crop_colours``."""
+    factor = min(image.size) // (SIGNATURE_GRID * 8)
+    return image.reduce(factor) if factor > 1 else image
 
 
 def thumbnail(gray: np.ndarray) -> bytes:
@@ -98,17 +104,16 @@ def crop_colours(
     (``hashes.CROP_WINDOWS``: left, top, right, bottom as fractions), concatenated: what the
     colour guard compares a cropped copy's own signature with.
 
-    As in ``colour_signature``, the picture is box-reduced once by a whole factor; each
-    window's cells are then box averages over their (fractional) areas of that, as Pillow's
-    ``resize(box=...)`` computes them, here as two small matrix products per window
-    (``hashes.area_weights``): 0.3-0.6 ms for the seventeen windows, half of one Pillow resize
-    per window.
+    As for ``colour_signature``, the picture is box-reduced by a whole factor
+    (``colour_source``; the indexer passes the picture it already reduced for that); each
+    window's cells are then exact area averages of that over their (fractional) areas, as two
+    small matrix products per window (``hashes.area_weights``): about 0.3 ms for the
+    seventeen windows, half the cost of one Pillow ``resize(box=...)`` per window (whose
+    weights differ by a few levels at the cells' edges).
     """
     from .hashes import area_weights  # hashes imports nothing from here
 
-    factor = min(picture.size) // (SIGNATURE_GRID * 8)
-    small = picture.reduce(factor) if factor > 1 else picture
-    pixels = np.asarray(small.convert("RGB"), dtype=np.float64)
+    pixels = np.asarray(colour_source(picture).convert("RGB"), dtype=np.float64)
     height, width = pixels.shape[:2]
     box = np.asarray(windows, dtype=np.float64)  # (k, 4): left, top, right, bottom
     rows = area_weights(height * box[:, 1], height * box[:, 3], SIGNATURE_GRID, height)

@@ -49,3 +49,27 @@ def test_thumbnail_is_a_small_gray_square_of_the_picture() -> None:
 
 def test_signals_are_deterministic() -> None:
     assert measure(photo(5)) == measure(photo(5))
+
+
+def test_the_colours_are_reduced_once_for_both_signatures() -> None:
+    picture = photo(4, (900, 600))
+    small = signals.colour_source(picture)
+    assert min(small.size) in range(32, 64)
+    assert signals.colour_source(small) is small  # already reduced: the indexer passes it on
+    assert signals.colour_signature(small) == signals.colour_signature(picture)
+    windows = hashes.CROP_WINDOWS
+    assert signals.crop_colours(small, windows) == signals.crop_colours(picture, windows)
+
+
+def test_crop_colours_are_the_mean_colours_of_each_window() -> None:
+    # Left half red, right half blue: a window's cells are red, blue or a mix by area.
+    pixels = np.zeros((64, 96, 3), dtype=np.uint8)
+    pixels[:, :48] = (200, 0, 0)
+    pixels[:, 48:] = (0, 0, 200)
+    picture = Image.fromarray(pixels)
+    whole, left_half = (0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 0.5, 1.0)
+    cells = np.frombuffer(signals.crop_colours(picture, [whole, left_half]), dtype=np.uint8)
+    grids = cells.reshape(2, 4, 4, 3)
+    assert (grids[0, :, :2] == (200, 0, 0)).all() and (grids[0, :, 2:] == (0, 0, 200)).all()
+    assert (grids[1] == (200, 0, 0)).all()
+    assert grids.tobytes()[:48] == signals.colour_signature(picture)

@@ -465,36 +465,41 @@ class MultiIndex:
             else np.ascontiguousarray(owner, dtype=np.int64)
         )
         plan = tuple(plan_chunks(bits, threshold, len(self.stored), len(q_all)))
-        tables = self._tables(plan)
-        tasks = []
-        for j, chunk in enumerate(plan):
-            if chunk.radius < 0:
-                continue
+        searched = [j for j, chunk in enumerate(plan) if chunk.radius >= 0]
+        workers = max(1, workers or os.cpu_count() or 1)
+        with ThreadPoolExecutor(workers) as pool:
+            # The sorts that prepare each chunk run in the threads too (numpy releases the GIL
+            # while sorting and gathering rows).
+            serial = workers == 1 or len(q_all) * len(self.stored) < 1 << 16
+            each: Callable[..., Iterable[Any]] = map if serial else pool.map
+            tables = self._tables(plan, each)
             if self_join:
-                q_sorted, q_order = tables.arrays[-2][j], tables.arrays[-1][j]
-                q_offsets = tables.chunk_offsets(j)
+                by_chunk = {
+                    j: (tables.arrays[-2][j], tables.arrays[-1][j], tables.chunk_offsets(j))
+                    for j in searched
+                }
             else:
-                q_sorted, q_order, q_offsets = _sort_by_chunk(q_all, chunk)
-            first, last = tables.mask_range(j)
-            for lo in range(first, last, MASKS_PER_TASK):
-                tasks.append((j, lo, min(last, lo + MASKS_PER_TASK), q_sorted, q_order, q_offsets))
-        rest = (owners, *tables.arrays, threshold, self_join)
+                by_chunk = dict(
+                    zip(searched, each(lambda j: _sort_by_chunk(q_all, plan[j]), searched),
+                        strict=True)
+                )  # fmt: skip
+            tasks = []
+            for j in searched:
+                first, last = tables.mask_range(j)
+                for lo in range(first, last, MASKS_PER_TASK):
+                    tasks.append((j, lo, min(last, lo + MASKS_PER_TASK), *by_chunk[j]))
+            rest = (owners, *tables.arrays, threshold, self_join)
 
-        def run(task: tuple[Any, ...]) -> np.ndarray:
-            return _join_chunk(*task, *rest)
+            def run(task: tuple[Any, ...]) -> np.ndarray:
+                return _join_chunk(*task, *rest)
 
-        workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
-        if workers == 1 or len(q_all) * len(self.stored) < 1 << 16:
-            parts = [run(t) for t in tasks]
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                parts = list(pool.map(run, tasks))
+            parts = list(each(run, tasks))
         rows = np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.int64)
         return Matches(rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy())
 
-    def _tables(self, plan: tuple[Chunk, ...]) -> _Tables:
+    def _tables(self, plan: tuple[Chunk, ...], each: Callable[..., Iterable[Any]] = map) -> _Tables:
         if plan not in self._prepared:
-            self._prepared[plan] = _Tables.build(self.stored, plan)
+            self._prepared[plan] = _Tables.build(self.stored, plan, each)
         return self._prepared[plan]
 
 
@@ -515,7 +520,10 @@ class _Tables:
         return self.arrays[-4][lo:hi]
 
     @staticmethod
-    def build(stored: np.ndarray, plan: Sequence[Chunk]) -> _Tables:
+    def build(
+        stored: np.ndarray, plan: Sequence[Chunk], each: Callable[..., Iterable[Any]] = map
+    ) -> _Tables:
+        """The tables; ``each`` maps the per-chunk sorts (``map``, or a thread pool's)."""
         masks: list[int] = []
         mask_start = [0]
         offsets = []
@@ -523,13 +531,19 @@ class _Tables:
         bounds = []
         sorted_hashes = np.empty((len(plan), *stored.shape), dtype=np.uint64)
         order = np.empty((len(plan), len(stored)), dtype=np.int64)
+
+        def sort(j: int) -> np.ndarray:
+            rows, table = _bucket_sort(_chunk_values(stored, plan[j]), plan[j].bits)
+            order[j] = rows
+            sorted_hashes[j] = stored[rows]
+            return table
+
+        tables = list(each(sort, range(len(plan))))
         at = 0
         for j, chunk in enumerate(plan):
             masks.extend(_flip_masks(chunk.bits, chunk.radius) if chunk.radius >= 0 else [])
             mask_start.append(len(masks))
-            rows, table = _bucket_sort(_chunk_values(stored, chunk), chunk.bits)
-            order[j] = rows
-            sorted_hashes[j] = stored[rows]
+            table = tables[j]
             offsets.append(table.astype(np.int64))
             bounds.append((at, at + len(table)))
             offset_start.append(at)

@@ -482,7 +482,12 @@ def _open_output(path: str) -> Any:
     "the first misses (crops, watermarks). 'none': the first hash alone.",
 )
 @click.option("--no-rotations", is_flag=True, help="Do not match rotated or mirrored copies.")
-@click.option("--no-crops", is_flag=True, help="Do not match cropped copies (centre crops).")
+@click.option("--no-crops", is_flag=True, help="Do not match cropped copies.")
+@click.option(
+    "--turned-crops",
+    is_flag=True,
+    help="Also match copies that were cropped and then turned or mirrored (a slower search).",
+)
 @click.option(
     "--ssim",
     type=click.FloatRange(-1.0, 1.0),
@@ -522,6 +527,7 @@ def report_command(
     second_hash: str,
     no_rotations: bool,
     no_crops: bool,
+    turned_crops: bool,
     ssim: float | None,
     prefer: tuple[str, ...],
     avoid: tuple[str, ...],
@@ -552,6 +558,7 @@ def report_command(
         avoid=avoid,
         second_hash=None if second_hash == "none" else second_hash,
         crops=not no_crops,
+        turned_crops=turned_crops,
     )
     store = _open(db)
     try:

@@ -68,10 +68,10 @@ CROP_THRESHOLD = 6
 # (public F1 0.988 instead of 0.990, held-out 0.906 instead of 0.909, until a --rehash).
 LEGACY_WINDOWS = len(CROP_LEVELS)
 LEGACY_CROP_THRESHOLD = 8
-# The crop search looks up upright full frames only: with the 8 variants it would cost 5x more
-# (100,000 pictures at 8 bits: 15.7 s instead of 2.9 s, against 10 s for the rotation-aware
-# full-frame search) for cropped copies that were also turned: on the public corpus, 5 % crops
-# then cluster with their rotated siblings (0.76 -> 0.97), on the held-out one nothing changes.
+# The crop search looks up upright full frames only by default: with the 8 variants it costs
+# 1.9x more (seventeen windows at 6 bits, 100,000 pictures: 2.5 CPU s instead of 1.3,
+# benchmarks/bench_crops.py), for cropped copies that were also turned or mirrored (crop probe:
+# a 10 % crop turned 90 degrees paired with its picture 0.36 -> 0.97). `--turned-crops` asks.
 CROP_ROTATIONS = False
 
 # The index of each dihedral transform's inverse (rot90 and rot270 undo each other; the others
@@ -112,6 +112,9 @@ class MatchOptions:
     # Also match cropped copies: a picture's full-frame pHash against the others' stored
     # crop-window pHashes (hashes.CROP_WINDOWS), within CROP_THRESHOLD bits, upright.
     crops: bool = True
+    # Also look the full frame's 7 rotated and mirrored variants up among the windows, so that
+    # a copy cropped and then turned or mirrored is found: 1.9x the crop search (CROP_ROTATIONS).
+    turned_crops: bool = CROP_ROTATIONS
 
     def resolved_threshold(self, hash_size: int = 8) -> int:
         """The threshold in bits for this hash size (the default scales with the hash's bits)."""
@@ -570,7 +573,7 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
             heads,
             passing if options.guards else found,
             CROP_THRESHOLD * rows.hash_size**2 // 64,
-            CROP_ROTATIONS,
+            options.turned_crops,
             store,
             LEGACY_CROP_THRESHOLD * rows.hash_size**2 // 64,
         )

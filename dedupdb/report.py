@@ -92,7 +92,8 @@ class ReportOptions:
     avoid: tuple[str, ...] = ()
     # The second hash whose matches are added (``MatchOptions.second_hash``); None: none.
     second_hash: str | None = MatchOptions.second_hash
-    crops: bool = True  # match cropped copies through the stored centre-crop hashes
+    crops: bool = True  # match cropped copies through the stored crop-window hashes
+    turned_crops: bool = False  # also cropped copies that were turned or mirrored (slower)
 
     def __post_init__(self) -> None:
         for name in (self.hash, self.second_hash):
@@ -324,6 +325,7 @@ def _find_clusters(
         exclude_pairs=exclude,
         second_hash=options.second_hash,
         crops=options.crops,
+        turned_crops=options.turned_crops,
     )
     match_options.validate()
     second = match_options.resolved_second()
@@ -406,6 +408,7 @@ def report_from_clusters(
             "threshold": threshold if threshold is not None else options.threshold,
             "rotations": options.rotations,
             "crops": options.crops,
+            "turned_crops": options.turned_crops,
             "ssim": options.ssim,
             "second_hash": options.second_hash if options.second_hash != options.hash else None,
             "prefer": list(options.prefer),

@@ -200,7 +200,14 @@ class Store:
             return None if row is None else json.loads(row.value)
 
     def set_setting(self, session: Session, key: str, value: Any) -> None:
-        session.merge(Setting(key=key, value=json.dumps(value)))
+        """Insert or replace a setting in one statement: two processes writing the same key at
+        once (two reports) must not both find it absent and both insert it."""
+        statement = self.insert(Setting).values(key=key, value=json.dumps(value))
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["key"], set_={"value": statement.excluded.value}
+            )
+        )
 
     def size_bytes(self) -> int | None:
         """The database's size: the SQLite file with its WAL, or what PostgreSQL reports for

@@ -348,3 +348,28 @@ def test_rows_indexed_with_four_centres_are_searched_as_they_were() -> None:
     full = crop_candidates(crop_rows(len(hashes.CROP_WINDOWS)), heads, none, CROP_THRESHOLD,
                            False, None, 8)  # fmt: skip
     assert full is None
+
+
+def test_a_crop_that_was_turned_is_found_with_turned_crops(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "turned"
+    root.mkdir()
+    original = photo(71, (640, 480))
+    original.save(root / "original.jpg", quality=90)
+    turned = central(original, 0.15).transpose(Image.Transpose.ROTATE_90)
+    turned.save(root / "turned.jpg", quality=95)
+    central(original, 0.15).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / "mirrored.jpg")
+    photo(72, (480, 640)).save(root / "stranger.jpg", quality=90)
+    index(store, root, SEQUENTIAL)
+    upright = by_names(store, find_pairs(store, MatchOptions()))
+    assert frozenset(("original.jpg", "turned.jpg")) not in upright
+    assert frozenset(("original.jpg", "mirrored.jpg")) not in upright
+    found = by_names(store, find_pairs(store, MatchOptions(turned_crops=True)))
+    for name in ("turned.jpg", "mirrored.jpg"):
+        assert found[frozenset(("original.jpg", name))].transform in (CROP, UNCROP), name
+    assert not any("stranger.jpg" in p for p in found)
+    report = build_report(store, ReportOptions(turned_crops=True))
+    assert report.settings["turned_crops"] is True
+    [cluster] = report.clusters
+    assert {Path(m.path).name for m in cluster.members} == {
+        "original.jpg", "turned.jpg", "mirrored.jpg"
+    }  # fmt: skip

@@ -8,9 +8,10 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from dedupdb import store as store_module
 from dedupdb.errors import DatabaseError
@@ -248,3 +249,24 @@ def test_the_quick_path_still_upgrades_an_older_database_and_refuses_a_newer_one
     with pytest.raises(DatabaseError, match="newer dedupdb"):
         open_store(db_path)
     assert revision_of(db_path) == "9000_test_only"
+
+
+def test_two_processes_writing_one_setting_at_once_do_not_collide(db_path: Path) -> None:
+    """Two reports at once both remember their clusters in one settings row: the second must
+    not find the key absent, then fail to insert it because the first just did."""
+    first, second = open_store(db_path), open_store(db_path)
+    interleaved = []
+
+    def first_writes_in_between(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO SETTINGS") and not interleaved:
+            interleaved.append(True)
+            with first.transaction() as session:
+                first.set_setting(session, "last_report", {"from": "first"})
+
+    event.listen(second.engine, "before_cursor_execute", first_writes_in_between)
+    with second.transaction() as session:
+        second.set_setting(session, "last_report", {"from": "second"})
+    assert interleaved  # the other writer did come in between
+    assert first.get_setting("last_report") == {"from": "second"}
+    first.engine.dispose()
+    second.engine.dispose()

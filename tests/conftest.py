@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 # PostgreSQL: a throwaway server for the tests that need one (see pgserver.py).
 from pgserver import (  # noqa: F401  (fixtures)
@@ -20,6 +21,12 @@ from pgserver import (  # noqa: F401  (fixtures)
 from PIL import Image
 
 from dedupdb.store import Store, open_store
+
+# Property tests judge results, never time: Hypothesis's per-example deadline and its "too slow"
+# health check would fail them on a shared, loaded machine (a run at load 9 did). Speed is
+# measured in benchmarks/.
+settings.register_profile("dedupdb", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("dedupdb")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -102,16 +102,6 @@ def add_crops(store: Store, seed: int = 2) -> int:
     return planted
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float, Any]:
-    walls, cpus, result = [], [], None
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = fn()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return statistics.median(walls), statistics.median(cpus), result
-
-
 def report_side(images: int, repeats: int, thresholds: list[int]) -> None:
     bench = _bench_report()
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +142,7 @@ def report_side(images: int, repeats: int, thresholds: list[int]) -> None:
                 if (which, bits) != (f"all {len(hashes.CROP_WINDOWS)} windows", CROP_THRESHOLD)
             ),
         ):
-            wall, cpu, found = timed(fn, repeats)
+            (wall, cpu), found = bench.timed(fn, repeats)  # bench_report's, as its tables
             count = len(found) if isinstance(found, list) else len(found[0].a) if found else 0
             results.append((name, wall, cpu, count))
         store.close()

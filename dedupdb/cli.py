@@ -174,7 +174,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Decoding processes [default: one per CPU core].",
+    help="Decoding processes [default: one per CPU core this process may use].",
 )
 @click.option(
     "--hash-size",

@@ -10,8 +10,9 @@ early) or to decode in-process.
 Stages, in order (each a small function, composed in ``index``):
 1. ``plan``: walk the root and sort each file into unchanged / known-bad / to-process, and the
    stored rows the walk did not see into vanished.
-2. ``extract.process_file`` (in workers): read the bytes once, hash them; a content hash the database
-   already knows needs no decoding (a move or an exact copy); otherwise decode, hash, measure.
+2. ``extract.process_file`` (in workers): read the bytes once, hash them; a content hash the
+   database already knows needs no decoding (a move or an exact copy); otherwise decode, hash,
+   measure.
 3. ``Writer``: one transaction per result; moves update the row in place.
 """
 
@@ -71,7 +72,7 @@ class IndexOptions:
 
     excludes: tuple[str, ...] = ()
     follow_symlinks: bool = False
-    workers: int | None = None  # None: one per CPU core
+    workers: int | None = None  # None: one per CPU core this process may use
     hash_size: int | None = None  # None: what the database already uses, else 8
     rehash: bool = False
     retry_errors: bool = False

@@ -182,7 +182,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     default=None,
     help="Perceptual hash size: 8 (64-bit) or 16 (256-bit) [default: the database's, else 8].",
 )
-@click.option("--rehash", is_flag=True, help="Recompute hashes after changing --hash-size.")
+@click.option(
+    "--rehash",
+    is_flag=True,
+    help="Recompute every image's hashes and signals (after changing --hash-size, or to bring "
+    "images indexed by an older dedupdb up to date).",
+)
 @click.option(
     "--retry-errors", is_flag=True, help="Retry files that failed before, even unchanged."
 )

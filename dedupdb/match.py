@@ -437,10 +437,9 @@ def crop_candidates(
     crop_row, level, copy_row = crop_row[other], level[other], copy_row[other]
     distance, variant = found.distance[other], variant[other]
     # One pair, one (best) match: the smallest distance, then the first window (the mildest
-    # centred crop first), then the identity before other transforms, then a as the whole
-    # picture (whatever order the search found them in).
+    # centred crop first), then the identity before other transforms.
     a, b = np.minimum(crop_row, copy_row), np.maximum(crop_row, copy_row)
-    order = np.lexsort((crop_row, variant, level, distance, b, a))
+    order = np.lexsort((variant, level, distance, b, a))
     a, b, level, distance, variant = (
         a[order],
         b[order],

@@ -583,9 +583,10 @@ class _Tables:
         order = np.empty((len(plan), len(stored)), dtype=np.int64)
 
         def sort(j: int) -> np.ndarray:
-            rows, table = _bucket_sort(_chunk_values(stored, plan[j]), plan[j].bits)
-            order[j] = rows
-            sorted_hashes[j] = stored[rows]
+            table = np.empty((1 << plan[j].bits) + 1, dtype=np.int64)
+            chunk = plan[j]
+            _counting_sort(stored, chunk.word, chunk.shift, chunk.bits, order[j],
+                           sorted_hashes[j], table)  # fmt: skip
             return table
 
         tables = list(each(sort, range(len(plan))))
@@ -594,7 +595,7 @@ class _Tables:
             masks.extend(_flip_masks(chunk.bits, chunk.radius) if chunk.radius >= 0 else [])
             mask_start.append(len(masks))
             table = tables[j]
-            offsets.append(table.astype(np.int64))
+            offsets.append(table)
             bounds.append((at, at + len(table)))
             offset_start.append(at)
             at += len(table)
@@ -622,22 +623,37 @@ class _Tables:
 
 def _sort_by_chunk(hashes: np.ndarray, chunk: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows sorted by the chunk's value: (sorted rows, their row numbers, offsets per value)."""
-    rows, offsets = _bucket_sort(_chunk_values(hashes, chunk), chunk.bits)
-    return np.ascontiguousarray(hashes[rows]), rows, offsets
+    rows = np.empty(len(hashes), dtype=np.int64)
+    in_order = np.empty_like(hashes)
+    offsets = np.empty((1 << chunk.bits) + 1, dtype=np.int64)
+    _counting_sort(hashes, chunk.word, chunk.shift, chunk.bits, rows, in_order, offsets)
+    return in_order, rows, offsets
 
 
-def _bucket_sort(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows sorted by value (stable), and where each value's rows start: ``2**bits + 1``
-    offsets. Values of 16 bits or fewer sort as uint16, which numpy radix-sorts."""
-    narrow = values.astype(np.uint16) if bits <= 16 else values
-    rows = np.argsort(narrow, kind="stable").astype(np.int64)
-    counts = np.bincount(values, minlength=1 << bits)
-    offsets = np.zeros((1 << bits) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return rows, offsets
-
-
-def _chunk_values(hashes: np.ndarray, chunk: Chunk) -> np.ndarray:
-    word = hashes[:, chunk.word]
-    values = (word >> np.uint64(chunk.shift)) & np.uint64((1 << chunk.bits) - 1)
-    return np.asarray(values, dtype=np.int64)
+@_jit
+def _counting_sort(
+    hashes: np.ndarray,  # (n, words) uint64
+    word: int,  # the chunk: (hashes[:, word] >> shift) & (2**bits - 1)
+    shift: int,
+    bits: int,
+    rows: np.ndarray,  # out (n,) int64: the row at each sorted position
+    in_order: np.ndarray,  # out (n, words) uint64: the hashes, sorted
+    offsets: np.ndarray,  # out (2**bits + 1,) int64: where each chunk value's rows start
+) -> None:
+    """The rows sorted by the chunk's value, stably (a counting sort: two passes, no
+    comparisons)."""
+    n, words = hashes.shape
+    low = np.uint64((1 << bits) - 1)
+    offsets[:] = 0
+    for i in range(n):
+        offsets[((hashes[i, word] >> np.uint64(shift)) & low) + np.uint64(1)] += 1
+    for v in range(1 << bits):
+        offsets[v + 1] += offsets[v]
+    at = offsets[:-1].copy()
+    for i in range(n):
+        value = (hashes[i, word] >> np.uint64(shift)) & low
+        position = at[value]
+        at[value] = position + 1
+        rows[position] = i
+        for w in range(words):
+            in_order[position, w] = hashes[i, w]

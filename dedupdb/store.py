@@ -15,13 +15,13 @@ import re
 import shutil
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -400,6 +400,19 @@ def select_one(session: Session, statement: Any) -> Any:
     return session.execute(statement).scalar_one_or_none()
 
 
+def driver_rows(conn: Connection, statement: Any, parameters: Any = None) -> Sequence[Any]:
+    """The rows of a Core select as the database driver returns them: plain tuples, without
+    SQLAlchemy's row objects and result processing (a third of the time for 100,000 rows).
+    For columns that need no processing: integers, floats, text and bytes; a boolean comes
+    as 0 or 1 from SQLite."""
+    result = conn.execute(statement, parameters)
+    try:
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    return rows
+
+
 __all__ = [
     "ENV_VAR",
     "HASH_PARAMS_KEY",
@@ -407,6 +420,7 @@ __all__ = [
     "backup",
     "database_url",
     "default_database_path",
+    "driver_rows",
     "head_revision",
     "open_store",
     "select",

@@ -343,15 +343,14 @@ def _any_within(
 
 
 @_jit
-def _hits(value: np.uint64, hashes: np.ndarray, start: int, end: int, threshold: int) -> int:
-    """How many of ``hashes[start:end]`` lie within ``threshold`` bits of ``value``: a loop
-    without branches that the compiler vectorises (unsigned indices and comparison, so that it
-    needs neither gathers nor conversions to float)."""
-    limit = np.uint64(threshold)
-    count = 0
+def _hits(value: np.uint64, hashes: np.ndarray, start: int, end: int, threshold: int) -> bool:
+    """Whether any of ``hashes[start:end]`` lies within ``threshold`` bits of ``value``: the
+    smallest distance, in a loop without branches that the compiler vectorises (unsigned
+    indices and values, so that it needs neither gathers nor conversions to float)."""
+    nearest = np.uint64(WORD_BITS)
     for i in range(np.uint64(start), np.uint64(end)):
-        count += _ctpop(hashes[i] ^ value) <= limit
-    return count
+        nearest = min(nearest, _ctpop(hashes[i] ^ value))
+    return nearest <= np.uint64(threshold)
 
 
 @_jit

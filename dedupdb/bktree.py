@@ -350,7 +350,8 @@ def _hits(value: np.uint64, hashes: np.ndarray, start: int, end: int, threshold:
     nearest = np.uint64(WORD_BITS)
     for i in range(np.uint64(start), np.uint64(end)):
         nearest = min(nearest, _ctpop(hashes[i] ^ value))
-    return nearest <= np.uint64(threshold)
+    found: bool = nearest <= np.uint64(threshold)
+    return found
 
 
 @_jit

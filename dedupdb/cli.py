@@ -81,10 +81,11 @@ def _debug() -> bool:
     return bool(ctx and ctx.find_root().params.get("debug"))
 
 
-def _open(db: str | None) -> Store:
+def _open(db: str | None, *, create: bool = True) -> Store:
+    """Open the database; only ``index`` makes one where there is none (``create``)."""
     from .store import open_store
 
-    store = open_store(db)
+    store = open_store(db, create=create)
     _started()
     return store
 
@@ -182,7 +183,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     default=None,
     help="Perceptual hash size: 8 (64-bit) or 16 (256-bit) [default: the database's, else 8].",
 )
-@click.option("--rehash", is_flag=True, help="Recompute hashes after changing --hash-size.")
+@click.option(
+    "--rehash",
+    is_flag=True,
+    help="Recompute every image's hashes and signals (after changing --hash-size, or to bring "
+    "images indexed by an older dedupdb up to date).",
+)
 @click.option(
     "--retry-errors", is_flag=True, help="Retry files that failed before, even unchanged."
 )
@@ -354,7 +360,7 @@ def status_command(db: str | None, show_errors: bool, as_json: bool) -> None:
     """
     from .status import status
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         result = status(store)
         errors = _failures(store) if show_errors else []
@@ -428,7 +434,7 @@ def prune_command(db: str | None, root: str | None) -> None:
     """
     from .status import prune
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         removed = prune(store, root)
     finally:
@@ -560,7 +566,7 @@ def report_command(
         crops=not no_crops,
         turned_crops=turned_crops,
     )
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         result = build_report(store, options)
         remembered = remember_clusters(store, cluster_membership(result))
@@ -664,7 +670,7 @@ def not_duplicate_command(
         mark_not_duplicates,
     )
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         if list_all:
             for decision in list_not_duplicates(store):
@@ -770,7 +776,7 @@ def apply_command(
             "--resume finishes the interrupted run as it was planned: give no REPORT, "
             "action or --move-to"
         )
-    store = _open(db)
+    store = _open(db, create=False)
     bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
 
     def progress(done: int, total: int, path: str) -> None:
@@ -876,7 +882,7 @@ def undo_command(run: int | None, db: str | None, as_json: bool) -> None:
     """
     from .actions import undo
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         result = undo(store, run)
     finally:
@@ -910,7 +916,7 @@ def history_command(db: str | None, as_json: bool) -> None:
 
     from .actions import history
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         runs = history(store)
     finally:
@@ -951,7 +957,7 @@ def backup_command(target: str, db: str | None) -> None:
 
     from .store import backup
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         written = backup(store, Path(target))
     finally:

@@ -142,7 +142,7 @@ class MatchOptions:
                 raise MatchOptionsError(
                     f"threshold {value} is out of range for {bits}-bit hashes",
                     f"use a value from 0 to {bits // 2} "
-                    f"(default {self.resolved_threshold(hash_size)})",
+                    f"(default {DEFAULT_THRESHOLDS[self.hash] * bits // 64} for {self.hash})",
                 )
         if self.ssim is not None and not -1.0 <= self.ssim <= 1.0:
             raise MatchOptionsError(

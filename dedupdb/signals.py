@@ -62,12 +62,23 @@ def colour_signature(picture: np.ndarray | Image.Image) -> bytes:
 
 
 def colour_source(image: Image.Image) -> Image.Image:
-    """What the colour signatures average: the picture box-reduced by the whole factor that
-    leaves its shorter side 32 to 63 pixels (nearly the same means, a third the cost). A
-    picture already so reduced is returned as it is, so the indexer reduces once for
-    ``colour_signature`` and ``crop_colours``."""
+    """What the colour signatures average: the picture area-averaged down to sides that are
+    multiples of the grid, the shorter one 32 to 63 pixels (the same cell means, a third the
+    cost). A picture already so reduced is returned as it is, so the indexer reduces once for
+    ``colour_signature`` and ``crop_colours``.
+
+    Every reduced pixel averages the same area, and every grid cell the same whole number of
+    reduced pixels, so the cells are exact means of the picture. (``Image.reduce`` by a whole
+    factor would leave a partial block at the right and bottom edges weighing as much as a
+    full one, and cells that straddle reduced pixels: the same picture at two sizes, say a
+    JPEG and its TIFF conversion, then differed by up to 15 levels in a cell.)
+    """
     factor = min(image.size) // (SIGNATURE_GRID * 8)
-    return image.reduce(factor) if factor > 1 else image
+    if factor <= 1:
+        return image
+    block = factor * SIGNATURE_GRID
+    width, height = image.width // block * SIGNATURE_GRID, image.height // block * SIGNATURE_GRID
+    return image.resize((width, height), Image.Resampling.BOX)
 
 
 def thumbnail(gray: np.ndarray) -> bytes:

@@ -260,13 +260,25 @@ def create_db_engine(url: str) -> Engine:
         ) from err
 
 
-def open_store(db: str | os.PathLike[str] | None = None, *, migrate: bool = True) -> Store:
+def open_store(
+    db: str | os.PathLike[str] | None = None, *, migrate: bool = True, create: bool = True
+) -> Store:
     """Open (and create or upgrade) the database named by a path or URL.
 
     Raises ``DatabaseError`` for a database written by a newer dedupdb, a file that is not a
-    dedupdb database, or a database that cannot be reached.
+    dedupdb database, or a database that cannot be reached; with ``create`` False, also for a
+    SQLite file that does not exist (a command that only reads or acts on what ``index``
+    stored would otherwise leave an empty database behind a mistyped ``--db``).
     """
     url = database_url(db)
+    missing = None if create else _missing_sqlite_file(url)
+    if missing is not None:
+        raise DatabaseError(
+            f"no database at {missing}",
+            "index a folder into it first (dedupdb index FOLDER"
+            + ("" if db is None and not os.environ.get(ENV_VAR) else f" --db {missing}")
+            + "), or point --db or DEDUPDB_DB at your database",
+        )
     engine = create_db_engine(url)
     try:
         version = _migrate(engine, url) if migrate else _current_revision(engine)
@@ -279,6 +291,18 @@ def open_store(db: str | os.PathLike[str] | None = None, *, migrate: bool = True
             raise translate_operational_error(err, url) from err
         raise DatabaseError(f"cannot use the database {_safe(url)}: {err.orig}") from err
     return Store(engine=engine, url=url, schema_version=version or "none")
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL when it does not exist (None for other databases)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a URI filename: SQLite parses it, not us
+        return None
+    path = Path(database)
+    return None if path.exists() else path
 
 
 def _safe(url: str) -> str:

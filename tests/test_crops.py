@@ -219,7 +219,7 @@ def crops_between(tmp_path: Path) -> Path:
         "crop125.jpg": (0.125, 0.125, 0.875, 0.875),
         "crop25.jpg": (0.25, 0.25, 0.75, 0.75),
         "sides15.jpg": (0.15, 0.0, 0.85, 1.0),
-        "topbottom10.jpg": (0.0, 0.1, 1.0, 0.9),
+        "topbottom15.jpg": (0.0, 0.15, 1.0, 0.85),
     }
     for name, window in cuts.items():
         window_crop(original, window).save(root / name, quality=95)
@@ -232,13 +232,13 @@ def test_crops_between_the_centres_and_to_another_aspect_are_found(
 ) -> None:
     index(store, crops_between, SEQUENTIAL)
     pairs = by_names(store, find_pairs(store, MatchOptions()))
-    for name in ("crop125.jpg", "crop25.jpg", "sides15.jpg", "topbottom10.jpg"):
+    for name in ("crop125.jpg", "crop25.jpg", "sides15.jpg", "topbottom15.jpg"):
         pair = pairs[frozenset(("original.jpg", name))]
         assert pair.transform in (CROP, UNCROP), name
     assert not any("stranger.jpg" in p for p in pairs)
     [cluster] = find_clusters(store, MatchOptions())
     assert sorted(names(store)[m] for m in cluster.members) == [
-        "crop125.jpg", "crop25.jpg", "original.jpg", "sides15.jpg", "topbottom10.jpg"
+        "crop125.jpg", "crop25.jpg", "original.jpg", "sides15.jpg", "topbottom15.jpg"
     ]  # fmt: skip
 
 

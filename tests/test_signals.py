@@ -61,6 +61,20 @@ def test_the_colours_are_reduced_once_for_both_signatures() -> None:
     assert signals.crop_colours(small, windows) == signals.crop_colours(picture, windows)
 
 
+def test_colour_signature_is_the_exact_mean_of_each_cell_at_any_size() -> None:
+    # Flat blocks of random colours 13 px across: their edges fall anywhere in the cells, so a
+    # reduction that weighs a partial block like a whole one, or cells that straddle reduced
+    # pixels, shows (it was up to 9 levels off at 320x200 and 8 at 400x300).
+    rng = np.random.default_rng(3)
+    for width, height in ((320, 200), (512, 320), (400, 300), (1000, 140)):
+        blocks = rng.integers(0, 256, (height // 13 + 1, width // 13 + 1, 3), dtype=np.uint8)
+        pixels = np.kron(blocks, np.ones((13, 13, 1), dtype=np.uint8))[:height, :width]
+        grid = signals.SIGNATURE_GRID
+        exact = pixels.reshape(grid, height // grid, grid, width // grid, 3).mean(axis=(1, 3))
+        signature = np.frombuffer(signals.colour_signature(Image.fromarray(pixels)), np.uint8)
+        assert np.abs(signature.reshape(grid, grid, 3) - exact).max() <= 2, (width, height)
+
+
 def test_crop_colours_are_the_mean_colours_of_each_window() -> None:
     # Left half red, right half blue: a window's cells are red, blue or a mix by area.
     pixels = np.zeros((64, 96, 3), dtype=np.uint8)

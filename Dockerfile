@@ -47,7 +47,7 @@ USER 1000:1000
 WORKDIR /output
 VOLUME ["/data", "/state", "/output"]
 
-# Proves the CLI starts and the database opens (created and migrated on first use).
+# Proves the CLI starts and the database opens (the first `index` run creates it).
 HEALTHCHECK --interval=5m --timeout=30s --start-period=30s --retries=3 \
     CMD ["dedupdb", "status", "--json"]
 

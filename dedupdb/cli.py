@@ -81,10 +81,11 @@ def _debug() -> bool:
     return bool(ctx and ctx.find_root().params.get("debug"))
 
 
-def _open(db: str | None) -> Store:
+def _open(db: str | None, *, create: bool = True) -> Store:
+    """Open the database; only ``index`` makes one where there is none (``create``)."""
     from .store import open_store
 
-    store = open_store(db)
+    store = open_store(db, create=create)
     _started()
     return store
 
@@ -365,7 +366,7 @@ def status_command(db: str | None, show_errors: bool, as_json: bool) -> None:
     """
     from .status import status
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         result = status(store)
         errors = _failures(store) if show_errors else []
@@ -439,7 +440,7 @@ def prune_command(db: str | None, root: str | None) -> None:
     """
     from .status import prune
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         removed = prune(store, root)
     finally:
@@ -571,7 +572,7 @@ def report_command(
         crops=not no_crops,
         turned_crops=turned_crops,
     )
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         result = build_report(store, options)
         remembered = remember_clusters(store, cluster_membership(result))
@@ -675,7 +676,7 @@ def not_duplicate_command(
         mark_not_duplicates,
     )
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         if list_all:
             for decision in list_not_duplicates(store):
@@ -781,7 +782,7 @@ def apply_command(
             "--resume finishes the interrupted run as it was planned: give no REPORT, "
             "action or --move-to"
         )
-    store = _open(db)
+    store = _open(db, create=False)
     bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
 
     def progress(done: int, total: int, path: str) -> None:
@@ -887,7 +888,7 @@ def undo_command(run: int | None, db: str | None, as_json: bool) -> None:
     """
     from .actions import undo
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         result = undo(store, run)
     finally:
@@ -921,7 +922,7 @@ def history_command(db: str | None, as_json: bool) -> None:
 
     from .actions import history
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         runs = history(store)
     finally:
@@ -962,7 +963,7 @@ def backup_command(target: str, db: str | None) -> None:
 
     from .store import backup
 
-    store = _open(db)
+    store = _open(db, create=False)
     try:
         written = backup(store, Path(target))
     finally:

@@ -47,7 +47,7 @@ from .hashes import (
 )
 from .models import PRESENT, Image
 from .signals import SIGNATURE_GRID, THUMB_SIZE
-from .store import HASH_PARAMS_KEY, Store
+from .store import HASH_PARAMS_KEY, Store, driver_rows
 
 # Default thresholds (Hamming bits for 64-bit hashes), measured on the benchmark corpus: see
 # README "Accuracy" and benchmarks/bench_accuracy.py. 256-bit hashes (hash size 16) scale them.
@@ -142,7 +142,7 @@ class MatchOptions:
                 raise MatchOptionsError(
                     f"threshold {value} is out of range for {bits}-bit hashes",
                     f"use a value from 0 to {bits // 2} "
-                    f"(default {self.resolved_threshold(hash_size)})",
+                    f"(default {DEFAULT_THRESHOLDS[self.hash] * bits // 64} for {self.hash})",
                 )
         if self.ssim is not None and not -1.0 <= self.ssim <= 1.0:
             raise MatchOptionsError(
@@ -218,8 +218,8 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
         .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
         .order_by(Image.id)
     )
-    with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping for 10^6 rows
-        records = conn.execute(query).all()
+    with store.engine.connect() as conn:  # the driver's tuples: no ORM or row objects
+        records = driver_rows(conn, query)
     n_all = len(records)
     columns = list(zip(*records, strict=True)) if records else [()] * 10
     ids_all = np.asarray(columns[0], dtype=np.int64)

@@ -28,6 +28,7 @@ from .quality import (
     EDIT_FREE,
     EDIT_SPAN,
     EXIF_TAGS_FULL,
+    RAW_EXTENSIONS,
     RICHER_EXIF_TAGS,
     SCORE_EPSILON,
     WEIGHTS,
@@ -44,6 +45,8 @@ from .quality import (
 )
 
 _INVERSE = np.array([0, 3, 2, 1, 4, 5, 6, 7])  # the index of each dihedral transform's inverse
+# The longest raw file's extension (the dot included).
+_RAW_LONGEST = max(len(e) for e in RAW_EXTENSIONS)
 
 
 @dataclass
@@ -202,11 +205,12 @@ def _ratio(value: np.ndarray, best: np.ndarray) -> np.ndarray:
 def _formats(paths: list[str], formats: list[str], lossless: list[bool]) -> tuple[
     np.ndarray, np.ndarray
 ]:  # fmt: skip
-    """``format_rank`` and ``is_raw`` of each member (cached by extension and format)."""
-    cache: dict[tuple[str, str, bool], tuple[float, bool]] = {}
+    """``format_rank`` and ``is_raw`` of each member (cached by raw name, format and
+    lossless)."""
+    cache: dict[tuple[bool, str, bool], tuple[float, bool]] = {}
     ranks, raws = [], []
     for path, fmt, loss in zip(paths, formats, lossless, strict=True):
-        key = (os.path.splitext(path)[1].lower(), fmt, loss)
+        key = (_raw_name(path), fmt, loss)
         value = cache.get(key)
         if value is None:
             probe = Candidate(0, path, 0, 0, 0, 0, fmt, loss)
@@ -214,6 +218,15 @@ def _formats(paths: list[str], formats: list[str], lossless: list[bool]) -> tupl
         ranks.append(value[0])
         raws.append(value[1])
     return np.array(ranks, dtype=np.float64), np.array(raws, dtype=bool)
+
+
+def _raw_name(path: str) -> bool:
+    """Whether the path's extension is a raw file's (as ``Candidate.is_raw`` tells). Only a
+    path whose last characters spell one can: the others (nearly all) skip ``splitext``."""
+    tail = path[-_RAW_LONGEST:].lower()
+    return tail[tail.rfind(".") :] in RAW_EXTENSIONS and (
+        os.path.splitext(path)[1].lower() in RAW_EXTENSIONS
+    )
 
 
 def rounded(values: np.ndarray, digits: int) -> list[float]:

@@ -46,7 +46,7 @@ from .ranking import (
     rounded,
 )
 from .signals import SIGNATURE_GRID
-from .store import Store
+from .store import Store, driver_rows
 
 SCHEMA = "dedupdb-report"
 SCHEMA_VERSION = 1
@@ -522,11 +522,11 @@ def _fetch(store: Store, columns: Sequence[Any], ids: list[int]) -> list[Any]:
     # One statement, compiled once; the ids are expanded into it at each execution.
     query = select(*columns).where(Image.id.in_(bindparam("ids", expanding=True)))
     records: list[Any] = []
-    with store.engine.connect() as conn:  # Core rows: no ORM bookkeeping
+    with store.engine.connect() as conn:  # the driver's tuples: no ORM or row objects
         roots = dict(conn.execute(select(Root.id, Root.path)).all())
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            records.extend(conn.execute(query, {"ids": chunk}).all())
+            records.extend(driver_rows(conn, query, {"ids": chunk}))
     records = [r for r in records if r[1] in roots]
     records.sort(key=lambda r: r[0])
     return [roots, *(list(zip(*records, strict=True)) if records else [()] * len(columns))]

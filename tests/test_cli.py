@@ -19,6 +19,7 @@ from conftest import count_image_rows, photo_files, save_photo
 from dedupdb.cli import _ProgressBar, cli
 from dedupdb.errors import ParameterMismatchError
 from dedupdb.index import Progress
+from dedupdb.store import open_store
 
 
 def run(*args: str) -> Result:
@@ -165,7 +166,27 @@ def test_interrupt_says_the_work_is_saved(
     assert "run the same command again to continue" in result.stderr
 
 
+def test_commands_other_than_index_refuse_a_database_that_does_not_exist(
+    tmp_path: Path, photo_tree: Path
+) -> None:
+    missing = tmp_path / "typo.sqlite"
+    for command in (
+        ["status"], ["report"], ["history"], ["prune"], ["undo"],
+        ["not-duplicate", "--cluster", "1"], ["apply", str(tmp_path / "report.json")],
+        ["backup", str(tmp_path / "copy.sqlite")],
+    ):  # fmt: skip
+        result = run(*command, "--db", str(missing))
+        assert result.exit_code == 1, (command, result.output)
+        assert f"no database at {missing}" in result.stderr, command
+        assert f"dedupdb index FOLDER --db {missing}" in result.stderr
+        assert "Traceback" not in result.output
+    assert not missing.exists()  # nothing left behind a mistyped --db
+    assert run("index", str(photo_tree), "--db", str(missing), "--workers", "1").exit_code == 0
+    assert run("status", "--db", str(missing)).exit_code == 0
+
+
 def test_status_text_errors_and_json(tmp_path: Path, photo_tree: Path) -> None:
+    open_store(tmp_path / "cli.sqlite").close()  # a database with nothing indexed yet
     empty = run("status", *db_args(tmp_path))
     assert empty.exit_code == 0
     assert "No folders indexed yet" in empty.stdout

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import dedupdb
 import dedupdb.cli
 from dedupdb.cli import cli, main
+from dedupdb.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = "\x1b["
@@ -86,7 +87,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 def test_a_database_from_a_newer_dedupdb_is_refused_in_one_line(tmp_path: Path) -> None:
     db = tmp_path / "future.sqlite"
-    assert CliRunner().invoke(cli, ["status", "--db", str(db)]).exit_code == 0
+    open_store(db).close()
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     result = CliRunner().invoke(cli, ["status", "--db", str(db)])
@@ -157,6 +158,7 @@ def test_unexpected_errors_are_one_line_from_the_console_script(
     monkeypatch.setattr(dedupdb.cli.signal, "signal", lambda *args: None)  # keep pytest's
     monkeypatch.setattr(importlib.import_module("dedupdb.status"), "status", boom)
     monkeypatch.delenv("DEDUPDB_DEBUG", raising=False)
+    open_store().close()  # the default database (conftest points DEDUPDB_DB into tmp_path)
     monkeypatch.setattr(sys, "argv", ["dedupdb", "status"])
     with pytest.raises(SystemExit) as exit_:
         main()
@@ -186,7 +188,7 @@ def loaded_by(*args: str) -> set[str]:
     done = subprocess.run(
         [sys.executable, "-c", IMPORTS_PROBE, *args], capture_output=True, text=True, check=True
     )
-    return set(done.stderr.split())
+    return set(done.stderr.splitlines()[-1].split())  # the probe's line: after any message
 
 
 def test_help_version_and_status_load_only_what_they_use(tmp_path: Path) -> None:
@@ -194,11 +196,11 @@ def test_help_version_and_status_load_only_what_they_use(tmp_path: Path) -> None
     assert loaded_by("--help") == set()
     assert loaded_by("index", "--help") == {"platformdirs"}  # names the default database
     db = str(tmp_path / "probe.sqlite")
-    assert loaded_by("status", "--db", db) == {"sqlalchemy", "alembic"}  # created: migrated
-    assert loaded_by("status", "--db", db) == {"sqlalchemy"}  # at head: no Alembic
+    assert loaded_by("status", "--db", db) == {"sqlalchemy"}  # refused: no database there
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "scipy" not in loaded_by("index", str(empty), "--db", db, "--quiet")
+    assert "scipy" not in loaded_by("index", str(empty), "--db", db, "--quiet")  # creates it
+    assert loaded_by("status", "--db", db) == {"sqlalchemy"}  # at head: no Alembic
 
 
 def test_main_pauses_the_garbage_collector_only_while_the_command_starts(
@@ -209,6 +211,7 @@ def test_main_pauses_the_garbage_collector_only_while_the_command_starts(
     frozen: list[bool] = []  # whether the collector was running when start-up was frozen
     monkeypatch.setattr(dedupdb.cli.signal, "signal", lambda *args: None)  # keep pytest's
     monkeypatch.setattr(dedupdb.cli.gc, "freeze", lambda: frozen.append(gc.isenabled()))
+    open_store(tmp_path / "gc.sqlite").close()
     monkeypatch.setattr(sys, "argv", ["dedupdb", "status", "--db", str(tmp_path / "gc.sqlite")])
     try:
         with pytest.raises(SystemExit) as exit_:

@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from dedupdb.cli import cli
 from dedupdb.index import IndexOptions, index
-from dedupdb.store import Store
+from dedupdb.store import Store, open_store
+
+
+@pytest.fixture
+def db_path(db_path: Path) -> Path:
+    """The test database, created (only `dedupdb index` makes one where there is none)."""
+    open_store(db_path).close()
+    return db_path
 
 
 def run(*args: str) -> tuple[int, str]:

@@ -259,6 +259,12 @@ def test_bad_options_are_refused(store: Store, options: MatchOptions, message: s
         find_pairs(store, options)
 
 
+def test_an_out_of_range_threshold_is_refused_with_the_default_as_a_hint(store: Store) -> None:
+    with pytest.raises(MatchOptionsError) as refused:
+        find_pairs(store, MatchOptions(threshold=99))
+    assert refused.value.hint == "use a value from 0 to 32 (default 10 for phash)"
+
+
 def test_empty_database(store: Store) -> None:
     assert find_pairs(store, MatchOptions()) == []
 

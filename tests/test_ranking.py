@@ -4,6 +4,7 @@ reasons, the per-cluster colour deviation and keeper distance the report compute
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 from hypothesis import given, settings
@@ -11,10 +12,11 @@ from hypothesis import strategies as st
 
 from dedupdb.hashes import DIHEDRAL_NAMES, VARIANTS, hamming
 from dedupdb.match import aligned, dihedral
-from dedupdb.quality import Candidate, Rules, deviations, rank
+from dedupdb.quality import RAW_EXTENSIONS, Candidate, Rules, deviations, rank
 from dedupdb.ranking import (
     Segments,
     Table,
+    _raw_name,
     colour_deviations,
     keeper_distances,
     rank_clusters,
@@ -238,3 +240,16 @@ def test_aligned_turns_each_grid_as_dihedral_does() -> None:
         turned = aligned(grids, variants)
         for grid, variant, out in zip(grids, variants.tolist(), turned, strict=True):
             assert np.array_equal(out, dihedral(grid, variant))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["/", ".", "..", "a", "cr2", "CR2", "dng", "İ", "\u212a", ".nef", "x.raw"]),
+        max_size=6,
+    )
+)
+def test_raw_name_is_the_extension_test(pieces: list[str]) -> None:
+    # The shortcut that skips splitext for most paths answers as Candidate.is_raw's test.
+    path = "".join(pieces)
+    assert _raw_name(path) == (os.path.splitext(path)[1].lower() in RAW_EXTENSIONS)

@@ -262,8 +262,8 @@ def _cli_run(
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
     if created:
-        create = [sys.executable, "-m", "dedupdb", "status", "--db", str(db)]
-        subprocess.run(create, check=True, capture_output=True, env=env)
+        create = f"from dedupdb.store import open_store; open_store({str(db)!r}).close()"
+        subprocess.run([sys.executable, "-c", create], check=True, env=env)
     command = [sys.executable, "-m", "dedupdb", "index", str(corpus), "--db", str(db)]
     command += ["--workers", str(workers), "--json", "--quiet"]
     cpu, started = _children_cpu(), time.perf_counter()

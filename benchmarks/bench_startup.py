@@ -83,7 +83,8 @@ class Tree:
         self.workdir.mkdir()
         self.template = self.workdir / "template.sqlite"  # an existing, empty database
         self.db = self.workdir / "run.sqlite"
-        self.dedupdb("status", "--db", str(self.template))
+        create = f"from dedupdb.store import open_store; open_store({str(self.template)!r}).close()"
+        subprocess.run([sys.executable, "-c", create], check=True, env=self.env, cwd=self.workdir)
 
     def dedupdb(self, *args: str) -> tuple[float, float, float]:
         """(CPU seconds, wall seconds, the indexing process's CPU seconds until its first file

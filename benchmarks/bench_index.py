@@ -66,9 +66,10 @@ from PIL import Image
 
 import dedupdb
 from dedupdb.decode import WORKING_SIZE
-from dedupdb.index import IndexOptions, Known, Task, run_tasks
+from dedupdb.index import IndexOptions, run_tasks
 from dedupdb.store import open_store
 from dedupdb.walk import walk
+from dedupdb.workers import Indexed, Task
 
 # The module, not the function that dedupdb/__init__.py exports under the same name.
 index_module = importlib.import_module("dedupdb.index")
@@ -158,8 +159,8 @@ def dedupdb_per_image(corpus: Path) -> Pass:
     tasks = [Task(root, entry, 8, 100) for entry in walk(root)]
 
     def run() -> None:
-        for result in run_tasks(tasks, 1, Known(), in_process=True):
-            if not isinstance(result, index_module.Indexed):
+        for result in run_tasks(tasks, 1, in_process=True):
+            if not isinstance(result, Indexed):
                 raise SystemExit(f"dedupdb did not index {result.entry.relpath!r}: {result}")
 
     return run
@@ -250,20 +251,23 @@ def _megapixels(files: list[Path]) -> str:
 
 
 def _cli_run(
-    corpus: Path, db: Path, workers: int, *, created: bool = False
+    corpus: Path, db: Path, workers: int, *, created: bool = False, tree: Path | None = None
 ) -> tuple[float, float, float]:
     """One ``dedupdb index`` on a fresh database: (wall seconds, the run's own seconds, CPU
     seconds of the command and its workers). ``created``: the database (its schema, at the
     newest revision) is created before the timed command, as for every run but a user's
-    first; the command then indexes every file into it."""
+    first; the command then indexes every file into it. ``tree``: the dedupdb of another
+    source tree runs (``PYTHONPATH``), creating the database with its own schema."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
     if created:
-        open_store(db).close()
+        create = [sys.executable, "-m", "dedupdb", "status", "--db", str(db)]
+        subprocess.run(create, check=True, capture_output=True, env=env)
     command = [sys.executable, "-m", "dedupdb", "index", str(corpus), "--db", str(db)]
     command += ["--workers", str(workers), "--json", "--quiet"]
     cpu, started = _children_cpu(), time.perf_counter()
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
     summary = json.loads(done.stdout)
     if summary["new"] != len(_image_files(corpus)):
@@ -319,10 +323,13 @@ def _spin_units(seconds: float) -> list[int]:
     return [max(1, int(seconds / per / 40))] * 40
 
 
-def workers_table(corpus: Path, repeats: int, workdir: Path) -> tuple[str, float, float, float]:
+def workers_table(
+    corpus: Path, repeats: int, workdir: Path, before: Path | None = None
+) -> tuple[str, float, float, float]:
     """1 worker against 2, side by side in each repeat with the machine's own ceiling: the same
     split of work over 1 and 2 forked processes for a pure-Python loop (no memory traffic)
-    and for the bare draft decode of the same files (what the workers mostly do)."""
+    and for the bare draft decode of the same files (what the workers mostly do). ``before``:
+    the commands of another source tree of dedupdb too, interleaved with this one's."""
     db = workdir / "workers.sqlite"
     files = sorted(_image_files(corpus), key=lambda p: p.stat().st_size, reverse=True)
     n = len(files)
@@ -331,6 +338,11 @@ def workers_table(corpus: Path, repeats: int, workdir: Path) -> tuple[str, float
     units = _spin_units(one_run)
     names = ("python", "draft", "python cpu", "draft cpu", "own", "command", "cpu")
     names += ("created", "created cpu")
+    trees: dict[str, Path | None] = {"": None}
+    if before is not None:
+        trees["before "] = before
+        _cli_run(corpus, db, 2, tree=before)  # warm-up
+        names += tuple(f"before {name}" for name in names[4:])
     runs: dict[str, dict[int, list[float]]] = {k: {1: [], 2: []} for k in names}
     loads = []
     for _ in range(repeats):
@@ -342,13 +354,14 @@ def workers_table(corpus: Path, repeats: int, workdir: Path) -> tuple[str, float
                 wall, cpu = _spread(work, items, workers)
                 runs[name][workers].append(wall)
                 runs[f"{name} cpu"][workers].append(cpu)
-            wall, own, cpu = _cli_run(corpus, db, workers)
-            runs["command"][workers].append(wall)
-            runs["own"][workers].append(own)
-            runs["cpu"][workers].append(cpu)
-            wall, _, cpu = _cli_run(corpus, db, workers, created=True)
-            runs["created"][workers].append(wall)
-            runs["created cpu"][workers].append(cpu)
+            for prefix, tree in trees.items():
+                wall, own, cpu = _cli_run(corpus, db, workers, tree=tree)
+                runs[f"{prefix}command"][workers].append(wall)
+                runs[f"{prefix}own"][workers].append(own)
+                runs[f"{prefix}cpu"][workers].append(cpu)
+                wall, _, cpu = _cli_run(corpus, db, workers, created=True, tree=tree)
+                runs[f"{prefix}created"][workers].append(wall)
+                runs[f"{prefix}created cpu"][workers].append(cpu)
         loads.append(os.getloadavg()[0])
 
     def ratio(name: str) -> float:  # median of the per-repeat ratios, 1 over 2
@@ -385,12 +398,43 @@ def workers_table(corpus: Path, repeats: int, workdir: Path) -> tuple[str, float
             "created",
             "created cpu",
         ),
+    ]
+    if before is not None:
+        lines += [
+            row(f"before ({before}): {label}", f"before {wall}", f"before {cpu}")
+            for label, wall, cpu in (
+                ("the run's own time", "own", "cpu"),
+                ("command wall time (new database)", "command", "cpu"),
+                ("command wall time, database created before", "created", "created cpu"),
+            )
+        ]
+    lines += [
         "",
         f"2 workers vs 1: {speedup_own:.2f}x (run's own time), {speedup_wall:.2f}x (command), "
         f"{ratio('created'):.2f}x (command, database created before), "
         f"against {ceiling:.2f}x for the pure-Python loop and {ratio('draft'):.2f}x for the "
         f"bare decode measured alongside: {speedup_own / ceiling:.0%} of the machine's ceiling.",
+        "",
+        "Best of the repeats (the least disturbed runs on a shared machine), 1 worker / 2 "
+        "workers, seconds:",
+        "",
     ]
+    for prefix in trees:
+        best = {
+            name: (min(runs[f"{prefix}{name}"][1]), min(runs[f"{prefix}{name}"][2]))
+            for name in ("own", "command", "created")
+        }
+        lines.append(
+            f"- {prefix.strip() or 'this tree'}: "
+            + "; ".join(
+                f"{label} {one:.2f} / {two:.2f} ({one / two:.2f}x)"
+                for label, (one, two) in zip(
+                    ("run's own time", "command (new database)", "command (database created)"),
+                    best.values(),
+                    strict=True,
+                )
+            )
+        )
     return "\n".join(lines), speedup_wall, speedup_own, ratio("created")
 
 
@@ -553,6 +597,12 @@ def main() -> None:
         "--skip", action="append", default=[], choices=["images", "runs", "breakdown", "commit"]
     )
     parser.add_argument(
+        "--before",
+        type=Path,
+        help="another dedupdb source tree whose `dedupdb index` commands run interleaved with "
+        "this one's (e.g. `git worktree add /tmp/before COMMIT`)",
+    )
+    parser.add_argument(
         "--breakdown-child", nargs=2, metavar=("DB", "WORKERS"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -583,7 +633,7 @@ def main() -> None:
                               ratios[FINDIMAGEDUPES]))  # fmt: skip
         if "runs" not in args.skip:
             table, speedup_wall, speedup_own, speedup_created = workers_table(
-                args.corpus, args.repeats, workdir
+                args.corpus, args.repeats, workdir, args.before
             )
             print(table + "\n")
             goals.append(("2 workers >= 1.8x one (run's own time)", speedup_own >= 1.8,

@@ -20,6 +20,10 @@ The commands:
   the workers' warm-up and start, the end of the run), which more workers cannot share.
 
 On a machine shared with other jobs the wall times follow the load; CPU times are steadier.
+For the ``index`` commands one more figure is taken: the CPU time of the indexing process
+itself until it hands the first file to a worker (the start of the run that more workers
+cannot share, on its critical path; the workers' own start-up runs meanwhile when they are
+forked before it). It does not depend on the load.
 """
 
 from __future__ import annotations
@@ -40,6 +44,23 @@ import numpy as np
 from PIL import Image
 
 THIS_TREE = Path(__file__).resolve().parent.parent
+
+# ``python -m dedupdb``, noting this process's CPU time when its pool is first asked for
+# results (the first file goes to a worker); printed last on stderr.
+PROBE = """
+import sys, time
+from dedupdb import pool
+real, first = pool.Pool.results, []
+def results(self):
+    first.append(time.process_time())
+    return real(self)
+pool.Pool.results = results
+from dedupdb.cli import main
+try:
+    main()
+finally:
+    print(f"first-file-cpu {first[0] if first else float('nan')}", file=sys.stderr)
+"""
 
 
 def _cpu() -> float:
@@ -64,17 +85,24 @@ class Tree:
         self.db = self.workdir / "run.sqlite"
         self.dedupdb("status", "--db", str(self.template))
 
-    def dedupdb(self, *args: str) -> tuple[float, float]:
-        """(CPU seconds, wall seconds) of one ``python -m dedupdb ARGS``."""
+    def dedupdb(self, *args: str) -> tuple[float, float, float]:
+        """(CPU seconds, wall seconds, the indexing process's CPU seconds until its first file
+        went to a worker, NaN if none did) of one ``python -m dedupdb ARGS``."""
+        probe = args[0] == "index"
+        command = ["-c", PROBE] if probe else ["-m", "dedupdb"]
         cpu, started = _cpu(), time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "dedupdb", *args],
+        done = subprocess.run(
+            [sys.executable, *command, *args],
             check=True,
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
             env=self.env,
             cwd=self.workdir,  # not the source tree: PYTHONPATH decides which dedupdb runs
         )
-        return _cpu() - cpu, time.perf_counter() - started
+        cpu, wall = _cpu() - cpu, time.perf_counter() - started
+        first = float(done.stderr.split()[-1]) if probe else float("nan")
+        return cpu, wall, first
 
     def copy_of_template(self) -> None:
         _remove_database(self.db)
@@ -126,7 +154,7 @@ def main() -> None:
         trees = [Tree("now", THIS_TREE, workdir)]
         if args.before:
             trees.insert(0, Tree("before", args.before.resolve(), workdir))
-        runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        runs: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
         loads = []
         for _ in range(args.repeats):
             for tree in trees:
@@ -144,13 +172,17 @@ def main() -> None:
         + " | ".join(f"CPU, {n} (s)" for n in names)
         + " | "
         + " | ".join(f"wall, {n} (s)" for n in names)
+        + " | "
+        + " | ".join(f"indexer CPU to the first file, {n} (s)" for n in names)
         + " |"
     )
-    print("|---|" + "---:|" * (2 * len(names)))
+    print("|---|" + "---:|" * (3 * len(names)))
     for name in cases(trees[0], empty, one):
-        cpu = [statistics.median(c for c, _ in runs[(n, name)]) for n in names]
-        wall = [statistics.median(w for _, w in runs[(n, name)]) for n in names]
-        cells = [f"{x:.2f}" for x in cpu + wall]
+        columns = [
+            [statistics.median(run[k] for run in runs[(n, name)]) for n in names] for k in range(3)
+        ]
+        # NaN: no file went to a worker
+        cells = [f"{x:.2f}" if x == x else "-" for column in columns for x in column]
         print(f"| `dedupdb {name}` | " + " | ".join(cells) + " |")
 
 

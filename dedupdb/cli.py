@@ -175,7 +175,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Decoding processes [default: one per CPU core].",
+    help="Decoding processes [default: one per CPU core this process may use].",
 )
 @click.option(
     "--hash-size",
@@ -250,33 +250,39 @@ def index_command(
       dedupdb index /photos --exclude '@eaDir' --exclude '*.tmp' --workers 4
       dedupdb index /photos --json > summary.json
     """
-    from .index import IndexOptions, index
+    from .workers import start_early
 
-    options = IndexOptions(
-        excludes=exclude,
-        follow_symlinks=follow_symlinks,
-        workers=workers,
-        hash_size=int(hash_size) if hash_size else None,
-        rehash=rehash,
-        retry_errors=retry_errors,
-        min_resolution=min_resolution,
-        break_lock=break_lock,
-        timeout=timeout or None,
-        allow_empty=allow_empty,
-    )
-    store = _open(db)
-    bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
-    try:
-        summary = index(store, os.fsencode(root), options, progress=bar.update)
-    except KeyboardInterrupt:
-        _exit_interrupted(
-            bar,
-            "Interrupted: everything indexed so far is saved; run the same command "
-            "again to continue.",
+    # The workers start first when the run will have files to decode: each loads and warms up
+    # the decode and hash code while this process loads the database code and opens it.
+    pool = start_early(workers, timeout or None, db, root)
+    with pool if pool is not None else contextlib.nullcontext():
+        from .index import IndexOptions, index
+
+        options = IndexOptions(
+            excludes=exclude,
+            follow_symlinks=follow_symlinks,
+            workers=workers,
+            hash_size=int(hash_size) if hash_size else None,
+            rehash=rehash,
+            retry_errors=retry_errors,
+            min_resolution=min_resolution,
+            break_lock=break_lock,
+            timeout=timeout or None,
+            allow_empty=allow_empty,
         )
-    finally:
-        bar.close()
-        store.close()
+        store = _open(db)
+        bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
+        try:
+            summary = index(store, os.fsencode(root), options, progress=bar.update, pool=pool)
+        except KeyboardInterrupt:
+            _exit_interrupted(
+                bar,
+                "Interrupted: everything indexed so far is saved; run the same command "
+                "again to continue.",
+            )
+        finally:
+            bar.close()
+            store.close()
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -309,7 +315,7 @@ class _ProgressBar:
             from tqdm import tqdm
 
             # No monitor thread: while this process has one thread, index workers start by
-            # fork (milliseconds) rather than from a fork server (see index._pool_context).
+            # fork (milliseconds) rather than from a fork server (see workers._pool_context).
             tqdm.monitor_interval = 0
             self.bar = tqdm(total=total, unit="file", dynamic_ncols=True, file=sys.stderr)
         self.bar.n = done

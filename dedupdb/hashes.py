@@ -31,14 +31,16 @@ import functools
 import io
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import blake3
 import numpy as np
 from PIL import Image
 
-HASH_VERSION = 4
+# Re-exported: the parameters live in a module without numpy, for the indexing process.
+from .hashparams import HASH_VERSION as HASH_VERSION
+from .hashparams import HashParams as HashParams
+
 ALGORITHMS = ("phash", "dhash", "ahash", "whash")
 GRAY_SIZE = 64
 VARIANTS = 8
@@ -57,26 +59,6 @@ DIHEDRAL: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
 )
 DIHEDRAL_NAMES = ("identity", "rot90", "rot180", "rot270", "mirror", "flip", "transpose",
                   "transverse")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class HashParams:
-    """What determines the stored hash values; recorded in the database."""
-
-    hash_size: int = 8
-    version: int = HASH_VERSION
-
-    def __post_init__(self) -> None:
-        if self.hash_size not in (8, 16):
-            raise ValueError("hash size must be 8 (64-bit hashes) or 16 (256-bit hashes)")
-
-    @property
-    def bits(self) -> int:
-        return self.hash_size * self.hash_size
-
-    @property
-    def nbytes(self) -> int:
-        return self.bits // 8
 
 
 def content_hash(data: bytes) -> bytes:

@@ -3,42 +3,36 @@
 Every file's result is committed on its own, so each committed row is a checkpoint: a run
 killed at any moment loses at most the files in flight, and the next run skips everything
 already stored (its size and mtime have not changed). Reading and decoding happen in worker
-processes; this process is the only writer.
+processes (``workers``, running ``extract``); this process is the only writer. It loads
+numpy and Pillow only to warm up the workers it forks itself (none when given a pool started
+early) or to decode in-process.
 
 Stages, in order (each a small function, composed in ``index``):
 1. ``plan``: walk the root and sort each file into unchanged / known-bad / to-process, and the
    stored rows the walk did not see into vanished.
-2. ``process_file`` (in workers): read the bytes once, hash them; a content hash the database
-   already knows needs no decoding (a move or an exact copy); otherwise decode, hash, measure.
+2. ``extract.process_file`` (in workers): read the bytes once, hash them; a content hash the
+   database already knows needs no decoding (a move or an exact copy); otherwise decode, hash,
+   measure.
 3. ``Writer``: one transaction per result; moves update the row in place.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import multiprocessing
 import os
 import socket
 import stat
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from multiprocessing.context import BaseContext
 from typing import Any, cast
 
-from PIL import Image as PILImage
 from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from . import decode as decoding
-from . import hashes, signals
-from .decode import DecodedImage, DecodeFailure, ImageInfo, decode
 from .defaults import DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S
 from .errors import (
     DatabaseBusyError,
@@ -46,7 +40,7 @@ from .errors import (
     ParameterMismatchError,
     RootNotFoundError,
 )
-from .hashes import HashParams
+from .hashparams import HashParams
 from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
 from .pool import Lost, Pool
 from .store import (
@@ -57,6 +51,16 @@ from .store import (
     translate_operational_error,
 )
 from .walk import FileEntry, WalkProblem, display, walk
+from .workers import (
+    Indexed,
+    KnownContent,
+    NotIndexed,
+    Result,
+    Task,
+    default_workers,
+    lost_file,
+    worker_pool,
+)
 
 # How many failures the summary lists by name (all are in the failures table).
 SUMMARY_FAILURE_LIMIT = 50
@@ -68,7 +72,7 @@ class IndexOptions:
 
     excludes: tuple[str, ...] = ()
     follow_symlinks: bool = False
-    workers: int | None = None  # None: one per CPU core
+    workers: int | None = None  # None: one per CPU core this process may use
     hash_size: int | None = None  # None: what the database already uses, else 8
     rehash: bool = False
     retry_errors: bool = False
@@ -252,186 +256,6 @@ def _below(relpath: bytes, folders: list[bytes]) -> bool:
 # ----------------------------------------------------------------------------- work
 
 
-@dataclass(frozen=True)
-class Task:
-    root: bytes
-    entry: FileEntry
-    hash_size: int
-    min_resolution: int
-    decode_known: bool = False  # decode even when the content hash is already known
-
-
-@dataclass(frozen=True)
-class Indexed:
-    """A decoded and hashed image: the columns to store."""
-
-    entry: FileEntry
-    columns: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class KnownContent:
-    """Bytes the database already holds (a move or an exact copy): nothing was decoded."""
-
-    entry: FileEntry
-    content_hash: bytes
-
-
-@dataclass(frozen=True)
-class NotIndexed:
-    entry: FileEntry
-    kind: str  # FAILED or SKIPPED
-    reason: str
-
-
-Result = Indexed | KnownContent | NotIndexed
-
-
-@dataclass(frozen=True)
-class Known:
-    """What a worker needs to recognise bytes the database already holds without decoding them.
-
-    ``prefixes`` are 8-byte prefixes of the stored content hashes; ``sizes`` the sizes of the
-    stored files (None: not given, so every file is hashed before it is decoded).
-    """
-
-    prefixes: frozenset[bytes] = frozenset()
-    sizes: frozenset[int] | None = None
-
-    def may_hold(self, size: int) -> bool:
-        """Whether a file of this size could be stored content (a move or an exact copy)."""
-        return bool(self.prefixes) and (self.sizes is None or size in self.sizes)
-
-
-# Set in each worker by ``_init_worker`` (in this process by ``_init_sequential``).
-_KNOWN = Known()
-
-
-def _init_worker(known: Known) -> None:
-    global _KNOWN
-    _KNOWN = known
-
-
-def _open(path: bytes) -> tuple[io.FileIO, os.stat_result]:
-    """The file opened for reading and its stat; refuses anything but a regular file."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise IsADirectoryError(0, "not a regular file")
-        # Unbuffered: the streamed read buffers above the hashing layer.
-        return os.fdopen(fd, "rb", buffering=0), st
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-# Block size of the streamed read: small enough that each block is hashed and decoded while it
-# is still in the CPU's cache, large enough to keep the per-block Python overhead negligible.
-READ_BLOCK = 1 << 18
-
-
-def process_file(task: Task) -> Result:
-    """Read, hash, decode and measure one file. Never raises for a bad file.
-
-    Most files are read once: the decoder reads the file through a ``HashingReader``, which
-    computes the content hash of each block as it passes (one pass over the bytes instead of
-    three: read, hash, decode). A file whose size matches stored content may be a move or an
-    exact copy; it is hashed first, so that a known one is recognised without decoding.
-    """
-    entry = task.entry
-    try:
-        handle, st = _open(os.path.join(task.root, entry.relpath))
-    except FileNotFoundError:
-        return NotIndexed(entry, FAILED, "vanished during the run")
-    except PermissionError:
-        return NotIndexed(entry, FAILED, "permission denied")
-    except OSError as err:
-        return NotIndexed(entry, FAILED, f"cannot read: {err.strerror or err}")
-    entry = FileEntry(entry.relpath, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
-    with handle:
-        try:
-            if st.st_size and (task.decode_known or not _KNOWN.may_hold(st.st_size)):
-                reader = hashes.HashingReader(handle)
-                decoded = decode(io.BufferedReader(reader, READ_BLOCK))
-                if isinstance(decoded, DecodeFailure):
-                    return NotIndexed(entry, FAILED, decoded.reason)
-                return _finish(task, entry, decoded, reader.digest())
-            data = handle.read()
-        except OSError as err:  # a read error outside the decoder (the decoder reports its own)
-            return NotIndexed(entry, FAILED, f"cannot read: {err.strerror or err}")
-    digest = hashes.content_hash(data)
-    if not task.decode_known and digest[:8] in _KNOWN.prefixes:
-        return KnownContent(entry, digest)
-    return _finish(task, entry, decode(data), digest)
-
-
-def _finish(
-    task: Task, entry: FileEntry, decoded: DecodedImage | DecodeFailure, digest: bytes
-) -> Result:
-    if isinstance(decoded, DecodeFailure):
-        return NotIndexed(entry, FAILED, decoded.reason)
-    info = decoded.info
-    if min(info.width, info.height) < task.min_resolution:
-        return NotIndexed(
-            entry,
-            SKIPPED,
-            f"smaller than --min-resolution {task.min_resolution} px ({info.width}x{info.height})",
-        )
-    return Indexed(entry, image_columns(decoded, digest, HashParams(task.hash_size)))
-
-
-def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> dict[str, Any]:
-    """The stored columns derived from a file's content (not its path or stat)."""
-    info = decoded.info
-    full_size = decoded.picture.size
-    decoded = decoded.content  # hashes and signals of the picture inside any added borders
-    content_width, content_height = content_size(info, full_size, decoded.picture.size)
-    luma = decoded.working_luma
-    gray = hashes.gray_square(luma)
-    variants = hashes.all_variants(gray, params)
-    colours = signals.colour_source(decoded.picture)  # reduced once for both signatures
-    measured = signals.measure(colours, gray, luma)
-    return {
-        "content_hash": digest,
-        "width": info.width,
-        "height": info.height,
-        "content_width": content_width,
-        "content_height": content_height,
-        "format": info.format,
-        "mode": info.mode,
-        "bit_depth": info.bit_depth,
-        "lossless": info.lossless,
-        "frames": info.frames,
-        "orientation": info.orientation,
-        "taken_at": info.taken_at,
-        "camera_make": info.camera_make,
-        "camera_model": info.camera_model,
-        "exif_tags": info.exif_tags,
-        "hash_size": params.hash_size,
-        **{name: hashes.pack_variants(v, params) for name, v in variants.items()},
-        "crop_phash": hashes.pack_variants(hashes.crop_phashes(gray, params.hash_size), params),
-        "crop_colour": signals.crop_colours(colours, hashes.CROP_WINDOWS),
-        "sharpness": measured.sharpness,
-        "low_information": measured.low_information,
-        "colour": measured.colour,
-        "thumb": measured.thumb,
-    }
-
-
-def content_size(
-    info: ImageInfo, decoded_size: tuple[int, int], content: tuple[int, int]
-) -> tuple[int, int]:
-    """The picture inside added borders in the file's pixels: ``content`` is measured on the
-    reduced-scale decoded picture (``decoded_size``), upright like ``info``'s dimensions."""
-    if content == decoded_size:
-        return info.width, info.height
-    return (
-        max(1, round(content[0] * info.width / decoded_size[0])),
-        max(1, round(content[1] * info.height / decoded_size[1])),
-    )
-
-
 CONTENT_COLUMNS = (
     "content_hash", "width", "height", "content_width", "content_height", "format", "mode",
     "bit_depth", "lossless", "frames", "orientation", "taken_at", "camera_make",
@@ -444,7 +268,6 @@ CONTENT_COLUMNS = (
 def run_tasks(
     tasks: Iterable[Task],
     workers: int,
-    known: Known,
     *,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     in_process: bool = False,
@@ -452,10 +275,11 @@ def run_tasks(
     """Results in completion order, each file processed in a worker process (``in_process``:
     in this one). A file whose worker crashed or ran past ``timeout`` is a failure."""
     if in_process:
-        _init_sequential(known)
+        from .extract import process_file
+
         yield from (process_file(t) for t in tasks)
         return
-    with worker_pool(workers, known, timeout) as pool:
+    with worker_pool(workers, timeout) as pool:
         for task in tasks:
             pool.submit(task)
         for task, outcome in pool.results():
@@ -463,64 +287,11 @@ def run_tasks(
 
 
 def warm_up() -> None:
-    """Load, once in this process before workers are forked, what each worker would otherwise
-    load for itself at its first file: SciPy's FFT (pHash), Pillow's format plugins and the
-    first-call set-up of the decode and hash code. That is 0.3-0.4 s of CPU time per worker,
-    spent while the other workers wait for nothing, which 2 workers cannot halve."""
-    PILImage.init()
-    buffer = io.BytesIO()
-    PILImage.new("RGB", (160, 120), (90, 120, 150)).save(buffer, "JPEG")
-    decoded = decoding.decode(buffer.getvalue())  # not ``decode``: tests count files' decodes
-    if isinstance(decoded, DecodedImage):
-        image_columns(decoded, b"", HashParams())
+    """Load and warm up the workers' code here, once, before forking workers that then inherit
+    it (``extract.warm_up``)."""
+    from .extract import warm_up as warm_up_extract
 
-
-def worker_pool(workers: int, known: Known, timeout: float | None) -> Pool[Task, Result]:
-    """The processes that read, hash and decode files (``process_file``)."""
-    return Pool(
-        process_file,
-        workers,
-        _pool_context(),
-        initializer=_init_worker,
-        initargs=(known,),
-        timeout=timeout,
-    )
-
-
-def lost_file(task: Task, lost: Lost) -> NotIndexed:
-    """The failure recorded for a file whose worker died on it or was killed."""
-    if lost.timeout is not None:
-        reason = f"timed out: decoding took longer than {lost.timeout:g} s (see --timeout)"
-    elif lost.error is not None:
-        reason = f"dedupdb failed on it ({lost.error}); please report this"
-    else:
-        reason = f"the decoder crashed: {lost.reason}"
-    return NotIndexed(task.entry, FAILED, reason)
-
-
-def _pool_context() -> BaseContext:
-    """How worker processes start: forked where that is safe, else from a fork server.
-
-    Start-up cost decides whether 2 workers are twice as fast as one on a run of a few
-    hundred files: a forked worker is ready in milliseconds, while a fresh interpreter spends
-    0.5-2 s importing numpy, Pillow and SQLAlchemy. Forking is safe on Linux while this
-    process runs a single thread (no lock can be held by a thread that vanishes in the child;
-    the children never touch the inherited database connections). Anywhere else, a fork
-    server imports the worker code once and forks ready workers from it.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    if sys.platform == "linux" and "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["__main__", "dedupdb.index"])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-def _init_sequential(known: Known) -> None:
-    global _KNOWN
-    _KNOWN = known
+    warm_up_extract()
 
 
 # ----------------------------------------------------------------------------- write
@@ -583,7 +354,7 @@ class Writer:
             if isinstance(result, KnownContent):
                 return self._write_known(session, result, summary)
             self._write_failure(session, result)
-        if result.kind == SKIPPED:
+        if result.skipped:
             summary.skipped += 1
         else:
             summary.failed += 1
@@ -651,9 +422,7 @@ class Writer:
             select(Image.id).where(Image.root_id == self.root_id, Image.relpath == entry.relpath)
         ).scalar_one_or_none()
         if donor is None:  # a prefix collision, or the donor was pruned meanwhile: decode
-            return Task(
-                self.root, entry, self.params.hash_size, self.min_resolution, decode_known=True
-            )
+            return Task(self.root, entry, self.params.hash_size, self.min_resolution)
         if donor.root_id == self.root_id and donor.status == MISSING and at_path is None:
             donor.relpath = entry.relpath
             donor.display_path = display(entry.relpath)
@@ -687,7 +456,7 @@ class Writer:
             "root_id": self.root_id,
             "relpath": entry.relpath,
             "display_path": display(entry.relpath),
-            "kind": result.kind,
+            "kind": SKIPPED if result.skipped else FAILED,
             "reason": result.reason,
             "size": entry.size,
             "mtime_ns": entry.mtime_ns,
@@ -715,8 +484,14 @@ def index(
     root: str | os.PathLike[str] | bytes,
     options: IndexOptions | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    pool: Pool[Task, Result] | None = None,
 ) -> IndexSummary:
     """Index one folder tree into the store and return what happened.
+
+    ``pool``: worker processes started before (``workers.start_early``: the command forks them
+    before it loads the database code, so that they start up while it does); the caller closes
+    it. Without it, the run starts its own workers once it knows what to decode.
 
     Raises ``RootNotFoundError``, ``EmptyRootError`` (the folder is empty but images were
     indexed there, unless ``options.allow_empty``), ``ParameterMismatchError`` or
@@ -736,7 +511,7 @@ def index(
         raise translate_operational_error(err, store.url) from err
     summary = IndexSummary(root=display(root_bytes))
     try:
-        _index_root(store, root_id, root_bytes, options, params, summary, progress)
+        _index_root(store, root_id, root_bytes, options, params, summary, progress, pool)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
@@ -759,17 +534,22 @@ def _index_root(
     params: HashParams,
     summary: IndexSummary,
     progress: ProgressCallback | None,
+    pool: Pool[Task, Result] | None,
 ) -> None:
     with store.session() as session:
         work = plan(session, root_id, root, options, params)
     summary.unchanged, summary.known_bad = work.unchanged, work.known_bad
     summary.missing = len(work.vanished)
     _apply_plan(store, root_id, work, summary)
-    tasks = [Task(root, e, params.hash_size, options.min_resolution) for e in work.to_process]
     # Known content is copied from its row instead of decoded again: not with --rehash, whose
     # point is to recompute what the stored rows hold (a new hash version, say).
-    recompute = options.rehash or not tasks  # (no tasks: a re-index with nothing new)
-    known = Known() if recompute else _known(store, params)
+    recompute = options.rehash or not work.to_process  # (nothing to do: a re-index)
+    known = {} if recompute else _known(store, params)
+    none: frozenset[bytes] = frozenset()
+    tasks = [
+        Task(root, e, params.hash_size, options.min_resolution, known.get(e.size, none))
+        for e in work.to_process
+    ]
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
     writer = Writer(
@@ -783,31 +563,44 @@ def _index_root(
         options.min_resolution,
     )
     if options.in_process:
-        results: Iterable[Result] = run_tasks(tasks, 1, known, in_process=True)
+        results: Iterable[Result] = run_tasks(tasks, 1, in_process=True)
         for done, result in enumerate(results, start=1):
             follow_up = writer.write(result, summary)
             if follow_up is not None:
-                writer.write(process_file(follow_up), summary)
+                writer.write(next(run_tasks([follow_up], 1, in_process=True)), summary)
             _report(progress, done, len(tasks), summary, result)
         return
-    workers = options.workers or os.cpu_count() or 1
-    if tasks:
-        warm_up()
+    if not tasks:
+        return
+    if pool is not None:
+        _run_pool(pool, tasks, writer, summary, progress)
+        return
+    warm_up()  # once here, inherited by the workers forked next
+    with worker_pool(options.workers or default_workers(), options.timeout) as own:
+        _run_pool(own, tasks, writer, summary, progress)
+
+
+def _run_pool(
+    pool: Pool[Task, Result],
+    tasks: list[Task],
+    writer: Writer,
+    summary: IndexSummary,
+    progress: ProgressCallback | None,
+) -> None:
     # Largest first: the run's last files, which one worker finishes while the others have
     # nothing left to do, are then the quickest ones.
     tasks.sort(key=lambda t: t.entry.size, reverse=True)
-    with worker_pool(workers, known, options.timeout) as pool:
-        for task in tasks:
-            pool.submit(task)
-        done = 0
-        for task, outcome in pool.results():
-            result = lost_file(task, outcome) if isinstance(outcome, Lost) else outcome
-            follow_up = writer.write(result, summary)
-            if follow_up is not None:  # decoded by the pool too: it may crash like any other
-                pool.submit(follow_up)
-                continue
-            done += 1
-            _report(progress, done, len(tasks), summary, result)
+    for task in tasks:
+        pool.submit(task)
+    done = 0
+    for task, outcome in pool.results():
+        result = lost_file(task, outcome) if isinstance(outcome, Lost) else outcome
+        follow_up = writer.write(result, summary)
+        if follow_up is not None:  # decoded by the pool too: it may crash like any other
+            pool.submit(follow_up)
+            continue
+        done += 1
+        _report(progress, done, len(tasks), summary, result)
 
 
 def _report(
@@ -831,8 +624,7 @@ def _apply_plan(store: Store, root_id: int, work: Plan, summary: IndexSummary) -
     writer = Writer(store, root_id, b"", HashParams())
     for problem in work.problems:
         entry = FileEntry(problem.relpath, problem.size, problem.mtime_ns, 0, 0)
-        kind = SKIPPED if problem.skipped else FAILED
-        writer.write(NotIndexed(entry, kind, problem.reason), summary)
+        writer.write(NotIndexed(entry, problem.reason, skipped=problem.skipped), summary)
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -840,16 +632,18 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
-def _known(store: Store, params: HashParams) -> Known:
+def _known(store: Store, params: HashParams) -> dict[int, frozenset[bytes]]:
+    """For each size of a stored file, the 8-byte prefixes of their content hashes: what a
+    worker needs to recognise a move or an exact copy (the same size, then the same hash)
+    without decoding it."""
     with store.session() as session:
         rows = session.execute(
             select(Image.content_hash, Image.size).where(Image.hash_size == params.hash_size)
         )
-        prefixes, sizes = set(), set()
+        by_size: dict[int, set[bytes]] = {}
         for content_hash, size in rows:
-            prefixes.add(content_hash[:8])
-            sizes.add(size)
-        return Known(frozenset(prefixes), frozenset(sizes))
+            by_size.setdefault(size, set()).add(content_hash[:8])
+        return {size: frozenset(prefixes) for size, prefixes in by_size.items()}
 
 
 def _absolute_root(root: str | os.PathLike[str] | bytes) -> bytes:

@@ -76,6 +76,10 @@ def _signal_name(number: int) -> str:
         return "unknown"
 
 
+class _Refused(Exception):
+    """No further worker could start; those running go on."""
+
+
 @dataclass
 class _Worker(Generic[T]):
     process: BaseProcess
@@ -116,12 +120,22 @@ class Pool(Generic[T, R]):
     def __enter__(self) -> Pool[T, R]:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        # Leaving on an error (a refused database, Ctrl+C): no worker has anything to finish.
+        self.close(kill=kind is not None)
 
     @property
     def pids(self) -> list[int]:
         return [w.process.pid for w in self.workers if w.process.pid is not None]
+
+    def start(self) -> None:
+        """Start the workers now rather than when the first task is submitted: they run their
+        ``initializer`` (load and warm up their code) while this process prepares the tasks."""
+        while len(self.workers) < self.size:
+            try:
+                self.workers.append(self._start_or_refuse())
+            except _Refused:  # the others start when there is work, if they can then
+                return
 
     def submit(self, task: T) -> None:
         self.pending.append(task)
@@ -142,11 +156,12 @@ class Pool(Generic[T, R]):
             self._expire(done)
             yield from done
 
-    def close(self) -> None:
-        """Stop every worker: idle ones are asked, busy ones killed; wait for all."""
+    def close(self, *, kill: bool = False) -> None:
+        """Stop every worker: idle ones are asked (``kill``: killed too), busy ones killed;
+        wait for all."""
         workers, self.workers = self.workers, []
         for worker in workers:
-            if worker.queued:
+            if worker.queued or kill:
                 worker.process.kill()
             else:
                 with contextlib.suppress(OSError):
@@ -168,14 +183,9 @@ class Pool(Generic[T, R]):
         """
         while self.pending and len(self.workers) < self.size:
             try:
-                self.workers.append(self._start())
-            except OSError as err:  # out of processes or memory: go on with those running
-                if self.workers:
-                    break
-                raise DedupdbError(
-                    f"cannot start a worker process: {err.strerror or err}",
-                    "free some memory, or give fewer --workers",
-                ) from err
+                self.workers.append(self._start_or_refuse())
+            except _Refused:  # out of processes or memory: go on with those running
+                break
         broken: set[int] = set()
         for level in range(DEPTH):
             for worker in self.workers:
@@ -193,6 +203,19 @@ class Pool(Generic[T, R]):
                 if not worker.queued:
                     worker.started = time.monotonic()
                 worker.queued.append(task)
+
+    def _start_or_refuse(self) -> _Worker[T]:
+        """A new worker; when none can start (out of processes or memory), an error if this
+        pool has no worker at all, else ``_Refused``."""
+        try:
+            return self._start()
+        except OSError as err:
+            if self.workers:
+                raise _Refused from err
+            raise DedupdbError(
+                f"cannot start a worker process: {err.strerror or err}",
+                "free some memory, or give fewer --workers",
+            ) from err
 
     def _start(self) -> _Worker[T]:
         parent_end, child_end = self.context.Pipe(duplex=True)

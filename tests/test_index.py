@@ -3,7 +3,6 @@ moves, deletions, bad input of every kind, several roots, and a run killed for r
 
 from __future__ import annotations
 
-import importlib
 import io
 import multiprocessing
 import os
@@ -23,6 +22,7 @@ from conftest import count_image_rows, photo, photo_files, save_photo
 from PIL import Image as PILImage
 from sqlalchemy import select
 
+from dedupdb import extract  # the workers' code: tests patch it, forked workers see it
 from dedupdb.errors import (
     DatabaseBusyError,
     EmptyRootError,
@@ -36,8 +36,6 @@ from dedupdb.status import prune
 from dedupdb.store import Store, open_store
 
 SEQUENTIAL = IndexOptions(workers=1)
-# The module, not the function that dedupdb/__init__.py exports under the same name.
-index_module = importlib.import_module("dedupdb.index")
 
 
 def images(store: Store) -> dict[bytes, Image]:
@@ -76,13 +74,13 @@ class DecodeLog:
 @pytest.fixture
 def count_decodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> DecodeLog:
     log = DecodeLog(tmp_path / "decodes.log")
-    real = index_module.decode
+    real = extract.decode
 
     def counting(data: Any) -> Any:
         log.record(data)
         return real(data)
 
-    monkeypatch.setattr(index_module, "decode", counting)  # workers are forked: they see it
+    monkeypatch.setattr(extract, "decode", counting)  # workers are forked: they see it
     return log
 
 
@@ -138,8 +136,8 @@ def test_rerun_touches_nothing(
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a file was read or decoded: {args!r}")
 
-    monkeypatch.setattr(index_module, "_open", refuse)
-    monkeypatch.setattr(index_module, "decode", refuse)
+    monkeypatch.setattr(extract, "_open", refuse)
+    monkeypatch.setattr(extract, "decode", refuse)
     again = index(store, photo_tree, SEQUENTIAL)
     assert first.new == again.unchanged == 6
     assert again.processed == again.missing == again.known_bad == 0
@@ -398,15 +396,15 @@ def test_each_bad_input_is_recorded_counted_and_not_retried(
     }
 
     # Not retried: nothing is opened again.
-    real_read = index_module._open
+    real_read = extract._open
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a file was read: {args!r}")
 
-    monkeypatch.setattr(index_module, "_open", refuse)
+    monkeypatch.setattr(extract, "_open", refuse)
     again = index(store, bad_tree, SEQUENTIAL)
     assert (again.processed, again.known_bad, again.unchanged) == (0, 7, 2)
-    monkeypatch.setattr(index_module, "_open", real_read)
+    monkeypatch.setattr(extract, "_open", real_read)
 
     # --retry-errors tries them all again.
     retried = index(store, bad_tree, IndexOptions(workers=1, retry_errors=True))
@@ -444,14 +442,14 @@ def test_permission_denied_is_recorded(
     store: Store, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The code path for an unreadable file, simulated so that it also runs as root."""
-    real_read = index_module._open
+    real_read = extract._open
 
     def read(path: bytes) -> Any:
         if path.endswith(b"cat.jpg"):
             raise PermissionError(13, "Permission denied")
         return real_read(path)
 
-    monkeypatch.setattr(index_module, "_open", read)
+    monkeypatch.setattr(extract, "_open", read)
     summary = index(store, photo_tree, SEQUENTIAL)
     assert (summary.new, summary.failed) == (5, 1)
     assert failures(store)["cat.jpg"] == (FAILED, "permission denied")
@@ -703,7 +701,7 @@ def test_killed_run_resumes_every_file_once(
 
 def _crash_on(monkeypatch: pytest.MonkeyPatch, name: bytes, how: str) -> None:
     """Make the worker that processes ``name`` die (forked workers see the patch)."""
-    real = index_module.process_file
+    real = extract.process_file
 
     def crashing(task: Any) -> Any:
         if task.entry.relpath == name:
@@ -719,7 +717,7 @@ def _crash_on(monkeypatch: pytest.MonkeyPatch, name: bytes, how: str) -> None:
                 time.sleep(600)
         return real(task)
 
-    monkeypatch.setattr(index_module, "process_file", crashing)
+    monkeypatch.setattr(extract, "process_file", crashing)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the patched worker must be forked")

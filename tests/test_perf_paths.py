@@ -7,10 +7,10 @@ every user's index.
 
 from __future__ import annotations
 
-import importlib
 import io
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import blake3
@@ -25,14 +25,14 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 from sqlalchemy import select, update
 
-from dedupdb import hashes
-from dedupdb.index import IndexOptions, Task, index
+from dedupdb import extract, hashes
+from dedupdb.index import IndexOptions, index
 from dedupdb.models import Image as ImageRow
 from dedupdb.store import Store
 from dedupdb.walk import walk
+from dedupdb.workers import Indexed, KnownContent, Task
 
 # The module, not the function dedupdb exports under the same name.
-index_module = importlib.import_module("dedupdb.index")
 
 
 def _squares() -> list[np.ndarray]:
@@ -171,15 +171,12 @@ def test_streamed_and_whole_file_paths_store_the_same_columns(tmp_path: Path) ->
     entries = {e.relpath: e for e in walk(os.fsencode(root))}
     task = {p: Task(os.fsencode(root), e, 8, 0) for p, e in entries.items()}
 
-    index_module._init_sequential(index_module.Known())  # nothing stored: streamed
-    streamed = {p: index_module.process_file(t) for p, t in task.items()}
-    sizes = frozenset(e.size for e in entries.values())
-    index_module._init_sequential(index_module.Known(frozenset({b"\0" * 8}), sizes))
-    whole = {p: index_module.process_file(t) for p, t in task.items()}
-    index_module._init_sequential(index_module.Known())
+    streamed = {p: extract.process_file(t) for p, t in task.items()}  # nothing stored
+    stored = frozenset({b"\0" * 8})  # a stored file of the same size: hashed first
+    whole = {p: extract.process_file(replace(t, known=stored)) for p, t in task.items()}
     for path in entries:
         a, b = streamed[path], whole[path]
-        assert isinstance(a, index_module.Indexed) and isinstance(b, index_module.Indexed)
+        assert isinstance(a, Indexed) and isinstance(b, Indexed)
         assert a.columns == b.columns, path
         data = (root / os.fsdecode(path)).read_bytes()
         assert a.columns["content_hash"] == hashes.content_hash(data)
@@ -196,10 +193,6 @@ def test_a_file_of_a_known_size_is_hashed_before_decoding(
     def refuse(data: object) -> object:
         raise AssertionError("known bytes were decoded")
 
-    monkeypatch.setattr(index_module, "decode", refuse)
-    index_module._init_sequential(index_module.Known(frozenset({digest[:8]}), None))
-    try:
-        result = index_module.process_file(Task(os.fsencode(root), entry, 8, 0))
-    finally:
-        index_module._init_sequential(index_module.Known())
-    assert result == index_module.KnownContent(result.entry, digest)
+    monkeypatch.setattr(extract, "decode", refuse)
+    result = extract.process_file(Task(os.fsencode(root), entry, 8, 0, frozenset({digest[:8]})))
+    assert result == KnownContent(result.entry, digest)

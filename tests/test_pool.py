@@ -200,3 +200,42 @@ def test_the_run_goes_on_with_the_workers_that_started(monkeypatch: pytest.Monke
         answers = dict(pool.results())
         assert pool.started_workers == 1
     assert answers == {t: t * 2 for t in "abcd"}
+
+
+def _prepare_slowly(folder: str) -> None:
+    """An initializer that says when it starts and when, three seconds later, it is done."""
+    Path(folder, f"started-{os.getpid()}").touch()
+    time.sleep(3)
+    Path(folder, f"prepared-{os.getpid()}").touch()
+
+
+def test_started_workers_prepare_before_any_task(tmp_path: Path) -> None:
+    assert FORK is not None
+    with Pool(misbehave, 2, FORK, initializer=_prepare_slowly, initargs=(str(tmp_path),)) as pool:
+        pool.start()
+        pids = set(pool.pids)
+        assert len(pids) == 2
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("prepared-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert {int(p.name.split("-")[1]) for p in tmp_path.glob("prepared-*")} == pids
+        for task in "abc":
+            pool.submit(task)
+        assert dict(pool.results()) == {t: t * 2 for t in "abc"}
+        assert set(pool.pids) == pids  # no other worker was started for the tasks
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_leaving_on_an_error_kills_workers_still_preparing(tmp_path: Path) -> None:
+    """A start-up that fails (a refused database, Ctrl+C) does not wait for its workers."""
+    assert FORK is not None
+    pool = Pool(misbehave, 2, FORK, initializer=_prepare_slowly, initargs=(str(tmp_path),))
+    with pytest.raises(RuntimeError), pool:
+        pool.start()
+        pids = set(pool.pids)
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("started-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise RuntimeError("the database was refused")
+    assert not any(alive(pid) for pid in pids)
+    assert list(tmp_path.glob("prepared-*")) == []  # killed, not waited for

@@ -123,6 +123,12 @@ def render_html(
         for member in cluster["members"]:
             for unused in _NOT_SHOWN:
                 member.pop(unused, None)
+            if (member.get("picture_width"), member.get("picture_height")) in (
+                (member["width"], member["height"]),
+                (None, None),
+            ):  # no added borders: the file's size says it (keeps the page light)
+                member.pop("picture_width", None)
+                member.pop("picture_height", None)
             member["name"] = os.path.basename(member["path"])
             member["folder"] = os.path.dirname(member["path"])
     template = _environment().get_template("report.html.j2")

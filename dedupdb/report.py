@@ -129,6 +129,10 @@ class Member:
     exif_tags: int = 0
     taken_at: str | None = None
     camera: str | None = None
+    # The picture inside any frame, mat or letterbox bars added around it (the file's own size
+    # when there are none); None in reports written before dedupdb stored it.
+    picture_width: int | None = None
+    picture_height: int | None = None
 
     @property
     def raw_path(self) -> bytes:
@@ -465,6 +469,8 @@ def _assemble(
             table.exif_tags[rows].tolist(),
             [table.taken_at[r] for r in picks],
             [table.camera[r] for r in picks],
+            table.content_width[rows].tolist(),
+            table.content_height[rows].tolist(),
         )
     )
     # Per cluster, the bytes of every member but the keeper (the first).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,11 @@ from sqlalchemy import select
 from dedupdb import hashes
 from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, content_box, decode
+from dedupdb.html_report import render_html
 from dedupdb.index import IndexOptions, index
 from dedupdb.match import MatchOptions, Pair, find_pairs, resample_to_centre
 from dedupdb.models import Image as ImageRow
-from dedupdb.report import build_report
+from dedupdb.report import Report, build_report, to_json
 from dedupdb.store import Store
 
 SEQUENTIAL = IndexOptions(workers=1)
@@ -170,6 +172,27 @@ def test_framed_and_padded_copies_store_their_picture_size_and_lose_the_keeper(
     assert keeper.path.endswith("original.jpg")
     assert any(reason.startswith("no added borders") for reason in cluster.reasons)
     assert not any(reason.startswith("largest") for reason in cluster.reasons)
+    # The report carries each member's picture size next to its file size.
+    pictures = {
+        os.path.basename(m.path): (m.width, m.height, m.picture_width, m.picture_height)
+        for m in Report.from_dict(json.loads(to_json(report))).clusters[0].members
+    }
+    assert pictures["original.jpg"] == (640, 360, 640, 360)
+    for name in ("mat.jpg", "letterbox.jpg"):
+        width, height, picture_width, picture_height = pictures[name]
+        assert (width, height) == (rows[name].width, rows[name].height)
+        assert (picture_width, picture_height) == (
+            rows[name].content_width,
+            rows[name].content_height,
+        )
+    page = render_html(report)
+    embedded = page.split('id="report-data">', 1)[1].split("</script>", 1)[0]
+    shown = {
+        os.path.basename(m["path"]): m.get("picture_width")
+        for m in json.loads(embedded)["clusters"][0]["members"]
+    }  # the page shows the picture's size only where borders were added
+    assert shown == {"original.jpg": None, "mat.jpg": pictures["mat.jpg"][2],
+                     "letterbox.jpg": pictures["letterbox.jpg"][2]}  # fmt: skip
 
 
 def test_report_second_hash_option(tmp_path: Path, store: Store, db_path: Path) -> None:

@@ -389,6 +389,8 @@ members = st.builds(
     exif_tags=st.integers(0, 500),
     taken_at=st.none() | texts,
     camera=st.none() | texts,
+    picture_width=st.none() | st.integers(1, 100_000),
+    picture_height=st.none() | st.integers(1, 100_000),
 )
 
 

@@ -20,7 +20,9 @@ stored=0
 for _ in $(seq 600); do
   sleep 0.2
   kill -0 "$pid" 2>/dev/null || break
-  stored=$("$@" status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["images"])')
+  # Until the run has created the database, status says there is none (exit 1): 0 stored.
+  stored=$({ "$@" status --json 2>/dev/null || echo '{"images": 0}'; } \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["images"])')
   [ "$stored" -ge "${KILL_AT:-20}" ] && break
 done
 if kill -0 "$pid" 2>/dev/null; then

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -323,6 +324,7 @@ class Writer:
         # Rows this run marked missing: one found again under a new path is moved, not missing.
         self.vanished = set(vanished)
         self._upserts: dict[tuple[str, ...], Any] = {}
+        self._driver_statements: dict[tuple[str, ...], tuple[str, list[tuple[str, Any]]]] = {}
         # What the plan saw (None: unknown, always query). Each path is written once a run,
         # so a path without a row or failure when planned has none until its own write.
         self.stored_paths = stored_paths
@@ -341,6 +343,9 @@ class Writer:
         """Commit one result; returns a task when the file must be decoded after all (its
         content hash matched only a prefix of a stored one, or the stored copy went away)."""
         if isinstance(result, Indexed):
+            if self._insert_new_sqlite(result.entry, result.columns):
+                summary.new += 1
+                return None
             # The common case on a plain Core connection: one transaction, three statements,
             # none of an ORM session's set-up and bookkeeping.
             with self.store.engine.begin() as conn:
@@ -364,15 +369,53 @@ class Writer:
                 )
         return None
 
-    def _upsert_image(
-        self, session: Session | Connection, entry: FileEntry, columns: dict[str, Any]
-    ) -> bool:
-        """Insert or replace the row at this path; True when a row was already there."""
-        path = {"path": entry.relpath}
-        existing = None
-        if self.stored_paths is None or entry.relpath in self.stored_paths:
-            existing = session.execute(self._row_at_path, path).scalar_one_or_none()
-        values = {
+    def _insert_new_sqlite(self, entry: FileEntry, columns: dict[str, Any]) -> bool:
+        """On SQLite, store the row of a path the plan knows has no row and no failure through
+        the driver's connection: the same compiled upsert, parameters converted by the
+        columns' own types, one transaction, but without SQLAlchemy's per-execution set-up
+        (half the writer's CPU per file). False, doing nothing, in every other case."""
+        if (
+            self.store.engine.dialect.name != "sqlite"
+            or self.stored_paths is None
+            or entry.relpath in self.stored_paths
+            or self.failure_paths is None
+            or entry.relpath in self.failure_paths
+        ):
+            return False
+        values = self._row_values(entry, columns)
+        sql, binds = self._driver_statement(tuple(values))
+        params = [value if convert is None else convert(value) for name, convert in binds
+                  for value in (values[name],)]  # fmt: skip
+        connection = self.store.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+            finally:
+                cursor.close()
+            connection.commit()
+        except sqlite3.Error as err:
+            connection.rollback()
+            # As SQLAlchemy reports it, so that "database is locked" is handled as usual.
+            raise OperationalError(sql, params, err) from err
+        finally:
+            connection.close()
+        return True
+
+    def _driver_statement(self, keys: tuple[str, ...]) -> tuple[str, list[tuple[str, Any]]]:
+        """The upsert for these columns compiled for the engine's dialect (positional
+        parameters), with the name and bind processor of each parameter, built once."""
+        built = self._driver_statements.get(keys)
+        if built is None:
+            dialect = self.store.engine.dialect
+            compiled = self._upsert_statement(keys).compile(dialect=dialect, column_keys=list(keys))
+            names = list(compiled.positiontup or ())
+            binds = [(n, compiled.binds[n].type.bind_processor(dialect)) for n in names]
+            built = self._driver_statements[keys] = (compiled.string, binds)
+        return built
+
+    def _row_values(self, entry: FileEntry, columns: dict[str, Any]) -> dict[str, Any]:
+        return {
             **columns,
             "root_id": self.root_id,
             "relpath": entry.relpath,
@@ -384,6 +427,16 @@ class Writer:
             "inode": _signed64(entry.inode),
             "indexed_at": _now(),
         }
+
+    def _upsert_image(
+        self, session: Session | Connection, entry: FileEntry, columns: dict[str, Any]
+    ) -> bool:
+        """Insert or replace the row at this path; True when a row was already there."""
+        path = {"path": entry.relpath}
+        existing = None
+        if self.stored_paths is None or entry.relpath in self.stored_paths:
+            existing = session.execute(self._row_at_path, path).scalar_one_or_none()
+        values = self._row_values(entry, columns)
         session.execute(self._upsert_statement(tuple(values)), values)
         if self.failure_paths is None or entry.relpath in self.failure_paths:
             session.execute(self._delete_failure, path)

@@ -3,6 +3,7 @@ moves, deletions, bad input of every kind, several roots, and a run killed for r
 
 from __future__ import annotations
 
+import importlib
 import io
 import multiprocessing
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +127,38 @@ def test_parallel_run_gives_the_same_rows(tmp_path: Path, photo_tree: Path) -> N
     finally:
         one.close()
         two.close()
+
+
+def test_new_rows_written_through_the_driver_equal_those_written_through_core(
+    tmp_path: Path, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's fast path for new files (``Writer._insert_new_sqlite``) stores exactly what the
+    Core upsert stores, every column, dates read back as dates."""
+    fast, core = open_store(tmp_path / "fast.sqlite"), open_store(tmp_path / "core.sqlite")
+    writer = importlib.import_module("dedupdb.index").Writer
+    try:
+        if fast.engine.dialect.name != "sqlite":
+            pytest.skip("the fast path is SQLite's")
+        calls: list[bool] = []
+        fast_path = writer._insert_new_sqlite
+        monkeypatch.setattr(
+            writer, "_insert_new_sqlite", lambda *a: calls.append(fast_path(*a)) or calls[-1]
+        )
+        index(fast, photo_tree, SEQUENTIAL)
+        assert calls == [True] * 6
+        monkeypatch.setattr(writer, "_insert_new_sqlite", lambda *a: False)
+        index(core, photo_tree, SEQUENTIAL)
+        first, second = images(fast), images(core)
+        assert first.keys() == second.keys()
+        names = [c.key for c in Image.__table__.columns if c.key != "indexed_at"]
+        for path in first:
+            for name in names:
+                assert getattr(first[path], name) == getattr(second[path], name), (path, name)
+            assert isinstance(first[path].indexed_at, datetime)
+            assert abs(first[path].indexed_at - second[path].indexed_at) < timedelta(minutes=5)
+    finally:
+        fast.close()
+        core.close()
 
 
 def test_rerun_touches_nothing(

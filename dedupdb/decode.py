@@ -168,11 +168,24 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int]:
     return box[0], box[1], box[2], box[3]
 
 
+def median_u8(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D uint8 array, from its histogram (several times faster on a
+    line of a few hundred pixels; the same value: the mean of the two middle ones)."""
+    below_or_at = np.bincount(values, minlength=256).cumsum()
+    n = len(values)
+    low = int(np.searchsorted(below_or_at, (n - 1) // 2, side="right"))
+    high = int(np.searchsorted(below_or_at, n // 2, side="right"))
+    return (low + high) / 2
+
+
 def _border_lines(lines: np.ndarray) -> int:
     """How many of the first lines (rows of ``lines``) form a flat border ending at an edge."""
     if len(lines) < 8 or lines.shape[1] < 8:
         return 0
-    level = float(np.median(lines[0]))
+    level = median_u8(lines[0])
+    first = np.abs(lines[0].astype(np.int16) - round(level))
+    if (first <= BORDER_TOLERANCE).mean() < BORDER_SHARE:
+        return 0  # the outermost line is not flat: no border (most photos; saves the rest)
     diff = np.abs(lines.astype(np.int16) - round(level))
     flat = (diff <= BORDER_TOLERANCE).mean(axis=1) >= BORDER_SHARE
     count = int(np.argmin(flat)) if not flat.all() else len(lines)

@@ -10,10 +10,13 @@ import zlib
 import numpy as np
 import pytest
 from conftest import photo
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from dedupdb import hashes
-from dedupdb.decode import WORKING_SIZE, DecodedImage, DecodeFailure, decode
+from dedupdb.decode import WORKING_SIZE, DecodedImage, DecodeFailure, decode, median_u8
 
 
 def encode(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
@@ -211,3 +214,9 @@ def test_random_bytes_never_raise() -> None:
     rng = np.random.default_rng(0)
     for n in (1, 2, 10, 100, 5000):
         assert failed(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
+
+
+@given(hnp.arrays(np.uint8, st.integers(1, 700)))
+def test_median_u8_is_numpys_median(values: np.ndarray) -> None:
+    assert median_u8(values) == float(np.median(values))
+    assert median_u8(values[::-2]) == float(np.median(values[::-2]))  # strided, as columns are

@@ -126,3 +126,12 @@ def count_image_rows(db: Path) -> int:
             return int(conn.execute("SELECT count(*) FROM images").fetchone()[0])
     except sqlite3.OperationalError:  # not created yet
         return 0
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, ended but not yet reaped, does not); Linux only."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

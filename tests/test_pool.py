@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import alive
 
 from dedupdb.pool import Lost, Pool
 
@@ -40,14 +41,6 @@ def misbehave(task: str) -> str:
     elif task == "raise":
         raise ValueError("a bug")
     return task * 2
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def run(tasks: list[str], workers: int = 2, timeout: float | None = None) -> dict[str, object]:

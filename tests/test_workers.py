@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import photo_files, save_photo
+from conftest import alive, photo_files, save_photo
 
 from dedupdb import workers
 from dedupdb.cli import cli
@@ -27,14 +27,6 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to 
 
 def run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture

@@ -346,8 +346,8 @@ class Writer:
             if self._insert_new_sqlite(result.entry, result.columns):
                 summary.new += 1
                 return None
-            # The common case on a plain Core connection: one transaction, three statements,
-            # none of an ORM session's set-up and bookkeeping.
+            # Elsewhere (PostgreSQL, a changed file, a path with a failure row) on a plain Core
+            # connection: one transaction, up to three statements, no ORM session's set-up.
             with self.store.engine.begin() as conn:
                 existed = self._upsert_image(conn, result.entry, result.columns)
             if existed:
@@ -384,8 +384,7 @@ class Writer:
             return False
         values = self._row_values(entry, columns)
         sql, binds = self._driver_statement(tuple(values))
-        params = [value if convert is None else convert(value) for name, convert in binds
-                  for value in (values[name],)]  # fmt: skip
+        params = [values[n] if convert is None else convert(values[n]) for n, convert in binds]
         connection = self.store.engine.raw_connection()
         try:
             cursor = connection.cursor()

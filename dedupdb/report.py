@@ -680,6 +680,31 @@ def cluster_membership(report: Report) -> dict[int, list[int]]:
     return {c.id: [m.image_id for m in c.members] for c in report.clusters}
 
 
+def actionable(report: Report) -> dict[str, Any]:
+    """The report as ``apply`` reads it (a valid report document, ``plan.check_report``) with
+    only what acting needs: its time and settings, and per cluster its keeper and members'
+    ids, paths and content hashes. Recorded by ``decisions.remember_report``."""
+    data = report.to_dict(clusters=False)
+    data["clusters"] = [
+        {
+            "id": c.id,
+            "exact": c.exact,
+            "keeper": c.keeper,
+            "members": [
+                {
+                    "image_id": m.image_id,
+                    "path": m.path,
+                    "path_bytes_b64": m.path_bytes_b64,
+                    "content_hash": m.content_hash,
+                }
+                for m in c.members
+            ],
+        }
+        for c in report.clusters
+    ]
+    return data
+
+
 # ----------------------------------------------------------------------------- JSON and CSV
 
 

@@ -528,6 +528,12 @@ def _open_output(path: str) -> Any:
     help="A second hash whose matches (at its tuned threshold) are added: it finds copies "
     "the first misses (crops, watermarks). 'none': the first hash alone.",
 )
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Byte-identical copies only (same content, whatever the name or date): no "
+    "similar-looking pictures, so nothing to review but the keeper.",
+)
 @click.option("--no-rotations", is_flag=True, help="Do not match rotated or mirrored copies.")
 @click.option("--no-crops", is_flag=True, help="Do not match cropped copies.")
 @click.option(
@@ -572,6 +578,7 @@ def report_command(
     hash_name: str,
     threshold: int | None,
     second_hash: str,
+    exact: bool,
     no_rotations: bool,
     no_crops: bool,
     turned_crops: bool,
@@ -590,6 +597,7 @@ def report_command(
       dedupdb report                                  # summary on the terminal
       dedupdb report --html report.html --json report.json
       dedupdb report --threshold 6 --ssim 0.8 --prefer '*/originals/*' --avoid Downloads
+      dedupdb report --exact --html exact.html        # byte-identical copies only
       dedupdb report --csv - | less
     """
     from .decisions import remember_report
@@ -603,7 +611,13 @@ def report_command(
         write_json,
     )
 
+    if exact and (threshold is not None or ssim is not None):
+        other = "--threshold" if threshold is not None else "--ssim"
+        raise click.UsageError(
+            f"--exact and {other} cannot be used together: --exact compares file contents"
+        )
     options = ReportOptions(
+        exact=exact,
         hash=hash_name,
         threshold=threshold,
         rotations=not no_rotations,
@@ -652,21 +666,25 @@ def format_report_summary(result: Any) -> str:
     from .quality import human_bytes
 
     summary, settings = result.summary, result.settings
-    threshold = settings["threshold"] if settings["threshold"] is not None else "default"
     lines = [
-        f"Compared {summary.images:,} images ({settings['hash']}, threshold {threshold}, "
-        f"rotations {'on' if settings['rotations'] else 'off'}"
-        + (f", SSIM >= {settings['ssim']}" if settings["ssim"] is not None else "")
-        + ")",
-        f"  clusters     {summary.clusters:>9,}   ({summary.exact_clusters:,} of exact copies)",
-        f"  duplicates   {summary.duplicates:>9,}",
+        f"Compared {summary.images:,} images ({settings_text(settings)})",
+        f"  clusters     {summary.clusters:>9,}   "
+        f"({summary.exact_clusters:,} of byte-identical copies only)",
+        f"  duplicates   {summary.duplicates:>9,}   "
+        + (
+            "(all byte-identical)"
+            if settings.get("exact")
+            else f"({summary.exact_duplicates:,} byte-identical to another copy: "
+            "`--exact` for those only)"
+        ),
         f"  reclaimable  {human_bytes(summary.reclaimable_bytes):>9}",
     ]
     if summary.excluded_pairs:
         lines.append(f"  pairs you marked not duplicates: {summary.excluded_pairs:,} (left out)")
     if summary.failures:
         lines.append(
-            f"  {summary.failures:,} files could not be indexed (`dedupdb status --errors`)"
+            f"  {summary.failures:,} file{'s' if summary.failures != 1 else ''} could not be "
+            "indexed (`dedupdb status --errors`)"
         )
     if not summary.images:
         lines.append("Nothing indexed yet: dedupdb index FOLDER")

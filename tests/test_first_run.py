@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -135,3 +136,92 @@ def test_history_has_column_headers(tmp_path: Path) -> None:
     header = lines[0].split()
     assert header[:4] == ["RUN", "STARTED", "ACTION", "STATE"]
     assert lines[1].split()[0] == "1" and "move" in lines[1]
+
+
+def mixed_library(root: Path) -> Path:
+    """Two pictures; each has a byte copy, and the first a smaller (edited) copy too, so its
+    cluster holds identical and edited copies together."""
+    from PIL import Image
+
+    for seed in (1, 2):
+        original = save_photo(root / "Camera" / f"{seed}.jpg", seed, (400, 300), quality=95)
+        (root / "Backup").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(original, root / "Backup" / original.name)
+    with Image.open(root / "Camera" / "1.jpg") as im:
+        im.resize((200, 150)).save(root / "small.jpg", quality=80)
+    return root
+
+
+def test_exact_copies_are_counted_inside_clusters_with_edited_copies(tmp_path: Path) -> None:
+    root = mixed_library(tmp_path / "photos")
+    db = ["--db", str(tmp_path / "d.sqlite")]
+    assert run("index", str(root), *db, "-q").exit_code == 0
+    out = tmp_path / "r.json"
+    summary = run("report", "--json", str(out), *db)
+    assert summary.exit_code == 0, summary.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["summary"]["duplicates"] == 3
+    assert data["summary"]["exact_clusters"] == 1  # the second picture's two copies
+    assert data["summary"]["exact_duplicates"] == 2  # and one copy in the mixed cluster
+    assert "(2 byte-identical to another copy" in summary.output
+
+    exact = run("report", "--exact", "--json", str(out), *db)
+    assert exact.exit_code == 0, exact.output
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["settings"]["exact"] is True
+    assert [len(c["members"]) for c in data["clusters"]] == [2, 2]
+    assert all(len({m["content_hash"] for m in c["members"]}) == 1 for c in data["clusters"])
+    assert "exact copies only" in exact.output
+    both = run("report", "--exact", "--threshold", "4", *db)
+    assert both.exit_code == 2 and "--exact and --threshold" in both.output
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: chromium)")
+def test_the_html_exact_copies_filter_finds_them_in_mixed_clusters(tmp_path: Path) -> None:
+    from test_html_report import chromium
+
+    root = mixed_library(tmp_path / "photos")
+    db = ["--db", str(tmp_path / "d.sqlite")]
+    assert run("index", str(root), *db, "-q").exit_code == 0
+    page = tmp_path / "r.html"
+    assert run("report", "--html", str(page), "--thumbnails", "0", *db).exit_code == 0
+    dom = chromium("--dump-dom", page.as_uri() + "?kind=exact").stdout
+    assert 'data-rendered="2"' in dom
+    assert dom.count('<article class="cluster"') == 2  # the mixed cluster too
+    assert "small.jpg" in dom
+    assert "2 byte-identical to another copy" in dom
+
+
+def test_a_cropped_copy_is_named_as_such_in_reasons_and_distances(tmp_path: Path) -> None:
+    """Original, byte-different copy, half-size copy and a 15 % centre crop: the keeper's
+    reason names the crop (not "original colours"), and the HTML says why the crop's
+    distance exceeds the threshold."""
+    from test_crops import central
+    from test_crops import photo as textured
+    from test_html_report import embedded_data
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    picture = textured(41, (640, 480))
+    picture.save(root / "original.png")
+    picture.save(root / "copy.jpg", quality=90)
+    picture.resize((320, 240)).save(root / "small.jpg", quality=90)
+    central(picture, 0.15).save(root / "crop.jpg", quality=95)
+    db = ["--db", str(tmp_path / "d.sqlite")]
+    assert run("index", str(root), *db, "-q").exit_code == 0
+    page, out = tmp_path / "r.html", tmp_path / "r.json"
+    made = run("report", "--html", str(page), "--json", str(out), "--thumbnails", "0", *db)
+    assert made.exit_code == 0, made.output
+    [cluster] = json.loads(out.read_text(encoding="utf-8"))["clusters"]
+    assert "uncropped (another copy is a cropped copy)" in cluster["reasons"]
+    assert not any("colours" in reason for reason in cluster["reasons"])
+    data: dict[str, Any] = embedded_data(page.read_text(encoding="utf-8"))
+    threshold = data["settings"]["threshold"]
+    [shown] = data["clusters"]
+    crop = next(m for m in shown["members"] if m["name"] == "crop.jpg")
+    assert crop["distance"] > threshold
+    assert crop["note"].startswith("cropped copy")
+    assert all("note" not in m for m in shown["members"] if m["name"] != "crop.jpg")

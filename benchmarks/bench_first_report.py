@@ -3,26 +3,34 @@
 Usage (from the repository)::
 
     python /work/shared/bench/make_corpus.py /tmp/corpus        # the public corpus, 624 files
-    python benchmarks/bench_first_report.py /tmp/corpus [--repeats 3] [--html] [--tree DIR]
+    python benchmarks/bench_first_report.py /tmp/corpus [--repeats 3] [--html] \\
+        [--tree OTHER_CHECKOUT ...]
 
-Each repeat makes a fresh virtual environment, installs this checkout into it (``pip install
-.``, not editable: as a user installs it, so no compiled code of an earlier run lies next to
-the package), indexes the corpus (not timed), then times, as separate processes:
+Each repeat makes a fresh virtual environment per checkout (this one, and each ``--tree``, e.g.
+an older one from ``git archive COMMIT | tar -x -C DIR``), installs it (``pip install DIR``,
+not editable: as a user installs it, so no compiled code of an earlier run lies next to the
+package), indexes the corpus (not timed), then times, as separate processes:
 
-- the first ``dedupdb report`` (summary and ``--json``): wall time, and the time until the
-  command's first line of output;
+- the first ``dedupdb report`` (summary and ``--json``): wall time, CPU time (user + system of
+  the command), and the time until its first output, read through a pseudo-terminal as a user
+  at a terminal sees it;
 - the same command again (what every later report costs);
 - with ``--html``, also a report writing the HTML page with its thumbnails (decoding every
   file of the first 500 clusters: the part that grows with the photos' sizes).
 
-numba's cache (``NUMBA_CACHE_DIR``) points into the fresh environment, so code compiled by
-an earlier run or by the tests is never reused. The figures are medians of the repeats.
+numba's cache (``NUMBA_CACHE_DIR``) points into the fresh environment, so code compiled by an
+earlier run or by the tests is never reused. The checkouts take turns within each repeat; the
+figures are medians of the repeats. On a machine shared with other jobs, wall times follow the
+load; CPU times are steadier.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pty
+import resource
+import select
 import statistics
 import subprocess
 import sys
@@ -38,38 +46,56 @@ def fresh_install(where: Path, tree: Path) -> Path:
     ``dedupdb``."""
     subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
     pip = where / "bin" / "pip"
-    subprocess.run([str(pip), "install", "-q", str(tree)], check=True)
+    subprocess.run([str(pip), "install", "-q", str(tree)], check=True, stderr=subprocess.DEVNULL)
     return where / "bin" / "dedupdb"
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, seconds until the first line on stdout or stderr) of one command."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, s until the first output) of one command run on a pseudo-terminal."""
+    master, slave = pty.openpty()
+    cpu = _children_cpu()
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert proc.stdout is not None
+    proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
     first = None
-    for _line in proc.stdout:
-        if first is None:
-            first = time.perf_counter() - start
-    if proc.wait() != 0:
-        raise SystemExit(f"{' '.join(command)} failed with exit code {proc.returncode}")
+    while True:
+        ready, _, _ = select.select([master], [], [], 0.01)
+        if ready:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # the terminal closed: the command ended
+                break
+            if not data:
+                break
+            if first is None:
+                first = time.perf_counter() - start
+        elif proc.poll() is not None:
+            break
+    proc.wait()
     wall = time.perf_counter() - start
-    return wall, first if first is not None else wall
+    os.close(master)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {proc.returncode}")
+    return wall, _children_cpu() - cpu, first if first is not None else wall
 
 
-def one_run(corpus: Path, html: bool, tree: Path) -> dict[str, tuple[float, float]]:
+def one_run(corpus: Path, html: bool, tree: Path) -> dict[str, tuple[float, float, float]]:
     with tempfile.TemporaryDirectory(prefix="dedupdb-first-") as tmp:
         base = Path(tmp)
         dedupdb = fresh_install(base / "venv", tree)
         env = {**os.environ, "NUMBA_CACHE_DIR": str(base / "numba-cache")}
+        env.pop("DEDUPDB_DB", None)
         db = str(base / "db.sqlite")
         subprocess.run(
             [str(dedupdb), "index", str(corpus), "--db", db, "-q"],
             env=env,
-            check=True,
             stdout=subprocess.DEVNULL,
+            check=False,  # some files of a library may not be readable: still a library
         )
         report = [str(dedupdb), "report", "--db", db, "--json", str(base / "r.json")]
         figures = {"first report": timed(report, env), "second report": timed(report, env)}
@@ -86,16 +112,25 @@ def main() -> None:
     parser.add_argument(
         "--tree",
         type=Path,
-        default=THIS_TREE,
-        help="the checkout to install (e.g. an older one, from `git archive COMMIT`)",
+        action="append",
+        default=[],
+        help="another checkout to install and time in turn with this one (repeatable)",
     )
     args = parser.parse_args()
-    runs = [one_run(args.corpus, args.html, args.tree) for _ in range(args.repeats)]
-    print(f"{args.tree}: {args.repeats} fresh installs; medians (wall s, s to first output)")
-    for name in runs[0]:
-        wall = statistics.median(r[name][0] for r in runs)
-        first = statistics.median(r[name][1] for r in runs)
-        print(f"  {name:<15} {wall:6.2f} s   first output after {first:5.2f} s")
+    trees = [THIS_TREE, *args.tree]
+    runs: dict[Path, list[dict[str, tuple[float, float, float]]]] = {t: [] for t in trees}
+    for _ in range(args.repeats):
+        for tree in trees:
+            runs[tree].append(one_run(args.corpus, args.html, tree))
+    print(f"{args.repeats} fresh installs each; medians")
+    for tree in trees:
+        print(tree)
+        for name in runs[tree][0]:
+            wall, cpu, first = (statistics.median(r[name][i] for r in runs[tree]) for i in range(3))
+            print(
+                f"  {name:<15} wall {wall:6.2f} s   CPU {cpu:6.2f} s   "
+                f"first output after {first:5.2f} s"
+            )
 
 
 if __name__ == "__main__":

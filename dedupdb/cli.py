@@ -629,6 +629,8 @@ def report_command(
         turned_crops=turned_crops,
     )
     store = _open(db, create=False)
+    if not quiet and sys.stderr.isatty():  # a word at once: a large search can take seconds
+        click.echo("Finding duplicates among the indexed images ...", err=True)
     try:
         result = build_report(store, options)
         remembered = remember_report(store, cluster_membership(result), actionable(result))

@@ -225,3 +225,45 @@ def test_a_cropped_copy_is_named_as_such_in_reasons_and_distances(tmp_path: Path
     assert crop["distance"] > threshold
     assert crop["note"].startswith("cropped copy")
     assert all("note" not in m for m in shown["members"] if m["name"] != "crop.jpg")
+
+
+def readme_quick_start() -> str:
+    """The README's first command (tests/test_docs.py checks its shape)."""
+    from test_docs import README, code_blocks
+
+    return code_blocks(README)[0].strip()
+
+
+def test_the_readme_quick_start_writes_the_report_on_a_library_with_bad_files(
+    tmp_path: Path,
+) -> None:
+    """The quick-start line, from `dedupdb index` on (the install steps are this test run's
+    own), in a shell on a library with a truncated JPEG, garbage, an empty file and a text
+    file named like a photo: the `&&` chain reaches the report."""
+    import os
+    import subprocess
+    import sys
+
+    command = readme_quick_start()
+    steps = command[command.index("dedupdb index") :]
+    library_root = tmp_path / "Pictures"
+    library(library_root)
+    good = (library_root / "Camera" / "000.jpg").read_bytes()
+    (library_root / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (library_root / "garbage.png").write_bytes(os.urandom(4000))
+    (library_root / "empty.jpg").write_bytes(b"")
+    (library_root / "notes.jpg").write_text("not a photo", encoding="utf-8")
+    steps = steps.replace("~/Pictures", str(library_root))
+    html = tmp_path / steps.rsplit(" ", 1)[1]
+    env = {
+        **os.environ,
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+        "DEDUPDB_DB": str(tmp_path / "db.sqlite"),
+    }
+    done = subprocess.run(
+        ["bash", "-c", steps], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "could not be read" in done.stdout and "truncated.jpg" in done.stdout
+    assert html.exists() and "dedupdb" in html.read_text(encoding="utf-8")
+    assert f"Wrote the HTML report to {html.name}" in done.stdout

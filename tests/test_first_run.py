@@ -267,3 +267,26 @@ def test_the_readme_quick_start_writes_the_report_on_a_library_with_bad_files(
     assert "could not be read" in done.stdout and "truncated.jpg" in done.stdout
     assert html.exists() and "dedupdb" in html.read_text(encoding="utf-8")
     assert f"Wrote the HTML report to {html.name}" in done.stdout
+
+
+def test_a_small_report_loads_no_compiler(tmp_path: Path) -> None:
+    """The first report after installing compiles nothing on a small library: numba (and
+    its 10-20 s of compiling) is left for searches too large for numpy."""
+    import subprocess
+    import sys
+
+    root = library(tmp_path / "photos")
+    db = str(tmp_path / "d.sqlite")
+    assert run("index", str(root), "--db", db, "-q").exit_code == 0
+    code = (
+        "import sys\n"
+        "from dedupdb.cli import main\n"
+        f"sys.argv = ['dedupdb', 'report', '--db', {db!r}, '--json', '-']\n"
+        "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
+        "print('numba loaded:', 'numba' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert '"clusters": [' in done.stdout  # a report with its clusters was made
+    assert done.stdout.strip().endswith("numba loaded: False")

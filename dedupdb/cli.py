@@ -600,6 +600,8 @@ def report_command(
       dedupdb report --exact --html exact.html        # byte-identical copies only
       dedupdb report --csv - | less
     """
+    if not quiet and sys.stderr.isatty():  # a word at once, before loading the report's code
+        click.echo("Finding duplicates among the indexed images ...", err=True)
     from .decisions import remember_report
     from .html_report import make_thumbnails, render_html
     from .report import (
@@ -629,8 +631,6 @@ def report_command(
         turned_crops=turned_crops,
     )
     store = _open(db, create=False)
-    if not quiet and sys.stderr.isatty():  # a word at once: a large search can take seconds
-        click.echo("Finding duplicates among the indexed images ...", err=True)
     try:
         result = build_report(store, options)
         remembered = remember_report(store, cluster_membership(result), actionable(result))

@@ -671,7 +671,7 @@ def format_report_summary(result: Any) -> str:
     lines = [
         f"Compared {summary.images:,} images ({settings_text(settings)})",
         f"  clusters     {summary.clusters:>9,}   "
-        f"({summary.exact_clusters:,} of byte-identical copies only)",
+        f"({summary.exact_clusters:,} entirely byte-identical)",
         f"  duplicates   {summary.duplicates:>9,}   "
         + (
             "(all byte-identical)"

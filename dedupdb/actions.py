@@ -529,9 +529,7 @@ def _is_our_link(entry: Action) -> bool:
 def _settle(src: bytes, dst: bytes, content_hash: bytes, prefer: str) -> str:
     """Bring a move caught mid-way to one place: "source" or "destination" (``prefer`` wins
     when the file is in both), or a reason why neither can be trusted."""
-    partial = dst + fileops.PARTIAL_SUFFIX
-    if fileops.lstat_or_none(partial) is not None:
-        os.unlink(partial)  # an unfinished copy; the source is intact
+    fileops.drop_partial_copies(src, dst)  # a copy stopped part-way, in either direction
     src_st, dst_st = fileops.lstat_or_none(src), fileops.lstat_or_none(dst)
     if src_st is not None and dst_st is not None:
         if fileops.same_file(src_st, dst_st):  # linked, not yet unlinked: one file, two names
@@ -645,6 +643,7 @@ def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:
                 "it is not in the trash any more (or this system's trash is not "
                 "readable by dedupdb): restore it from the trash yourself"
             )
+        fileops.drop_partial_copies(trashed, path)  # a stopped undo's copy back
         _check_free(path)
         fileops.untrash(trashed, path, entry.content_hash)
         return

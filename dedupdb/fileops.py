@@ -8,7 +8,9 @@ A move within one filesystem is ``link(src, dst)`` then ``unlink(src)``: ``link`
 ``dst`` exists, so nothing is ever overwritten, and a crash between the two leaves one file
 under two names (never a half file). Across filesystems (``EXDEV``) it copies to a partial
 name, fsyncs, verifies the copy's content hash, renames it into place (again without
-overwriting), and only then removes the source.
+overwriting), and only then removes the source. A copy stopped part-way (a crash, kill -9)
+leaves ``dst.dedupdb-partial`` next to the destination, on whichever side the move was going
+to: ``drop_partial_copies`` removes it once the file is known to be whole elsewhere.
 """
 
 from __future__ import annotations
@@ -159,6 +161,22 @@ def copy_verified(src: bytes, dst: bytes, expected_hash: bytes) -> None:
         if lstat_or_none(partial) is not None:
             os.unlink(partial)
         raise
+
+
+def drop_partial_copies(a: bytes, b: bytes) -> None:
+    """Remove the partial copies a stopped move between ``a`` and ``b`` (either way) left.
+
+    A partial copy is only ever made while its source is whole, and the source is removed
+    only after the copy was renamed into place: so while ``a`` or ``b`` exists, a partial copy
+    is never the only one. Without either, it is left alone (something else moved the file).
+    """
+    if lstat_or_none(a) is None and lstat_or_none(b) is None:
+        return
+    for partial in (a + PARTIAL_SUFFIX, b + PARTIAL_SUFFIX):
+        st = lstat_or_none(partial)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            os.unlink(partial)
+            fsync_dir(os.path.dirname(partial))
 
 
 def is_link_to(path: bytes, keeper: bytes, keeper_stat: os.stat_result | None) -> bool:

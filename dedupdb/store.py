@@ -347,33 +347,63 @@ def _migrate(engine: Engine, url: str) -> str:
     if quick is not None and _stored_revisions(engine) == [quick]:
         return quick  # at head: nothing to do, and no need to load Alembic to know it
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from alembic.util.exc import CommandError
 
     script = ScriptDirectory.from_config(alembic_config())
     head = script.get_current_head()
     assert head is not None
-    current = _current_revision(engine)
-    if current == head:
-        return head
-    if current is not None:
-        try:
-            script.get_revision(current)
-        except CommandError as err:
+    with _schema_lock(engine) as conn:
+        # Looked at again under the lock: another process may have created or upgraded the
+        # database since the look above (two index runs started on one new database).
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return head
+        if current is not None:
+            try:
+                script.get_revision(current)
+            except CommandError as err:
+                raise DatabaseError(
+                    f"the database {_safe(url)} was written by a newer dedupdb (schema "
+                    f"{current}; this dedupdb knows up to {head})",
+                    "upgrade dedupdb (pip install -U dedupdb) or use another --db",
+                ) from err
+            _backup_sqlite(engine, url, current)
+        elif inspect(conn).get_table_names():
             raise DatabaseError(
-                f"the database {_safe(url)} was written by a newer dedupdb (schema {current}; "
-                f"this dedupdb knows up to {head})",
-                "upgrade dedupdb (pip install -U dedupdb) or use another --db",
-            ) from err
-        _backup_sqlite(engine, url, current)
-    elif inspect(engine).get_table_names():
-        raise DatabaseError(
-            f"{_safe(url)} already holds tables that are not a dedupdb database",
-            "point --db at a new file",
-        )
-    with engine.begin() as conn:
+                f"{_safe(url)} already holds tables that are not a dedupdb database",
+                "point --db at a new file",
+            )
         command.upgrade(alembic_config(conn), "head")
     return head
+
+
+# The PostgreSQL advisory lock key under which the schema is created or upgraded: any number
+# that other programs on the same database are unlikely to use ("dedupdb" in ASCII).
+_SCHEMA_LOCK_KEY = 0x646564757064_62
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the database's lock for writing the schema, committed at the
+    end: two processes opening one new (or old) database at once create (or upgrade) it one
+    after the other, the second finding it done. SQLite: ``BEGIN IMMEDIATE`` takes the write
+    lock at once (waiting up to the busy timeout for another writer); PostgreSQL: a
+    transaction-scoped advisory lock. Index runs then exclude each other as usual (the runs
+    table, which this creates)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            # pysqlite would begin only at the first INSERT, and not at all for CREATE TABLE.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
 
 def _backup_sqlite(engine: Engine, url: str, revision: str) -> Path | None:

@@ -82,11 +82,14 @@ def _debug() -> bool:
     return bool(ctx and ctx.find_root().params.get("debug"))
 
 
-def _open(db: str | None, *, create: bool = True) -> Store:
-    """Open the database; only ``index`` makes one where there is none (``create``)."""
+def _open(db: str | None, *, create: bool = True, reading: bool = False) -> Store:
+    """Open the database; only ``index`` makes one where there is none (``create``). A command
+    that only reads (``reading``) opens a database it cannot write read-only, and says so."""
     from .store import open_store
 
-    store = open_store(db, create=create)
+    store = open_store(db, create=create, reading=reading)
+    if store.read_only:
+        click.echo(f"Note: {printable(store.read_only)}.", err=True)
     _started()
     return store
 
@@ -367,7 +370,7 @@ def status_command(db: str | None, show_errors: bool, as_json: bool) -> None:
     """
     from .status import status
 
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         result = status(store)
         errors = _failures(store) if show_errors else []
@@ -573,7 +576,7 @@ def report_command(
         crops=not no_crops,
         turned_crops=turned_crops,
     )
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         result = build_report(store, options)
         remembered = remember_clusters(store, cluster_membership(result))
@@ -677,7 +680,7 @@ def not_duplicate_command(
         mark_not_duplicates,
     )
 
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=list_all)
     try:
         if list_all:
             for decision in list_not_duplicates(store):
@@ -926,7 +929,7 @@ def history_command(db: str | None, as_json: bool) -> None:
 
     from .actions import history
 
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         runs = history(store)
     finally:
@@ -967,7 +970,7 @@ def backup_command(target: str, db: str | None) -> None:
 
     from .store import backup
 
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         written = backup(store, Path(target))
     finally:

@@ -637,15 +637,7 @@ def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:
     if action == TRASH:
         if fileops.lstat_or_none(path) is not None and entry.state == PLANNED:
             return
-        trashed = dest or fileops.find_in_trash(path)
-        if trashed is None or fileops.lstat_or_none(trashed) is None:
-            raise _Skip(
-                "it is not in the trash any more (or this system's trash is not "
-                "readable by dedupdb): restore it from the trash yourself"
-            )
-        fileops.drop_partial_copies(trashed, path)  # a stopped undo's copy back
-        _check_free(path)
-        fileops.untrash(trashed, path, entry.content_hash)
+        _undo_trash(entry, dest or fileops.find_in_trash(path))
         return
     assert dest is not None
     if action in (HARDLINK, SYMLINK) and _is_our_link(entry):
@@ -672,6 +664,29 @@ def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:
     _remove_empty_folders(os.path.dirname(dest), quarantine)
 
 
+def _undo_trash(entry: Action, trashed: bytes | None) -> None:
+    """Take a file out of the trash, or finish doing so: an undo stopped mid-way can leave it
+    under both names (linked back, not yet unlinked from the trash), a partial copy (a trash
+    on another filesystem), or back in place with its ``.trashinfo`` left behind."""
+    path = entry.path
+    if trashed is not None and (fileops.lstat_or_none(trashed) or fileops.lstat_or_none(path)):
+        where = _settle(path, trashed, entry.content_hash, prefer="source")
+    else:
+        where = "source" if fileops.lstat_or_none(path) is not None else "gone"
+    if where == "source":
+        if _hash_or_none(path) != entry.content_hash:
+            raise _Skip(f"something else is at {display(path)} now; it stays in the trash")
+        if trashed is not None:
+            fileops.drop_trash_info(trashed)
+        return
+    if where != "destination" or trashed is None:
+        raise _Skip(
+            "it is not in the trash any more (or this system's trash is not "
+            "readable by dedupdb): restore it from the trash yourself"
+        )
+    fileops.untrash(trashed, path, entry.content_hash)
+
+
 def _remove_empty_folders(folder: bytes, top: bytes | None) -> None:
     """Tidy the quarantine after an undo: remove the folders it emptied, up to its top."""
     while top is not None and folder.startswith(top.rstrip(b"/") + b"/"):
@@ -680,11 +695,6 @@ def _remove_empty_folders(folder: bytes, top: bytes | None) -> None:
         except OSError:
             return
         folder = os.path.dirname(folder)
-
-
-def _check_free(path: bytes) -> None:
-    if fileops.lstat_or_none(path) is not None:
-        raise _Skip(f"something else is at {display(path)} now; it stays in the trash")
 
 
 def _note(store: Store, entry_id: int, reason: str) -> None:

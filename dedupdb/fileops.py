@@ -272,6 +272,11 @@ def _trashinfo_path(info: bytes) -> bytes | None:
 def untrash(trashed: bytes, path: bytes, expected_hash: bytes) -> None:
     """Move a trashed file back to ``path`` (never overwriting) and drop its ``.trashinfo``."""
     move(trashed, path, expected_hash)
+    drop_trash_info(trashed)
+
+
+def drop_trash_info(trashed: bytes) -> None:
+    """Remove the ``.trashinfo`` of a file taken out of the trash (if it is still there)."""
     trash_dir = os.path.dirname(os.path.dirname(trashed))
     info = os.path.join(trash_dir, b"info", os.path.basename(trashed) + b".trashinfo")
     if lstat_or_none(info) is not None:

@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_actions import build_report, files_under, library, snapshot
+from test_actions import build_report, fake_trash, files_under, library, snapshot
 
 from dedupdb import index
-from dedupdb.actions import SYMLINK, ActionError, apply, plan_actions, resume, undo
+from dedupdb.actions import SYMLINK, TRASH, ActionError, apply, plan_actions, resume, undo
 from dedupdb.index import IndexOptions
 from dedupdb.store import Store, open_store
 
 pytestmark = pytest.mark.slow
+__all__ = ["fake_trash"]  # a fixture of test_actions, used here
 
 # Every call that changes the filesystem or makes a change durable (and ``open``, which
 # creates): a stop before any of them is a state a crash can leave behind.
@@ -164,7 +165,8 @@ def in_child(
 def plan_for(setup: Setup, action: str) -> Any:
     store = open_store(setup.db)
     try:
-        return plan_actions(store, build_report(store), action, quarantine=setup.quarantine)
+        quarantine = None if action == TRASH else setup.quarantine
+        return plan_actions(store, build_report(store), action, quarantine=quarantine)
     finally:
         store.close()  # a forked child must not share SQLite connections with this process
 
@@ -266,3 +268,28 @@ def test_resume_stopped_before_any_call_then_resumed_again(setup: Setup) -> None
         return code
 
     assert each_stop(trial) > 5
+
+
+@pytest.mark.parametrize("setup", ["simulated"], indirect=True)
+def test_undo_from_the_trash_stopped_before_any_call_then_undone_again(
+    setup: Setup, fake_trash: Path
+) -> None:
+    """The freedesktop trash is on the photos' filesystem: the way back is link, unlink."""
+    before = snapshot(setup.root)
+
+    def trial(stop_at: int) -> int:
+        shutil.rmtree(fake_trash, ignore_errors=True)
+        setup.restore()
+        plan = plan_for(setup, TRASH)
+        assert in_child(setup, lambda store: len(apply(store, plan).done)) == (0, 1)
+        code, _ = in_child(setup, undo_all, stop_at)
+        _, again = in_child(setup, undo_all)
+        if code == 0:
+            assert "error" in again, again
+        else:
+            assert again["skipped"] == [], (stop_at, again)
+        assert_restored(setup, before, stop_at)
+        assert files_under(fake_trash) == [], stop_at  # nor its .trashinfo
+        return code
+
+    assert each_stop(trial) > 3

@@ -497,6 +497,7 @@ def _settle_forward(action: str, entry: Action) -> tuple[bool, bytes | None]:
         return fileops.lstat_or_none(path) is None, None
     if action == TRASH:
         if fileops.lstat_or_none(path) is not None:
+            fileops.drop_orphan_trash_info(path)  # trashing began: the info, not the move
             return False, None
         return True, fileops.find_in_trash(path)
     assert dest is not None
@@ -636,6 +637,7 @@ def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:
         raise _Skip("it was deleted: delete cannot be undone")
     if action == TRASH:
         if fileops.lstat_or_none(path) is not None and entry.state == PLANNED:
+            fileops.drop_orphan_trash_info(path)  # never trashed, or only its info written
             return
         _undo_trash(entry, dest or fileops.find_in_trash(path))
         return

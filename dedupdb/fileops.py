@@ -240,6 +240,25 @@ def _trash_dirs(path: bytes) -> list[tuple[bytes, bytes]]:
 def find_in_trash(path: bytes) -> bytes | None:
     """The trashed copy of ``path``: the newest ``.trashinfo`` whose Path names it."""
     best: tuple[int, bytes] | None = None
+    for info, files in _trash_entries(path):
+        mtime = os.lstat(info).st_mtime_ns
+        if (best is None or mtime >= best[0]) and lstat_or_none(files) is not None:
+            best = (mtime, files)
+    return best[1] if best else None
+
+
+def drop_orphan_trash_info(path: bytes) -> None:
+    """Remove the ``.trashinfo`` files naming ``path`` whose trashed file is not there: what
+    a trashing stopped between writing the info and moving the file leaves behind."""
+    for info, files in _trash_entries(path):
+        if lstat_or_none(files) is None:
+            os.unlink(info)
+
+
+def _trash_entries(path: bytes) -> list[tuple[bytes, bytes]]:
+    """(``.trashinfo`` file, the trashed file it describes) for each one whose Path is
+    ``path``."""
+    found = []
     for trash_dir, topdir in _trash_dirs(path):
         with os.scandir(os.path.join(trash_dir, b"info")) as entries:
             for entry in entries:
@@ -251,11 +270,9 @@ def find_in_trash(path: bytes) -> bytes | None:
                 original = os.path.join(topdir, original)  # absolute paths stay absolute
                 if os.path.normpath(original) != os.path.normpath(path):
                     continue
-                mtime = entry.stat().st_mtime_ns
                 files = os.path.join(trash_dir, b"files", entry.name[: -len(b".trashinfo")])
-                if (best is None or mtime >= best[0]) and lstat_or_none(files) is not None:
-                    best = (mtime, files)
-    return best[1] if best else None
+                found.append((entry.path, files))
+    return found
 
 
 def _trashinfo_path(info: bytes) -> bytes | None:

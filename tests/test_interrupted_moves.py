@@ -293,3 +293,26 @@ def test_undo_from_the_trash_stopped_before_any_call_then_undone_again(
         return code
 
     assert each_stop(trial) > 3
+
+
+@pytest.mark.parametrize("then", ["resume", "undo"])
+@pytest.mark.parametrize("setup", ["simulated"], indirect=True)
+def test_apply_to_the_trash_stopped_before_any_call_then_resumed_or_undone(
+    setup: Setup, fake_trash: Path, then: str
+) -> None:
+    before = snapshot(setup.root)
+
+    def trial(stop_at: int) -> int:
+        shutil.rmtree(fake_trash, ignore_errors=True)
+        setup.restore()
+        plan = plan_for(setup, TRASH)
+        code, _ = in_child(setup, lambda store: apply(store, plan).run_id, stop_at)
+        if then == "resume":
+            in_child(setup, lambda store: len(resume(store).done))
+        _, undone = in_child(setup, undo_all)
+        assert "error" in undone or not undone["skipped"], (stop_at, undone)
+        assert_restored(setup, before, stop_at)
+        assert files_under(fake_trash) == [], stop_at
+        return code
+
+    assert each_stop(trial) > 1

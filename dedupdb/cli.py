@@ -25,6 +25,7 @@ import click
 
 from .defaults import DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S, ENV_VAR, default_database_path
 from .errors import DedupdbError
+from .walk import printable  # every name or message printed for people goes through it
 
 if TYPE_CHECKING:
     from .index import IndexSummary, Progress
@@ -72,7 +73,7 @@ def handle_errors(func: F) -> F:
         except DedupdbError as err:
             if _debug():
                 raise
-            click.secho(f"Error: {err}", fg="red", err=True)  # message (hint)
+            click.secho(f"Error: {printable(str(err))}", fg="red", err=True)  # message (hint)
             sys.exit(EXIT_PROBLEMS)
 
     return wrapper  # type: ignore[return-value]
@@ -83,11 +84,14 @@ def _debug() -> bool:
     return bool(ctx and ctx.find_root().params.get("debug"))
 
 
-def _open(db: str | None, *, create: bool = True) -> Store:
-    """Open the database; only ``index`` makes one where there is none (``create``)."""
+def _open(db: str | None, *, create: bool = True, reading: bool = False) -> Store:
+    """Open the database; only ``index`` makes one where there is none (``create``). A command
+    that only reads (``reading``) opens a database it cannot write read-only, and says so."""
     from .store import open_store
 
-    store = open_store(db, create=create)
+    store = open_store(db, create=create, reading=reading)
+    if store.read_only:
+        click.echo(f"Note: {printable(store.read_only)}.", err=True)
     _started()
     return store
 
@@ -360,7 +364,7 @@ class _ProgressBar:
 
 def format_summary(summary: IndexSummary) -> str:
     lines = [
-        f"Indexed {summary.root} in {summary.seconds:.1f} s",
+        f"Indexed {printable(summary.root)} in {summary.seconds:.1f} s",
         f"  new        {summary.new:>9,}",
         f"  changed    {summary.changed:>9,}",
         f"  moved      {summary.moved:>9,}",
@@ -374,7 +378,7 @@ def format_summary(summary: IndexSummary) -> str:
             f"  known bad  {summary.known_bad:>9,}   (failed before, unchanged; --retry-errors)"
         )
     for failure in summary.failures[:10]:
-        lines.append(f"  ! {failure['path']}: {failure['reason']}")
+        lines.append(f"  ! {printable(failure['path'])}: {printable(failure['reason'])}")
     if summary.failed > 10:
         lines.append(f"  ... and {summary.failed - 10} more (`dedupdb status --errors`)")
     if summary.failed:
@@ -401,7 +405,7 @@ def status_command(db: str | None, show_errors: bool, as_json: bool) -> None:
     """
     from .status import status
 
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         result = status(store)
         errors = _failures(store) if show_errors else []
@@ -415,7 +419,7 @@ def status_command(db: str | None, show_errors: bool, as_json: bool) -> None:
         return
     click.echo(format_status(result))
     for error in errors:
-        click.echo(f"  {error['kind']}: {error['path']}: {error['reason']}")
+        click.echo(f"  {error['kind']}: {printable(error['path'])}: {printable(error['reason'])}")
 
 
 def _failures(store: Store) -> list[dict[str, str]]:
@@ -439,7 +443,7 @@ def format_status(result: Status) -> str:
     size = f"{result.size_bytes / 1e6:,.1f} MB" if result.size_bytes is not None else "n/a"
     params = result.hash_params or {}
     lines = [
-        f"Database: {result.database} ({size})",
+        f"Database: {printable(result.database)} ({size})",
         f"Schema:   {result.schema_version}"
         + ("" if result.schema_version == result.schema_head else f" (head {result.schema_head})"),
         f"Hashes:   size {params.get('hash_size', '-')}, version {params.get('version', '-')}",
@@ -449,7 +453,7 @@ def format_status(result: Status) -> str:
         lines.append("No folders indexed yet: dedupdb index FOLDER")
     for root in result.roots:
         lines.append(
-            f"  {root.path}: {root.present:,} images, {root.missing:,} missing, "
+            f"  {printable(root.path)}: {root.present:,} images, {root.missing:,} missing, "
             f"{root.failed:,} failed, {root.skipped:,} skipped "
             f"(last indexed {root.last_indexed_at or 'never (interrupted)'})"
         )
@@ -630,7 +634,7 @@ def report_command(
         crops=not no_crops,
         turned_crops=turned_crops,
     )
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         result = build_report(store, options)
         remembered = remember_report(store, cluster_membership(result), actionable(result))
@@ -661,7 +665,7 @@ def report_command(
             )
         for name, path in (("HTML", html_file), ("JSON", json_file), ("CSV", csv_file)):
             if path:
-                click.echo(f"Wrote the {name} report to {path}")
+                click.echo(f"Wrote the {name} report to {printable(path)}")
 
 
 def format_report_summary(result: Any) -> str:
@@ -694,8 +698,8 @@ def format_report_summary(result: Any) -> str:
         keeper = next(m for m in cluster.members if m.keeper)
         lines.append(
             f"  #{cluster.id}: {len(cluster.members)} files, "
-            f"{human_bytes(cluster.reclaimable_bytes)} reclaimable; keep {keeper.path} "
-            f"({'; '.join(cluster.reasons)})"
+            f"{human_bytes(cluster.reclaimable_bytes)} reclaimable; keep {printable(keeper.path)} "
+            f"({printable('; '.join(cluster.reasons))})"
         )
     if len(result.clusters) > 5:
         lines.append(f"  ... and {len(result.clusters) - 5:,} more clusters (--html FILE)")
@@ -742,11 +746,14 @@ def not_duplicate_command(
     if list_all and (paths or cluster_ids or forget):
         given = "PATHS" if paths else "--cluster" if cluster_ids else "--forget"
         raise click.UsageError(f"--list and {given} cannot be used together")
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=list_all)
     try:
         if list_all:
             for decision in list_not_duplicates(store):
-                click.echo(f"{decision.created_at}  {decision.path_a}  <->  {decision.path_b}")
+                click.echo(
+                    f"{decision.created_at}  {printable(decision.path_a)}  <->  "
+                    f"{printable(decision.path_b)}"
+                )
             return
         groups = [last_cluster(store, cid) for cid in cluster_ids]
         if paths:
@@ -935,24 +942,24 @@ def settings_text(settings: dict[str, Any]) -> str:
 
 
 def format_plan(plan: Any) -> str:
-    from .walk import display
-
     verb = _VERBS[plan.action]
     lines = [
-        f"Report: {plan.source}, made {_when(plan.generated_at)} ({settings_text(plan.settings)})",
+        f"Report: {printable(plan.source)}, made {_when(plan.generated_at)} ({settings_text(plan.settings)})",
         f"Plan: {verb} {len(plan.actions):,} files ({_size(plan.bytes)})",
     ]
     if plan.quarantine is not None:
-        lines[1] += f"; originals go to {display(plan.quarantine)}"
+        lines[1] += f"; originals go to {printable(plan.quarantine)}"
     keeper = None
     for item in plan.actions:
         if item.keeper.path != keeper:
             keeper = item.keeper.path
-            lines.append(f"  cluster {item.cluster}: keep {display(keeper)}")
-        target = f" -> {display(item.destination)}" if plan.action == "move" else ""
-        lines.append(f"    {verb} {display(item.file.path)}{target}")
+            lines.append(f"  cluster {item.cluster}: keep {printable(keeper)}")
+        target = f" -> {printable(item.destination)}" if plan.action == "move" else ""
+        lines.append(f"    {verb} {printable(item.file.path)}{target}")
     for refusal in plan.refused:
-        lines.append(f"  ! cluster {refusal.cluster}: {refusal.path}: {refusal.reason}")
+        lines.append(
+            f"  ! cluster {refusal.cluster}: {printable(refusal.path)}: {printable(refusal.reason)}"
+        )
     if plan.action == "delete":
         lines.append("Delete cannot be undone: --move-to or --trash can.")
     if plan.action in ("hardlink", "symlink"):
@@ -970,7 +977,7 @@ def format_result(result: Any) -> str:
         f"({_size(result.bytes)}), {len(result.skipped):,} skipped."
     ]
     for skip in result.skipped[:50]:
-        lines.append(f"  ! {skip.path}: {skip.reason}")
+        lines.append(f"  ! {printable(skip.path)}: {printable(skip.reason)}")
     if len(result.skipped) > 50:
         lines.append(f"  ... and {len(result.skipped) - 50} more (`dedupdb history --json`)")
     if result.action == "delete":
@@ -1011,7 +1018,7 @@ def undo_command(run: int | None, db: str | None, as_json: bool) -> None:
             f"{len(result.skipped):,} left alone."
         )
         for skip in result.skipped:
-            click.echo(f"  ! {skip.path}: {skip.reason}")
+            click.echo(f"  ! {printable(skip.path)}: {printable(skip.reason)}")
     if result.skipped:
         sys.exit(EXIT_PROBLEMS)
 
@@ -1032,7 +1039,7 @@ def history_command(db: str | None, as_json: bool) -> None:
 
     from .actions import history
 
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         runs = history(store)
     finally:
@@ -1056,7 +1063,7 @@ def history_command(db: str | None, as_json: bool) -> None:
         if r.planned:
             line += f", {r.planned:,} unfinished"
         if r.quarantine:
-            line += f"  -> {r.quarantine}"
+            line += f"  -> {printable(r.quarantine)}"
         click.echo(line)
 
 
@@ -1077,12 +1084,15 @@ def backup_command(target: str, db: str | None) -> None:
 
     from .store import backup
 
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         written = backup(store, Path(target))
     finally:
         store.close()
-    click.echo(f"Backed up {store.sqlite_path} to {written} ({written.stat().st_size:,} bytes).")
+    click.echo(
+        f"Backed up {printable(str(store.sqlite_path))} to {printable(str(written))} "
+        f"({written.stat().st_size:,} bytes)."
+    )
 
 
 def _terminate(signum: int, _frame: Any) -> None:
@@ -1104,8 +1114,9 @@ def main() -> None:
             raise
         where = traceback.extract_tb(err.__traceback__)[-1]
         click.secho(
-            f"Error: unexpected {type(err).__name__}: {err} (at {os.path.basename(where.filename)}"
-            f":{where.lineno}; run with --debug for the traceback, and please report it)",
+            f"Error: unexpected {type(err).__name__}: {printable(str(err))} "
+            f"(at {os.path.basename(where.filename)}:{where.lineno}; run with --debug for the "
+            "traceback, and please report it)",
             fg="red",
             err=True,
         )

@@ -715,14 +715,15 @@ def resolve_params(store: Store, options: IndexOptions) -> HashParams:
 
 
 def _ensure_root(store: Store, root: bytes) -> int:
+    """The root's row id, inserted if new: in one statement that lets a concurrent insert of
+    the same root win (two runs started together on one folder), then read back."""
     with store.transaction() as session:
-        found = session.execute(select(Root.id).where(Root.path == root)).scalar_one_or_none()
-        if found is not None:
-            return int(found)
-        row = Root(path=root, display_path=display(root), created_at=_now())
-        session.add(row)
-        session.flush()
-        return row.id
+        session.execute(
+            store.insert(Root)
+            .values(path=root, display_path=display(root), created_at=_now())
+            .on_conflict_do_nothing(index_elements=["path"])
+        )
+        return int(session.execute(select(Root.id).where(Root.path == root)).scalar_one())
 
 
 def _refuse_empty_root(store: Store, root_id: int, root: bytes) -> None:

@@ -818,14 +818,29 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
+# A spreadsheet reads a cell that begins with one of these as a formula (OWASP's "CSV
+# injection"): EXIF text such as a camera maker `=HYPERLINK(...)` would become a live link.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ``'`` (OWASP's
+    advice; the spreadsheet then shows the text as it is). Numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(report: Report, out: IO[str]) -> None:
-    """One row per member, keeper first in each cluster; the reasons on the keeper's row."""
+    """One row per member, keeper first in each cluster; the reasons on the keeper's row.
+    Text that a spreadsheet would take for a formula is neutralised (``csv_cell``)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for cluster in report.clusters:
         for member in cluster.members:
             writer.writerow(
-                [
+                csv_cell(cell)
+                for cell in [
                     cluster.id,
                     int(cluster.exact),
                     cluster.max_distance,

@@ -271,6 +271,22 @@ def test_apply_then_undo_restores_identical_tree(
     assert history(store)[0].status == "undone"
 
 
+def test_undo_leaves_in_the_trash_what_another_file_replaced(
+    indexed: tuple[Path, Store], fake_trash: Path
+) -> None:
+    root, store = indexed
+    result = apply(store, plan_actions(store, build_report(store), TRASH))
+    newcomer = root / "copies0" / "p0.jpg"
+    newcomer.write_bytes(b"a new file under the old name")
+    back = undo(store, result.run_id)
+    assert len(back.restored) == 5
+    assert [s.reason for s in back.skipped] == [
+        f"something else is at {newcomer} now; it stays in the trash"
+    ]
+    assert newcomer.read_bytes() == b"a new file under the old name"
+    assert len(os.listdir(fake_trash / "files")) == len(os.listdir(fake_trash / "info")) == 1
+
+
 def test_moves_across_filesystems_copy_verify_and_keep_times(
     indexed: tuple[Path, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from .defaults import DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S, ENV_VAR, default_database_path
+from .defaults import (
+    DEFAULT_MAX_MEMORY_MB,
+    DEFAULT_MIN_RESOLUTION,
+    DEFAULT_TIMEOUT_S,
+    ENV_VAR,
+    default_database_path,
+)
 from .errors import DedupdbError
 
 if TYPE_CHECKING:
@@ -207,6 +213,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
     help="Record a file as failed when decoding it takes longer (0: no limit).",
 )
 @click.option(
+    "--max-memory",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_MEMORY_MB,
+    show_default=True,
+    metavar="MIB",
+    help="Memory a worker may take for one file; a file that needs more is recorded as too "
+    "large (0: no limit).",
+)
+@click.option(
     "--min-resolution",
     type=click.IntRange(min=0),
     default=DEFAULT_MIN_RESOLUTION,
@@ -235,6 +250,7 @@ def index_command(
     retry_errors: bool,
     break_lock: bool,
     timeout: float,
+    max_memory: int,
     min_resolution: int,
     allow_empty: bool,
     as_json: bool,
@@ -254,7 +270,7 @@ def index_command(
 
     # The workers start first when the run will have files to decode: each loads and warms up
     # the decode and hash code while this process loads the database code and opens it.
-    pool = start_early(workers, timeout or None, db, root)
+    pool = start_early(workers, timeout or None, db, root, max_memory or None)
     with pool if pool is not None else contextlib.nullcontext():
         from .index import IndexOptions, index
 
@@ -268,6 +284,7 @@ def index_command(
             min_resolution=min_resolution,
             break_lock=break_lock,
             timeout=timeout or None,
+            max_memory=max_memory or None,
             allow_empty=allow_empty,
         )
         store = _open(db)
@@ -343,6 +360,8 @@ def format_summary(summary: IndexSummary) -> str:
         lines.append(
             f"  known bad  {summary.known_bad:>9,}   (failed before, unchanged; --retry-errors)"
         )
+    if summary.noted:
+        lines.append(f"  with notes {summary.noted:>9,}   (indexed; the decoder warned: --json)")
     for failure in summary.failures[:10]:
         lines.append(f"  ! {failure['path']}: {failure['reason']}")
     if summary.failed > 10:

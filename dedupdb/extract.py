@@ -18,7 +18,7 @@ from . import hashes, signals
 from .decode import DecodedImage, DecodeFailure, ImageInfo, decode
 from .hashparams import HashParams
 from .walk import FileEntry
-from .workers import Indexed, KnownContent, NotIndexed, Result, Task
+from .workers import Indexed, KnownContent, NotIndexed, Result, Task, memory_limit
 
 # Whether ``warm_up`` ran in this process (or in the one it was forked from).
 _warm = False
@@ -50,7 +50,28 @@ def process_file(task: Task) -> Result:
     computes the content hash of each block as it passes (one pass over the bytes instead of
     three: read, hash, decode). A file whose size matches stored content may be a move or an
     exact copy; it is hashed first, so that a known one is recognised without decoding.
+
+    A file that needs more memory than the worker may use (``workers.limit_memory``) is
+    recorded as too large, wherever the allocation failed.
     """
+    try:
+        return _process(task)
+    except MemoryError:
+        return NotIndexed(task.entry, _too_large())
+
+
+def _too_large() -> str:
+    limit = memory_limit()
+    if limit is None:
+        return "too large: not enough memory to decode it"
+    return f"too large: decoding it needs more than the {limit} MiB a worker may use (--max-memory)"
+
+
+def _failure(entry: FileEntry, failure: DecodeFailure) -> NotIndexed:
+    return NotIndexed(entry, _too_large() if failure.out_of_memory else failure.reason)
+
+
+def _process(task: Task) -> Result:
     entry = task.entry
     try:
         handle, st = _open(os.path.join(task.root, entry.relpath))
@@ -67,7 +88,7 @@ def process_file(task: Task) -> Result:
                 reader = hashes.HashingReader(handle)
                 decoded = decode(io.BufferedReader(reader, READ_BLOCK))
                 if isinstance(decoded, DecodeFailure):
-                    return NotIndexed(entry, decoded.reason)
+                    return _failure(entry, decoded)
                 return _finish(task, entry, decoded, reader.digest())
             data = handle.read()
         except OSError as err:  # a read error outside the decoder (the decoder reports its own)
@@ -82,7 +103,7 @@ def _finish(
     task: Task, entry: FileEntry, decoded: DecodedImage | DecodeFailure, digest: bytes
 ) -> Result:
     if isinstance(decoded, DecodeFailure):
-        return NotIndexed(entry, decoded.reason)
+        return _failure(entry, decoded)
     info = decoded.info
     if min(info.width, info.height) < task.min_resolution:
         return NotIndexed(
@@ -120,6 +141,7 @@ def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> d
         "camera_make": info.camera_make,
         "camera_model": info.camera_model,
         "exif_tags": info.exif_tags,
+        "note": "\n".join(info.notes) or None,
         "hash_size": params.hash_size,
         **{name: hashes.pack_variants(v, params) for name, v in variants.items()},
         "crop_phash": hashes.pack_variants(hashes.crop_phashes(gray, params.hash_size), params),

@@ -408,14 +408,18 @@ def _normalise_mode(im: Image.Image) -> Image.Image:
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
-    """8-bit RGB from any mode: 16-bit scaled (not clipped), alpha composited on white."""
+    """8-bit RGB from any mode: 16-bit scaled (not clipped), alpha composited on white.
+
+    Memory counts here (a worker's is limited): 16-bit pixels are scaled a band of rows at a
+    time, and an alpha channel that is opaque everywhere is dropped rather than composited
+    (the same pixels, without three more full-size copies).
+    """
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or float(arr.max(initial=0)) > 255 else 255.0
-        gray = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(gray).convert("RGB")
+        return Image.fromarray(_scaled_to_8_bit(im)).convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA") and im.getchannel("A").getextrema() == (255, 255):
+        return im.convert("RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -423,6 +427,27 @@ def to_rgb(im: Image.Image) -> Image.Image:
     if im.mode == "RGB":
         return im
     return im.convert("RGB")
+
+
+# Rows of 16-bit or float pixels scaled at a time: ~2 megapixels (16 MB as float64).
+_SCALE_BAND_PIXELS = 1 << 21
+
+
+def _scaled_to_8_bit(im: Image.Image) -> np.ndarray:
+    """A 16-bit, 32-bit or float picture as uint8 (h, w): full scale to 0-255, rounded.
+
+    The same values as ``np.clip(pixels / top * 255 + 0.5, 0, 255)`` in float64 over the
+    whole picture, computed a band of rows at a time: a 48-megapixel scan would otherwise
+    take 1.2 GB of float64 temporaries.
+    """
+    pixels = np.asarray(im)
+    top = 65535.0 if im.mode.startswith("I;16") or float(pixels.max(initial=0)) > 255 else 255.0
+    gray = np.empty(pixels.shape, dtype=np.uint8)
+    step = max(1, _SCALE_BAND_PIXELS // max(1, pixels.shape[1]))
+    for row in range(0, pixels.shape[0], step):
+        band = pixels[row : row + step].astype(np.float64)
+        gray[row : row + step] = np.clip(band / top * 255.0 + 0.5, 0, 255)
+    return gray
 
 
 def _is_lossless(im: Image.Image, fmt: str) -> bool:

@@ -287,3 +287,52 @@ def test_notes_are_few_and_short() -> None:
     notes = _notes(tuple(f"warning {i % 7}: " + "x" * 500 for i in range(20)))
     assert len(notes) == MAX_NOTES
     assert all(len(n) <= NOTE_LENGTH for n in notes)
+
+
+# ----------------------------------------------------------------------------- memory-light paths
+
+
+@given(
+    st.sampled_from(["I;16", "I", "F"]),
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.integers(1, 50),
+    st.integers(0, 2**32 - 1),
+)
+def test_16_bit_pixels_scaled_in_bands_equal_the_whole_picture_formula(
+    mode: str, height: int, width: int, band: int, seed: int
+) -> None:
+    from dedupdb import decode as decoding
+
+    rng = np.random.default_rng(seed)
+    if mode == "I;16":
+        pixels = rng.integers(0, 65536, (height, width), dtype=np.uint16)
+        image = Image.fromarray(pixels)
+    elif mode == "I":
+        pixels = rng.integers(-300, 70000, (height, width)).astype(np.int32)
+        image = Image.fromarray(pixels, "I")
+    else:
+        pixels = rng.uniform(-10, 300, (height, width)).astype(np.float32)
+        image = Image.fromarray(pixels, "F")
+    assert image.mode == mode
+    whole = np.asarray(image, dtype=np.float64)
+    top = 65535.0 if mode == "I;16" or float(whole.max(initial=0)) > 255 else 255.0
+    expected = np.clip(whole / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    original = decoding._SCALE_BAND_PIXELS
+    decoding._SCALE_BAND_PIXELS = band  # several bands, of any height
+    try:
+        assert np.array_equal(decoding._scaled_to_8_bit(image), expected)
+    finally:
+        decoding._SCALE_BAND_PIXELS = original
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_an_opaque_alpha_channel_is_dropped_with_the_same_pixels(mode: str) -> None:
+    from dedupdb.decode import to_rgb
+
+    image = photo(27).convert(mode)
+    assert image.getchannel("A").getextrema() == (255, 255)
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    composited = Image.alpha_composite(background, rgba).convert("RGB")
+    assert np.array_equal(np.asarray(to_rgb(image)), np.asarray(composited))

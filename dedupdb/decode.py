@@ -20,7 +20,7 @@ import contextlib
 import io
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import BinaryIO
@@ -239,7 +239,7 @@ def decode(data: bytes | BinaryIO) -> DecodedImage | DecodeFailure:
         # warning is not a failure, the error is (``_decode_source``).
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         outcome = _decode_source(source)
-    notes = _notes(str(w.message) for w in caught)
+    notes = tidy_notes(str(w.message) for w in caught)
     if isinstance(outcome, DecodedImage) and notes:
         info = replace(outcome.info, notes=_unique(outcome.info.notes + notes))
         return DecodedImage(info=info, picture=outcome.picture)
@@ -261,7 +261,9 @@ def _decode_source(source: BinaryIO) -> DecodedImage | DecodeFailure:
         return DecodeFailure("too large: not enough memory to decode it", out_of_memory=True)
 
 
-def _notes(messages: Iterator[str] | tuple[str, ...]) -> tuple[str, ...]:
+def tidy_notes(messages: Iterable[str]) -> tuple[str, ...]:
+    """Messages as notes: each on one line and at most NOTE_LENGTH long, no repeats, at most
+    MAX_NOTES."""
     return _unique(tuple(" ".join(m.split())[:NOTE_LENGTH] for m in messages))
 
 

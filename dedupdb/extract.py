@@ -6,16 +6,21 @@ decodes itself (``IndexOptions.in_process``) or warms up before forking workers.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from PIL import Image as PILImage
 
 from . import decode as decoding
 from . import hashes, signals
-from .decode import DecodedImage, DecodeFailure, ImageInfo, decode
+from .decode import DecodedImage, DecodeFailure, ImageInfo, decode, tidy_notes
 from .hashparams import HashParams
 from .walk import FileEntry
 from .workers import Indexed, KnownContent, NotIndexed, Result, Task, memory_limit
@@ -52,12 +57,65 @@ def process_file(task: Task) -> Result:
     exact copy; it is hashed first, so that a known one is recognised without decoding.
 
     A file that needs more memory than the worker may use (``workers.limit_memory``) is
-    recorded as too large, wherever the allocation failed.
+    recorded as too large, wherever the allocation failed. What the C decoders print while
+    the file is read (libtiff's errors, say) is kept with its result, not shown.
     """
+    with _decoder_output() as printed:
+        try:
+            result = _process(task)
+        except MemoryError:
+            result = NotIndexed(task.entry, _too_large())
+    return _with_output(result, printed)
+
+
+# A file this process's standard error (file descriptor 2) points to while it decodes: some C
+# libraries report damaged data by printing it (libtiff: "ZIPDecode: Decoding error at
+# scanline 0"), which would otherwise land on the terminal, in the middle of the progress bar.
+_capture: tuple[int, int] | None = None  # (process id, file descriptor): not inherited
+
+
+@contextlib.contextmanager
+def _decoder_output() -> Iterator[list[str]]:
+    """Standard error, at file-descriptor level, captured while the block runs: the lines
+    printed are in the yielded list afterwards. Costs a few system calls per file."""
+    global _capture
+    printed: list[str] = []
+    if _capture is None or _capture[0] != os.getpid():  # a forked worker makes its own
+        handle, name = tempfile.mkstemp(prefix="dedupdb-stderr-")
+        os.unlink(name)  # anonymous: gone with the process
+        _capture = (os.getpid(), handle)
+    capture = _capture[1]
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(capture, 2)
     try:
-        return _process(task)
-    except MemoryError:
-        return NotIndexed(task.entry, _too_large())
+        yield printed
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        size = os.lseek(capture, 0, os.SEEK_END)
+        if size:
+            os.lseek(capture, 0, os.SEEK_SET)
+            text = os.read(capture, min(size, 1 << 16)).decode("utf-8", "replace")
+            os.ftruncate(capture, 0)
+            os.lseek(capture, 0, os.SEEK_SET)
+            printed.extend(line for line in text.splitlines() if line.strip())
+
+
+def _with_output(result: Result, printed: list[str]) -> Result:
+    """The result with what the decoders printed: in an indexed file's note, or after a
+    failure's reason."""
+    if not printed:
+        return result
+    said = tidy_notes(printed)
+    if isinstance(result, Indexed):
+        note = result.columns.get("note")
+        lines = tidy_notes([*(note.splitlines() if note else []), *said])
+        return replace(result, columns={**result.columns, "note": "\n".join(lines)})
+    if isinstance(result, NotIndexed):
+        return replace(result, reason=f"{result.reason} (the decoder said: {'; '.join(said)})")
+    return result
 
 
 def _too_large() -> str:

@@ -128,3 +128,11 @@ def corrupt_exif() -> bytes:
 
 def jpeg_with_exif(image: Image.Image, exif: bytes) -> bytes:
     return encode(image, "JPEG", quality=90, exif=exif)
+
+
+def tiff_with_corrupt_deflate(image: Image.Image) -> bytes:
+    """A deflate-compressed TIFF whose compressed strip (right after the 8-byte header) is
+    damaged: libtiff reports it by printing to standard error ("ZIPDecode: Decoding error")."""
+    data = bytearray(encode(image, "TIFF", compression="tiff_deflate"))
+    data[12:20] = b"\xff" * 8
+    return bytes(data)

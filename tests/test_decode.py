@@ -281,10 +281,10 @@ def test_a_png_with_bad_idat_checksums_decodes_like_the_intact_one() -> None:
 
 
 def test_notes_are_few_and_short() -> None:
-    from dedupdb.decode import MAX_NOTES, NOTE_LENGTH, _notes
+    from dedupdb.decode import MAX_NOTES, NOTE_LENGTH, tidy_notes
 
     # 20 warnings of 7 kinds (a hostile file can make a decoder warn once per tag)
-    notes = _notes(tuple(f"warning {i % 7}: " + "x" * 500 for i in range(20)))
+    notes = tidy_notes(tuple(f"warning {i % 7}: " + "x" * 500 for i in range(20)))
     assert len(notes) == MAX_NOTES
     assert all(len(n) <= NOTE_LENGTH for n in notes)
 

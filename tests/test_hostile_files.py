@@ -257,6 +257,13 @@ CASES = [
         "TIFF", b"scan.tif", "present", "", writes(b"scan.tif", lambda: encode(picture(31), "TIFF"))
     ),
     Case(
+        "TIFF with damaged deflate data",
+        b"damaged.tif",
+        "failed",
+        "(the decoder said: ZIPDecode: Decoding error",
+        writes(b"damaged.tif", lambda: hostile.tiff_with_corrupt_deflate(picture(33))),
+    ),
+    Case(
         "WebP",
         b"web.webp",
         "present",

@@ -12,7 +12,8 @@ files, and each batch is indexed by the real command (``python -m dedupdb index`
 worker processes, a new database per batch).
 
 Reported: crashes of the indexer (a run that ended with a traceback, a status other than 0 or
-1, or that did not account for every file) must be 0; then what the files became: indexed,
+1, or that did not account for every file) must be 0, and so must the lines the runs printed
+on standard error (a decoder's complaint belongs to its file); then what the files became: indexed,
 failed with a decoder's reason, decoders that crashed or hung (each costs only its file:
 the worker is replaced), and failures that say "dedupdb failed on it" (a bug in dedupdb's
 own code, which should have returned a reason: must be 0 too).
@@ -215,6 +216,7 @@ def main() -> None:
     args = parser.parse_args()
     files = mutants(args.cases, args.seed)
     crashes: list[str] = []
+    noise = 0  # lines the runs printed on standard error (decoders' messages belong to files)
     outcomes: collections.Counter[str] = collections.Counter()
     by_format: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     with tempfile.TemporaryDirectory() as tmp:
@@ -229,6 +231,7 @@ def main() -> None:
                 formats[name] = fmt
             code, stderr, summary = index_batch(folder, db, args.workers)
             recorded = _recorded(db)
+            noise += sum(1 for line in stderr.splitlines() if line.strip())
             if code not in (0, 1) or "Traceback" in stderr or len(recorded) != len(batch):
                 crashes.append(f"batch from {first}: exit {code}, {len(recorded)} of "
                                f"{len(batch)} files recorded\n{stderr[-2000:]}")  # fmt: skip
@@ -237,7 +240,8 @@ def main() -> None:
                 by_format[formats[name]]["indexed" if outcome == "indexed" else "not"] += 1
             print(f"  batch {first // args.batch + 1}: exit {code}, {summary.get('new', 0)} "
                   f"indexed, {summary.get('failed', 0)} failed", file=sys.stderr)  # fmt: skip
-    print(f"cases: {len(files)} (seed {args.seed}), indexer crashes: {len(crashes)}")
+    print(f"cases: {len(files)} (seed {args.seed}), indexer crashes: {len(crashes)}, "
+          f"lines on standard error: {noise}")  # fmt: skip
     for outcome, count in outcomes.most_common():
         print(f"  {count:6d}  {outcome}")
     print("by format (indexed / not):")

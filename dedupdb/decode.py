@@ -286,9 +286,10 @@ def _unidentified(source: BinaryIO) -> str:
     except (OSError, ValueError):
         head = b""
     brands = _ftyp_brands(head)
-    if brands & _AVIF_BRANDS and not (features.check("avif") or HEIF_SUPPORT):
-        return "AVIF needs Pillow >= 11.3 (built with AVIF) or `pip install 'dedupdb[heif]'`"
-    if brands & (_HEIF_BRANDS | _AVIF_BRANDS) and not HEIF_SUPPORT:
+    if brands & _AVIF_BRANDS:  # AVIF files name the generic HEIF brands too
+        if not (features.check("avif") or HEIF_SUPPORT):
+            return "AVIF needs Pillow >= 11.3 (built with AVIF) or `pip install 'dedupdb[heif]'`"
+    elif brands & _HEIF_BRANDS and not HEIF_SUPPORT:
         return "HEIC/HEIF needs `pip install 'dedupdb[heif]'` (pillow-heif is not installed)"
     return "not an image, or a format Pillow cannot read"
 

@@ -11,7 +11,8 @@ high-water mark (``VmHWM`` in ``/proc/PID/status``) is read after it has indexed
 (its start: code loaded and warmed up) and again after the file: the difference is what the
 file cost. Linux only.
 
-The files: a 12-megapixel camera JPEG (decoded at 1/8 scale by libjpeg), a 24-megapixel RGB
+The files: a 12-megapixel camera JPEG (decoded at 1/8 scale by libjpeg), a 12-megapixel WebP
+and HEIC (the `heif` extra), a 24-megapixel RGB
 PNG and an RGBA one (decoded whole: Pillow cannot reduce PNG), a 48-megapixel 16-bit
 grayscale PNG, and the outside review's 13000 x 13000 PNG of 500 KB (one colour; just under
 Pillow's decompression-bomb limit), the last with the default limit, no limit, and 256 MiB.
@@ -23,13 +24,12 @@ import argparse
 import io
 import os
 import struct
+import subprocess
 import sys
 import tempfile
 import zlib
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
+from typing import Any
 
 from dedupdb.defaults import DEFAULT_MAX_MEMORY_MB
 from dedupdb.walk import FileEntry
@@ -69,8 +69,11 @@ def measure(path: Path, warm: Path, max_memory: int | None) -> tuple[float, floa
     return start, peak, outcome
 
 
-def photo(size: tuple[int, int], seed: int) -> Image.Image:
+def photo(size: tuple[int, int], seed: int) -> Any:
     """Photo-like pixels (smooth blobs plus sensor noise), drawn small and upscaled."""
+    import numpy as np
+    from PIL import Image
+
     rng = np.random.default_rng(seed)
     small = rng.uniform(0, 255, (size[1] // 50, size[0] // 50, 3)).astype(np.uint8)
     image = Image.fromarray(small).resize(size, Image.Resampling.BICUBIC)
@@ -94,38 +97,57 @@ def one_colour_png(side: int) -> bytes:
     )
 
 
-def build(folder: Path) -> dict[str, Path]:
-    files = {}
+NAMES = ("warm.jpg", "camera-12mp.jpg", "photo-12mp.webp", "phone-12mp.heic", "photo-24mp.png",
+         "photo-24mp-rgba.png", "gray16-48mp.png", "one-colour-13000.png")  # fmt: skip
+
+
+def build(folder: Path) -> None:
+    """The files (in a process of its own: the measuring one stays as small as the command
+    that forks the workers, whose memory they share)."""
+    import numpy as np
+    from PIL import Image
 
     def save(name: str, image: Image.Image, fmt: str, **kwargs: object) -> None:
         buffer = io.BytesIO()
         image.save(buffer, fmt, **kwargs)
         (folder / name).write_bytes(buffer.getvalue())
-        files[name] = folder / name
 
     save("warm.jpg", photo((640, 480), 0), "JPEG", quality=85)
     save("camera-12mp.jpg", photo((4000, 3000), 1), "JPEG", quality=92)
+    save("photo-12mp.webp", photo((4000, 3000), 5), "WEBP", quality=85)
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        save("phone-12mp.heic", photo((4000, 3000), 6), "HEIF", quality=85)
+    except ImportError:
+        print("pillow-heif is not installed: no HEIC file", file=sys.stderr)
     save("photo-24mp.png", photo((6000, 4000), 2), "PNG", compress_level=1)
     save("photo-24mp-rgba.png", photo((6000, 4000), 3).convert("RGBA"), "PNG", compress_level=1)
     gray16 = np.asarray(photo((8000, 6000), 4).convert("L"), dtype=np.uint16) * 257
     save("gray16-48mp.png", Image.fromarray(gray16), "PNG", compress_level=1)
     (folder / "one-colour-13000.png").write_bytes(one_colour_png(13000))
-    files["one-colour-13000.png"] = folder / "one-colour-13000.png"
-    return files
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--max-memory", type=int, default=DEFAULT_MAX_MEMORY_MB)
+    parser.add_argument(
+        "--max-memory", type=int, default=DEFAULT_MAX_MEMORY_MB, help="MiB; 0: no limit"
+    )
     parser.add_argument("--keep", type=Path, help="build the files here and keep them")
+    parser.add_argument("--build-into", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.build_into:
+        build(args.build_into)
+        return
     if not sys.platform.startswith("linux"):
         sys.exit("Linux only (reads /proc)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        files = build(folder)
-        runs = [(name, args.max_memory) for name in files if name != "warm.jpg"]
+        subprocess.run([sys.executable, __file__, "--build-into", str(folder)], check=True)
+        files = {name: folder / name for name in NAMES if (folder / name).exists()}
+        runs = [(name, args.max_memory or None) for name in files if name != "warm.jpg"]
         runs += [("one-colour-13000.png", None), ("one-colour-13000.png", 256)]
         print("| file | size | --max-memory | worker at start | peak | file cost | recorded |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")

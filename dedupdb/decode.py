@@ -262,9 +262,16 @@ def _decode_source(source: BinaryIO) -> DecodedImage | DecodeFailure:
 
 
 def tidy_notes(messages: Iterable[str]) -> tuple[str, ...]:
-    """Messages as notes: each on one line and at most NOTE_LENGTH long, no repeats, at most
-    MAX_NOTES."""
-    return _unique(tuple(" ".join(m.split())[:NOTE_LENGTH] for m in messages))
+    """Messages as notes: each on one line, at most NOTE_LENGTH long and with any control
+    character shown as an escape (a message may quote the file's own bytes, and notes reach
+    terminals), no repeats, at most MAX_NOTES."""
+    return _unique(tuple(_visible(" ".join(m.split()))[:NOTE_LENGTH] for m in messages))
+
+
+def _visible(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def _unique(notes: tuple[str, ...]) -> tuple[str, ...]:

@@ -336,3 +336,9 @@ def test_an_opaque_alpha_channel_is_dropped_with_the_same_pixels(mode: str) -> N
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     composited = Image.alpha_composite(background, rgba).convert("RGB")
     assert np.array_equal(np.asarray(to_rgb(image)), np.asarray(composited))
+
+
+def test_notes_show_control_characters_as_escapes() -> None:
+    from dedupdb.decode import tidy_notes
+
+    assert tidy_notes(["tag \x1b]0;title\x07 odd\nline"]) == ("tag \\x1b]0;title\\x07 odd line",)

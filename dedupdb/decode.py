@@ -294,8 +294,8 @@ def _unidentified(source: BinaryIO) -> str:
         head = b""
     brands = _ftyp_brands(head)
     if brands & _AVIF_BRANDS:  # AVIF files name the generic HEIF brands too
-        if not (features.check("avif") or HEIF_SUPPORT):
-            return "AVIF needs Pillow >= 11.3 (built with AVIF) or `pip install 'dedupdb[heif]'`"
+        if not features.check("avif"):  # (pillow-heif reads no AVIF since its 1.0)
+            return "AVIF needs a Pillow built with AVIF support (Pillow >= 11.3 wheels are)"
     elif brands & _HEIF_BRANDS and not HEIF_SUPPORT:
         return "HEIC/HEIF needs `pip install 'dedupdb[heif]'` (pillow-heif is not installed)"
     return "not an image, or a format Pillow cannot read"

@@ -479,6 +479,19 @@ def test_heic_without_the_heif_extra_names_the_extra(tmp_path: Path) -> None:
     }  # fmt: skip
 
 
+def test_avif_without_pillows_avif_support_says_what_it_needs(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    writes(b"photo.avif", lambda: encode(picture(45), "AVIF", quality=60))(root)
+    db = tmp_path / "index.sqlite"
+    done = dedupdb("index", root, "--db", db, "--workers", "1", blocked="PIL._avif")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    _, failures = read_rows(db)
+    assert failures == {
+        b"photo.avif": ("failed", "AVIF needs a Pillow built with AVIF support "
+                        "(Pillow >= 11.3 wheels are)")
+    }  # fmt: skip
+
+
 def test_a_file_too_large_for_the_memory_limit_costs_only_itself(tmp_path: Path) -> None:
     root = tmp_path / "photos"
     # 13000 x 13000 pixels in 500 KB: 500 MB once decoded, more than the 256 MiB allowed.

@@ -81,9 +81,11 @@ def _decoder_output() -> Iterator[list[str]]:
     global _capture
     printed: list[str] = []
     if _capture is None or _capture[0] != os.getpid():  # a forked worker makes its own
-        handle, name = tempfile.mkstemp(prefix="dedupdb-stderr-")
-        os.unlink(name)  # anonymous: gone with the process
-        _capture = (os.getpid(), handle)
+        try:
+            _capture = (os.getpid(), _anonymous_file())
+        except OSError:  # nowhere to put it: the messages go where they went
+            yield printed
+            return
     capture = _capture[1]
     with contextlib.suppress(OSError, ValueError):
         sys.stderr.flush()
@@ -101,6 +103,15 @@ def _decoder_output() -> Iterator[list[str]]:
             os.ftruncate(capture, 0)
             os.lseek(capture, 0, os.SEEK_SET)
             printed.extend(line for line in text.splitlines() if line.strip())
+
+
+def _anonymous_file() -> int:
+    """A file descriptor of a file without a name, gone with the process."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("dedupdb-stderr")
+    handle, name = tempfile.mkstemp(prefix="dedupdb-stderr-")  # pragma: no cover - not Linux
+    os.unlink(name)  # pragma: no cover
+    return handle  # pragma: no cover
 
 
 def _with_output(result: Result, printed: list[str]) -> Result:

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from .defaults import DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S, ENV_VAR, default_database_path
+from .defaults import (
+    DEFAULT_MAX_MEMORY_MB,
+    DEFAULT_MIN_RESOLUTION,
+    DEFAULT_TIMEOUT_S,
+    ENV_VAR,
+    default_database_path,
+)
 from .errors import DedupdbError
 from .walk import printable  # every name or message printed for people goes through it
 
@@ -226,6 +232,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
     help="Record a file as failed when decoding it takes longer (0: no limit).",
 )
 @click.option(
+    "--max-memory",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_MEMORY_MB,
+    show_default=True,
+    metavar="MIB",
+    help="Memory a worker may take for one file; a file that needs more is recorded as too "
+    "large (0: no limit).",
+)
+@click.option(
     "--min-resolution",
     type=click.IntRange(min=0),
     default=DEFAULT_MIN_RESOLUTION,
@@ -260,6 +275,7 @@ def index_command(
     retry_errors: bool,
     break_lock: bool,
     timeout: float,
+    max_memory: int,
     min_resolution: int,
     allow_empty: bool,
     strict: bool,
@@ -288,7 +304,7 @@ def index_command(
 
     # The workers start first when the run will have files to decode: each loads and warms up
     # the decode and hash code while this process loads the database code and opens it.
-    pool = start_early(workers, timeout or None, db, root)
+    pool = start_early(workers, timeout or None, db, root, max_memory or None)
     with pool if pool is not None else contextlib.nullcontext():
         from .index import IndexOptions, index
 
@@ -302,6 +318,7 @@ def index_command(
             min_resolution=min_resolution,
             break_lock=break_lock,
             timeout=timeout or None,
+            max_memory=max_memory or None,
             allow_empty=allow_empty,
         )
         store = _open(db)
@@ -377,6 +394,8 @@ def format_summary(summary: IndexSummary) -> str:
         lines.append(
             f"  known bad  {summary.known_bad:>9,}   (failed before, unchanged; --retry-errors)"
         )
+    if summary.noted:
+        lines.append(f"  with notes {summary.noted:>9,}   (indexed; the decoder warned: --json)")
     for failure in summary.failures[:10]:
         lines.append(f"  ! {printable(failure['path'])}: {printable(failure['reason'])}")
     if summary.failed > 10:
@@ -944,7 +963,8 @@ def settings_text(settings: dict[str, Any]) -> str:
 def format_plan(plan: Any) -> str:
     verb = _VERBS[plan.action]
     lines = [
-        f"Report: {printable(plan.source)}, made {_when(plan.generated_at)} ({settings_text(plan.settings)})",
+        f"Report: {printable(plan.source)}, made {_when(plan.generated_at)} "
+        f"({settings_text(plan.settings)})",
         f"Plan: {verb} {len(plan.actions):,} files ({_size(plan.bytes)})",
     ]
     if plan.quarantine is not None:

@@ -7,18 +7,26 @@ and the colour signature only 16 mean colours, so libjpeg's colour conversion of
 (5% of a draft decode) is skipped. EXIF orientation is applied, animated images give their
 first frame, and CMYK, 16-bit, palette and alpha images are normalised to 8-bit RGB. Failures
 are values (``DecodeFailure``), never exceptions: one bad file must not stop a run.
+
+The pixels decide whether a file is an image; its metadata never does. Warnings a decoder gives
+(corrupt EXIF, an out-of-range orientation, an oversized text chunk) become the file's notes
+(``ImageInfo.notes``, stored with its row) instead of noise on the terminal, and metadata that
+cannot be read is left out rather than failing the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
-from dataclasses import dataclass
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError, features
 
 try:  # HEIC/HEIF/AVIF through the optional `heif` extra.
     import pillow_heif
@@ -72,6 +80,9 @@ class ImageInfo:
     camera_make: str | None
     camera_model: str | None
     exif_tags: int
+    # What the decoder warned about or dedupdb left out (unreadable EXIF, a cut text chunk):
+    # the pixels were read, but the file is not quite what its format says.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,15 +208,24 @@ def _border_lines(lines: np.ndarray) -> int:
 
 @dataclass(frozen=True)
 class DecodeFailure:
-    """Why a file could not be decoded, in words a user understands."""
+    """Why a file could not be decoded, in words a user understands. ``out_of_memory``: the
+    decoder ran out of memory (the caller may know the limit that made it so)."""
 
     reason: str
+    out_of_memory: bool = False
+
+
+# How many notes a file keeps, each cut to NOTE_LENGTH characters: a hostile file can make a
+# decoder warn once per tag.
+MAX_NOTES = 5
+NOTE_LENGTH = 200
 
 
 def decode(data: bytes | BinaryIO) -> DecodedImage | DecodeFailure:
     """Decode image bytes, or a binary file positioned at its start (read once, in blocks).
 
-    Never raises for bad input: returns a ``DecodeFailure`` instead.
+    Never raises for bad input: returns a ``DecodeFailure`` instead. Warnings the decoder gives
+    are returned as the image's notes, not shown.
     """
     if isinstance(data, bytes):
         if not data:
@@ -213,31 +233,114 @@ def decode(data: bytes | BinaryIO) -> DecodedImage | DecodeFailure:
         source: BinaryIO = io.BytesIO(data)
     else:
         source = data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # Pillow warns between its limit and twice its limit, and raises above it; the
+        # warning is not a failure, the error is (``_decode_source``).
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        outcome = _decode_source(source)
+    notes = tidy_notes(str(w.message) for w in caught)
+    if isinstance(outcome, DecodedImage) and notes:
+        info = replace(outcome.info, notes=_unique(outcome.info.notes + notes))
+        return DecodedImage(info=info, picture=outcome.picture)
+    return outcome
+
+
+def _decode_source(source: BinaryIO) -> DecodedImage | DecodeFailure:
     try:
-        with warnings.catch_warnings():
-            # Pillow warns between its limit and twice its limit, and raises above it; the
-            # warning is not a failure, the error is (below).
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(source) as im:
-                return _decode_open(im)
+        with _capped_png_text(), Image.open(source) as im:
+            return _decode_open(im)
     except Image.DecompressionBombError as err:
         return DecodeFailure(f"too large to decode safely (decompression bomb guard): {err}")
     except UnidentifiedImageError:
-        return DecodeFailure("not an image, or a format Pillow cannot read")
+        return DecodeFailure(_unidentified(source))
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as err:
         # Pillow reports truncated and corrupt data through these.
         return DecodeFailure(f"corrupt or truncated image: {err}")
     except MemoryError:
-        return DecodeFailure("not enough memory to decode this image")
+        return DecodeFailure("too large: not enough memory to decode it", out_of_memory=True)
+
+
+def tidy_notes(messages: Iterable[str]) -> tuple[str, ...]:
+    """Messages as notes: each on one line, at most NOTE_LENGTH long and with any control
+    character shown as an escape (a message may quote the file's own bytes, and notes reach
+    terminals), no repeats, at most MAX_NOTES."""
+    return _unique(tuple(_visible(" ".join(m.split()))[:NOTE_LENGTH] for m in messages))
+
+
+def _visible(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def _unique(notes: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n for n in notes if n))[:MAX_NOTES]
+
+
+# ISO base media file ("ftyp") brands of the HEIF family, for the hint when no decoder reads it.
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs",
+                          b"mif1", b"msf1", b"mif2"})  # fmt: skip
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+
+
+def _unidentified(source: BinaryIO) -> str:
+    """Why no decoder took the file: a format whose optional decoder is missing says which one
+    to install; anything else is not an image."""
+    try:
+        source.seek(0)
+        head = source.read(64)
+    except (OSError, ValueError):
+        head = b""
+    brands = _ftyp_brands(head)
+    if brands & _AVIF_BRANDS:  # AVIF files name the generic HEIF brands too
+        if not features.check("avif"):  # (pillow-heif reads no AVIF since its 1.0)
+            return "AVIF needs a Pillow built with AVIF support (Pillow >= 11.3 wheels are)"
+    elif brands & _HEIF_BRANDS and not HEIF_SUPPORT:
+        return "HEIC/HEIF needs `pip install 'dedupdb[heif]'` (pillow-heif is not installed)"
+    return "not an image, or a format Pillow cannot read"
+
+
+def _ftyp_brands(head: bytes) -> frozenset[bytes]:
+    """The major and compatible brands of an ISO base media file's leading ``ftyp`` box."""
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return frozenset()
+    size = min(int.from_bytes(head[:4], "big"), len(head))
+    brands = [head[8:12]] + [head[i : i + 4] for i in range(16, size - 3, 4)]
+    return frozenset(brands)
+
+
+@contextlib.contextmanager
+def _capped_png_text() -> Iterator[None]:
+    """PNG text (zTXt, iTXt) that decompresses to more than Pillow's MAX_TEXT_CHUNK is cut to
+    that size, with a warning, instead of failing the whole file: text is metadata, and the
+    pixels are what is indexed. Pillow's cap is kept (the text never takes more memory); only
+    its error is not. Pillow has no option for this, so its module function is swapped while a
+    file is decoded (worker processes decode one file at a time)."""
+    original = PngImagePlugin._safe_zlib_decompress
+    PngImagePlugin._safe_zlib_decompress = _cut_zlib_text
+    try:
+        yield
+    finally:
+        PngImagePlugin._safe_zlib_decompress = original
+
+
+def _cut_zlib_text(s: bytes) -> bytes:
+    limit = PngImagePlugin.MAX_TEXT_CHUNK
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(s, limit)
+    if inflater.unconsumed_tail:
+        warnings.warn(f"PNG text chunk over {limit // 1024} KiB: cut to that size", stacklevel=2)
+    return text
 
 
 def _decode_open(im: Image.Image) -> DecodedImage:
     fmt = im.format or "unknown"
     mode = im.mode
     frames = int(getattr(im, "n_frames", 1) or 1)
-    exif = im.getexif()
-    orientation = int(exif.get(_TAG_ORIENTATION, 1) or 1)
     full_w, full_h = im.size
+    metadata = _metadata(im)
+    orientation = metadata.orientation
     if fmt in ("JPEG", "MPO"):
         # The smallest DCT scale whose longest side still reaches the working size (Pillow's
         # draft keeps both given sides, so the shorter one is given as 1).
@@ -264,12 +367,47 @@ def _decode_open(im: Image.Image) -> DecodedImage:
         lossless=_is_lossless(im, fmt),
         frames=frames,
         orientation=orientation,
-        taken_at=_taken_at(exif),
-        camera_make=_text(exif.get(_TAG_MAKE)),
-        camera_model=_text(exif.get(_TAG_MODEL)),
-        exif_tags=len(exif) + len(exif.get_ifd(_EXIF_IFD)),
+        taken_at=metadata.taken_at,
+        camera_make=metadata.camera_make,
+        camera_model=metadata.camera_model,
+        exif_tags=metadata.exif_tags,
+        notes=metadata.notes,
     )
     return DecodedImage(info=info, picture=picture)
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    orientation: int = 1
+    taken_at: str | None = None
+    camera_make: str | None = None
+    camera_model: str | None = None
+    exif_tags: int = 0
+    notes: tuple[str, ...] = ()
+
+
+def _metadata(im: Image.Image) -> _Metadata:
+    """The EXIF fields the index keeps; none when the EXIF cannot be read (a note says so).
+
+    An orientation outside 1-8 is taken as upright, as viewers do, and noted.
+    """
+    try:
+        exif = im.getexif()
+        raw = exif.get(_TAG_ORIENTATION, 1)
+        found = _Metadata(
+            orientation=int(raw) if isinstance(raw, int) else 1,
+            taken_at=_taken_at(exif),
+            camera_make=_text(exif.get(_TAG_MAKE)),
+            camera_model=_text(exif.get(_TAG_MODEL)),
+            exif_tags=len(exif) + len(exif.get_ifd(_EXIF_IFD)),
+        )
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError) as err:
+        return _Metadata(notes=(f"EXIF unreadable, left out: {err}",))
+    if 1 <= found.orientation <= 8 and isinstance(raw, int):
+        return found
+    return replace(
+        found, orientation=1, notes=(f"EXIF orientation {raw!r} is not 1-8: taken as upright",)
+    )
 
 
 def _normalise_mode(im: Image.Image) -> Image.Image:
@@ -280,14 +418,18 @@ def _normalise_mode(im: Image.Image) -> Image.Image:
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
-    """8-bit RGB from any mode: 16-bit scaled (not clipped), alpha composited on white."""
+    """8-bit RGB from any mode: 16-bit scaled (not clipped), alpha composited on white.
+
+    Memory counts here (a worker's is limited): 16-bit pixels are scaled a band of rows at a
+    time, and an alpha channel that is opaque everywhere is dropped rather than composited
+    (the same pixels, without three more full-size copies).
+    """
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or float(arr.max(initial=0)) > 255 else 255.0
-        gray = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(gray).convert("RGB")
+        return Image.fromarray(_scaled_to_8_bit(im)).convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA") and im.getchannel("A").getextrema() == (255, 255):
+        return im.convert("RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -295,6 +437,27 @@ def to_rgb(im: Image.Image) -> Image.Image:
     if im.mode == "RGB":
         return im
     return im.convert("RGB")
+
+
+# Rows of 16-bit or float pixels scaled at a time: ~2 megapixels (16 MB as float64).
+_SCALE_BAND_PIXELS = 1 << 21
+
+
+def _scaled_to_8_bit(im: Image.Image) -> np.ndarray:
+    """A 16-bit, 32-bit or float picture as uint8 (h, w): full scale to 0-255, rounded.
+
+    The same values as ``np.clip(pixels / top * 255 + 0.5, 0, 255)`` in float64 over the
+    whole picture, computed a band of rows at a time: a 48-megapixel scan would otherwise
+    take 1.2 GB of float64 temporaries.
+    """
+    pixels = np.asarray(im)
+    top = 65535.0 if im.mode.startswith("I;16") or float(pixels.max(initial=0)) > 255 else 255.0
+    gray = np.empty(pixels.shape, dtype=np.uint8)
+    step = max(1, _SCALE_BAND_PIXELS // max(1, pixels.shape[1]))
+    for row in range(0, pixels.shape[0], step):
+        band = pixels[row : row + step].astype(np.float64)
+        gray[row : row + step] = np.clip(band / top * 255.0 + 0.5, 0, 255)
+    return gray
 
 
 def _is_lossless(im: Image.Image, fmt: str) -> bool:

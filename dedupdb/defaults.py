@@ -12,6 +12,11 @@ ENV_VAR = "DEDUPDB_DB"
 DEFAULT_MIN_RESOLUTION = 100
 # A file whose decoding takes longer is recorded as failed (``--timeout``).
 DEFAULT_TIMEOUT_S = 120.0
+# The memory (MiB) a worker may take for one file beyond its own code (``--max-memory``): a
+# file whose decoding needs more is recorded as too large instead of pushing the machine into
+# swap or the kernel's out-of-memory killer. Enough for any JPEG (decoded at reduced scale)
+# and for a PNG or TIFF of ~170 megapixels (8-bit RGB), Pillow's own decompression-bomb limit.
+DEFAULT_MAX_MEMORY_MB = 1024
 
 
 def default_database_path() -> Path:

@@ -6,19 +6,24 @@ decodes itself (``IndexOptions.in_process``) or warms up before forking workers.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from PIL import Image as PILImage
 
 from . import decode as decoding
 from . import hashes, signals
-from .decode import DecodedImage, DecodeFailure, ImageInfo, decode
+from .decode import DecodedImage, DecodeFailure, ImageInfo, decode, tidy_notes
 from .hashparams import HashParams
 from .walk import FileEntry
-from .workers import Indexed, KnownContent, NotIndexed, Result, Task
+from .workers import Indexed, KnownContent, NotIndexed, Result, Task, memory_limit
 
 # Whether ``warm_up`` ran in this process (or in the one it was forked from).
 _warm = False
@@ -50,7 +55,92 @@ def process_file(task: Task) -> Result:
     computes the content hash of each block as it passes (one pass over the bytes instead of
     three: read, hash, decode). A file whose size matches stored content may be a move or an
     exact copy; it is hashed first, so that a known one is recognised without decoding.
+
+    A file that needs more memory than the worker may use (``workers.limit_memory``) is
+    recorded as too large, wherever the allocation failed. What the C decoders print while
+    the file is read (libtiff's errors, say) is kept with its result, not shown.
     """
+    with _decoder_output() as printed:
+        try:
+            result = _process(task)
+        except MemoryError:
+            result = NotIndexed(task.entry, _too_large())
+    return _with_output(result, printed)
+
+
+# A file this process's standard error (file descriptor 2) points to while it decodes: some C
+# libraries report damaged data by printing it (libtiff: "ZIPDecode: Decoding error at
+# scanline 0"), which would otherwise land on the terminal, in the middle of the progress bar.
+_capture: tuple[int, int] | None = None  # (process id, file descriptor): not inherited
+
+
+@contextlib.contextmanager
+def _decoder_output() -> Iterator[list[str]]:
+    """Standard error, at file-descriptor level, captured while the block runs: the lines
+    printed are in the yielded list afterwards. Costs a few system calls per file."""
+    global _capture
+    printed: list[str] = []
+    if _capture is None or _capture[0] != os.getpid():  # a forked worker makes its own
+        try:
+            _capture = (os.getpid(), _anonymous_file())
+        except OSError:  # nowhere to put it: the messages go where they went
+            yield printed
+            return
+    capture = _capture[1]
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(capture, 2)
+    try:
+        yield printed
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        size = os.lseek(capture, 0, os.SEEK_END)
+        if size:
+            os.lseek(capture, 0, os.SEEK_SET)
+            text = os.read(capture, min(size, 1 << 16)).decode("utf-8", "replace")
+            os.ftruncate(capture, 0)
+            os.lseek(capture, 0, os.SEEK_SET)
+            printed.extend(line for line in text.splitlines() if line.strip())
+
+
+def _anonymous_file() -> int:
+    """A file descriptor of a file without a name, gone with the process."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("dedupdb-stderr")
+    handle, name = tempfile.mkstemp(prefix="dedupdb-stderr-")  # pragma: no cover - not Linux
+    os.unlink(name)  # pragma: no cover
+    return handle  # pragma: no cover
+
+
+def _with_output(result: Result, printed: list[str]) -> Result:
+    """The result with what the decoders printed: in an indexed file's note, or after a
+    failure's reason."""
+    if not printed:
+        return result
+    said = tidy_notes(printed)
+    if isinstance(result, Indexed):
+        note = result.columns.get("note")
+        lines = tidy_notes([*(note.splitlines() if note else []), *said])
+        return replace(result, columns={**result.columns, "note": "\n".join(lines)})
+    if isinstance(result, NotIndexed):
+        return replace(result, reason=f"{result.reason} (the decoder said: {'; '.join(said)})")
+    return result
+
+
+def _too_large() -> str:
+    limit = memory_limit()
+    if limit is None:
+        return "too large: not enough memory to decode it"
+    return f"too large: decoding it needs more than the {limit} MiB a worker may use (--max-memory)"
+
+
+def _failure(entry: FileEntry, failure: DecodeFailure) -> NotIndexed:
+    return NotIndexed(entry, _too_large() if failure.out_of_memory else failure.reason)
+
+
+def _process(task: Task) -> Result:
     entry = task.entry
     try:
         handle, st = _open(os.path.join(task.root, entry.relpath))
@@ -67,7 +157,7 @@ def process_file(task: Task) -> Result:
                 reader = hashes.HashingReader(handle)
                 decoded = decode(io.BufferedReader(reader, READ_BLOCK))
                 if isinstance(decoded, DecodeFailure):
-                    return NotIndexed(entry, decoded.reason)
+                    return _failure(entry, decoded)
                 return _finish(task, entry, decoded, reader.digest())
             data = handle.read()
         except OSError as err:  # a read error outside the decoder (the decoder reports its own)
@@ -82,7 +172,7 @@ def _finish(
     task: Task, entry: FileEntry, decoded: DecodedImage | DecodeFailure, digest: bytes
 ) -> Result:
     if isinstance(decoded, DecodeFailure):
-        return NotIndexed(entry, decoded.reason)
+        return _failure(entry, decoded)
     info = decoded.info
     if min(info.width, info.height) < task.min_resolution:
         return NotIndexed(
@@ -120,6 +210,7 @@ def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> d
         "camera_make": info.camera_make,
         "camera_model": info.camera_model,
         "exif_tags": info.exif_tags,
+        "note": "\n".join(info.notes) or None,
         "hash_size": params.hash_size,
         **{name: hashes.pack_variants(v, params) for name, v in variants.items()},
         "crop_phash": hashes.pack_variants(hashes.crop_phashes(gray, params.hash_size), params),

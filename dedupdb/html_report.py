@@ -45,7 +45,9 @@ def thumbnail_data_uri(path: bytes, size: int = THUMB_SIZE) -> str | None:
     """A small upright JPEG of the file as a data: URI, or None when it cannot be read."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # The index kept the file's warnings (corrupt EXIF, a bomb-sized picture) as its
+            # note; a thumbnail has nothing to add on the terminal.
+            warnings.simplefilter("ignore")
             with Image.open(path) as im:
                 if im.format == "JPEG":
                     im.draft("RGB", (size * 2, size * 2))
@@ -76,12 +78,16 @@ def make_thumbnails(
     paths = [m.raw_path for m in members]
     workers = workers or os.cpu_count() or 1
     out: dict[int, str] = {}
-    made = _thumbnails(paths, workers)
-    for done, (member, uri) in enumerate(zip(members, made, strict=True), start=1):
-        if uri is not None:
-            out[member.image_id] = uri
-        if progress is not None:
-            progress(done, len(members))
+    # Around the threads too: each thumbnail's own ``catch_warnings`` saves and restores the
+    # process-wide filters, which threads interleave; this one restores them once all are done.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        made = _thumbnails(paths, workers)
+        for done, (member, uri) in enumerate(zip(members, made, strict=True), start=1):
+            if uri is not None:
+                out[member.image_id] = uri
+            if progress is not None:
+                progress(done, len(members))
     return out
 
 

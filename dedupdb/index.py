@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, select, updat
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from .defaults import DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S
+from .defaults import DEFAULT_MAX_MEMORY_MB, DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S
 from .errors import (
     DatabaseBusyError,
     EmptyRootError,
@@ -62,7 +62,7 @@ from .workers import (
     worker_pool,
 )
 
-# How many failures the summary lists by name (all are in the failures table).
+# How many failures (and notes) the summary lists by name (all are in the database).
 SUMMARY_FAILURE_LIMIT = 50
 
 
@@ -83,6 +83,9 @@ class IndexOptions:
     # A file whose decoding takes longer is recorded as failed (its worker is killed); None: no
     # limit. Generous: a 100-megapixel TIFF decodes in a few seconds.
     timeout: float | None = DEFAULT_TIMEOUT_S
+    # The memory (MiB) a worker may take for one file beyond its own code; a file that needs
+    # more is recorded as too large (``workers.limit_memory``). None: no limit.
+    max_memory: int | None = DEFAULT_MAX_MEMORY_MB
     # Index a root that is now empty although images were indexed there (their rows are then
     # marked missing). Off by default: an empty folder is most often a drive not mounted.
     allow_empty: bool = False
@@ -107,6 +110,9 @@ class IndexSummary:
     seconds: float = 0.0
     interrupted: bool = False
     failures: list[dict[str, str]] = field(default_factory=list)
+    # Files indexed although their decoder warned (``images.note``), and the first of them.
+    noted: int = 0
+    notes: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def processed(self) -> int:
@@ -259,7 +265,7 @@ def _below(relpath: bytes, folders: list[bytes]) -> bool:
 CONTENT_COLUMNS = (
     "content_hash", "width", "height", "content_width", "content_height", "format", "mode",
     "bit_depth", "lossless", "frames", "orientation", "taken_at", "camera_make",
-    "camera_model", "exif_tags", "hash_size",
+    "camera_model", "exif_tags", "note", "hash_size",
     "phash", "dhash", "ahash", "whash", "crop_phash", "crop_colour", "sharpness",
     "low_information", "colour", "thumb",
 )  # fmt: skip
@@ -271,6 +277,7 @@ def run_tasks(
     *,
     timeout: float | None = DEFAULT_TIMEOUT_S,
     in_process: bool = False,
+    max_memory: int | None = DEFAULT_MAX_MEMORY_MB,
 ) -> Iterator[Result]:
     """Results in completion order, each file processed in a worker process (``in_process``:
     in this one). A file whose worker crashed or ran past ``timeout`` is a failure."""
@@ -279,7 +286,7 @@ def run_tasks(
 
         yield from (process_file(t) for t in tasks)
         return
-    with worker_pool(workers, timeout) as pool:
+    with worker_pool(workers, timeout, max_memory) as pool:
         for task in tasks:
             pool.submit(task)
         for task, outcome in pool.results():
@@ -342,6 +349,7 @@ class Writer:
         """Commit one result; returns a task when the file must be decoded after all (its
         content hash matched only a prefix of a stored one, or the stored copy went away)."""
         if isinstance(result, Indexed):
+            _count_note(result, summary)
             if self._insert_new_sqlite(result.entry, result.columns):
                 summary.new += 1
                 return None
@@ -522,6 +530,14 @@ class Writer:
         )
 
 
+def _count_note(result: Indexed, summary: IndexSummary) -> None:
+    note = result.columns.get("note")
+    if note:
+        summary.noted += 1
+        if len(summary.notes) < SUMMARY_FAILURE_LIMIT:
+            summary.notes.append({"path": display(result.entry.relpath), "note": note})
+
+
 def _signed64(value: int) -> int:
     """Device and inode numbers are unsigned 64-bit; databases store signed 64-bit."""
     return value - (1 << 64) if value >= (1 << 63) else value
@@ -627,7 +643,8 @@ def _index_root(
         _run_pool(pool, tasks, writer, summary, progress)
         return
     warm_up()  # once here, inherited by the workers forked next
-    with worker_pool(options.workers or default_workers(), options.timeout) as own:
+    workers = options.workers or default_workers()
+    with worker_pool(workers, options.timeout, options.max_memory) as own:
         _run_pool(own, tasks, writer, summary, progress)
 
 

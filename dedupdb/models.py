@@ -118,6 +118,11 @@ class Image(Base):
     camera_make: Mapped[str | None] = mapped_column(Text)
     camera_model: Mapped[str | None] = mapped_column(Text)
     exif_tags: Mapped[int] = mapped_column(Integer, comment="how many EXIF tags it carries")
+    # What the decoder warned about while the pixels were read (corrupt EXIF, an orientation
+    # outside 1-8, a text chunk cut to Pillow's limit), one note a line; NULL when nothing.
+    note: Mapped[str | None] = mapped_column(
+        Text, nullable=True, comment="decoder warnings, one a line; NULL when none"
+    )
 
     # Perceptual hashes: each blob holds the 8 dihedral variants (identity first), each
     # hash_size^2 bits, big-endian (see hashes.pack_variants).

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import resource
 import sqlite3
 import sys
 import threading
@@ -23,7 +24,7 @@ from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
-from .defaults import ENV_VAR, default_database_path
+from .defaults import DEFAULT_MAX_MEMORY_MB, ENV_VAR, default_database_path
 from .pool import Lost, Pool
 from .walk import FileEntry
 
@@ -78,20 +79,34 @@ def default_workers() -> int:
     return os.cpu_count() or 1  # pragma: no cover - macOS, Windows
 
 
-def worker_pool(workers: int, timeout: float | None) -> Pool[Task, Result]:
+def worker_pool(
+    workers: int, timeout: float | None, max_memory: int | None = DEFAULT_MAX_MEMORY_MB
+) -> Pool[Task, Result]:
     """The processes that read, hash and decode files (``extract.process_file``). Each loads
-    and warms up that code when it starts, unless it was forked from a process that had."""
-    return Pool(_process, workers, _pool_context(), initializer=_prepare, timeout=timeout)
+    and warms up that code when it starts, unless it was forked from a process that had, then
+    limits its memory to ``max_memory`` MiB beyond that (``limit_memory``; None: no limit)."""
+    return Pool(
+        _process,
+        workers,
+        _pool_context(),
+        initializer=_prepare,
+        initargs=(max_memory,),
+        timeout=timeout,
+    )
 
 
 def start_early(
-    workers: int | None, timeout: float | None, db: str | None, root: str | bytes
+    workers: int | None,
+    timeout: float | None,
+    db: str | None,
+    root: str | bytes,
+    max_memory: int | None = DEFAULT_MAX_MEMORY_MB,
 ) -> Pool[Task, Result] | None:
     """The worker pool, its processes forked now, if the run will have files to decode
     (``expects_work``); else None. Call it before loading anything heavy, close it after."""
     if not expects_work(db, root):
         return None
-    pool = worker_pool(workers or default_workers(), timeout)
+    pool = worker_pool(workers or default_workers(), timeout, max_memory)
     try:
         pool.start()
     except BaseException:
@@ -149,11 +164,12 @@ def _process(task: Task) -> Result:
     return extract.process_file(task)
 
 
-def _prepare() -> None:
+def _prepare(max_memory: int | None = None) -> None:
     """A worker's start: load and warm up the decode and hash code (once: nothing to do in a
-    worker forked from a process that had). A worker forked while the command paused the
-    garbage collector to load its modules (``cli.main``) resumes it, leaving what its own
-    imports made out of all collections, as the command does."""
+    worker forked from a process that had), then limit its memory (``limit_memory``). A worker
+    forked while the command paused the garbage collector to load its modules (``cli.main``)
+    resumes it, leaving what its own imports made out of all collections, as the command does.
+    """
     paused = not gc.isenabled()
     from . import extract
 
@@ -161,6 +177,57 @@ def _prepare() -> None:
     if paused:
         gc.freeze()
         gc.enable()
+    if max_memory is not None:
+        limit_memory(max_memory)
+
+
+# The limit this process set on itself (``limit_memory``), in MiB beyond its code; None: none.
+_memory_limit: int | None = None
+
+
+def limit_memory(megabytes: int) -> bool:
+    """Cap this process's address space at its present size plus ``megabytes`` MiB.
+
+    A decoder that needs more then fails its allocation (Pillow and numpy raise MemoryError),
+    which costs only the file at hand: it is recorded as too large (``memory_limit`` names the
+    limit), instead of one hostile file (a 13000x13000 PNG of 500 KB decodes to 500 MB) taking
+    the machine's memory, or the kernel's out-of-memory killer taking a process. The address
+    space, not the resident size, is what the kernel can cap (RLIMIT_AS); it is measured after
+    the worker has loaded and warmed up its code, so the code's own mappings do not count
+    against the budget. Linux only (elsewhere RLIMIT_AS is not enforced): False when not set.
+    """
+    global _memory_limit
+    size = _address_space()
+    if size is None:
+        return False
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = size + megabytes * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft <= wanted:  # already lower: keep it
+        return False
+    resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    _memory_limit = megabytes
+    return True
+
+
+def memory_limit() -> int | None:
+    """The memory (MiB beyond its code) this process limited itself to, or None."""
+    return _memory_limit
+
+
+def _address_space() -> int | None:
+    """This process's virtual memory size in bytes (Linux's /proc), or None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None  # pragma: no cover - Linux only
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):  # pragma: no cover - no /proc
+        return None
+    return None  # pragma: no cover
 
 
 def _pool_context() -> BaseContext:

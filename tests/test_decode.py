@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 
+import hostile
 import numpy as np
 import pytest
 from conftest import photo
@@ -220,3 +222,123 @@ def test_random_bytes_never_raise() -> None:
 def test_median_u8_is_numpys_median(values: np.ndarray) -> None:
     assert median_u8(values) == float(np.median(values))
     assert median_u8(values[::-2]) == float(np.median(values[::-2]))  # strided, as columns are
+
+
+# ----------------------------------------------------------------------------- flawed metadata
+
+
+@pytest.mark.parametrize("itxt", [False, True], ids=["zTXt", "iTXt"])
+def test_png_with_a_text_chunk_over_pillows_limit_is_read_and_noted(itxt: bool) -> None:
+    # 3 MB of compressed text, more than PngImagePlugin.MAX_TEXT_CHUNK: the pixels are read,
+    # the text is cut (metadata never fails a file) and the cut is noted.
+    picture = hostile.picture(21)
+    result = decoded(hostile.png_with_big_text(picture, itxt=itxt))
+    assert any("text chunk" in note for note in result.info.notes), result.info.notes
+    plain = decoded(encode(picture, "PNG"))
+    assert np.array_equal(result.rgb, plain.rgb)
+
+
+def test_the_text_cap_leaves_pillow_as_it_was() -> None:
+    from PIL import PngImagePlugin
+
+    before = PngImagePlugin._safe_zlib_decompress
+    decoded(hostile.png_with_big_text(hostile.picture(22)))
+    assert PngImagePlugin._safe_zlib_decompress is before
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 65535])
+def test_out_of_range_exif_orientation_is_taken_as_upright_and_noted(orientation: int) -> None:
+    picture = hostile.picture(23)
+    result = decoded(hostile.jpeg_with_exif(picture, hostile.exif_with_orientation(orientation)))
+    assert result.info.orientation == 1
+    assert (result.info.width, result.info.height) == picture.size
+    assert result.info.notes == (f"EXIF orientation {orientation} is not 1-8: taken as upright",)
+
+
+def test_decoder_warnings_become_notes_not_warnings() -> None:
+    # Pillow warns about an Orientation tag with two values, and about EXIF pointing past its
+    # end; pytest turns an escaping warning into an error, and this checks it never escapes.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        doubled = decoded(
+            hostile.jpeg_with_exif(hostile.picture(24), hostile.exif_with_orientation(6, 2))
+        )
+        corrupt = decoded(hostile.jpeg_with_exif(hostile.picture(25), hostile.corrupt_exif()))
+    assert caught == []
+    assert doubled.info.orientation == 6  # the first value, as Pillow reads it
+    assert doubled.info.notes == ("Metadata Warning, tag 274 had too many entries: 2, expected 1",)
+    assert corrupt.info.notes == ("Tag data larger than file. Skipping tag 271",)
+    assert corrupt.info.camera_make is None
+
+
+def test_a_png_with_bad_idat_checksums_decodes_like_the_intact_one() -> None:
+    # Decided (docs/hostile-files.md): chunk checksums are not verified, as Pillow does not;
+    # damage that breaks the compressed pixels is a decode failure, the rest decodes.
+    picture = hostile.picture(26)
+    result = decoded(hostile.png_with_bad_idat_crc(picture))
+    assert np.array_equal(result.rgb, decoded(encode(picture, "PNG")).rgb)
+    assert result.info.notes == ()
+
+
+def test_notes_are_few_and_short() -> None:
+    from dedupdb.decode import MAX_NOTES, NOTE_LENGTH, tidy_notes
+
+    # 20 warnings of 7 kinds (a hostile file can make a decoder warn once per tag)
+    notes = tidy_notes(tuple(f"warning {i % 7}: " + "x" * 500 for i in range(20)))
+    assert len(notes) == MAX_NOTES
+    assert all(len(n) <= NOTE_LENGTH for n in notes)
+
+
+# ----------------------------------------------------------------------------- memory-light paths
+
+
+@given(
+    st.sampled_from(["I;16", "I", "F"]),
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.integers(1, 50),
+    st.integers(0, 2**32 - 1),
+)
+def test_16_bit_pixels_scaled_in_bands_equal_the_whole_picture_formula(
+    mode: str, height: int, width: int, band: int, seed: int
+) -> None:
+    from dedupdb import decode as decoding
+
+    rng = np.random.default_rng(seed)
+    if mode == "I;16":
+        pixels = rng.integers(0, 65536, (height, width), dtype=np.uint16)
+        image = Image.fromarray(pixels)
+    elif mode == "I":
+        pixels = rng.integers(-300, 70000, (height, width)).astype(np.int32)
+        image = Image.fromarray(pixels, "I")
+    else:
+        pixels = rng.uniform(-10, 300, (height, width)).astype(np.float32)
+        image = Image.fromarray(pixels, "F")
+    assert image.mode == mode
+    whole = np.asarray(image, dtype=np.float64)
+    top = 65535.0 if mode == "I;16" or float(whole.max(initial=0)) > 255 else 255.0
+    expected = np.clip(whole / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    original = decoding._SCALE_BAND_PIXELS
+    decoding._SCALE_BAND_PIXELS = band  # several bands, of any height
+    try:
+        assert np.array_equal(decoding._scaled_to_8_bit(image), expected)
+    finally:
+        decoding._SCALE_BAND_PIXELS = original
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_an_opaque_alpha_channel_is_dropped_with_the_same_pixels(mode: str) -> None:
+    from dedupdb.decode import to_rgb
+
+    image = photo(27).convert(mode)
+    assert image.getchannel("A").getextrema() == (255, 255)
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    composited = Image.alpha_composite(background, rgba).convert("RGB")
+    assert np.array_equal(np.asarray(to_rgb(image)), np.asarray(composited))
+
+
+def test_notes_show_control_characters_as_escapes() -> None:
+    from dedupdb.decode import tidy_notes
+
+    assert tidy_notes(["tag \x1b]0;title\x07 odd\nline"]) == ("tag \\x1b]0;title\\x07 odd line",)

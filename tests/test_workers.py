@@ -228,3 +228,36 @@ def test_a_worker_forked_while_start_up_paused_the_collector_resumes_it(
         assert gc.isenabled() and frozen == [False]
     finally:
         gc.enable()
+
+
+LIMIT_PROBE = """
+import resource, sys
+from dedupdb import workers
+before = int(sys.argv[1])
+if before:
+    lower = workers._address_space() + before
+    resource.setrlimit(resource.RLIMIT_AS, (lower, resource.RLIM_INFINITY))
+size = workers._address_space()
+was = resource.getrlimit(resource.RLIMIT_AS)[0]
+print(workers.limit_memory(300), resource.getrlimit(resource.RLIMIT_AS)[0] - size, was - size,
+      workers.memory_limit())
+"""
+
+
+def limit_probe(before: int) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", LIMIT_PROBE, str(before)], capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()
+
+
+def test_a_worker_limits_its_address_space_to_its_size_plus_the_budget() -> None:
+    limited, room, _, named = limit_probe(0)
+    assert limited == "True" and named == "300"
+    assert abs(int(room) - 300 * 1024 * 1024) < 16 * 1024 * 1024  # what importing the probe took
+
+
+def test_a_worker_never_raises_a_lower_limit_it_was_given() -> None:
+    limited, room, was, named = limit_probe(100 * 1024 * 1024)
+    assert (limited, named) == ("False", "None")
+    assert room == was  # unchanged: 100 MiB, below the 300 asked for

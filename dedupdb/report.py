@@ -47,6 +47,7 @@ from .ranking import (
 )
 from .signals import SIGNATURE_GRID
 from .store import Store, driver_rows
+from .tracking import record_report_totals
 
 SCHEMA = "dedupdb-report"
 SCHEMA_VERSION = 1
@@ -297,9 +298,20 @@ def gc_paused() -> Iterator[None]:
 
 
 def build_report(store: Store, options: ReportOptions | None = None) -> Report:
-    """Find the duplicate clusters in the store and choose each one's keeper."""
+    """Find the duplicate clusters in the store and choose each one's keeper. Its figures are
+    kept in the database too (the library's totals over time: ``progress.totals_history``)."""
     with gc_paused():
-        return _build_report(store, options)
+        report = _build_report(store, options)
+    summary = report.summary
+    record_report_totals(
+        store,
+        images=summary.images,
+        clusters=summary.clusters,
+        duplicates=summary.duplicates,
+        reclaimable_bytes=summary.reclaimable_bytes,
+        settings=report.settings,
+    )
+    return report
 
 
 def _build_report(store: Store, options: ReportOptions | None) -> Report:

@@ -25,7 +25,11 @@ def test_one_linear_history_with_numbered_explained_revisions() -> None:
     assert len(directory.get_heads()) == 1, "branched history: set down_revision to main's head"
     revisions = list(directory.walk_revisions())  # head first
     assert revisions[-1].down_revision is None
-    for number, revision in enumerate(reversed(revisions), start=1):
+    numbers = [int(revision.revision) for revision in reversed(revisions)]
+    # Numbered in order from 0001; a gap is a number that a branch not merged yet holds (each
+    # branch is told its number; the merge re-chains them).
+    assert numbers[0] == 1 and numbers == sorted(set(numbers)), numbers
+    for number, revision in zip(numbers, reversed(revisions), strict=True):
         assert revision.revision == f"{number:04d}", revision.revision
         assert revision.path is not None
         assert Path(revision.path).name.startswith(f"{number:04d}_")

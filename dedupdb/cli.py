@@ -499,6 +499,8 @@ class _WatchLine:
             return
         width = max(20, shutil.get_terminal_size().columns - 1)
         text = text[:width]
+        if text == self.current:
+            return
         click.echo("\r" + text.ljust(len(self.current)), nl=False)
         self.current = text
 

@@ -22,9 +22,9 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import desc, select, update
+from sqlalchemy import Table, TextClause, bindparam, desc, select, text
 from sqlalchemy.exc import DBAPIError
 
 from .models import ReportTotals, RunProgress
@@ -52,6 +52,38 @@ WorkerState = tuple[int, str | None, float | None]
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# The row's statements as plain SQL built from the model's columns (each bound with its
+# column's type, so values are stored as the ORM stores them). SQLAlchemy compiles a Core or
+# ORM statement on its first use in a process, a few milliseconds for twenty columns: more
+# than all of a run's updates cost together.
+_TABLE = cast(Table, RunProgress.__table__)
+# Set once, when the row is made.
+_FIXED = ("kind", "index_run_id", "apply_run_id", "target", "host", "pid", "started_at")
+
+
+def _typed(sql: str, names: list[str]) -> TextClause:
+    return text(sql).bindparams(*(bindparam(n, type_=_TABLE.c[n].type) for n in names))
+
+
+def _insert_statement(returning: bool) -> TextClause:
+    names = [c.name for c in _TABLE.columns if c.name != "id"]
+    sql = (
+        f"INSERT INTO {_TABLE.name} ({', '.join(names)}) "
+        f"VALUES ({', '.join(':' + n for n in names)})"
+    )
+    return _typed(sql + (" RETURNING id" if returning else ""), names)
+
+
+def _update_statement() -> TextClause:
+    names = [c.name for c in _TABLE.columns if c.name != "id" and c.name not in _FIXED]
+    sql = f"UPDATE {_TABLE.name} SET {', '.join(f'{n} = :{n}' for n in names)} WHERE id = :id"
+    return _typed(sql, names)
+
+
+_UPDATE = _update_statement()
+_INSERT = {True: _insert_statement(returning=True), False: _insert_statement(returning=False)}
 
 
 class Recorder:
@@ -86,7 +118,8 @@ class Recorder:
         self._last = clock()
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self._samples.append((self._last, 0))
-        self._written: tuple[int, ...] = ()
+        self._written: tuple[Any, ...] = ()
+        self._progressed = _now()
         self._closed = False
 
     @classmethod
@@ -104,28 +137,31 @@ class Recorder:
     ) -> Recorder:
         """Create the run's row (state running) and its recorder."""
         now = _now()
-        with store.transaction() as session:
-            row = RunProgress(
-                kind=kind,
-                index_run_id=index_run_id,
-                apply_run_id=apply_run_id,
-                target=target,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                state=RUNNING,
-                phase=PLANNING if kind == INDEX else WORKING,
-                started_at=now,
-                updated_at=now,
-                progressed_at=now,
-                planned=planned,
-                **dict.fromkeys(("seen", "done", "bytes_read", *COUNT_NAMES), 0),
-                rate=0.0,
-                workers="[]",
-                errors="[]",
-            )
-            session.add(row)
-            session.flush()
-            row_id = row.id
+        values = {
+            "kind": kind,
+            "index_run_id": index_run_id,
+            "apply_run_id": apply_run_id,
+            "target": target,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "state": RUNNING,
+            "phase": PLANNING if kind == INDEX else WORKING,
+            "started_at": now,
+            "updated_at": now,
+            "progressed_at": now,
+            "finished_at": None,
+            "planned": planned,
+            **dict.fromkeys(("seen", "done", "bytes_read", *COUNT_NAMES), 0),
+            "rate": 0.0,
+            "workers": "[]",
+            "errors": "[]",
+            "message": None,
+        }
+        # SQLite gives the new row's id as the cursor's lastrowid (RETURNING needs 3.35+).
+        sqlite = store.dialect == "sqlite"
+        with store.engine.begin() as conn:
+            result = conn.execute(_INSERT[not sqlite], values)
+            row_id = int(result.lastrowid if sqlite else result.scalar_one())
         recorder = cls(store, row_id, counts=counts, interval=interval)
         recorder.phase = PLANNING if kind == INDEX else WORKING
         recorder.planned = planned
@@ -166,6 +202,10 @@ class Recorder:
         # Without a source of counts (apply, undo), the errors are the counts: skipped actions.
         counts = dict(self.counts() if self.counts is not None else self._error_counts)
         values: dict[str, Any] = {
+            "id": self.id,
+            "state": RUNNING,
+            "finished_at": None,
+            "message": None,
             "phase": self.phase,
             "planned": self.planned,
             "seen": self.seen,
@@ -179,8 +219,9 @@ class Recorder:
         }
         moved = (self.phase, self.seen, self.done, *(values[n] for n in COUNT_NAMES))
         if moved != self._written:
-            values["progressed_at"] = stamp
+            self._progressed = stamp
             self._written = moved
+        values["progressed_at"] = self._progressed
         return values
 
     def _rate(self, now: float) -> float:
@@ -201,7 +242,7 @@ class Recorder:
     def _write(self, values: dict[str, Any]) -> None:
         try:
             with self.store.engine.begin() as conn:
-                conn.execute(update(RunProgress).where(RunProgress.id == self.id).values(values))
+                conn.execute(_UPDATE, values)
         except DBAPIError:  # busy or gone: the next update, or the reader's checks, tell
             pass
 

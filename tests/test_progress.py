@@ -459,3 +459,58 @@ def test_watch_json_prints_one_object_per_look(store: Store, photo_tree: Path) -
     data = json.loads(result.output)
     assert data["running"] is False and data["last"]["state"] == "failed"
     assert data["last"]["message"] == "OperationalError: the disk is full"
+
+
+def read_until(fd: int, needle: bytes, deadline: float) -> bytes:
+    """Read a pseudo-terminal until needle appears (or it closes); what was read."""
+    import select
+
+    seen = b""
+    while needle not in seen:
+        assert time.monotonic() < deadline, f"{needle!r} not seen in ...{seen[-300:]!r}"
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other end closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+@pytest.mark.slow
+def test_watch_on_a_terminal_rewrites_its_line(
+    tmp_path: Path, many_photos: Path, processes: list[subprocess.Popen[Any]]
+) -> None:
+    import pty
+
+    db = str(tmp_path / "watched.sqlite")
+    run = start_index(many_photos, db)
+    processes.append(run)
+    wait_for_progress(db, run)
+    os.kill(run.pid, signal.SIGSTOP)
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-m", "dedupdb", "status", "--watch", "--db", db]
+    watch = subprocess.Popen(
+        [*command, "--interval", "0.2"], stdout=follower, stderr=subprocess.PIPE
+    )
+    processes.append(watch)
+    os.close(follower)
+    try:
+        deadline = time.monotonic() + 60
+        shown = read_until(leader, f"index of {many_photos}: ".encode(), deadline)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+        shown += read_until(leader, b"run it again to continue", deadline)
+        watch.wait(timeout=30)
+    finally:
+        os.close(leader)
+    assert watch.returncode == 1
+    text = shown.decode()
+    assert text.startswith(f"\rindex of {many_photos}: "), text
+    # Redrawn only when it changes: the run was stopped, then killed (the line says so).
+    assert text.count("\rindex of ") == 2
+    assert f"\r\nThe index of {many_photos} interrupted after " in text.replace("\r\r\n", "\r\n")

@@ -28,6 +28,7 @@ from .errors import DedupdbError
 
 if TYPE_CHECKING:
     from .index import IndexSummary, Progress
+    from .progress import RunProgress
     from .status import Status
     from .store import Store
 
@@ -527,7 +528,7 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def format_run(run: Any) -> str:
+def format_run(run: RunProgress) -> str:
     """One line about a run (``progress.RunProgress``): where it is, its rate and ETA."""
     head = f"{run.kind} of {run.target}"
     if run.running and run.phase != "working":
@@ -554,7 +555,7 @@ def format_run(run: Any) -> str:
     return ", ".join(parts)
 
 
-def format_ending(run: Any) -> str:
+def format_ending(run: RunProgress) -> str:
     """How a watched run ended, with its figures."""
     took = _duration(run.elapsed_seconds)
     if run.kind == "index":

@@ -14,6 +14,7 @@ without a --timeout).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -209,13 +210,37 @@ def _utcnow() -> datetime:
 def effective_state(
     row: RunRow, now: datetime, host: str, stale_after: float = DEFAULT_STALE_AFTER_S
 ) -> str:
-    """The state a row stands for: a running row whose process is gone is interrupted."""
+    """The state a row stands for: a running row whose process is gone is interrupted.
+
+    On this host, a dedupdb process with the row's pid is the run (``store.process_alive``,
+    as the run locks judge it). So is another live process with that pid while the row's
+    heartbeat is fresh: a program that runs the index through the library does not have
+    dedupdb in its command line; a pid recycled by something else stops the heartbeat.
+    """
     if row.state != RUNNING:
         return row.state
+    fresh = (now - row.updated_at).total_seconds() <= stale_after
     if row.host == host:
-        return RUNNING if process_alive(row.pid) else INTERRUPTED
-    stale = (now - row.updated_at).total_seconds() > stale_after
-    return INTERRUPTED if stale else RUNNING
+        alive = process_alive(row.pid) or (fresh and _exists(row.pid))
+        return RUNNING if alive else INTERRUPTED
+    return RUNNING if fresh else INTERRUPTED
+
+
+def _exists(pid: int) -> bool:
+    """Whether a process with this pid runs (a zombie, ended but not yet reaped, does not)."""
+    if os.path.isdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+        except (OSError, IndexError):
+            return False
+    try:  # no /proc (macOS): ask the kernel
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _progress(

@@ -514,3 +514,42 @@ def test_watch_on_a_terminal_rewrites_its_line(
     # Redrawn only when it changes: the run was stopped, then killed (the line says so).
     assert text.count("\rindex of ") == 2
     assert f"\r\nThe index of {many_photos} interrupted after " in text.replace("\r\r\n", "\r\n")
+
+
+RUNNER = """
+import sys, time
+from dedupdb.store import open_store
+from dedupdb.tracking import INDEX, Recorder
+
+store = open_store(sys.argv[1])
+recorder = Recorder.start(store, INDEX, "/photos")
+print(recorder.id, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_run_of_a_program_using_the_library_is_live_until_it_dies(
+    tmp_path: Path, store: Store, processes: list[subprocess.Popen[Any]]
+) -> None:
+    """A program that indexes through the library has no 'dedupdb' in its command line (the
+    run locks' test of a pid): its fresh heartbeat says it runs; kill -9 says it does not."""
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    runner = subprocess.Popen(
+        [sys.executable, str(script), store.url], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    processes.append(runner)
+    assert runner.stdout is not None
+    row_id = int(runner.stdout.readline())
+    with open(f"/proc/{runner.pid}/cmdline", "rb") as handle:
+        assert b"dedupdb" not in handle.read()
+    run = get_run(store, row_id)
+    assert run is not None and run.state == "running"
+    set_row(store, row_id, updated_at=_now() - timedelta(seconds=120))
+    run = get_run(store, row_id, stale_after=60)
+    assert run is not None and run.state == "interrupted"  # alive, but silent: not the run
+    set_row(store, row_id, updated_at=_now())
+    runner.kill()
+    runner.wait()
+    run = get_run(store, row_id)
+    assert run is not None and run.state == "interrupted"

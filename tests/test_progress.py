@@ -517,11 +517,11 @@ def test_watch_on_a_terminal_rewrites_its_line(
 
 
 RUNNER = """
-import sys, time
+import time
 from dedupdb.store import open_store
 from dedupdb.tracking import INDEX, Recorder
 
-store = open_store(sys.argv[1])
+store = open_store()  # $DEDUPDB_DB: a URL in the command line could name dedupdb
 recorder = Recorder.start(store, INDEX, "/photos")
 print(recorder.id, flush=True)
 time.sleep(120)
@@ -536,7 +536,11 @@ def test_a_run_of_a_program_using_the_library_is_live_until_it_dies(
     script = tmp_path / "runner.py"
     script.write_text(RUNNER)
     runner = subprocess.Popen(
-        [sys.executable, str(script), store.url], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "DEDUPDB_DB": store.url},
     )
     processes.append(runner)
     assert runner.stdout is not None

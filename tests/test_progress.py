@@ -557,3 +557,44 @@ def test_a_run_of_a_program_using_the_library_is_live_until_it_dies(
     runner.wait()
     run = get_run(store, row_id)
     assert run is not None and run.state == "interrupted"
+
+
+@pytest.mark.slow
+def test_watch_follows_an_apply_started_elsewhere(
+    tmp_path: Path, store: Store, processes: list[subprocess.Popen[Any]]
+) -> None:
+    from test_actions import library
+    from test_actions_crash import start
+
+    root = library(tmp_path, families=4, copies=2)
+    index(store, root, SEQUENTIAL)
+    applying = start(tmp_path, store, "slow")  # each move 50 ms slower: a run to watch
+    processes.append(applying)
+    deadline = time.monotonic() + 60
+    while not any(r.kind == "apply" for r in live_runs(store)):
+        assert applying.poll() is None, applying.stderr.read() if applying.stderr else ""
+        assert time.monotonic() < deadline, "the apply recorded no run within a minute"
+        time.sleep(0.01)
+    os.kill(applying.pid, signal.SIGSTOP)
+    try:
+        watch = start_watch(store.url)
+        processes.append(watch)
+        assert watch.stdout is not None
+        line = first_line(watch.stdout)
+    finally:
+        os.kill(applying.pid, signal.SIGCONT)
+    rest, errors = watch.communicate(timeout=60)
+    assert applying.wait(timeout=60) == 0
+    assert watch.returncode == 0, errors + rest
+    report = tmp_path / "report.json"
+    assert line.startswith(f"apply of {report}: "), line
+    last = rest.splitlines()[-1]
+    assert last.startswith(f"The apply of {report} finished after "), last
+    assert last.endswith(": 8 done, 0 skipped."), last
+    (applied, _) = run_history(store, limit=2)
+    assert (applied.kind, applied.state, applied.done, applied.planned) == (
+        "apply",
+        "finished",
+        8,
+        8,
+    )

@@ -39,7 +39,6 @@ from .errors import (
     DatabaseBusyError,
     EmptyRootError,
     ParameterMismatchError,
-    RootNotFoundError,
 )
 from .hashparams import HashParams
 from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
@@ -53,7 +52,7 @@ from .store import (
 )
 from .tracking import FAILED as RUN_FAILED
 from .tracking import FINISHED, INDEX, INTERRUPTED, WORKING, Recorder
-from .walk import FileEntry, WalkProblem, display, walk
+from .walk import FileEntry, WalkProblem, absolute_root, display, walk
 from .workers import (
     Indexed,
     KnownContent,
@@ -567,7 +566,7 @@ def index(
     """
     options = options or IndexOptions()
     started = time.monotonic()
-    root_bytes = _absolute_root(root)
+    root_bytes = absolute_root(root)
     try:
         params = resolve_params(store, options)
         root_id = _ensure_root(store, root_bytes)
@@ -765,15 +764,6 @@ def _known(store: Store, params: HashParams) -> dict[int, frozenset[bytes]]:
         for content_hash, size in rows:
             by_size.setdefault(size, set()).add(content_hash[:8])
         return {size: frozenset(prefixes) for size, prefixes in by_size.items()}
-
-
-def _absolute_root(root: str | os.PathLike[str] | bytes) -> bytes:
-    path = os.path.abspath(os.fsencode(root))
-    if not os.path.exists(path):
-        raise RootNotFoundError(f"folder not found: {display(path)}")
-    if not os.path.isdir(path):
-        raise RootNotFoundError(f"not a folder: {display(path)}", "give the folder that holds it")
-    return path
 
 
 def resolve_params(store: Store, options: IndexOptions) -> HashParams:

@@ -13,6 +13,8 @@ import stat
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 
+from .errors import RootNotFoundError
+
 # Extensions of the formats Pillow (and pillow-heif, when installed) decodes. Content decides:
 # a file with one of these names that is not an image is recorded as a failure.
 IMAGE_EXTENSIONS = frozenset(
@@ -53,6 +55,16 @@ class WalkProblem:
 def display(path: bytes) -> str:
     """Readable text for a bytes path; undecodable bytes are shown as ``\\xNN`` escapes."""
     return path.decode("utf-8", "backslashreplace")
+
+
+def absolute_root(root: str | os.PathLike[str] | bytes) -> bytes:
+    """The folder to index as an absolute path; ``RootNotFoundError`` if it is not a folder."""
+    path = os.path.abspath(os.fsencode(root))
+    if not os.path.exists(path):
+        raise RootNotFoundError(f"folder not found: {display(path)}", "check the path")
+    if not os.path.isdir(path):
+        raise RootNotFoundError(f"not a folder: {display(path)}", "give the folder that holds it")
+    return path
 
 
 # The extensions as bytes without the dot, for ``is_image_name`` (called on every entry).

@@ -805,10 +805,11 @@ def test_end_to_end_with_the_real_report(tmp_path: Path) -> None:
     assert json.loads(again.read_text(encoding="utf-8"))["clusters"] == []
     assert runner.invoke(cli, ["undo", *db]).exit_code == 0
     assert snapshot(root) == before
-    # Without a report file: the current report, with `dedupdb report`'s defaults.
+    # Without a report file: the last report made (after the undo, a new one).
+    assert runner.invoke(cli, ["report", "-q", *db]).exit_code == 0
     live = runner.invoke(cli, ["apply", "--json", "--move-to", str(tmp_path / "q"), *db])
     plan = json.loads(live.output)
-    assert plan["source"] == "current report" and plan["files"] == 2
+    assert plan["source"] == "last report" and plan["files"] == 2
     assert snapshot(root) == before
 
 

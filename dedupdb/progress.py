@@ -162,13 +162,14 @@ class RunProgress:
 
 @dataclass(frozen=True)
 class TotalsPoint:
-    """The figures of one report, when it was made."""
+    """The figures of one report, when it was made, and its match settings."""
 
     made_at: datetime
     images: int
     clusters: int
     duplicates: int
     reclaimable_bytes: int
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -421,18 +422,39 @@ def library_totals(store: Store) -> LibraryTotals:
     )
 
 
-def totals_history(store: Store, *, limit: int = 500) -> list[TotalsPoint]:
+def totals_history(
+    store: Store, *, limit: int = 500, same_settings: bool = True
+) -> list[TotalsPoint]:
     """The figures of the latest ``limit`` reports made, oldest first: the library's
-    duplicates and reclaimable bytes over time."""
+    duplicates and reclaimable bytes over time. With ``same_settings``, only the reports
+    made with the latest one's match settings: a `report --exact` between two default
+    reports is not a drop in duplicates."""
     with store.session() as session:
-        rows = session.execute(
-            select(ReportTotals).order_by(desc(ReportTotals.id)).limit(limit)
-        ).scalars()
+        statement = select(ReportTotals).order_by(desc(ReportTotals.id)).limit(limit)
+        if same_settings:
+            latest = select(ReportTotals.settings).order_by(desc(ReportTotals.id)).limit(1)
+            statement = statement.where(ReportTotals.settings == latest.scalar_subquery())
+        rows = session.execute(statement).scalars()
         points = [
-            TotalsPoint(r.made_at, r.images, r.clusters, r.duplicates, r.reclaimable_bytes)
+            TotalsPoint(
+                r.made_at,
+                r.images,
+                r.clusters,
+                r.duplicates,
+                r.reclaimable_bytes,
+                _json_dict(r.settings),
+            )
             for r in rows
         ]
     return points[::-1]
+
+
+def _json_dict(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 __all__ = [

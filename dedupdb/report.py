@@ -316,7 +316,8 @@ def build_report(store: Store, options: ReportOptions | None = None) -> Report:
         clusters=summary.clusters,
         duplicates=summary.duplicates,
         reclaimable_bytes=summary.reclaimable_bytes,
-        settings=report.settings,
+        # What was asked (a default threshold stays "default"), not what the data led to.
+        settings=asdict(options or ReportOptions()),
     )
     return report
 

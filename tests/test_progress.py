@@ -36,7 +36,7 @@ from dedupdb.progress import (
     stuck_runs,
     totals_history,
 )
-from dedupdb.report import build_report
+from dedupdb.report import ReportOptions, build_report
 from dedupdb.store import Store, open_store
 from dedupdb.tracking import INDEX, Recorder, _now
 
@@ -284,8 +284,14 @@ def test_report_figures_are_kept_over_time(store: Store, tmp_path: Path) -> None
     report = build_report(store)
     history = totals_history(store)
     assert [(p.images, p.duplicates) for p in history] == [(1, 0), (2, 1)]
+    build_report(store, ReportOptions(threshold=0))  # other settings: another series
+    assert [(p.images, p.duplicates) for p in totals_history(store)] == [(2, 1)]
+    assert totals_history(store)[0].settings["threshold"] == 0
+    assert len(totals_history(store, same_settings=False)) == 3
+    build_report(store)
+    assert totals_history(store)[:2] == history
     totals = library_totals(store)
-    assert totals.report == history[-1]
+    assert totals.report == totals_history(store)[-1]
     assert totals.report.reclaimable_bytes == report.summary.reclaimable_bytes > 0
     assert (totals.images, totals.exact_duplicates, totals.roots) == (2, 1, 1)
 

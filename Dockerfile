@@ -27,7 +27,8 @@ LABEL org.opencontainers.image.title="dedupdb" \
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DEDUPDB_DB=/state/dedupdb.sqlite
+    DEDUPDB_DB=/state/dedupdb.sqlite \
+    DEDUPDB_STUCK_AFTER=900
 
 RUN groupadd --gid 1000 dedup \
     && useradd --uid 1000 --gid 1000 --home-dir /home/dedup --create-home --shell /usr/sbin/nologin dedup \
@@ -47,9 +48,11 @@ USER 1000:1000
 WORKDIR /output
 VOLUME ["/data", "/state", "/output"]
 
-# Proves the CLI starts and the database opens (the first `index` run creates it).
+# Proves the CLI starts and the database opens (the first `index` run creates it), and fails
+# while a run has made no progress for DEDUPDB_STUCK_AFTER seconds (a hung network share, say):
+# `docker run -e DEDUPDB_STUCK_AFTER=1800 ...` changes it.
 HEALTHCHECK --interval=5m --timeout=30s --start-period=30s --retries=3 \
-    CMD ["dedupdb", "status", "--json"]
+    CMD ["dedupdb", "status", "--json", "--check-stuck"]
 
 ENTRYPOINT ["dedupdb"]
 CMD ["--help"]

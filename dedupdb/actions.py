@@ -42,6 +42,7 @@ from .plan import (
     report_source,
 )
 from .store import Store, process_alive, running_index
+from .tracking import APPLY, FAILED, FINISHED, INTERRUPTED, RESUME, UNDO, Recorder
 from .walk import display
 
 # Journal states of one action.
@@ -276,7 +277,7 @@ def _run(
     with store.session() as session:
         run = session.get(ApplyRun, run_id)
         assert run is not None
-        action = run.action
+        action, source = run.action, run.source
         entries = list(
             session.execute(
                 select(Action).where(Action.run_id == run_id).order_by(Action.id)
@@ -285,18 +286,25 @@ def _run(
     result = ApplyResult(run_id=run_id, action=action)
     keepers = _KeeperCheck(store)
     todo = [e for e in entries if e.state == PLANNED]
+    recorder = Recorder.start(
+        store, RESUME if resuming else APPLY, source, apply_run_id=run_id, planned=len(todo)
+    )
     try:
         for done, entry in enumerate(todo, start=1):
             try:
                 destination = _settle_or_perform(store, action, entry, keepers, resuming)
             except _Skip as skip:
                 _record(store, entry.id, SKIPPED, reason=str(skip))
+                recorder.error(entry.display_path, str(skip), SKIPPED)
             else:
                 _record(store, entry.id, DONE, destination=destination, action=action)
+                recorder.bytes_read += entry.size
+            _tick(recorder, done)
             if progress:
                 progress(done, len(todo), entry.display_path)
-    except BaseException:  # Ctrl+C, or the database went away: resumable, or undoable
+    except BaseException as err:  # Ctrl+C, or the database went away: resumable, or undoable
         _finish(store, run_id, "interrupted")
+        _ended(recorder, err)
         raise
     with store.session() as session:
         final = session.execute(select(Action).where(Action.run_id == run_id)).scalars()
@@ -314,7 +322,22 @@ def _run(
                     Refusal(row.cluster, row.image_id, row.display_path, row.reason or "")
                 )
     _finish(store, run_id, "done")
+    recorder.finish(FINISHED)
     return result
+
+
+def _tick(recorder: Recorder, done: int) -> None:
+    """One more action settled (done or skipped): the progress row's counts."""
+    recorder.done = done
+    recorder.tick()
+
+
+def _ended(recorder: Recorder, err: BaseException) -> None:
+    """Record how a run that raised ended: interrupted by Ctrl+C or SIGTERM, else failed."""
+    if isinstance(err, KeyboardInterrupt):
+        recorder.finish(INTERRUPTED)
+    else:
+        recorder.finish(FAILED, f"{type(err).__name__}: {err}")
 
 
 def _record(
@@ -592,7 +615,7 @@ def undo(
             raise ActionError(f"there is no apply run {run_id}", "see `dedupdb history`")
         if run.status == "undone":
             raise ActionError(f"apply run {run_id} is already undone")
-        action, quarantine = run.action, run.quarantine
+        action, quarantine, source = run.action, run.quarantine, run.source
         entries = list(
             session.execute(
                 select(Action)
@@ -602,6 +625,30 @@ def undo(
         )
     _take_over(store, run_id, "undoing")
     result = UndoResult(run_id=run_id, action=action)
+    recorder = Recorder.start(store, UNDO, source, apply_run_id=run_id, planned=len(entries))
+    try:
+        _undo_entries(store, action, entries, quarantine, result, recorder, progress)
+    except BaseException as err:
+        _ended(recorder, err)
+        raise
+    with store.transaction() as session:
+        row = session.get(ApplyRun, run_id)
+        assert row is not None
+        row.status = "partly-undone" if result.skipped else "undone"
+        row.undone_at = _now()
+    recorder.finish(FINISHED)
+    return result
+
+
+def _undo_entries(
+    store: Store,
+    action: str,
+    entries: list[Action],
+    quarantine: bytes | None,
+    result: UndoResult,
+    recorder: Recorder,
+    progress: ProgressCallback | None,
+) -> None:
     for count, entry in enumerate(entries, start=1):
         try:
             _undo_entry(action, entry, quarantine)
@@ -610,23 +657,21 @@ def undo(
                 Refusal(entry.cluster, entry.image_id, entry.display_path, str(skip))
             )
             _note(store, entry.id, str(skip))
+            recorder.error(entry.display_path, str(skip), SKIPPED)
         except OSError as err:
             reason = f"{_why(err)}; it stays where it is"
             result.skipped.append(
                 Refusal(entry.cluster, entry.image_id, entry.display_path, reason)
             )
             _note(store, entry.id, reason)
+            recorder.error(entry.display_path, reason, SKIPPED)
         else:
             _restored(store, entry)
             result.restored.append(entry.display_path)
+            recorder.bytes_read += entry.size
+        _tick(recorder, count)
         if progress:
             progress(count, len(entries), entry.display_path)
-    with store.transaction() as session:
-        row = session.get(ApplyRun, run_id)
-        assert row is not None
-        row.status = "partly-undone" if result.skipped else "undone"
-        row.undone_at = _now()
-    return result
 
 
 def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:

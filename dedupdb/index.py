@@ -50,6 +50,8 @@ from .store import (
     running_apply,
     translate_operational_error,
 )
+from .tracking import FAILED as RUN_FAILED
+from .tracking import FINISHED, INDEX, INTERRUPTED, WORKING, Recorder
 from .walk import FileEntry, WalkProblem, absolute_root, display, walk
 from .workers import (
     Indexed,
@@ -154,9 +156,15 @@ class Plan:
 
 
 def plan(
-    session: Session, root_id: int, root: bytes, options: IndexOptions, params: HashParams
+    session: Session,
+    root_id: int,
+    root: bytes,
+    options: IndexOptions,
+    params: HashParams,
+    recorder: Recorder | None = None,
 ) -> Plan:
-    """Walk the root and decide what needs work, opening no file (only stat)."""
+    """Walk the root and decide what needs work, opening no file (only stat). ``recorder``
+    hears how many files the walk has seen."""
     # The result rows themselves (named tuples): one object per stored image, no copies.
     rows: dict[bytes, Any] = {
         r.relpath: r
@@ -185,8 +193,11 @@ def plan(
         on_problem=result.problems.append,
         skip=links,
     )
-    for entry in entries:
+    for count, entry in enumerate(entries, start=1):
         seen.add(entry.relpath)
+        if recorder is not None and not count & 255:
+            recorder.seen = count
+            recorder.tick()
         row = rows.get(entry.relpath)
         if (
             row is not None
@@ -344,6 +355,8 @@ class Writer:
         self._delete_failure = delete(failures).where(
             failures.c.root_id == self.root_id, failures.c.relpath == bindparam("path")
         )
+        # Told of each failed file (its path and why), as it is recorded.
+        self.on_failure: Callable[[str, str], None] | None = None
 
     def write(self, result: Result, summary: IndexSummary) -> Task | None:
         """Commit one result; returns a task when the file must be decoded after all (its
@@ -374,6 +387,8 @@ class Writer:
                 summary.failures.append(
                     {"path": display(result.entry.relpath), "reason": result.reason}
                 )
+            if self.on_failure is not None:
+                self.on_failure(display(result.entry.relpath), result.reason)
         return None
 
     def _insert_new_sqlite(self, entry: FileEntry, columns: dict[str, Any]) -> bool:
@@ -577,20 +592,46 @@ def index(
     except OperationalError as err:
         raise translate_operational_error(err, store.url) from err
     summary = IndexSummary(root=display(root_bytes))
+    recorder: Recorder | None = None
+    ended, why = RUN_FAILED, None
     try:
-        _index_root(store, root_id, root_bytes, options, params, summary, progress, pool)
+        recorder = Recorder.start(
+            store, INDEX, summary.root, index_run_id=run_id, counts=lambda: _counts(summary)
+        )
+        _index_root(store, root_id, root_bytes, options, params, summary, progress, pool, recorder)
+        ended = FINISHED
     except KeyboardInterrupt:
         summary.interrupted = True
+        ended = INTERRUPTED
         raise
     except OperationalError as err:  # e.g. locked for longer than the busy timeout
         summary.interrupted = True
-        raise translate_operational_error(err, store.url) from err
+        translated = translate_operational_error(err, store.url)
+        why = str(translated)
+        raise translated from err
+    except BaseException as err:
+        why = f"{type(err).__name__}: {err}"
+        raise
     finally:
         summary.seconds = round(time.monotonic() - started, 3)
         # If even this fails, the next run sees this process gone and marks the run interrupted.
         with contextlib.suppress(OperationalError):
             _end_run(store, run_id, root_id, summary)
+        if recorder is not None:
+            recorder.finish(ended, why)
     return summary
+
+
+def _counts(summary: IndexSummary) -> dict[str, int]:
+    """The counts a run's progress row shows, from its summary so far."""
+    return {
+        "new": summary.new,
+        "changed": summary.changed,
+        "moved": summary.moved,
+        "unchanged": summary.unchanged,
+        "skipped": summary.skipped,
+        "failed": summary.failed,
+    }
 
 
 def _index_root(
@@ -602,12 +643,14 @@ def _index_root(
     summary: IndexSummary,
     progress: ProgressCallback | None,
     pool: Pool[Task, Result] | None,
+    recorder: Recorder,
 ) -> None:
     with store.session() as session:
-        work = plan(session, root_id, root, options, params)
+        work = plan(session, root_id, root, options, params, recorder)
     summary.unchanged, summary.known_bad = work.unchanged, work.known_bad
     summary.missing = len(work.vanished)
-    _apply_plan(store, root_id, work, summary)
+    recorder.seen = work.unchanged + work.known_bad + len(work.to_process)
+    _apply_plan(store, root_id, work, summary, recorder)
     # Known content is copied from its row instead of decoded again: not with --rehash, whose
     # point is to recompute what the stored rows hold (a new hash version, say).
     recompute = options.rehash or not work.to_process  # (nothing to do: a re-index)
@@ -619,6 +662,8 @@ def _index_root(
     ]
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
+    recorder.phase, recorder.planned = WORKING, len(tasks)
+    recorder.flush()
     writer = Writer(
         store,
         root_id,
@@ -629,23 +674,25 @@ def _index_root(
         work.failure_paths,
         options.min_resolution,
     )
+    writer.on_failure = recorder.error
     if options.in_process:
         results: Iterable[Result] = run_tasks(tasks, 1, in_process=True)
         for done, result in enumerate(results, start=1):
             follow_up = writer.write(result, summary)
             if follow_up is not None:
                 writer.write(next(run_tasks([follow_up], 1, in_process=True)), summary)
-            _report(progress, done, len(tasks), summary, result)
+            recorder.bytes_read += result.entry.size
+            _report(progress, recorder, done, len(tasks), summary, result)
         return
     if not tasks:
         return
     if pool is not None:
-        _run_pool(pool, tasks, writer, summary, progress)
+        _run_pool(pool, tasks, writer, summary, progress, recorder)
         return
     warm_up()  # once here, inherited by the workers forked next
     workers = options.workers or default_workers()
     with worker_pool(workers, options.timeout, options.max_memory) as own:
-        _run_pool(own, tasks, writer, summary, progress)
+        _run_pool(own, tasks, writer, summary, progress, recorder)
 
 
 def _run_pool(
@@ -654,12 +701,14 @@ def _run_pool(
     writer: Writer,
     summary: IndexSummary,
     progress: ProgressCallback | None,
+    recorder: Recorder,
 ) -> None:
     # Largest first: the run's last files, which one worker finishes while the others have
     # nothing left to do, are then the quickest ones.
     tasks.sort(key=lambda t: t.entry.size, reverse=True)
     for task in tasks:
         pool.submit(task)
+    recorder.workers = lambda: _activity(pool)
     done = 0
     for task, outcome in pool.results():
         result = lost_file(task, outcome) if isinstance(outcome, Lost) else outcome
@@ -668,17 +717,35 @@ def _run_pool(
             pool.submit(follow_up)
             continue
         done += 1
-        _report(progress, done, len(tasks), summary, result)
+        recorder.bytes_read += task.entry.size
+        _report(progress, recorder, done, len(tasks), summary, result)
+
+
+def _activity(pool: Pool[Task, Result]) -> list[tuple[int, str | None, float | None]]:
+    """Each worker's pid, the file it is on and for how long (for the progress row)."""
+    return [
+        (pid, None if task is None else display(task.entry.relpath), seconds)
+        for pid, task, seconds in pool.activity()
+    ]
 
 
 def _report(
-    progress: ProgressCallback | None, done: int, total: int, summary: IndexSummary, last: Result
+    progress: ProgressCallback | None,
+    recorder: Recorder,
+    done: int,
+    total: int,
+    summary: IndexSummary,
+    last: Result,
 ) -> None:
+    recorder.done = done
+    recorder.tick()
     if progress:
         progress(Progress(done, total, summary.failed, display(last.entry.relpath)))
 
 
-def _apply_plan(store: Store, root_id: int, work: Plan, summary: IndexSummary) -> None:
+def _apply_plan(
+    store: Store, root_id: int, work: Plan, summary: IndexSummary, recorder: Recorder | None = None
+) -> None:
     """Mark vanished rows missing (kept, not purged), returning ones present; drop stale
     failures; record the folders the walk could not read."""
     with store.transaction() as session:
@@ -690,6 +757,8 @@ def _apply_plan(store: Store, root_id: int, work: Plan, summary: IndexSummary) -
                 delete(Failure).where(Failure.root_id == root_id, Failure.relpath.in_(paths))
             )
     writer = Writer(store, root_id, b"", HashParams())
+    if recorder is not None:
+        writer.on_failure = recorder.error
     for problem in work.problems:
         entry = FileEntry(problem.relpath, problem.size, problem.mtime_ns, 0, 0)
         writer.write(NotIndexed(entry, problem.reason, skipped=problem.skipped), summary)

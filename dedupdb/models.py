@@ -258,3 +258,62 @@ class Action(Base):
     content_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True, comment="why skipped")
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class RunProgress(Base):
+    __tablename__ = "run_progress"
+    __table_args__ = (
+        Index("ix_run_progress_state", "state"),
+        {"comment": "How each index, apply or undo run goes, updated as it runs: watched live"},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), comment="index, apply, resume or undo")
+    # One of the two, by kind. An apply run is also the row its resume and undo act on, so
+    # several progress rows may point to one apply run.
+    index_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), nullable=True
+    )
+    apply_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("apply_runs.id", ondelete="CASCADE"), nullable=True
+    )
+    target: Mapped[str] = mapped_column(Text, comment="the folder indexed, or the report acted on")
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(
+        String(16), comment="running, finished, failed, interrupted (a dead run still says running)"
+    )
+    phase: Mapped[str] = mapped_column(String(16), comment="planning (walking) or working")
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, comment="heartbeat: the last update")
+    progressed_at: Mapped[datetime] = mapped_column(
+        DateTime, comment="when a count last moved: a run that stops moving is stuck"
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    planned: Mapped[int] = mapped_column(Integer, comment="files to process (apply: actions)")
+    seen: Mapped[int] = mapped_column(Integer, comment="files the walk has seen so far")
+    done: Mapped[int] = mapped_column(Integer, comment="files processed so far")
+    new: Mapped[int] = mapped_column(Integer)
+    changed: Mapped[int] = mapped_column(Integer)
+    moved: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    bytes_read: Mapped[int] = mapped_column(BigInteger, comment="apply: bytes acted on")
+    rate: Mapped[float] = mapped_column(Float, comment="files per second over the last seconds")
+    workers: Mapped[str] = mapped_column(Text, comment="JSON: each worker's pid and file")
+    errors: Mapped[str] = mapped_column(Text, comment="JSON: the latest errors, numbered")
+    message: Mapped[str | None] = mapped_column(Text, nullable=True, comment="why it failed")
+
+
+class ReportTotals(Base):
+    __tablename__ = "report_totals"
+    __table_args__ = {"comment": "The figures of each report made: the library's totals over time"}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    made_at: Mapped[datetime] = mapped_column(DateTime)
+    images: Mapped[int] = mapped_column(Integer, comment="present images compared")
+    clusters: Mapped[int] = mapped_column(Integer)
+    duplicates: Mapped[int] = mapped_column(Integer, comment="copies that are not their keeper")
+    reclaimable_bytes: Mapped[int] = mapped_column(BigInteger)
+    settings: Mapped[str] = mapped_column(Text, comment="JSON: the report's match settings")

@@ -128,6 +128,17 @@ class Pool(Generic[T, R]):
     def pids(self) -> list[int]:
         return [w.process.pid for w in self.workers if w.process.pid is not None]
 
+    def activity(self) -> list[tuple[int, T | None, float | None]]:
+        """Each worker's pid, the task it is on (None: idle) and for how many seconds."""
+        now = time.monotonic()
+        return [
+            (w.process.pid, w.queued[0], now - w.started)
+            if w.queued
+            else (w.process.pid, None, None)
+            for w in self.workers
+            if w.process.pid is not None
+        ]
+
     def start(self) -> None:
         """Start the workers now rather than when the first task is submitted: they run their
         ``initializer`` (load and warm up their code) while this process prepares the tasks."""

@@ -49,6 +49,7 @@ from .ranking import (
 )
 from .signals import SIGNATURE_GRID
 from .store import Store, driver_rows
+from .tracking import record_report_totals
 
 SCHEMA = "dedupdb-report"
 SCHEMA_VERSION = 1
@@ -304,9 +305,21 @@ def gc_paused() -> Iterator[None]:
 
 
 def build_report(store: Store, options: ReportOptions | None = None) -> Report:
-    """Find the duplicate clusters in the store and choose each one's keeper."""
+    """Find the duplicate clusters in the store and choose each one's keeper. Its figures are
+    kept in the database too (the library's totals over time: ``progress.totals_history``)."""
     with gc_paused():
-        return _build_report(store, options)
+        report = _build_report(store, options)
+    summary = report.summary
+    record_report_totals(
+        store,
+        images=summary.images,
+        clusters=summary.clusters,
+        duplicates=summary.duplicates,
+        reclaimable_bytes=summary.reclaimable_bytes,
+        # What was asked (a default threshold stays "default"), not what the data led to.
+        settings=asdict(options or ReportOptions()),
+    )
+    return report
 
 
 def _build_report(store: Store, options: ReportOptions | None) -> Report:

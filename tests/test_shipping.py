@@ -107,7 +107,8 @@ def test_dockerfile_runs_as_non_root_with_volumes_and_healthcheck() -> None:
     assert final("VOLUME") == ['["/data", "/state", "/output"]']
     assert "DEDUPDB_DB=/state/dedupdb.sqlite" in " ".join(final("ENV"))
     (health,) = final("HEALTHCHECK")
-    assert '["dedupdb", "status", "--json"]' in health
+    assert '["dedupdb", "status", "--json", "--check-stuck"]' in health
+    assert "DEDUPDB_STUCK_AFTER=900" in " ".join(final("ENV"))
 
 
 def test_dockerfile_labels_carry_the_version() -> None:

@@ -1,0 +1,283 @@
+"""Recording how a run goes, as it goes, in the database (the ``run_progress`` table), so that
+it can be watched from any shell or machine: ``dedupdb status --watch``, ``dedupdb metrics``
+and the web dashboard read what this writes (``progress``).
+
+A run updates its one row at most once per ``interval`` seconds, whatever the files' pace:
+``tick`` after each file costs a clock read, the update itself one small UPDATE statement.
+No thread is started for it: while the indexing process has one thread, its workers start by
+fork (see ``workers``), and a run that gets no result for a while (every worker on a slow
+file) has nothing new to say anyway. A killed run leaves its row saying ``running``; readers
+recognise it by its dead process or its stale heartbeat (``progress.effective_state``).
+
+Recording never stops a run: a database that refuses an update (busy, gone) only costs that
+update.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, cast
+
+from sqlalchemy import Table, TextClause, bindparam, desc, select, text
+from sqlalchemy.exc import DBAPIError
+
+from .models import ReportTotals, RunProgress
+from .store import Store
+
+# Kinds of run.
+INDEX, APPLY, RESUME, UNDO = "index", "apply", "resume", "undo"
+# States a row records; a dead run's row still says running (see progress.effective_state).
+RUNNING, FINISHED, FAILED, INTERRUPTED = "running", "finished", "failed", "interrupted"
+# Phases of a running run.
+PLANNING, WORKING = "planning", "working"
+
+# At most one update per this many seconds.
+INTERVAL_S = 1.0
+# The current rate is the files done over about this many seconds.
+RATE_WINDOW_S = 10.0
+# The latest errors kept in the row (each numbered, so a watcher sees which are new).
+ERRORS_KEPT = 20
+# Counts a run's code keeps in its own objects and hands over at each update.
+COUNT_NAMES = ("new", "changed", "moved", "unchanged", "skipped", "failed")
+
+# (pid, path of the file it is on or None when idle, seconds on it or None)
+WorkerState = tuple[int, str | None, float | None]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# The row's statements as plain SQL built from the model's columns (each bound with its
+# column's type, so values are stored as the ORM stores them). SQLAlchemy compiles a Core or
+# ORM statement on its first use in a process, a few milliseconds for twenty columns: more
+# than all of a run's updates cost together.
+_TABLE = cast(Table, RunProgress.__table__)
+# Set once, when the row is made.
+_FIXED = ("kind", "index_run_id", "apply_run_id", "target", "host", "pid", "started_at")
+
+
+def _typed(sql: str, names: list[str]) -> TextClause:
+    return text(sql).bindparams(*(bindparam(n, type_=_TABLE.c[n].type) for n in names))
+
+
+def _insert_statement(returning: bool) -> TextClause:
+    names = [c.name for c in _TABLE.columns if c.name != "id"]
+    sql = (
+        f"INSERT INTO {_TABLE.name} ({', '.join(names)}) "
+        f"VALUES ({', '.join(':' + n for n in names)})"
+    )
+    return _typed(sql + (" RETURNING id" if returning else ""), names)
+
+
+def _update_statement() -> TextClause:
+    names = [c.name for c in _TABLE.columns if c.name != "id" and c.name not in _FIXED]
+    sql = f"UPDATE {_TABLE.name} SET {', '.join(f'{n} = :{n}' for n in names)} WHERE id = :id"
+    return _typed(sql, names)
+
+
+_UPDATE = _update_statement()
+_INSERT = {True: _insert_statement(returning=True), False: _insert_statement(returning=False)}
+
+
+class Recorder:
+    """One run's progress row. The run sets ``planned``, ``seen``, ``done`` and ``bytes_read``
+    as it goes and calls ``tick``; ``counts`` (read at each update) gives the rest of its
+    counts (without it, the errors of each kind are counted), ``workers`` what each worker is
+    on."""
+
+    def __init__(
+        self,
+        store: Store,
+        row_id: int,
+        *,
+        counts: Callable[[], Mapping[str, int]] | None = None,
+        interval: float = INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.id = row_id
+        self.counts = counts
+        self.workers: Callable[[], list[WorkerState]] | None = None
+        self.interval = interval
+        self.clock = clock
+        self.phase = PLANNING
+        self.planned = 0
+        self.seen = 0
+        self.done = 0
+        self.bytes_read = 0
+        self._errors: collections.deque[dict[str, Any]] = collections.deque(maxlen=ERRORS_KEPT)
+        self._error_number = 0
+        self._error_counts: collections.Counter[str] = collections.Counter()
+        self._last = clock()
+        self._samples: collections.deque[tuple[float, int]] = collections.deque()
+        self._samples.append((self._last, 0))
+        self._written: tuple[Any, ...] = ()
+        self._progressed = _now()
+        self._closed = False
+
+    @classmethod
+    def start(
+        cls,
+        store: Store,
+        kind: str,
+        target: str,
+        *,
+        index_run_id: int | None = None,
+        apply_run_id: int | None = None,
+        planned: int = 0,
+        counts: Callable[[], Mapping[str, int]] | None = None,
+        interval: float = INTERVAL_S,
+    ) -> Recorder:
+        """Create the run's row (state running) and its recorder."""
+        now = _now()
+        values = {
+            "kind": kind,
+            "index_run_id": index_run_id,
+            "apply_run_id": apply_run_id,
+            "target": target,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "state": RUNNING,
+            "phase": PLANNING if kind == INDEX else WORKING,
+            "started_at": now,
+            "updated_at": now,
+            "progressed_at": now,
+            "finished_at": None,
+            "planned": planned,
+            **dict.fromkeys(("seen", "done", "bytes_read", *COUNT_NAMES), 0),
+            "rate": 0.0,
+            "workers": "[]",
+            "errors": "[]",
+            "message": None,
+        }
+        # SQLite gives the new row's id as the cursor's lastrowid (RETURNING needs 3.35+).
+        sqlite = store.dialect == "sqlite"
+        with store.engine.begin() as conn:
+            result = conn.execute(_INSERT[not sqlite], values)
+            row_id = int(result.lastrowid if sqlite else result.scalar_one())
+        recorder = cls(store, row_id, counts=counts, interval=interval)
+        recorder.phase = PLANNING if kind == INDEX else WORKING
+        recorder.planned = planned
+        return recorder
+
+    def tick(self) -> None:
+        """Update the row if the last update is ``interval`` seconds old."""
+        if self.clock() - self._last >= self.interval:
+            self.flush()
+
+    def error(self, path: str, reason: str, kind: str = FAILED) -> None:
+        """A file that failed (or an action skipped): shown by watchers as it happens."""
+        self._error_number += 1
+        self._error_counts[kind] += 1
+        self._errors.append(
+            {"number": self._error_number, "path": path, "reason": reason, "kind": kind}
+        )
+
+    def flush(self) -> None:
+        """Write the current figures now."""
+        if self._closed:
+            return
+        self._write(self._values())
+
+    def finish(self, state: str, message: str | None = None) -> None:
+        """The run ended: the final figures, how it ended, and why when it failed."""
+        if self._closed:
+            return
+        values = self._values()
+        values.update(state=state, finished_at=values["updated_at"], message=message)
+        values["workers"] = "[]"
+        self._write(values)
+        self._closed = True
+
+    def _values(self) -> dict[str, Any]:
+        now, stamp = self.clock(), _now()
+        self._last = now
+        # Without a source of counts (apply, undo), the errors are the counts: skipped actions.
+        counts = dict(self.counts() if self.counts is not None else self._error_counts)
+        values: dict[str, Any] = {
+            "id": self.id,
+            "state": RUNNING,
+            "finished_at": None,
+            "message": None,
+            "phase": self.phase,
+            "planned": self.planned,
+            "seen": self.seen,
+            "done": self.done,
+            "bytes_read": self.bytes_read,
+            **{name: int(counts.get(name, 0)) for name in COUNT_NAMES},
+            "rate": self._rate(now),
+            "workers": json.dumps(self._worker_states()),
+            "errors": json.dumps(list(self._errors)),
+            "updated_at": stamp,
+        }
+        moved = (self.phase, self.seen, self.done, *(values[n] for n in COUNT_NAMES))
+        if moved != self._written:
+            self._progressed = stamp
+            self._written = moved
+        values["progressed_at"] = self._progressed
+        return values
+
+    def _rate(self, now: float) -> float:
+        self._samples.append((now, self.done))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= RATE_WINDOW_S:
+            self._samples.popleft()
+        then, before = self._samples[0]
+        return round((self.done - before) / (now - then), 3) if now > then else 0.0
+
+    def _worker_states(self) -> list[dict[str, Any]]:
+        if self.workers is None:
+            return []
+        return [
+            {"pid": pid, "path": path, "seconds": None if seconds is None else round(seconds, 1)}
+            for pid, path, seconds in self.workers()
+        ]
+
+    def _write(self, values: dict[str, Any]) -> None:
+        try:
+            with self.store.engine.begin() as conn:
+                conn.execute(_UPDATE, values)
+        except DBAPIError:  # busy or gone: the next update, or the reader's checks, tell
+            pass
+
+
+def record_report_totals(
+    store: Store,
+    *,
+    images: int,
+    clusters: int,
+    duplicates: int,
+    reclaimable_bytes: int,
+    settings: Mapping[str, Any],
+) -> None:
+    """Keep a report's figures (the library's totals over time); the same figures as the
+    latest recorded ones with the same settings are not kept twice."""
+    text = json.dumps(dict(settings), sort_keys=True, default=str)
+    figures = (images, clusters, duplicates, reclaimable_bytes)
+    try:
+        with store.transaction() as session:
+            latest = session.execute(
+                select(ReportTotals).order_by(desc(ReportTotals.id)).limit(1)
+            ).scalar_one_or_none()
+            if latest is not None and latest.settings == text:
+                recorded = (latest.images, latest.clusters, latest.duplicates)
+                if (*recorded, latest.reclaimable_bytes) == figures:
+                    return
+            session.add(
+                ReportTotals(
+                    made_at=_now(),
+                    images=images,
+                    clusters=clusters,
+                    duplicates=duplicates,
+                    reclaimable_bytes=reclaimable_bytes,
+                    settings=text,
+                )
+            )
+    except DBAPIError:  # a report made while the database is busy still gets made
+        pass

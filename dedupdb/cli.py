@@ -190,6 +190,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "images indexed by an older dedupdb up to date).",
 )
 @click.option(
+    "--features",
+    is_flag=True,
+    help="Also store local features (ORB keypoints) of new and changed files, for `report "
+    "--deep` (heavy crops, tilts; ~1.7x the index time). Add --rehash to give them to files "
+    "indexed before.",
+)
+@click.option(
     "--retry-errors", is_flag=True, help="Retry files that failed before, even unchanged."
 )
 @click.option(
@@ -232,6 +239,7 @@ def index_command(
     workers: int | None,
     hash_size: str | None,
     rehash: bool,
+    features: bool,
     retry_errors: bool,
     break_lock: bool,
     timeout: float,
@@ -269,6 +277,7 @@ def index_command(
             break_lock=break_lock,
             timeout=timeout or None,
             allow_empty=allow_empty,
+            features=features,
         )
         store = _open(db)
         bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
@@ -501,6 +510,12 @@ def _open_output(path: str) -> Any:
     help="Also match copies that were cropped and then turned or mirrored (a slower search).",
 )
 @click.option(
+    "--deep",
+    is_flag=True,
+    help="Also match by local features (stored by `index --features`): heavy and off-centre "
+    "crops, tilts, a picture inside a larger one, each verified by its geometry (slower).",
+)
+@click.option(
     "--ssim",
     type=click.FloatRange(-1.0, 1.0),
     default=None,
@@ -540,6 +555,7 @@ def report_command(
     no_rotations: bool,
     no_crops: bool,
     turned_crops: bool,
+    deep: bool,
     ssim: float | None,
     prefer: tuple[str, ...],
     avoid: tuple[str, ...],
@@ -571,6 +587,7 @@ def report_command(
         second_hash=None if second_hash == "none" else second_hash,
         crops=not no_crops,
         turned_crops=turned_crops,
+        deep=deep,
     )
     store = _open(db, create=False)
     try:

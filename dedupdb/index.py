@@ -42,7 +42,18 @@ from .errors import (
     RootNotFoundError,
 )
 from .hashparams import HashParams
-from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
+from .models import (
+    FAILED,
+    LINKED,
+    MISSING,
+    PRESENT,
+    SKIPPED,
+    Failure,
+    Image,
+    LocalFeatures,
+    Root,
+    Run,
+)
 from .pool import Lost, Pool
 from .store import (
     HASH_PARAMS_KEY,
@@ -53,6 +64,7 @@ from .store import (
 )
 from .walk import FileEntry, WalkProblem, display, walk
 from .workers import (
+    LOCAL_FEATURES_KEY,
     Indexed,
     KnownContent,
     NotIndexed,
@@ -90,6 +102,8 @@ class IndexOptions:
     # Decode in this process instead of worker processes: for tests that watch the decoder.
     # A decoder that crashes then ends the whole run.
     in_process: bool = False
+    # Also extract and store local features (features.extract) for `report --deep`.
+    features: bool = False
 
 
 @dataclass
@@ -315,9 +329,11 @@ class Writer:
         stored_paths: frozenset[bytes] | None = None,
         failure_paths: frozenset[bytes] | None = None,
         min_resolution: int = DEFAULT_MIN_RESOLUTION,
+        features: bool = False,
     ) -> None:
         self.store = store
         self.min_resolution = min_resolution
+        self.features = features
         self.root_id = root_id
         self.root = root
         self.params = params
@@ -343,6 +359,8 @@ class Writer:
         """Commit one result; returns a task when the file must be decoded after all (its
         content hash matched only a prefix of a stored one, or the stored copy went away)."""
         if isinstance(result, Indexed):
+            if LOCAL_FEATURES_KEY in result.columns:
+                result = self._store_features(result)
             if self._insert_new_sqlite(result.entry, result.columns):
                 summary.new += 1
                 return None
@@ -368,6 +386,21 @@ class Writer:
                     {"path": display(result.entry.relpath), "reason": result.reason}
                 )
         return None
+
+    def _store_features(self, result: Indexed) -> Indexed:
+        """Store the local features a worker extracted (one row per content hash, replaced
+        if present) and return the result without them."""
+        columns = dict(result.columns)
+        row = columns.pop(LOCAL_FEATURES_KEY)
+        table = cast(Table, LocalFeatures.__table__)
+        insert = self.store.insert(table)
+        values = {"content_hash": columns["content_hash"], **row}
+        statement = insert.on_conflict_do_update(
+            index_elements=["content_hash"], set_={k: insert.excluded[k] for k in row}
+        )
+        with self.store.engine.begin() as conn:
+            conn.execute(statement, values)
+        return Indexed(result.entry, columns)
 
     def _insert_new_sqlite(self, entry: FileEntry, columns: dict[str, Any]) -> bool:
         """On SQLite, store the row of a path the plan knows has no row and no failure through
@@ -474,7 +507,13 @@ class Writer:
             select(Image.id).where(Image.root_id == self.root_id, Image.relpath == entry.relpath)
         ).scalar_one_or_none()
         if donor is None:  # a prefix collision, or the donor was pruned meanwhile: decode
-            return Task(self.root, entry, self.params.hash_size, self.min_resolution)
+            return Task(
+                self.root,
+                entry,
+                self.params.hash_size,
+                self.min_resolution,
+                features=self.features,
+            )
         if donor.root_id == self.root_id and donor.status == MISSING and at_path is None:
             donor.relpath = entry.relpath
             donor.display_path = display(entry.relpath)
@@ -599,7 +638,14 @@ def _index_root(
     known = {} if recompute else _known(store, params)
     none: frozenset[bytes] = frozenset()
     tasks = [
-        Task(root, e, params.hash_size, options.min_resolution, known.get(e.size, none))
+        Task(
+            root,
+            e,
+            params.hash_size,
+            options.min_resolution,
+            known.get(e.size, none),
+            features=options.features,
+        )
         for e in work.to_process
     ]
     if progress:
@@ -613,6 +659,7 @@ def _index_root(
         work.stored_paths,
         work.failure_paths,
         options.min_resolution,
+        options.features,
     )
     if options.in_process:
         results: Iterable[Result] = run_tasks(tasks, 1, in_process=True)

@@ -257,6 +257,7 @@ def index_command(
       dedupdb index ~/Pictures
       dedupdb index /photos --exclude '@eaDir' --exclude '*.tmp' --workers 4
       dedupdb index /photos --json > summary.json
+    dedupdb index /photos --features   # local features, for `report --deep`
     """
     from .workers import start_early
 
@@ -572,6 +573,7 @@ def report_command(
       dedupdb report --html report.html --json report.json
       dedupdb report --threshold 6 --ssim 0.8 --prefer '*/originals/*' --avoid Downloads
       dedupdb report --csv - | less
+      dedupdb report --deep --html report.html        # also heavy crops, tilts (index --features)
     """
     from .decisions import remember_clusters
     from .html_report import make_thumbnails, render_html

@@ -22,11 +22,13 @@ from PIL import Image
 # Parameters of the stored features; a change invalidates stored rows, so ``PARAMS`` is stored
 # with them and rows of other parameters are not compared.
 VERSION = 1
-# The picture is scaled to about this many pixels (512 x 384) before detection, whatever its
-# shape: a tall screenshot and a landscape photo then have comparable detail per pixel, so the
-# picture inside the screenshot is ~3x smaller than its original, within the pyramid's range.
-WORK_AREA = 512 * 384
-MAX_UPSCALE = 1.5
+# The picture is scaled so that its shorter side is SHORT_SIDE pixels (512 x 384 for a 4:3
+# photo), its longer side at most LONG_SIDE: a phone screenshot (9:19.5) is then 384 px wide,
+# so the picture shown at half its width is ~2.5x smaller than its original's feature image,
+# well within the pyramid's range, instead of 4x when scaled to a photo's area.
+SHORT_SIDE = 384
+LONG_SIDE = 1024
+MAX_UPSCALE = 2.0
 MAX_FEATURES = 256  # stored per image: 256 x (32 + 4) bytes = 9 KiB
 DETECTED = 1500  # detected before the balanced choice of MAX_FEATURES
 PYRAMID_LEVELS = 8
@@ -34,13 +36,13 @@ PYRAMID_SCALE = 1.25  # 1.25^7 = 4.8: a picture shown 4.8x smaller still meets i
 FAST_THRESHOLD = 12
 # The grey thumbnail kept for checking a matched region: its longest side, aspect kept.
 THUMB_SIDE = 64
-PARAMS = f"orb-v{VERSION}-{MAX_FEATURES}-{PYRAMID_LEVELS}-{PYRAMID_SCALE}-{WORK_AREA}"
+PARAMS = f"orb-v{VERSION}-{MAX_FEATURES}-{PYRAMID_LEVELS}-{PYRAMID_SCALE}-{SHORT_SIDE}"
 
 
 @dataclass(frozen=True)
 class LocalFeatures:
     """One picture's keypoints in the feature image's pixels (``width`` x ``height``, the
-    picture scaled to ``WORK_AREA``), their descriptors, a grey thumbnail and how much the
+    picture scaled to ``SHORT_SIDE``), their descriptors, a grey thumbnail and how much the
     picture looks like printed text."""
 
     width: int
@@ -89,7 +91,8 @@ def extract(luma: np.ndarray) -> LocalFeatures:
 
 def _working(luma: np.ndarray) -> np.ndarray:
     height, width = luma.shape
-    scale = min(MAX_UPSCALE, (WORK_AREA / max(1, width * height)) ** 0.5)
+    scale = min(MAX_UPSCALE, SHORT_SIDE / max(1, min(width, height)))
+    scale = min(scale, LONG_SIDE / max(width, height))
     size = (max(16, round(width * scale)), max(16, round(height * scale)))
     if size == (width, height):
         return np.ascontiguousarray(luma)

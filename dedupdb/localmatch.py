@@ -23,7 +23,8 @@ perspective, stickers, and a picture shown inside a screenshot.
    lie nearly whole inside each other, untilted, are left to the hashes: screenshots of
    different pictures in one app's chrome agree that way over most of their keypoints and
    thumbnails, as much as a copy under stickers does, and nothing local tells them apart.
-   A pair the hashes already joined is not looked at again.
+   The part's mean colour and its region's in the whole must pass the hash stage's colour
+   guard (``colours_agree``). A pair the hashes already joined is not looked at again.
 
 Everything here works on arrays; ``find_local_matches`` takes the features of the rows to
 compare and returns ``LocalMatch`` values, which ``deep_pairs`` turns into pairs.
@@ -38,7 +39,16 @@ import numpy as np
 from sqlalchemy import select
 
 from .features import PARAMS, LocalFeatures, unpack
-from .match import CROP, UNCROP, MatchOptions, Pair, Rows
+from .match import (
+    CROP,
+    UNCROP,
+    MatchOptions,
+    Pair,
+    Rows,
+    colour_guard,
+    compare_signatures,
+    resample_to_window,
+)
 from .models import LocalFeatures as LocalFeaturesRow
 from .store import Store
 
@@ -55,7 +65,11 @@ TEXT_LIKE = 0.6
 SAME_PAGE = 0.75  # of the keypoints that agree, for two text-like pictures to be one page
 # A picture's share of the other's frame below which its region is "inside" the other.
 INSIDE = 0.85
-TILT_DEGREES = 3.0
+SCREEN_SHARE = 0.35
+# Below this a turn is no tilt: the hashes' crop windows find copies turned by 1-3 degrees,
+# and two frames of one size that overlap whole (phone chrome, mirrored) fit a small spurious
+# turn on a few keypoints.
+TILT_DEGREES = 5.0
 
 # Plain-words kinds of a local match (``LocalMatch.kind``).
 CROPPED = "cropped copy"
@@ -350,14 +364,20 @@ def _region(
 
 def _kind(angle: float, share: float, container: LocalFeatures, low: float, high: float) -> str:
     """The match in plain words, from the geometry."""
-    if abs(angle) >= TILT_DEGREES and abs(abs(angle) - 180) >= TILT_DEGREES:
+    if _off_right_angle(angle) >= TILT_DEGREES:
         return TILTED
     if low >= INSIDE:  # each picture lies (nearly) whole inside the other: the same frame
         return OVERLAID
     if high >= INSIDE and share < 0.6:  # one whole picture is a small part of the other
-        portrait_screen = container.height >= 1.6 * container.width
-        return SCREENSHOT if portrait_screen else EMBEDDED
+        # A phone screen's shape, the picture in a part of it (a post, a chat): a screenshot.
+        screen = container.height >= 1.6 * container.width and share < SCREEN_SHARE
+        return SCREENSHOT if screen else EMBEDDED
     return CROPPED
+
+
+def _off_right_angle(angle: float) -> float:
+    """Degrees from the nearest multiple of 90: a quarter turn is a rotation, not a tilt."""
+    return abs(angle - 90 * round(angle / 90))
 
 
 # ---------------------------------------------------------------- the stage
@@ -454,6 +474,9 @@ def deep_pairs(
     out = []
     for match in find_local_matches(features, joined):
         first, second = groups[contents[match.a]], groups[contents[match.b]]
+        part, whole = (first[0], second[0]) if match.part == match.a else (second[0], first[0])
+        if options.guards and not colours_agree(rows, part, whole, match):
+            continue
         distance = _distance(rows, first[0], second[0])
         for x in first:
             for y in second:
@@ -461,6 +484,31 @@ def deep_pairs(
     excluded = options.exclude_pairs
     out = [p for p in out if (p.a, p.b) not in excluded]
     return sorted([*kept, *out], key=lambda p: (p.a, p.b))
+
+
+def colours_agree(rows: Rows, part: int, whole: int, match: LocalMatch) -> bool:
+    """The hash stage's colour guard (``match.colour_guard``) on the part's colour signature
+    and its region's in the whole (``match.resample_to_window``): ORB sees grey levels only,
+    so the light and the dark, or the blue and the orange, version of one drawing match as
+    well as copies do. A tilted part's cells do not line up with the region's: its mean
+    colour is compared instead."""
+    inside = resample_to_window(rows.colour[whole], match.region).reshape(1, -1, 3)
+    if match.kind == TILTED:
+        own = rows.colour[part].reshape(1, -1, 3).astype(np.float64)
+        inside, own = inside.mean(axis=1, keepdims=True), own.mean(axis=1, keepdims=True)
+        return bool(colour_guard(compare_signatures(inside, own))[0])
+    # A part turned by quarter turns: its grid turned back, whichever way gives the cells
+    # that agree best (the sign of the angle depends on which picture is the part).
+    grid = rows.colour[part].astype(np.float64)
+    turns = round(match.angle / 90) % 4
+    candidates = [np.rot90(grid, k).reshape(1, -1, 3) for k in {turns, (4 - turns) % 4}]
+    compared = [compare_signatures(inside, c) for c in candidates]
+    best = max(compared, key=lambda c: _first(c.luma_correlation))
+    return bool(colour_guard(best)[0])
+
+
+def _first(values: np.ndarray | None) -> float:
+    return float(values[0]) if values is not None and np.isfinite(values[0]) else -1.0
 
 
 def same_page(first: LocalFeatures | None, second: LocalFeatures | None) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 from skimage import data
 
 from dedupdb import features, localmatch
@@ -92,7 +92,7 @@ def test_an_off_centre_crop_and_a_tilt_are_verified_with_their_region() -> None:
     crop = features.extract(_luma(picture.crop((0, round(0.3 * h), round(0.6 * w), h))))
     found = localmatch.verify(original, crop)
     assert found is not None and localmatch.accepted(found)
-    assert found.part == 1 and found.kind in (localmatch.CROPPED, localmatch.EMBEDDED)
+    assert found.part == 1 and found.kind == localmatch.CROPPED
     left, top, right, bottom = found.region
     assert left < 0.05 and abs(top - 0.3) < 0.05 and abs(right - 0.6) < 0.05 and bottom > 0.95
     turned = localmatch.verify(original, features.extract(_luma(_tilted(picture, 25))))
@@ -187,3 +187,43 @@ def test_report_deep_without_stored_features_finds_what_the_hashes_find(tmp_path
     result = runner.invoke(cli, ["report", "--db", db, "--deep", "--json", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     assert _groups(json.loads(out.read_text())) == [{"a.jpg", "b.jpg"}]
+
+
+@pytest.mark.slow
+def test_report_deep_keeps_pages_of_one_template_apart_but_not_a_page_and_its_copy(
+    tmp_path: Path,
+) -> None:
+    """The hashes join pages of one letterhead (the issue's documents); with --deep only the
+    page and its resized, re-compressed copy stay together."""
+    root = tmp_path / "scans"
+    root.mkdir()
+    for page in range(4):
+        _page(page).save(root / f"page{page}.jpg", quality=92)
+    _page(0).resize((600, 847)).save(root / "page0_small.jpg", quality=70)
+
+    plain = _groups(_index_and_report(root, tmp_path / "db.sqlite", deep=False))
+    assert any(len(g - {"page0_small.jpg"}) > 1 for g in plain)  # what --deep mends
+    assert _groups(_index_and_report(root, tmp_path / "db.sqlite", deep=True)) == [
+        {"page0.jpg", "page0_small.jpg"}
+    ]
+
+
+@pytest.mark.slow
+def test_report_deep_matches_crops_of_one_version_not_of_its_inverted_twin(
+    tmp_path: Path,
+) -> None:
+    """ORB sees grey-level structure, which an inverted (or light/dark) version shares: the
+    colour guard keeps the crop with its own version."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    picture = _photo("coffee")
+    w, h = picture.size
+    dark = ImageOps.invert(picture)
+    picture.save(root / "light.jpg", quality=92)
+    dark.save(root / "dark.jpg", quality=92)
+    centre = (round(0.2 * w), round(0.2 * h), round(0.8 * w), round(0.8 * h))
+    picture.crop(centre).save(root / "light_crop.jpg", quality=92)
+    dark.crop(centre).save(root / "dark_crop.jpg", quality=92)
+    groups = _groups(_index_and_report(root, tmp_path / "db.sqlite", deep=True))
+    expected = [{"dark.jpg", "dark_crop.jpg"}, {"light.jpg", "light_crop.jpg"}]
+    assert sorted(groups, key=sorted) == expected

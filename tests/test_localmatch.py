@@ -12,10 +12,15 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from skimage import data
+from sqlalchemy import func, select
 
-from dedupdb import features, localmatch
+from dedupdb import features, hashes, localmatch
 from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, decode
+from dedupdb.index import IndexOptions, index
+from dedupdb.models import Image as ImageRow
+from dedupdb.models import LocalFeatures as LocalFeaturesRow
+from dedupdb.store import Store
 
 
 def _photo(name: str) -> Image.Image:
@@ -227,3 +232,31 @@ def test_report_deep_matches_crops_of_one_version_not_of_its_inverted_twin(
     groups = _groups(_index_and_report(root, tmp_path / "db.sqlite", deep=True))
     expected = [{"dark.jpg", "dark_crop.jpg"}, {"light.jpg", "light_crop.jpg"}]
     assert sorted(groups, key=sorted) == expected
+
+
+def test_index_stores_features_once_per_content(store: Store, tmp_path: Path) -> None:
+    """One row per content (an exact copy shares it), read back as extracted; a run without
+    --features stores none."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    _photo("astronaut").save(root / "a.jpg", quality=92)
+    (root / "copy.jpg").write_bytes((root / "a.jpg").read_bytes())
+    _photo("coffee").save(root / "b.jpg", quality=92)
+    index(store, root, IndexOptions(in_process=True))
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(LocalFeaturesRow)).scalar() == 0
+    index(store, root, IndexOptions(in_process=True, features=True, rehash=True))
+    with store.engine.connect() as conn:
+        digests = [bytes(d) for d in conn.execute(select(ImageRow.content_hash)).scalars()]
+        assert conn.execute(select(func.count()).select_from(LocalFeaturesRow)).scalar() == 2
+    stored = localmatch.load_features(store, digests)
+    assert len(stored) == 2
+    expected = features.extract(_luma_of(root / "a.jpg"))
+    found = stored[hashes.content_hash((root / "a.jpg").read_bytes())]
+    assert np.array_equal(found.descriptors, expected.descriptors)
+
+
+def _luma_of(path: Path) -> np.ndarray:
+    decoded = decode(path.read_bytes())
+    assert isinstance(decoded, DecodedImage)
+    return decoded.content.luma

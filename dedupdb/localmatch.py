@@ -61,6 +61,11 @@ MIN_INLIERS = 14
 RANSAC_PIXELS = 6.0  # reprojection error, in feature-image pixels (~512 x 384)
 SPREAD_GRID = 8
 MIN_CONTENT = 0.72
+# With this many agreeing keypoints the geometry is evidence enough for a laxer content check:
+# stickers or a caption over a copy change the thumbnail's gradients (0.2-0.7), while pictures
+# of different families agree on 25 keypoints at most (make_heavy_corpus, 20 families).
+STRONG_INLIERS = 40
+MIN_CONTENT_STRONG = 0.4
 TEXT_LIKE = 0.6
 SAME_PAGE_SPREAD = 0.65  # for two text-like pictures to be one page (``same_page``)
 # A picture's share of the other's frame below which its region is "inside" the other.
@@ -251,7 +256,8 @@ def verify(first: LocalFeatures, second: LocalFeatures) -> LocalMatch | None:
 
 def accepted(found: LocalMatch) -> bool:
     """The guards on a verified match (see the module): its content, and no identity."""
-    return found.content >= MIN_CONTENT and found.kind != OVERLAID
+    content = MIN_CONTENT if found.inliers < STRONG_INLIERS else MIN_CONTENT_STRONG
+    return found.content >= content and found.kind != OVERLAID
 
 
 def _corners(f: LocalFeatures) -> np.ndarray:

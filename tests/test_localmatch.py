@@ -260,3 +260,21 @@ def _luma_of(path: Path) -> np.ndarray:
     decoded = decode(path.read_bytes())
     assert isinstance(decoded, DecodedImage)
     return decoded.content.luma
+
+
+def test_a_stickered_copy_is_verified_against_a_tilted_one() -> None:
+    """Stickers change the thumbnail's gradients; many agreeing keypoints outweigh that."""
+    picture = _photo("astronaut")
+    w, h = picture.size
+    stickered = picture.copy()
+    draw = ImageDraw.Draw(stickered)
+    for fx, fy in ((0.2, 0.2), (0.75, 0.25), (0.5, 0.75), (0.15, 0.8), (0.85, 0.7)):
+        x, y = fx * w, fy * h
+        draw.ellipse((x - 60, y - 60, x + 60, y + 60), fill=(255, 214, 0))
+    found = localmatch.verify(
+        features.extract(_luma(stickered)), features.extract(_luma(_tilted(picture, 10)))
+    )
+    assert found is not None and found.kind == localmatch.TILTED
+    assert found.content < localmatch.MIN_CONTENT  # the stickers' edges
+    assert found.inliers >= localmatch.STRONG_INLIERS
+    assert localmatch.accepted(found)

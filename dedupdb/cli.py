@@ -217,6 +217,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "images indexed by an older dedupdb up to date).",
 )
 @click.option(
+    "--features",
+    is_flag=True,
+    help="Also store local features (ORB keypoints) of new and changed files, for `report "
+    "--deep` (heavy crops, tilts; ~1.7x the index time). Add --rehash to give them to files "
+    "indexed before.",
+)
+@click.option(
     "--retry-errors", is_flag=True, help="Retry files that failed before, even unchanged."
 )
 @click.option(
@@ -274,6 +281,7 @@ def index_command(
     workers: int | None,
     hash_size: str | None,
     rehash: bool,
+    features: bool,
     retry_errors: bool,
     break_lock: bool,
     timeout: float,
@@ -298,6 +306,7 @@ def index_command(
       dedupdb index /photos --exclude '@eaDir' --exclude '*.tmp' --workers 4
       dedupdb index /photos --json > summary.json
       dedupdb index /photos --strict || echo "some files could not be read"
+      dedupdb index /photos --features   # local features, for `report --deep`
     """
     from .walk import absolute_root
     from .workers import start_early
@@ -322,6 +331,7 @@ def index_command(
             timeout=timeout or None,
             max_memory=max_memory or None,
             allow_empty=allow_empty,
+            features=features,
         )
         store = _open(db)
         bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
@@ -801,6 +811,12 @@ def _open_output(path: str) -> Any:
     help="Also match copies that were cropped and then turned or mirrored (a slower search).",
 )
 @click.option(
+    "--deep",
+    is_flag=True,
+    help="Also match by local features (stored by `index --features`): heavy and off-centre "
+    "crops, tilts, a picture inside a larger one, each verified by its geometry (slower).",
+)
+@click.option(
     "--ssim",
     type=click.FloatRange(-1.0, 1.0),
     default=None,
@@ -841,6 +857,7 @@ def report_command(
     no_rotations: bool,
     no_crops: bool,
     turned_crops: bool,
+    deep: bool,
     ssim: float | None,
     prefer: tuple[str, ...],
     avoid: tuple[str, ...],
@@ -858,6 +875,7 @@ def report_command(
       dedupdb report --threshold 6 --ssim 0.8 --prefer '*/originals/*' --avoid Downloads
       dedupdb report --exact --html exact.html        # byte-identical copies only
       dedupdb report --csv - | less
+      dedupdb report --deep --html report.html        # also heavy crops, tilts (index --features)
     """
     if not quiet and sys.stderr.isatty():  # a word at once, before loading the report's code
         click.echo("Finding duplicates among the indexed images ...", err=True)
@@ -888,6 +906,7 @@ def report_command(
         second_hash=None if second_hash == "none" else second_hash,
         crops=not no_crops,
         turned_crops=turned_crops,
+        deep=deep,
     )
     store = _open(db, create=False, reading=True)
     try:

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .match import CROP, UNCROP, MatchOptions, Pair, Rows, find_pairs
+from .match import CROP, UNCROP, MatchOptions, Pair, Rows, find_pairs, load_rows
 from .store import Store
 
 # How many luma levels (0..255) of tone difference weigh as much as one bit of hash distance
@@ -52,8 +52,12 @@ def build_clusters(pairs: list[Pair]) -> list[Cluster]:
     attach groups of cropped copies to the cluster of their picture afterwards
     (``attach_crops``).
     """
+    # Pairs of the local-feature stage (``kind`` set) were verified by their geometry: unlike
+    # a crop window's hash, they link copies to each other as well as to their picture, so
+    # they take part in the complete linkage, which keeps one wrong pair from chaining two
+    # pictures' whole groups together.
     crops = [p for p in pairs if p.transform in (CROP, UNCROP)]
-    frames = [p for p in pairs if p.transform not in (CROP, UNCROP)]
+    frames = [p for p in pairs if p.transform not in (CROP, UNCROP) or p.kind is not None]
     clusters = _complete_clusters(frames)
     # Attached groups are groups too: a picture whose cropped copies joined one of its copies'
     # cluster may now be the whole of that larger group (repeat until nothing moves).
@@ -210,8 +214,20 @@ def attach_crops(
 
 def find_clusters(store: Store, options: MatchOptions, rows: Rows | None = None) -> list[Cluster]:
     """The database's duplicate clusters: ``find_pairs`` then ``build_clusters`` (``rows``:
-    the rows already loaded, see ``find_pairs``)."""
-    return build_clusters(find_pairs(store, options, rows))
+    the rows already loaded, see ``find_pairs``). With ``options.deep``, the local-feature
+    stage's pairs join, and its guards apply to the hashes' pairs (``localmatch.deep_pairs``)."""
+    pairs = find_pairs(store, options, rows)
+    if options.deep:
+        from .features import require_opencv
+        from .localmatch import deep_pairs  # loads OpenCV: only for `report --deep`
+
+        require_opencv()
+
+        if rows is None:
+            second = options.resolved_second()
+            rows = load_rows(store, options.hash, second[0] if second else None)
+        pairs = deep_pairs(store, rows, pairs, options)
+    return build_clusters(pairs)
 
 
 def _components(partners: dict[int, dict[int, Pair]]) -> list[list[int]]:

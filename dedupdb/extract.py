@@ -23,7 +23,15 @@ from . import hashes, signals
 from .decode import DecodedImage, DecodeFailure, ImageInfo, decode, tidy_notes
 from .hashparams import HashParams
 from .walk import FileEntry
-from .workers import Indexed, KnownContent, NotIndexed, Result, Task, memory_limit
+from .workers import (
+    LOCAL_FEATURES_KEY,
+    Indexed,
+    KnownContent,
+    NotIndexed,
+    Result,
+    Task,
+    memory_limit,
+)
 
 # Whether ``warm_up`` ran in this process (or in the one it was forked from).
 _warm = False
@@ -180,7 +188,12 @@ def _finish(
             f"smaller than --min-resolution {task.min_resolution} px ({info.width}x{info.height})",
             skipped=True,
         )
-    return Indexed(entry, image_columns(decoded, digest, HashParams(task.hash_size)))
+    columns = image_columns(decoded, digest, HashParams(task.hash_size))
+    if task.features:
+        from . import features  # OpenCV is loaded only by runs that ask for features
+
+        columns[LOCAL_FEATURES_KEY] = features.pack(features.extract(decoded.content.luma))
+    return Indexed(entry, columns)
 
 
 def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> dict[str, Any]:

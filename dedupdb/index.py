@@ -41,7 +41,18 @@ from .errors import (
     ParameterMismatchError,
 )
 from .hashparams import HashParams
-from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
+from .models import (
+    FAILED,
+    LINKED,
+    MISSING,
+    PRESENT,
+    SKIPPED,
+    Failure,
+    Image,
+    LocalFeatures,
+    Root,
+    Run,
+)
 from .pool import Lost, Pool
 from .store import (
     HASH_PARAMS_KEY,
@@ -54,6 +65,7 @@ from .tracking import FAILED as RUN_FAILED
 from .tracking import FINISHED, INDEX, INTERRUPTED, WORKING, Recorder
 from .walk import FileEntry, WalkProblem, absolute_root, display, walk
 from .workers import (
+    LOCAL_FEATURES_KEY,
     Indexed,
     KnownContent,
     NotIndexed,
@@ -94,6 +106,8 @@ class IndexOptions:
     # Decode in this process instead of worker processes: for tests that watch the decoder.
     # A decoder that crashes then ends the whole run.
     in_process: bool = False
+    # Also extract and store local features (features.extract) for `report --deep`.
+    features: bool = False
 
 
 @dataclass
@@ -332,9 +346,11 @@ class Writer:
         stored_paths: frozenset[bytes] | None = None,
         failure_paths: frozenset[bytes] | None = None,
         min_resolution: int = DEFAULT_MIN_RESOLUTION,
+        features: bool = False,
     ) -> None:
         self.store = store
         self.min_resolution = min_resolution
+        self.features = features
         self.root_id = root_id
         self.root = root
         self.params = params
@@ -363,6 +379,8 @@ class Writer:
         content hash matched only a prefix of a stored one, or the stored copy went away)."""
         if isinstance(result, Indexed):
             _count_note(result, summary)
+            if LOCAL_FEATURES_KEY in result.columns:
+                result = self._store_features(result)
             if self._insert_new_sqlite(result.entry, result.columns):
                 summary.new += 1
                 return None
@@ -390,6 +408,21 @@ class Writer:
             if self.on_failure is not None:
                 self.on_failure(display(result.entry.relpath), result.reason)
         return None
+
+    def _store_features(self, result: Indexed) -> Indexed:
+        """Store the local features a worker extracted (one row per content hash, replaced
+        if present) and return the result without them."""
+        columns = dict(result.columns)
+        row = columns.pop(LOCAL_FEATURES_KEY)
+        table = cast(Table, LocalFeatures.__table__)
+        insert = self.store.insert(table)
+        values = {"content_hash": columns["content_hash"], **row}
+        statement = insert.on_conflict_do_update(
+            index_elements=["content_hash"], set_={k: insert.excluded[k] for k in row}
+        )
+        with self.store.engine.begin() as conn:
+            conn.execute(statement, values)
+        return Indexed(result.entry, columns)
 
     def _insert_new_sqlite(self, entry: FileEntry, columns: dict[str, Any]) -> bool:
         """On SQLite, store the row of a path the plan knows has no row and no failure through
@@ -496,7 +529,13 @@ class Writer:
             select(Image.id).where(Image.root_id == self.root_id, Image.relpath == entry.relpath)
         ).scalar_one_or_none()
         if donor is None:  # a prefix collision, or the donor was pruned meanwhile: decode
-            return Task(self.root, entry, self.params.hash_size, self.min_resolution)
+            return Task(
+                self.root,
+                entry,
+                self.params.hash_size,
+                self.min_resolution,
+                features=self.features,
+            )
         if donor.root_id == self.root_id and donor.status == MISSING and at_path is None:
             donor.relpath = entry.relpath
             donor.display_path = display(entry.relpath)
@@ -583,6 +622,10 @@ def index(
     options = options or IndexOptions()
     started = time.monotonic()
     root_bytes = absolute_root(root)
+    if options.features:
+        from .features import require_opencv  # here: a plain re-index loads no numpy or Pillow
+
+        require_opencv()
     try:
         params = resolve_params(store, options)
         root_id = _ensure_root(store, root_bytes)
@@ -657,7 +700,14 @@ def _index_root(
     known = {} if recompute else _known(store, params)
     none: frozenset[bytes] = frozenset()
     tasks = [
-        Task(root, e, params.hash_size, options.min_resolution, known.get(e.size, none))
+        Task(
+            root,
+            e,
+            params.hash_size,
+            options.min_resolution,
+            known.get(e.size, none),
+            features=options.features,
+        )
         for e in work.to_process
     ]
     if progress:
@@ -673,6 +723,7 @@ def _index_root(
         work.stored_paths,
         work.failure_paths,
         options.min_resolution,
+        options.features,
     )
     writer.on_failure = recorder.error
     if options.in_process:

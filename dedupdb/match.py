@@ -115,6 +115,8 @@ class MatchOptions:
     # Also look the full frame's 7 rotated and mirrored variants up among the windows, so that
     # a copy cropped and then turned or mirrored is found: 1.9x the crop search (CROP_ROTATIONS).
     turned_crops: bool = CROP_ROTATIONS
+    # Also the local-feature stage (``localmatch``) over the rows with stored features.
+    deep: bool = False
 
     def resolved_threshold(self, hash_size: int = 8) -> int:
         """The threshold in bits for this hash size (the default scales with the hash's bits)."""
@@ -162,6 +164,10 @@ class Pair:
     # by the crop hashes, CROP (b is a centre crop of a) or UNCROP (a is one of b)
     transform: str
     tone: float = 0.0  # mean absolute luma difference of the aligned 4x4 signatures, 0..255
+    # A pair found by local features (``localmatch``): what it is in plain words, and the
+    # part's region in the whole (left, top, right, bottom fractions); None for the others.
+    kind: str | None = None
+    region: tuple[float, float, float, float] | None = None
 
 
 @dataclass

@@ -317,3 +317,33 @@ class ReportTotals(Base):
     duplicates: Mapped[int] = mapped_column(Integer, comment="copies that are not their keeper")
     reclaimable_bytes: Mapped[int] = mapped_column(BigInteger)
     settings: Mapped[str] = mapped_column(Text, comment="JSON: the report's match settings")
+
+
+class LocalFeatures(Base):
+    __tablename__ = "local_features"
+    __table_args__ = {
+        "comment": "ORB keypoints of a picture's content, for the second matching stage "
+        "(`index --features`, `report --deep`); one row per content, shared by its copies"
+    }
+
+    # By content, not by image id: an exact copy or a moved file needs no second extraction.
+    content_hash: Mapped[bytes] = mapped_column(
+        LargeBinary(32), primary_key=True, comment="BLAKE3-256 of the file's bytes"
+    )
+    params: Mapped[str] = mapped_column(
+        String(64), comment="features.PARAMS when extracted; rows of others are not compared"
+    )
+    width: Mapped[int] = mapped_column(Integer, comment="of the feature image the points are in")
+    height: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer, comment="keypoints stored")
+    points: Mapped[bytes] = mapped_column(
+        LargeBinary, comment="x, y per keypoint, uint16 little-endian quarter pixels"
+    )
+    descriptors: Mapped[bytes] = mapped_column(LargeBinary, comment="32-byte ORB descriptors")
+    thumb_width: Mapped[int] = mapped_column(Integer)
+    thumb: Mapped[bytes] = mapped_column(
+        LargeBinary, comment="grey thumbnail (longest side 64) to check a matched region"
+    )
+    textlike: Mapped[float] = mapped_column(
+        Float, comment="0..1, how much it looks like printed text (not matched above 0.6)"
+    )

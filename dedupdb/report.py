@@ -99,6 +99,7 @@ class ReportOptions:
     turned_crops: bool = False  # also cropped copies that were turned or mirrored (slower)
     # Byte-identical copies only (one content hash per cluster): no perceptual matching.
     exact: bool = False
+    deep: bool = False  # also the local-feature stage (localmatch), where features are stored
 
     def __post_init__(self) -> None:
         for name in (self.hash, self.second_hash):
@@ -156,6 +157,11 @@ class ReportPair:
     distance: int
     exact: bool
     transform: str
+    # Pairs found by local features (`report --deep`): what the copy is, in plain words
+    # ("cropped copy", "tilted copy", "picture inside a screenshot"), and where the part lies
+    # in the whole (left, top, right, bottom as fractions of the whole's picture).
+    kind: str | None = None
+    region: list[float] | None = None
 
 
 @dataclass
@@ -353,6 +359,7 @@ def _find_clusters(
         second_hash=options.second_hash,
         crops=options.crops,
         turned_crops=options.turned_crops,
+        deep=options.deep,
     )
     match_options.validate()
     second = match_options.resolved_second()
@@ -532,7 +539,18 @@ def _assemble(
             keeper=members[first].image_id,
             reasons=rankings.reasons[number],
             members=members[first : starts[number + 1]],
-            pairs=[ReportPair(p.a, p.b, p.distance, p.exact, p.transform) for p in cluster.pairs],
+            pairs=[
+                ReportPair(
+                    p.a,
+                    p.b,
+                    p.distance,
+                    p.exact,
+                    p.transform,
+                    getattr(p, "kind", None),
+                    _region(getattr(p, "region", None)),
+                )
+                for p in cluster.pairs
+            ],
         )
         made.reasons = name_the_edit(made)
         built.append(made)
@@ -715,6 +733,10 @@ def _joined_paths(
         r: path if not path or path.endswith(b"/") else path + b"/" for r, path in roots.items()
     }
     return [p if p[:1] == b"/" else prefix[r] + p for r, p in zip(root, relpath, strict=True)]
+
+
+def _region(region: tuple[float, ...] | None) -> list[float] | None:
+    return list(region) if region is not None else None
 
 
 def _path_b64(raw: bytes) -> str | None:

@@ -28,6 +28,10 @@ from .defaults import DEFAULT_MAX_MEMORY_MB, ENV_VAR, default_database_path
 from .pool import Lost, Pool
 from .walk import FileEntry
 
+# The key under which an ``Indexed`` result carries a picture's packed local features
+# (features.pack), which go to their own table, not to the image's row.
+LOCAL_FEATURES_KEY = "local_features"
+
 
 @dataclass(frozen=True)
 class Task:
@@ -40,6 +44,7 @@ class Task:
     hash_size: int
     min_resolution: int
     known: frozenset[bytes] = frozenset()
+    features: bool = False  # also extract local features (``index --features``)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,418 @@
+"""Build a corpus of heavy edits that perceptual hashes miss, with hard negatives (issue 16).
+
+    python benchmarks/make_heavy_corpus.py OUTDIR [--families 20] [--shared ../shared/bench]
+
+The pictures are shared/bench's (make_corpus.py: Debian's wallpaper packages, fetched with
+`apt-get download` into ~/.cache/dedupdb-bench; `apt-get update` first on a fresh machine),
+from its public half, the first ``--families`` look-alike groups by a fixed hash of their
+name. Each family gets its picture (kind "original", at most 1600 px, JPEG 92) and one copy
+per kind in ``KINDS``: phone screenshots with fake UI chrome (and the mirrored screenshot),
+off-centre and centre crops, a 4:5 portrait crop, tilts of 10 and 25 degrees with and without
+black corners, a mild perspective (a photo of a screen) and stickers over ~10 % of it.
+
+Hard negatives (pairs of families that must not be joined; every file is its own family):
+pages of one text-document template with different text, product shots of different simple
+objects on white, and, through the screenshots, every two photo families (their screenshots
+share the identical phone chrome). OUTDIR/truth.json has make_corpus.py's format, so
+shared/bench/score.py scores it:
+
+    dedupdb index OUTDIR --db /tmp/heavy.sqlite
+    dedupdb report --db /tmp/heavy.sqlite --json /tmp/heavy.json --quiet
+    python benchmarks/score_report.py OUTDIR/truth.json /tmp/heavy.json --kinds
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import itertools
+import json
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+HERE = Path(__file__).resolve().parent
+MASTER_SIDE = 1600
+SALT = "heavy-edits-v1"
+
+Edit = Callable[[Image.Image, random.Random], Image.Image]
+
+
+def load_make_corpus(shared: Path) -> ModuleType:
+    path = shared / "make_corpus.py"
+    spec = importlib.util.spec_from_file_location("make_corpus", path)
+    if spec is None or spec.loader is None or not path.exists():
+        raise SystemExit(f"no make_corpus.py in {shared}: pass --shared")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_corpus"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def font(size: int) -> Any:
+    return ImageFont.load_default(size=size)
+
+
+# ---------------------------------------------------------------- screenshots
+
+
+def phone_screenshot(picture: Image.Image, rng: random.Random) -> Image.Image:
+    """The picture at ~55 % of a phone screen's width, inside identical fake UI chrome: a
+    status bar, an app bar with a title, a caption under the picture and a navigation bar."""
+    width, height = 720, 1560
+    screen = Image.new("RGB", (width, height), (250, 250, 250))
+    draw = ImageDraw.Draw(screen)
+    draw.rectangle((0, 0, width, 60), fill=(30, 30, 30))
+    draw.text((24, 14), "9:41", font=font(30), fill=(255, 255, 255))
+    for i in range(4):  # signal bars and the battery
+        draw.rectangle((560 + i * 14, 40 - i * 6, 568 + i * 14, 46), fill=(255, 255, 255))
+    draw.rectangle((630, 18, 690, 44), outline=(255, 255, 255), width=3)
+    draw.rectangle((0, 60, width, 170), fill=(33, 90, 160))
+    draw.text((110, 92), "Photos shared with you", font=font(38), fill=(255, 255, 255))
+    draw.polygon([(30, 115), (60, 90), (60, 140)], fill=(255, 255, 255))
+    shown = picture.copy()
+    shown.thumbnail((round(width * 0.55), 900), Image.Resampling.LANCZOS)
+    x, y = (width - shown.width) // 2, 260
+    screen.paste(shown, (x, y))
+    caption = y + shown.height + 40
+    for line in range(3):
+        draw.text(
+            (60, caption + line * 52),
+            "Lorem ipsum dolor sit amet, consectetur",
+            font=font(30),
+            fill=(60, 60, 60),
+        )
+    draw.rectangle((0, height - 150, width, height), fill=(240, 240, 240))
+    for i in range(4):
+        cx = 90 + i * 180
+        draw.ellipse((cx - 30, height - 110, cx + 30, height - 50), outline=(90, 90, 90), width=5)
+    return screen
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def crop_fraction(
+    im: Image.Image, left: float, top: float, keep_w: float, keep_h: float
+) -> Image.Image:
+    w, h = im.size
+    x, y = round(w * left), round(h * top)
+    return im.crop((x, y, x + round(w * keep_w), y + round(h * keep_h)))
+
+
+def portrait_crop(im: Image.Image, _rng: random.Random) -> Image.Image:
+    """A 4:5 portrait cut from the middle of a landscape picture."""
+    w, h = im.size
+    cw = min(w, round(h * 4 / 5))
+    ch = min(h, round(cw * 5 / 4))
+    left, top = (w - cw) // 2, (h - ch) // 2
+    return im.crop((left, top, left + cw, top + ch))
+
+
+def square_crop(im: Image.Image, _rng: random.Random) -> Image.Image:
+    side = min(im.size)
+    left, top = (im.width - side) // 2, (im.height - side) // 2
+    return im.crop((left, top, left + side, top + side))
+
+
+def tilt_inside(im: Image.Image, degrees: float) -> Image.Image:
+    """Turned, then cropped to the largest centred rectangle of the same aspect ratio that
+    holds no wedge of background."""
+    w, h = im.size
+    turned = im.rotate(degrees, Image.Resampling.BICUBIC, expand=False)
+    a = np.radians(abs(degrees))
+    scale = min(w / (w * np.cos(a) + h * np.sin(a)), h / (w * np.sin(a) + h * np.cos(a)))
+    cw, ch = max(1, int(w * scale) - 2), max(1, int(h * scale) - 2)
+    left, top = (w - cw) // 2, (h - ch) // 2
+    return turned.crop((left, top, left + cw, top + ch))
+
+
+def tilt_corners(im: Image.Image, degrees: float) -> Image.Image:
+    """Turned with the whole picture kept: black corners fill the bounding box."""
+    return im.rotate(degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0))
+
+
+def perspective(im: Image.Image, _rng: random.Random) -> Image.Image:
+    """A mild keystone, as a photo of a screen taken from slightly below and to the left, on a
+    dark surround."""
+    w, h = im.size
+    target = [
+        (0.06 * w, 0.02 * h),
+        (0.97 * w, 0.08 * h),
+        (0.94 * w, 0.93 * h),
+        (0.03 * w, 0.98 * h),
+    ]
+    source = [(0, 0), (w, 0), (w, h), (0, h)]
+    coeffs = _perspective_coefficients(target, source)
+    out = im.transform(
+        (w, h),
+        Image.Transform.PERSPECTIVE,
+        coeffs,
+        Image.Resampling.BICUBIC,
+        fillcolor=(25, 25, 28),
+    )
+    return out
+
+
+def _perspective_coefficients(
+    target: list[tuple[float, float]], source: list[tuple[float, float]]
+) -> list[float]:
+    rows = []
+    for (x, y), (u, v) in zip(target, source, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+    a = np.asarray(rows, dtype=np.float64)
+    b = np.asarray([c for point in source for c in point], dtype=np.float64)
+    return [float(v) for v in np.linalg.solve(a, b)]
+
+
+def stickers(im: Image.Image, rng: random.Random) -> Image.Image:
+    """Five bright stickers (discs, stars, a speech bubble) covering ~10 % of the picture."""
+    out = im.copy()
+    draw = ImageDraw.Draw(out)
+    w, h = out.size
+    radius = round(np.sqrt(0.10 * w * h / 5 / np.pi))
+    colours = [(255, 214, 0), (255, 64, 129), (0, 200, 83), (41, 121, 255), (255, 255, 255)]
+    for i, colour in enumerate(colours):
+        cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
+        if i % 2:
+            draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
+        else:
+            points = []
+            for k in range(10):
+                r = radius * (1.25 if k % 2 == 0 else 0.55)
+                angle = np.pi / 5 * k
+                points.append((cx + r * np.sin(angle), cy - r * np.cos(angle)))
+            draw.polygon(points, fill=colour)
+    return out
+
+
+KINDS: dict[str, Edit] = {
+    "screenshot": phone_screenshot,
+    "screenshot_mirror": lambda im, rng: ImageOps.mirror(phone_screenshot(im, rng)),
+    "crop_offcentre_60": lambda im, _r: crop_fraction(im, 0.05, 0.33, 0.60, 0.60),
+    "crop_centre_60": lambda im, _r: crop_fraction(im, 0.20, 0.20, 0.60, 0.60),
+    "crop_centre_75": lambda im, _r: crop_fraction(im, 0.125, 0.125, 0.75, 0.75),
+    "crop_square": square_crop,
+    "crop_portrait_45": portrait_crop,
+    "tilt_10": lambda im, _r: tilt_inside(im, 10),
+    "tilt_25": lambda im, _r: tilt_inside(im, -25),
+    "tilt_10_corners": lambda im, _r: tilt_corners(im, 10),
+    "tilt_25_corners": lambda im, _r: tilt_corners(im, -25),
+    "perspective": perspective,
+    "stickers": stickers,
+}
+
+
+# ---------------------------------------------------------------- hard negatives
+
+WORDS = [
+    "amount",
+    "total",
+    "invoice",
+    "payment",
+    "date",
+    "customer",
+    "account",
+    "reference",
+    "item",
+    "quantity",
+    "price",
+    "service",
+    "delivery",
+    "order",
+    "number",
+    "tax",
+    "due",
+    "balance",
+    "address",
+    "street",
+    "city",
+    "phone",
+    "email",
+    "description",
+    "unit",
+    "discount",
+    "subtotal",
+    "shipping",
+    "terms",
+    "conditions",
+    "thank",
+    "you",
+    "business",
+]
+
+
+def document_page(page: int) -> Image.Image:
+    """Page ``page`` of one letter/receipt template: the same letterhead, logo, table rules
+    and footer, different text."""
+    rng = random.Random(f"{SALT}:doc:{page}")
+    im = Image.new("RGB", (1240, 1754), (255, 255, 255))
+    draw = ImageDraw.Draw(im)
+    draw.rectangle((80, 80, 240, 200), fill=(20, 60, 140))
+    draw.text((100, 120), "ACME", font=font(44), fill=(255, 255, 255))
+    draw.text((300, 95), "ACME Supplies Ltd.", font=font(48), fill=(20, 20, 20))
+    draw.text((300, 160), "12 Harbour Road, Springfield", font=font(28), fill=(90, 90, 90))
+    draw.line((80, 250, 1160, 250), fill=(20, 60, 140), width=4)
+    draw.text((80, 290), f"INVOICE No. {1000 + page * 37}", font=font(40), fill=(20, 20, 20))
+    y = 380
+    for _ in range(rng.randint(18, 26)):
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 9)))
+        draw.text((80, y), words.capitalize(), font=font(30), fill=(30, 30, 30))
+        draw.text(
+            (1000, y),
+            f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}",
+            font=font(30),
+            fill=(30, 30, 30),
+        )
+        y += 48
+    draw.line((80, y + 20, 1160, y + 20), fill=(20, 20, 20), width=2)
+    draw.text((800, y + 40), f"Total {rng.randint(100, 9999)}.00", font=font(36), fill=(0, 0, 0))
+    draw.text(
+        (80, 1660), "Page 1 of 1 - Thank you for your business", font=font(26), fill=(120, 120, 120)
+    )
+    return im
+
+
+def product_shot(number: int) -> Image.Image:
+    """One simple object, shaded, on a white background with a soft shadow."""
+    rng = random.Random(f"{SALT}:product:{number}")
+    im = Image.new("RGB", (1200, 1200), (255, 255, 255))
+    draw = ImageDraw.Draw(im)
+    colour = tuple(rng.randint(20, 220) for _ in range(3))
+    shape = number % 6
+    draw.ellipse((330, 960, 870, 1040), fill=(225, 225, 225))
+    if shape == 0:  # a mug
+        draw.rounded_rectangle((380, 420, 760, 980), radius=30, fill=colour)
+        draw.ellipse((700, 560, 900, 820), outline=colour, width=40)
+    elif shape == 1:  # a bottle
+        draw.rectangle((540, 220, 660, 420), fill=colour)
+        draw.rounded_rectangle((440, 400, 760, 990), radius=60, fill=colour)
+    elif shape == 2:  # a ball
+        draw.ellipse((350, 420, 850, 920), fill=colour)
+    elif shape == 3:  # a box
+        draw.polygon(
+            [(350, 500), (650, 420), (880, 520), (880, 960), (580, 1010), (350, 900)], fill=colour
+        )
+        draw.line((650, 420, 580, 560, 580, 1010), fill=(255, 255, 255), width=6)
+    elif shape == 4:  # a lamp
+        draw.polygon([(420, 300), (780, 300), (880, 560), (320, 560)], fill=colour)
+        draw.rectangle((585, 560, 615, 930), fill=(60, 60, 60))
+        draw.ellipse((470, 900, 730, 990), fill=(60, 60, 60))
+    else:  # a shoe
+        draw.polygon(
+            [(300, 880), (320, 640), (520, 600), (640, 760), (900, 820), (920, 960), (300, 960)],
+            fill=colour,
+        )
+    label = f"{rng.choice(WORDS).upper()} {number}"
+    draw.text((480, 700), label, font=font(44), fill=(255, 255, 255))
+    return im
+
+
+# ---------------------------------------------------------------- writing
+
+
+def choose_families(make_corpus: ModuleType, cache: Path, count: int) -> list[Any]:
+    """``count`` families of the public half, one per look-alike group, in a fixed order."""
+    package_root, _ = make_corpus.fetch_packages(cache)
+    public, _ = make_corpus.split_families(make_corpus.discover_families(package_root))
+    by_group: dict[str, Any] = {}
+    for family in public:
+        by_group.setdefault(family.group, family)
+    ordered = sorted(
+        by_group.values(), key=lambda f: hashlib.sha256(f"{SALT}:{f.name}".encode()).hexdigest()
+    )
+    return ordered[:count]
+
+
+def master(path: Path) -> Image.Image:
+    with Image.open(path) as im:
+        im.draft("RGB", (MASTER_SIDE, MASTER_SIDE))
+        out = ImageOps.exif_transpose(im).convert("RGB")
+    out.thumbnail((MASTER_SIDE, MASTER_SIDE), Image.Resampling.LANCZOS)
+    return out
+
+
+def write(outdir: Path, name: str, im: Image.Image) -> str:
+    path = outdir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, "JPEG", quality=92)
+    return name
+
+
+def build(outdir: Path, families: list[Any], documents: int, products: int) -> dict[str, Any]:
+    files: dict[str, dict[str, str]] = {}
+    photo_families = []
+    for number, family in enumerate(families):
+        picture = master(family.files[0])
+        fam = f"photo/{family.name}"
+        photo_families.append(fam)
+        token = hashlib.sha256(f"{SALT}:{family.name}".encode()).hexdigest()[:8]
+        files[write(outdir, f"photos/{token}/IMG_{number:04d}.jpg", picture)] = {
+            "family": fam,
+            "kind": "original",
+        }
+        for index, (kind, edit) in enumerate(KINDS.items()):
+            rng = random.Random(f"{SALT}:{family.name}:{kind}")
+            name = f"shared/{token}/{index:02d}_{hashlib.sha256(kind.encode()).hexdigest()[:6]}.jpg"
+            files[write(outdir, name, edit(picture, rng))] = {"family": fam, "kind": kind}
+    doc_families = []
+    for page in range(documents):
+        fam = f"document/page-{page:02d}"
+        doc_families.append(fam)
+        files[write(outdir, f"scans/scan_{page:03d}.jpg", document_page(page))] = {
+            "family": fam,
+            "kind": "original",
+        }
+    product_families = []
+    for number in range(products):
+        fam = f"product/item-{number:02d}"
+        product_families.append(fam)
+        files[write(outdir, f"shop/item_{number:03d}.jpg", product_shot(number))] = {
+            "family": fam,
+            "kind": "original",
+        }
+    negatives = [
+        sorted(pair)
+        for group in (doc_families, product_families, photo_families)
+        for pair in itertools.combinations(group, 2)
+    ]
+    return {
+        "files": files,
+        "hard_negatives": negatives,
+        "hard_negative_groups": {
+            "document": len(doc_families) * (len(doc_families) - 1) // 2,
+            "product": len(product_families) * (len(product_families) - 1) // 2,
+            "photo (shared chrome)": len(photo_families) * (len(photo_families) - 1) // 2,
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("outdir", type=Path)
+    parser.add_argument("--families", type=int, default=20)
+    parser.add_argument("--documents", type=int, default=12)
+    parser.add_argument("--products", type=int, default=12)
+    parser.add_argument("--shared", type=Path, default=HERE.parent.parent / "shared" / "bench")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "dedupdb-bench")
+    args = parser.parse_args()
+    make_corpus = load_make_corpus(args.shared)
+    families = choose_families(make_corpus, args.cache, args.families)
+    truth = build(args.outdir, families, args.documents, args.products)
+    (args.outdir / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
+    print(
+        f"{args.outdir}: {len(families)} photo families, {len(truth['files'])} files, "
+        f"{len(truth['hard_negatives'])} hard-negative family pairs"
+    )
+
+
+if __name__ == "__main__":
+    main()

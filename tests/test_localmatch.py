@@ -1,0 +1,280 @@
+"""The local-feature stage: `index --features` stores ORB keypoints, `report --deep` finds heavy
+crops and tilts that the hashes miss, and keeps pages of one document template apart."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+from skimage import data
+from sqlalchemy import func, select
+
+from dedupdb import features, hashes, localmatch
+from dedupdb.cli import cli
+from dedupdb.decode import DecodedImage, decode
+from dedupdb.index import IndexOptions, index
+from dedupdb.models import Image as ImageRow
+from dedupdb.models import LocalFeatures as LocalFeaturesRow
+from dedupdb.store import Store
+
+
+def _photo(name: str) -> Image.Image:
+    return Image.fromarray(getattr(data, name)()).convert("RGB")
+
+
+def _luma(image: Image.Image) -> np.ndarray:
+    decoded = decode(_jpeg(image))
+    assert isinstance(decoded, DecodedImage)
+    return decoded.content.luma
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def _page(seed: int) -> Image.Image:
+    """A page of one letter template (same letterhead) with different text."""
+    rng = random.Random(seed)
+    page = Image.new("RGB", (900, 1270), "white")
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=24)
+    draw.rectangle((60, 60, 180, 150), fill=(20, 60, 140))
+    draw.text((220, 80), "ACME Supplies Ltd.", font=ImageFont.load_default(size=40), fill="black")
+    words = ("invoice", "total", "amount", "payment", "customer")
+    words += ("order", "item", "price", "tax", "due")
+    for line in range(22):
+        text = " ".join(rng.choice(words) for _ in range(7))
+        draw.text((60, 240 + line * 42), text, font=font, fill=(30, 30, 30))
+    return page
+
+
+def _tilted(image: Image.Image, degrees: float) -> Image.Image:
+    return image.rotate(degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0))
+
+
+def test_features_round_trip_through_their_columns() -> None:
+    found = features.extract(_luma(_photo("astronaut")))
+    assert 100 <= len(found.points) <= features.MAX_FEATURES
+    back = features.unpack(features.pack(found))
+    assert back.width == found.width and back.height == found.height
+    assert np.array_equal(back.descriptors, found.descriptors)
+    # Stored in quarter pixels.
+    assert np.abs(back.points - found.points).max() <= 0.125
+    assert np.array_equal(back.thumb, found.thumb)
+
+
+def test_every_pyramid_level_keeps_keypoints() -> None:
+    """The coarse levels, where a picture meets a much smaller copy of itself, are not
+    crowded out by the fine ones (ORB alone gives them a few percent)."""
+    octaves = np.repeat(np.arange(8), [900, 500, 300, 200, 120, 60, 30, 10])
+    responses = np.random.default_rng(1).random(len(octaves))
+    chosen = features._balanced(octaves, responses)
+    assert len(chosen) == features.MAX_FEATURES
+    per_level = np.bincount(octaves[chosen], minlength=8)
+    assert per_level[7] == 10 and per_level[6] == 30  # all that the coarse levels had
+    assert per_level[0] == per_level[1]  # the rest shared evenly
+
+
+def test_text_pages_look_like_text_and_photos_do_not() -> None:
+    assert features.text_likeness(_luma(_page(1))) >= localmatch.TEXT_LIKE
+    for name in ("astronaut", "coffee", "chelsea"):
+        assert features.text_likeness(_luma(_photo(name))) < localmatch.TEXT_LIKE
+
+
+def test_an_off_centre_crop_and_a_tilt_are_verified_with_their_region() -> None:
+    picture = _photo("astronaut")
+    original = features.extract(_luma(picture))
+    w, h = picture.size
+    crop = features.extract(_luma(picture.crop((0, round(0.3 * h), round(0.6 * w), h))))
+    found = localmatch.verify(original, crop)
+    assert found is not None and localmatch.accepted(found)
+    assert found.part == 1 and found.kind == localmatch.CROPPED
+    left, top, right, bottom = found.region
+    assert left < 0.05 and abs(top - 0.3) < 0.05 and abs(right - 0.6) < 0.05 and bottom > 0.95
+    turned = localmatch.verify(original, features.extract(_luma(_tilted(picture, 25))))
+    assert turned is not None and localmatch.accepted(turned)
+    assert turned.kind == localmatch.TILTED and abs(abs(turned.angle) - 25) < 2
+
+
+def test_different_pictures_are_not_verified() -> None:
+    one = features.extract(_luma(_photo("astronaut")))
+    for name in ("coffee", "chelsea", "rocket"):
+        found = localmatch.verify(one, features.extract(_luma(_photo(name))))
+        assert found is None or not localmatch.accepted(found)
+
+
+def test_candidates_pair_pictures_that_share_descriptors() -> None:
+    picture = _photo("coffee")
+    w, h = picture.size
+    pictures = [
+        features.extract(_luma(picture)),
+        features.extract(_luma(_photo("chelsea"))),
+        features.extract(_luma(picture.crop((w // 5, h // 5, w, h)))),
+    ]
+    pairs = localmatch.candidate_pairs(pictures).tolist()
+    assert [0, 2] in pairs
+
+
+def _index_and_report(root: Path, db: Path, *, deep: bool) -> dict[str, object]:
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["index", str(root), "--db", str(db), "--workers", "1", "-q", "--features"]
+    )
+    assert result.exit_code == 0, result.output
+    out = root.parent / "report.json"
+    args = ["report", "--db", str(db), "--json", str(out), "--quiet"]
+    result = runner.invoke(cli, [*args, "--deep"] if deep else args)
+    assert result.exit_code == 0, result.output
+    report: dict[str, object] = json.loads(out.read_text())
+    return report
+
+
+def _groups(report: dict[str, object]) -> list[set[str]]:
+    clusters = report["clusters"]
+    assert isinstance(clusters, list)
+    return [{Path(m["path"]).name for m in c["members"]} for c in clusters]
+
+
+@pytest.mark.slow
+def test_report_deep_finds_heavy_edits_the_hashes_miss(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    root.mkdir()
+    picture = _photo("astronaut")
+    w, h = picture.size
+    picture.save(root / "original.jpg", quality=92)
+    picture.crop((round(0.05 * w), round(0.33 * h), round(0.65 * w), round(0.93 * h))).save(
+        root / "offcentre.jpg", quality=92
+    )
+    _tilted(picture, 25).save(root / "tilted.jpg", quality=92)
+    _photo("coffee").save(root / "other.jpg", quality=92)
+    for page in range(3):
+        _page(page).save(root / f"page{page}.jpg", quality=92)
+
+    plain = _index_and_report(root, tmp_path / "db.sqlite", deep=False)
+    assert not any({"offcentre.jpg", "tilted.jpg"} & g for g in _groups(plain))
+
+    report = _index_and_report(root, tmp_path / "db.sqlite", deep=True)
+    groups = _groups(report)
+    assert {"original.jpg", "offcentre.jpg", "tilted.jpg"} in groups
+    assert not any(len({n for n in g if n.startswith("page")}) > 1 for g in groups)
+    clusters = report["clusters"]
+    assert isinstance(clusters, list)
+    kinds = {p["kind"] for c in clusters for p in c["pairs"] if p.get("kind")}
+    assert localmatch.TILTED in kinds
+    assert all(
+        p["region"] is not None and len(p["region"]) == 4
+        for c in clusters
+        for p in c["pairs"]
+        if p.get("kind")
+    )
+
+
+def test_report_deep_without_stored_features_finds_what_the_hashes_find(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    root.mkdir()
+    picture = _photo("chelsea")
+    picture.save(root / "a.jpg", quality=92)
+    picture.save(root / "b.jpg", quality=60)
+    runner = CliRunner()
+    db = str(tmp_path / "db.sqlite")
+    result = runner.invoke(cli, ["index", str(root), "--db", db, "-q", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "r.json"
+    result = runner.invoke(cli, ["report", "--db", db, "--deep", "--json", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert _groups(json.loads(out.read_text())) == [{"a.jpg", "b.jpg"}]
+
+
+@pytest.mark.slow
+def test_report_deep_keeps_pages_of_one_template_apart_but_not_a_page_and_its_copy(
+    tmp_path: Path,
+) -> None:
+    """The hashes join pages of one letterhead (the issue's documents); with --deep only the
+    page and its resized, re-compressed copy stay together."""
+    root = tmp_path / "scans"
+    root.mkdir()
+    for page in range(4):
+        _page(page).save(root / f"page{page}.jpg", quality=92)
+    _page(0).resize((600, 847)).save(root / "page0_small.jpg", quality=70)
+
+    plain = _groups(_index_and_report(root, tmp_path / "db.sqlite", deep=False))
+    assert any(len(g - {"page0_small.jpg"}) > 1 for g in plain)  # what --deep mends
+    assert _groups(_index_and_report(root, tmp_path / "db.sqlite", deep=True)) == [
+        {"page0.jpg", "page0_small.jpg"}
+    ]
+
+
+@pytest.mark.slow
+def test_report_deep_matches_crops_of_one_version_not_of_its_inverted_twin(
+    tmp_path: Path,
+) -> None:
+    """ORB sees grey-level structure, which an inverted (or light/dark) version shares: the
+    colour guard keeps the crop with its own version."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    picture = _photo("coffee")
+    w, h = picture.size
+    dark = ImageOps.invert(picture)
+    picture.save(root / "light.jpg", quality=92)
+    dark.save(root / "dark.jpg", quality=92)
+    centre = (round(0.2 * w), round(0.2 * h), round(0.8 * w), round(0.8 * h))
+    picture.crop(centre).save(root / "light_crop.jpg", quality=92)
+    dark.crop(centre).save(root / "dark_crop.jpg", quality=92)
+    groups = _groups(_index_and_report(root, tmp_path / "db.sqlite", deep=True))
+    expected = [{"dark.jpg", "dark_crop.jpg"}, {"light.jpg", "light_crop.jpg"}]
+    assert sorted(groups, key=sorted) == expected
+
+
+def test_index_stores_features_once_per_content(store: Store, tmp_path: Path) -> None:
+    """One row per content (an exact copy shares it), read back as extracted; a run without
+    --features stores none."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    _photo("astronaut").save(root / "a.jpg", quality=92)
+    (root / "copy.jpg").write_bytes((root / "a.jpg").read_bytes())
+    _photo("coffee").save(root / "b.jpg", quality=92)
+    index(store, root, IndexOptions(in_process=True))
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(LocalFeaturesRow)).scalar() == 0
+    index(store, root, IndexOptions(in_process=True, features=True, rehash=True))
+    with store.engine.connect() as conn:
+        digests = [bytes(d) for d in conn.execute(select(ImageRow.content_hash)).scalars()]
+        assert conn.execute(select(func.count()).select_from(LocalFeaturesRow)).scalar() == 2
+    stored = localmatch.load_features(store, digests)
+    assert len(stored) == 2
+    expected = features.extract(_luma_of(root / "a.jpg"))
+    found = stored[hashes.content_hash((root / "a.jpg").read_bytes())]
+    assert np.array_equal(found.descriptors, expected.descriptors)
+
+
+def _luma_of(path: Path) -> np.ndarray:
+    decoded = decode(path.read_bytes())
+    assert isinstance(decoded, DecodedImage)
+    return decoded.content.luma
+
+
+def test_a_stickered_copy_is_verified_against_a_tilted_one() -> None:
+    """Stickers change the thumbnail's gradients; many agreeing keypoints outweigh that."""
+    picture = _photo("astronaut")
+    w, h = picture.size
+    stickered = picture.copy()
+    draw = ImageDraw.Draw(stickered)
+    for fx, fy in ((0.2, 0.2), (0.75, 0.25), (0.5, 0.75), (0.15, 0.8), (0.85, 0.7)):
+        x, y = fx * w, fy * h
+        draw.ellipse((x - 60, y - 60, x + 60, y + 60), fill=(255, 214, 0))
+    found = localmatch.verify(
+        features.extract(_luma(stickered)), features.extract(_luma(_tilted(picture, 10)))
+    )
+    assert found is not None and found.kind == localmatch.TILTED
+    assert found.content < localmatch.MIN_CONTENT  # the stickers' edges
+    assert found.inliers >= localmatch.STRONG_INLIERS
+    assert localmatch.accepted(found)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import review
 from .errors import DedupdbError
 from .models import DELETED, LINKED, PRESENT, QUARANTINED, TRASHED, Image, Root
 from .store import Store
@@ -93,6 +94,8 @@ class ActionPlan:
     quarantine: bytes | None
     actions: list[PlannedAction] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    chosen: int = 0  # clusters whose keepers came from a review decision (dedupdb serve)
+    left_alone: int = 0  # clusters left out by a review decision (skipped, or not reviewed)
 
     @property
     def bytes(self) -> int:
@@ -109,6 +112,7 @@ class ActionPlan:
             "bytes": self.bytes,
             "actions": [a.to_dict() for a in self.actions],
             "refused": [asdict(r) for r in self.refused],
+            "review": {"chosen": self.chosen, "left_alone": self.left_alone},
         }
 
 
@@ -162,6 +166,7 @@ def plan_actions(
     *,
     quarantine: str | os.PathLike[str] | bytes | None = None,
     source: str = "report",
+    reviewed_only: bool = False,
 ) -> ActionPlan:
     """What ``apply`` would do with the report's clusters and keepers, and what it refuses.
 
@@ -173,18 +178,29 @@ def plan_actions(
     link, same real path). Refused per file: files the index does not hold as present, whose
     path or content differ from the report's, that are some cluster's keeper, or that another
     cluster already lists.
+
+    The decisions made while reviewing (``review``: chosen keepers, copies kept, clusters
+    skipped) are applied first; with ``reviewed_only`` only the clusters decided so are acted on.
     """
     if action not in ACTIONS:
         raise ActionError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     if not isinstance(report, dict) and hasattr(report, "to_dict"):
         report = report.to_dict()  # a report.Report built in this process
     check_report(report)
+    decided = review.overlay(report, review.load_choices(store), reviewed_only=reviewed_only)
+    report = decided.report
     folder: bytes | None = None
     if action in (MOVE, HARDLINK, SYMLINK):
         folder = os.path.abspath(
             os.fsencode(quarantine) if quarantine is not None else default_quarantine(store)
         )
-    plan = ActionPlan(action=action, source=source, quarantine=folder)
+    plan = ActionPlan(
+        action=action,
+        source=source,
+        quarantine=folder,
+        chosen=decided.chosen,
+        left_alone=decided.left_alone,
+    )
     clusters = [c for c in report["clusters"] if isinstance(c, dict)]
     ids = {
         m.get("image_id")

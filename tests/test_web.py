@@ -122,7 +122,7 @@ def test_change_keeper_keep_several_skip_and_forget(client: TestClient, store: S
     ids = [int(i) for i in re.findall(r'data-id="(\d+)"', html)]
     form = {"keeper": str(ids[2]), "keep": [str(ids[2]), str(ids[1])]}
     response = client.post(f"/cluster/{key}/keep", data=form)
-    assert response.status_code == 204 and response.headers["HX-Location"]
+    assert response.status_code == 204 and response.headers["HX-Redirect"]
     choice = next(iter(review.load_choices(store).values()))
     assert choice.kind == review.KEEP and len(choice.keepers) == 2
     assert "Decided: keep 2 copies" in client.get(f"/cluster/{key}").text
@@ -157,7 +157,7 @@ def test_not_duplicates_is_remembered_and_the_cluster_goes(
 def test_bulk_accept_takes_only_what_the_filter_shows(client: TestClient, store: Store) -> None:
     response = client.post("/bulk/accept", data={"q": "p3"})
     assert response.status_code == 204
-    assert "accepted=1" in response.headers["HX-Location"]
+    assert "accepted=1" in response.headers["HX-Redirect"]
     assert _count(store, ReviewDecision) == 1
     assert client.post("/bulk/accept", data={}).status_code == 204
     assert _count(store, ReviewDecision) == 4

@@ -157,7 +157,7 @@ async def _decide(request: Request, work: Any) -> Response:
         target = _url(f"/cluster/{info.key}", query.params()) if stay else _url("/", query.params())
     else:
         target = _url(f"/cluster/{following}", query.params())
-    return Response(status_code=204, headers={"HX-Location": target})
+    return Response(status_code=204, headers={"HX-Redirect": target})
 
 
 def _keep(state: State, info: ClusterInfo, form: Any) -> None:
@@ -234,7 +234,7 @@ async def bulk_accept(request: Request) -> Response:
 
     count = await run_in_threadpool(work)
     target = _url("/", {**query.params(), "accepted": f"{count:,}"})
-    return Response(status_code=204, headers={"HX-Location": target})
+    return Response(status_code=204, headers={"HX-Redirect": target})
 
 
 async def refresh(request: Request) -> Response:

@@ -29,7 +29,9 @@ _ROTATIONS = frozenset({"rot90", "rot180", "rot270"})
 _CROP_PAIRS = frozenset({"crop", "uncrop"})
 
 
-def member_kinds(cluster: ReportCluster, member: Member) -> tuple[str, ...]:
+def member_kinds(
+    cluster: ReportCluster, member: Member, keeper: Member | None = None
+) -> tuple[str, ...]:
     """What this member is to its cluster's keeper: exact, rotated, mirrored, cropped,
     recoloured, or a near copy (re-encoded, resized). The keeper itself has none.
 
@@ -37,7 +39,8 @@ def member_kinds(cluster: ReportCluster, member: Member) -> tuple[str, ...]:
     Recoloured: the ranking found its colours off the cluster's consensus (the ``unedited``
     score part below 1 while the framing agrees).
     """
-    keeper = next(m for m in cluster.members if m.image_id == cluster.keeper)
+    if keeper is None:
+        keeper = next(m for m in cluster.members if m.image_id == cluster.keeper)
     if member.image_id == keeper.image_id:
         return ()
     if member.content_hash and member.content_hash == keeper.content_hash:
@@ -72,7 +75,8 @@ class ClusterInfo:
     """One cluster as the list shows and filters it."""
 
     cluster: ReportCluster
-    key: str  # hex of review.key_of: the cluster's address in URLs, stable across rebuilds
+    raw_key: bytes  # review.key_of: the pictures' identity, stable across rebuilds
+    key: str  # its hex: the cluster's address in URLs
     kinds: frozenset[str]
     badges: dict[int, tuple[str, ...]]  # image id -> kinds
     folder: str  # the keeper's folder
@@ -86,12 +90,14 @@ class ClusterInfo:
 
 
 def describe(cluster: ReportCluster) -> ClusterInfo:
-    badges = {m.image_id: member_kinds(cluster, m) for m in cluster.members}
-    kinds = frozenset(k for b in badges.values() for k in b)
     keeper = next(m for m in cluster.members if m.image_id == cluster.keeper)
+    badges = {m.image_id: member_kinds(cluster, m, keeper) for m in cluster.members}
+    kinds = frozenset(k for b in badges.values() for k in b)
+    raw_key = review.key_of(cluster)
     return ClusterInfo(
         cluster=cluster,
-        key=review.key_of(cluster).hex(),
+        raw_key=raw_key,
+        key=raw_key.hex(),
         kinds=kinds,
         badges=badges,
         folder=os.path.dirname(keeper.path),

@@ -70,7 +70,7 @@ class ReportHolder:
         started = time.perf_counter()
         try:
             report = build_report(self.store, self.options)
-            listing = Listing(describe_report(report))
+            self.install(report)
             # So that `dedupdb not-duplicate --cluster N` means the cluster numbered N here.
             remember_clusters(self.store, cluster_membership(report))
         except DedupdbError as err:
@@ -79,8 +79,12 @@ class ReportHolder:
         except Exception as err:  # a bug: shown on the page rather than a dead thread
             self.error = f"the report could not be built: {type(err).__name__}: {err}"
             return
-        self.report, self.listing, self.error = report, listing, None
         self.built_in = time.perf_counter() - started
+
+    def install(self, report: Report) -> None:
+        """Serve this report from now on (its clusters described for the list)."""
+        listing = Listing(describe_report(report))
+        self.report, self.listing, self.error = report, listing, None
 
     def wait(self, timeout: float = 60.0) -> bool:
         """Wait until no build is running (tests, benchmarks); False on time-out."""
@@ -213,10 +217,20 @@ class State:
         self.choices = review.load_choices(self.store)
 
     def choice(self, info: ClusterInfo) -> review.Choice | None:
-        return review.current(info.cluster, self.choices)
+        """The decision that holds for this cluster (by its key, computed once per report)."""
+        choice = self.choices.get(info.raw_key)
+        if choice is None or (
+            choice.kind == review.KEEP and not review.resolve(info.cluster, choice)
+        ):
+            return None
+        return choice
 
     def decided(self, info: ClusterInfo) -> bool:
-        if info.key in self.split and self._split_generation == self.reports.generation:
+        if (
+            self.split
+            and info.key in self.split
+            and self._split_generation == self.reports.generation
+        ):
             return True
         return self.choice(info) is not None
 

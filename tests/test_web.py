@@ -311,3 +311,85 @@ def test_token_is_required_and_moved_to_a_cookie(
         assert c.get("/").status_code == 200  # the cookie now
     with TestClient(app, base_url="http://192.0.2.10:8765") as other:  # type: ignore[arg-type]
         assert other.get("/history").status_code == 403
+
+
+def test_cancel_interrupts_the_run_which_then_resumes(
+    client: TestClient, app: object, store: Store, library: Path
+) -> None:
+    """Cancel is the progress callback raising (as Ctrl+C does in the CLI): the run is
+    interrupted, the act page offers to resume it, and resuming finishes it."""
+    from dedupdb import actions
+    from dedupdb.web.state import Cancelled, Job
+
+    client.post("/bulk/accept", data={})
+    state = app.state.review  # type: ignore[attr-defined]
+    plan = actions.plan_actions(state.store, state.reports.report.to_dict(), reviewed_only=True)
+    assert len(plan.actions) >= 4
+    job = Job(1, "apply", "move", total=len(plan.actions))
+    job.cancel.set()  # the user pressed Cancel while the first file was being moved
+    with pytest.raises(Cancelled):
+        actions.apply(state.store, plan, job.progress)
+    with store.session() as session:
+        assert session.scalar(select(ApplyRun.status)) == "interrupted"
+    page = client.get("/act").text
+    assert "was interrupted" in page and 'id="resume"' in page
+    # A new apply is refused until the interrupted run is settled.
+    plan_html = client.post("/act/plan", data={"action": "move", "scope": "all"}).text
+    plan_id = re.search(r'name="plan" value="([^"]+)"', plan_html)
+    assert plan_id
+    client.post("/act/apply", data={"plan": plan_id.group(1)})
+    assert "was interrupted before it finished" in _wait_job(client)
+
+    assert client.post("/act/resume").status_code == 200
+    assert "done" in _wait_job(client)
+    with store.session() as session:
+        assert session.scalar(select(ApplyRun.status).where(ApplyRun.id == 1)) == "done"
+        moved = session.scalar(
+            select(func.count()).select_from(Image).where(Image.status == QUARANTINED)
+        )
+    assert moved == len(plan.actions)
+
+
+def test_cancel_button_stops_a_running_apply(client: TestClient, app: object, store: Store) -> None:
+    """Through the routes: a job whose progress is slowed is cancelled by POST /act/cancel."""
+    import threading
+
+    from dedupdb import actions
+
+    client.post("/bulk/accept", data={})
+    state = app.state.review  # type: ignore[attr-defined]
+    plan = actions.plan_actions(state.store, state.reports.report.to_dict(), reviewed_only=True)
+    gate = threading.Event()
+
+    def slow(job: object) -> actions.ApplyResult:
+        def progress(done: int, total: int, path: str) -> None:
+            gate.wait(10)  # hold after the first file until the test has pressed Cancel
+            job.progress(done, total, path)  # type: ignore[attr-defined]
+
+        return actions.apply(state.store, plan, progress)
+
+    state.jobs.start("apply", "move", slow, total=len(plan.actions))
+    assert 'id="cancel"' in client.get("/act/job").text
+    client.post("/act/cancel")
+    gate.set()
+    html = _wait_job(client)
+    assert 'data-status="cancelled"' in html and "resumed or undone" in html
+    with store.session() as session:
+        assert session.scalar(select(ApplyRun.status)) == "interrupted"
+
+
+def test_a_token_is_made_up_beyond_the_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dedupdb.errors import DedupdbError
+    from dedupdb.web.server import Address, choose_token
+
+    monkeypatch.delenv("DEDUPDB_TOKEN", raising=False)
+    assert choose_token("127.0.0.1", None) is None
+    assert choose_token("::1", "") is None
+    made = choose_token("0.0.0.0", "")
+    assert made is not None and len(made) >= 16
+    assert choose_token("0.0.0.0", "") != made
+    with pytest.raises(DedupdbError, match="too short"):
+        choose_token("127.0.0.1", "short")
+    monkeypatch.setenv("DEDUPDB_TOKEN", "from-the-environment-1234")
+    assert choose_token("192.0.2.1", None) == "from-the-environment-1234"
+    assert Address("0.0.0.0", 8765, made).url == f"http://127.0.0.1:8765/?token={made}"

@@ -61,11 +61,11 @@
   const cluster = document.getElementById("cluster");
   let selected = copies.length > 1 ? 1 : 0;
 
-  function select(index) {
+  function select(index, quiet) {
     if (!copies.length) return;
     selected = (index + copies.length) % copies.length;
     copies.forEach((c, i) => c.classList.toggle("selected", i === selected));
-    copies[selected].scrollIntoView({ block: "nearest", inline: "nearest" });
+    if (!quiet) copies[selected].scrollIntoView({ block: "nearest", inline: "nearest" });
     if (compare.isOpen()) compare.render();
   }
 
@@ -258,7 +258,7 @@
     };
   })();
 
-  if (form) select(selected);
+  if (form) select(selected, true);
 
   // ------------------------------------------------------------------ the list page
 

@@ -194,6 +194,16 @@ def test_compare_view_keys_and_a_phone_screen(page: Any, library: Path) -> None:
         page.keyboard.press("k")
     assert page.url == first
 
+    # A decision goes on to the next cluster as a fresh page: the keys then act on its copies
+    # (an in-place swap once left them acting on the previous cluster's, detached, copies).
+    with page.expect_navigation():
+        page.keyboard.press("s")
+    page.wait_for_selector("#copies")
+    assert page.url != first
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#copies .copy.selected")).to_have_count(1)
+
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

@@ -41,23 +41,25 @@ def _status(store: Store, path: str) -> str:
 
 
 def test_a_chosen_keeper_is_what_dedupdb_apply_keeps(
-    store: Store, library: Path, db_path: Path
+    store: Store, library: Path, tmp_path: Path
 ) -> None:
     report = build_report(store)
     cluster = _cluster_with(report, "p0 copy.jpg")
     chosen = next(m for m in cluster.members if m.path.endswith("exports/p0-small.png"))
     assert chosen.image_id != cluster.keeper  # not the suggestion: the choice must matter
     review.choose_keepers(store, cluster, [chosen.image_id])
+    url = store.url
     store.close()
 
-    result = CliRunner().invoke(cli, ["apply", "--db", str(db_path), "--yes"])
+    quarantine = str(tmp_path / "quarantine")
+    result = CliRunner().invoke(cli, ["apply", "--db", url, "--move-to", quarantine, "--yes"])
     assert result.exit_code == 0, result.output
     assert (library / "exports" / "p0-small.png").exists()
     assert not (library / "originals" / "p0.jpg").exists()
     assert not (library / "Downloads" / "p0 copy.jpg").exists()
 
 
-def test_keep_several_and_skip(store: Store, library: Path) -> None:
+def test_keep_several_and_skip(store: Store, library: Path, tmp_path: Path) -> None:
     report = build_report(store)
     several = _cluster_with(report, "p0 copy.jpg")
     kept = [m.image_id for m in several.members if "Downloads" not in m.path]
@@ -65,14 +67,14 @@ def test_keep_several_and_skip(store: Store, library: Path) -> None:
     skipped = _cluster_with(report, "p3 copy.jpg")
     review.skip(store, skipped)
 
-    plan = plan_actions(store, report, MOVE)
+    plan = plan_actions(store, report, MOVE, quarantine=tmp_path / "q")
     acted = {a.file.image_id for a in plan.actions}
     assert acted & {m.image_id for m in skipped.members} == set()
     assert acted & set(kept) == set()
     assert {m.image_id for m in several.members} - set(kept) <= acted
     assert plan.chosen == 1 and plan.left_alone == 1
 
-    reviewed = plan_actions(store, report, MOVE, reviewed_only=True)
+    reviewed = plan_actions(store, report, MOVE, quarantine=tmp_path / "q", reviewed_only=True)
     assert {a.cluster for a in reviewed.actions} == {several.id}
     assert reviewed.left_alone == len(report.clusters) - 1
 
@@ -131,7 +133,7 @@ def test_choose_keepers_refuses_a_stranger(store: Store, library: Path) -> None:
         review.choose_keepers(store, report.clusters[0], [])
 
 
-def test_overlay_reads_report_json_as_written(store: Store, library: Path) -> None:
+def test_overlay_reads_report_json_as_written(store: Store, library: Path, tmp_path: Path) -> None:
     """The JSON of `dedupdb report --json` (dicts) gives the same keys as the dataclasses."""
     report = build_report(store)
     data = json.loads(json.dumps(report.to_dict()))
@@ -143,7 +145,7 @@ def test_overlay_reads_report_json_as_written(store: Store, library: Path) -> No
     overlaid = review.overlay(data, review.load_choices(store))
     assert overlaid.report["clusters"][0]["keeper"] == other
     assert data["clusters"][0]["keeper"] == cluster.keeper  # the given dict is not changed
-    plan = plan_actions(store, data, MOVE)
+    plan = plan_actions(store, data, MOVE, quarantine=tmp_path / "q")
     result = apply(store, plan)
     assert result.done
     assert _status(store, next(m.path for m in cluster.members if m.image_id == other)[-12:]) == (

@@ -180,7 +180,10 @@ def _wait_job(client: TestClient) -> str:
 
 def test_plan_then_apply_then_undo(client: TestClient, store: Store, library: Path) -> None:
     client.post("/bulk/accept", data={"q": "p0"})
-    plan = client.post("/act/plan", data={"action": "move", "scope": "reviewed"})
+    plan = client.post(
+        "/act/plan",
+        data={"action": "move", "scope": "reviewed", "quarantine": str(library.parent / "q")},
+    )
     assert plan.status_code == 200
     assert "Plan: move to the quarantine folder: 2 files" in plan.text
     plan_id = re.search(r'name="plan" value="([^"]+)"', plan.text)
@@ -314,7 +317,7 @@ def test_token_is_required_and_moved_to_a_cookie(
 
 
 def test_cancel_interrupts_the_run_which_then_resumes(
-    client: TestClient, app: object, store: Store, library: Path
+    client: TestClient, app: object, store: Store, library: Path, tmp_path: Path
 ) -> None:
     """Cancel is the progress callback raising (as Ctrl+C does in the CLI): the run is
     interrupted, the act page offers to resume it, and resuming finishes it."""
@@ -323,7 +326,12 @@ def test_cancel_interrupts_the_run_which_then_resumes(
 
     client.post("/bulk/accept", data={})
     state = app.state.review  # type: ignore[attr-defined]
-    plan = actions.plan_actions(state.store, state.reports.report.to_dict(), reviewed_only=True)
+    plan = actions.plan_actions(
+        state.store,
+        state.reports.report.to_dict(),
+        quarantine=tmp_path / "q",
+        reviewed_only=True,
+    )
     assert len(plan.actions) >= 4
     job = Job(1, "apply", "move", total=len(plan.actions))
     job.cancel.set()  # the user pressed Cancel while the first file was being moved
@@ -334,7 +342,10 @@ def test_cancel_interrupts_the_run_which_then_resumes(
     page = client.get("/act").text
     assert "was interrupted" in page and 'id="resume"' in page
     # A new apply is refused until the interrupted run is settled.
-    plan_html = client.post("/act/plan", data={"action": "move", "scope": "all"}).text
+    plan_html = client.post(
+        "/act/plan",
+        data={"action": "move", "scope": "all", "quarantine": str(library.parent / "q")},
+    ).text
     plan_id = re.search(r'name="plan" value="([^"]+)"', plan_html)
     assert plan_id
     client.post("/act/apply", data={"plan": plan_id.group(1)})
@@ -350,7 +361,9 @@ def test_cancel_interrupts_the_run_which_then_resumes(
     assert moved == len(plan.actions)
 
 
-def test_cancel_button_stops_a_running_apply(client: TestClient, app: object, store: Store) -> None:
+def test_cancel_button_stops_a_running_apply(
+    client: TestClient, app: object, store: Store, tmp_path: Path
+) -> None:
     """Through the routes: a job whose progress is slowed is cancelled by POST /act/cancel."""
     import threading
 
@@ -358,7 +371,12 @@ def test_cancel_button_stops_a_running_apply(client: TestClient, app: object, st
 
     client.post("/bulk/accept", data={})
     state = app.state.review  # type: ignore[attr-defined]
-    plan = actions.plan_actions(state.store, state.reports.report.to_dict(), reviewed_only=True)
+    plan = actions.plan_actions(
+        state.store,
+        state.reports.report.to_dict(),
+        quarantine=tmp_path / "q",
+        reviewed_only=True,
+    )
     gate = threading.Event()
 
     def slow(job: object) -> actions.ApplyResult:

@@ -155,3 +155,16 @@ def test_overlay_reads_report_json_as_written(store: Store, library: Path, tmp_p
     with store.session() as session:
         states = set(session.scalars(select(Image.status).where(Image.id.in_(moved))))
     assert states == {QUARANTINED}
+
+
+def test_cluster_key_is_pinned() -> None:
+    """Keys are stored: a changed key function would make every decision lapse silently."""
+    cluster = {
+        "members": [
+            {"image_id": 2, "content_hash": "bb" * 32},
+            {"image_id": 1, "content_hash": "aa" * 32},
+            {"image_id": 3, "content_hash": "aa" * 32},  # an exact copy counts: multiplicity
+        ]
+    }
+    assert review.key_of(cluster).hex() == "3d9754b5cdf60f36bba4e75320e13fc9"
+    assert review.key_of({"members": cluster["members"][:2]}) != review.key_of(cluster)

@@ -41,6 +41,17 @@ def member_kinds(
     """
     if keeper is None:
         keeper = next(m for m in cluster.members if m.image_id == cluster.keeper)
+    return _kinds(member, keeper, _aspect(keeper), _cropped_ids(cluster))
+
+
+def _cropped_ids(cluster: ReportCluster) -> frozenset[int]:
+    """The members a crop match joined (most clusters have none)."""
+    return frozenset(i for p in cluster.pairs if p.transform in _CROP_PAIRS for i in (p.a, p.b))
+
+
+def _kinds(
+    member: Member, keeper: Member, keeper_aspect: float | None, cropped_ids: frozenset[int]
+) -> tuple[str, ...]:
     if member.image_id == keeper.image_id:
         return ()
     if member.content_hash and member.content_hash == keeper.content_hash:
@@ -50,10 +61,10 @@ def member_kinds(
         kinds.append(ROTATED)
     elif member.transform != "identity":
         kinds.append(MIRRORED)
-    cropped = _aspect(member) is not None and _aspect(keeper) is not None
-    cropped = cropped and abs(_aspect(member) - _aspect(keeper)) > _ASPECT_TOLERANCE  # type: ignore[operator]
-    if cropped or any(
-        p.transform in _CROP_PAIRS and member.image_id in (p.a, p.b) for p in cluster.pairs
+    aspect = _aspect(member)
+    cropped = aspect is not None and keeper_aspect is not None
+    if (cropped and abs(aspect - keeper_aspect) > _ASPECT_TOLERANCE) or (  # type: ignore[operator]
+        member.image_id in cropped_ids
     ):
         kinds.append(CROPPED)
     elif member.score_parts.get("unedited", 1.0) < 0.999 and member.transform == "identity":
@@ -91,7 +102,8 @@ class ClusterInfo:
 
 def describe(cluster: ReportCluster) -> ClusterInfo:
     keeper = next(m for m in cluster.members if m.image_id == cluster.keeper)
-    badges = {m.image_id: member_kinds(cluster, m, keeper) for m in cluster.members}
+    keeper_aspect, cropped_ids = _aspect(keeper), _cropped_ids(cluster)
+    badges = {m.image_id: _kinds(m, keeper, keeper_aspect, cropped_ids) for m in cluster.members}
     kinds = frozenset(k for b in badges.values() for k in b)
     raw_key = review.key_of(cluster)
     return ClusterInfo(
@@ -123,19 +135,12 @@ _KIND_ORDER = {kind: n for n, kind in enumerate(KINDS)}
 def _sort_key(name: str) -> Callable[[ClusterInfo], Any]:
     if name == "size":
         return lambda i: -i.largest
-    if name == "date":
-        return lambda i: _negated(i.date)
     if name == "folder":
         return lambda i: (i.folder.lower(), -i.cluster.reclaimable_bytes)
     if name == "kind":
         return lambda i: (min((_KIND_ORDER[k] for k in i.kinds), default=len(KINDS)),
                           -i.cluster.reclaimable_bytes)  # fmt: skip
     return lambda i: -i.cluster.reclaimable_bytes
-
-
-def _negated(text: str) -> tuple[int, ...]:
-    """Newest first, with a stable sort on text: the negated code points."""
-    return tuple(-ord(c) for c in text)
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,9 @@ class Listing:
         self._orders: dict[str, list[ClusterInfo]] = {"space": infos}
 
     def ordered(self, sort: str) -> list[ClusterInfo]:
-        if sort not in self._orders:
+        if sort == "date" and sort not in self._orders:  # newest first; ties keep their order
+            self._orders[sort] = sorted(self.infos, key=lambda i: i.date, reverse=True)
+        elif sort not in self._orders:
             self._orders[sort] = sorted(self.infos, key=_sort_key(sort))
         return self._orders[sort]
 

@@ -221,6 +221,7 @@ def test_serve_needs_a_token_beyond_the_loopback(
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(bare + "history", timeout=10)
         assert refused.value.code == 403
+        refused.value.close()  # its connection, now rather than whenever it is collected
         browser_like = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
         with browser_like.open(address, timeout=10) as ok:  # to /, the token now a cookie
             assert ok.status == 200 and ok.url == bare

@@ -52,6 +52,8 @@ def test_a_chosen_keeper_is_what_dedupdb_apply_keeps(
     store.close()
 
     quarantine = str(tmp_path / "quarantine")
+    made = CliRunner().invoke(cli, ["report", "--db", url, "--quiet"])
+    assert made.exit_code == 0, made.output
     result = CliRunner().invoke(cli, ["apply", "--db", url, "--move-to", quarantine, "--yes"])
     assert result.exit_code == 0, result.output
     assert (library / "exports" / "p0-small.png").exists()

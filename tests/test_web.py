@@ -411,3 +411,30 @@ def test_a_token_is_made_up_beyond_the_loopback(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("DEDUPDB_TOKEN", "from-the-environment-1234")
     assert choose_token("192.0.2.1", None) == "from-the-environment-1234"
     assert Address("0.0.0.0", 8765, made).url == f"http://127.0.0.1:8765/?token={made}"
+
+
+def test_dedupdb_apply_acts_on_the_report_reviewed_here(
+    client: TestClient, store: Store, library: Path, tmp_path: Path
+) -> None:
+    """The UI records its report as `dedupdb report` does: `dedupdb apply` then acts on it,
+    with the keeper chosen in the browser."""
+    from click.testing import CliRunner
+
+    from dedupdb.cli import cli
+
+    key = _cluster_key(client, "p0 copy.jpg")
+    html = client.get(f"/cluster/{key}").text
+    ids = dict(
+        zip(
+            re.findall(r'class="path"><a href="/image/(\d+)/full"', html),
+            re.findall(r'class="path"><a [^>]*>([^<]*)</a>', html),
+            strict=True,
+        )
+    )
+    chosen = next(i for i, path in ids.items() if path.endswith("p0-small.png"))
+    assert client.post(f"/cluster/{key}/keep", data={"keeper": chosen}).status_code == 204
+    quarantine = str(tmp_path / "quarantine")
+    result = CliRunner().invoke(cli, ["apply", "--db", store.url, "--move-to", quarantine, "--yes"])
+    assert result.exit_code == 0, result.output
+    assert (library / "exports" / "p0-small.png").exists()
+    assert not (library / "originals" / "p0.jpg").exists()

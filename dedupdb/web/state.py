@@ -18,9 +18,9 @@ from typing import Any
 
 from .. import review
 from ..actions import ActionPlan, ApplyResult, UndoResult
-from ..decisions import remember_clusters
+from ..decisions import remember_report
 from ..errors import DedupdbError
-from ..report import Report, ReportOptions, build_report, cluster_membership
+from ..report import Report, ReportOptions, actionable, build_report, cluster_membership
 from ..store import Store
 from .listing import ClusterInfo, Listing, describe_report
 
@@ -71,8 +71,9 @@ class ReportHolder:
         try:
             report = build_report(self.store, self.options)
             self.install(report)
-            # So that `dedupdb not-duplicate --cluster N` means the cluster numbered N here.
-            remember_clusters(self.store, cluster_membership(report))
+            # As `dedupdb report` does: `dedupdb not-duplicate --cluster N` then means the
+            # cluster numbered N here, and `dedupdb apply` acts on the report reviewed here.
+            remember_report(self.store, cluster_membership(report), actionable(report))
         except DedupdbError as err:
             self.error = str(err)
             return

@@ -438,3 +438,21 @@ def test_dedupdb_apply_acts_on_the_report_reviewed_here(
     assert result.exit_code == 0, result.output
     assert (library / "exports" / "p0-small.png").exists()
     assert not (library / "originals" / "p0.jpg").exists()
+
+
+def test_the_ui_keeps_the_settings_of_the_last_report(
+    store: Store, library: Path, tmp_path: Path
+) -> None:
+    """After `dedupdb report --prefer ...` the UI shows (and records again) that report, not
+    one with the default settings."""
+    from click.testing import CliRunner
+
+    from dedupdb.cli import cli
+
+    made = CliRunner().invoke(cli, ["report", "--db", store.url, "--prefer", "*/exports/*", "-q"])
+    assert made.exit_code == 0, made.output
+    app = _app(store, tmp_path)
+    report = app.state.review.reports.report  # type: ignore[attr-defined]
+    assert report.settings["prefer"] == ["*/exports/*"]
+    keepers = [next(m for m in c.members if m.keeper).path for c in report.clusters]
+    assert keepers and all("/exports/" in path for path in keepers)

@@ -18,11 +18,32 @@ from typing import Any
 
 from .. import review
 from ..actions import ActionPlan, ApplyResult, UndoResult
-from ..decisions import remember_report
+from ..decisions import LAST_REPORT_DOCUMENT_KEY, remember_report
 from ..errors import DedupdbError
 from ..report import Report, ReportOptions, actionable, build_report, cluster_membership
 from ..store import Store
 from .listing import ClusterInfo, Listing, describe_report
+
+_SETTINGS = ("hash", "threshold", "rotations", "ssim", "second_hash", "crops", "turned_crops",
+             "exact")  # fmt: skip
+
+
+def last_options(store: Store) -> ReportOptions:
+    """The settings of the last report made (``dedupdb report --prefer ...``), so the UI shows
+    and records that report again rather than one with other settings; the defaults when
+    there is none (or it cannot be read)."""
+    document = store.get_setting(LAST_REPORT_DOCUMENT_KEY)
+    settings = document.get("settings") if isinstance(document, dict) else None
+    if not isinstance(settings, dict):
+        return ReportOptions()
+    values: dict[str, Any] = {k: settings[k] for k in _SETTINGS if k in settings}
+    for name in ("prefer", "avoid"):
+        if isinstance(settings.get(name), list):
+            values[name] = tuple(str(p) for p in settings[name])
+    try:
+        return ReportOptions(**values)
+    except (DedupdbError, TypeError, ValueError):
+        return ReportOptions()
 
 
 class ReportHolder:
@@ -201,7 +222,7 @@ class State:
 
     def __init__(self, store: Store, options: ReportOptions | None = None) -> None:
         self.store = store
-        self.reports = ReportHolder(store, options or ReportOptions())
+        self.reports = ReportHolder(store, options or last_options(store))
         self.choices: dict[bytes, review.Choice] = review.load_choices(store)
         # Clusters marked "not duplicates" since the report was built: shown as decided until
         # the rebuilt report leaves them apart.

@@ -175,7 +175,7 @@
         note.textContent = "Flicker: keeper and copy " + (other + 1) + " in turn (← → chooses the copy).";
       } else {
         panes.append(difference(copies[k], copies[other]));
-        note.textContent = "Difference with the keeper, amplified: black is identical (← → chooses the copy).";
+        note.textContent = "Difference with the keeper (turned as the copy is), amplified: black is identical (← → chooses the copy).";
       }
       apply();
     }
@@ -195,9 +195,10 @@
         const height = Math.round(second.naturalHeight * width / second.naturalWidth);
         canvas.width = width;
         canvas.height = height;
-        const ctx = canvas.getContext("2d");
-        ctx.drawImage(first, 0, 0, width, height);
+        const ctx = canvas.getContext("2d", { willReadFrequently: true });
+        aligned(ctx, first, b.dataset.transform, width, height);
         const base = ctx.getImageData(0, 0, width, height);
+        ctx.setTransform(1, 0, 0, 1, 0, 0);
         ctx.drawImage(second, 0, 0, width, height);
         const top = ctx.getImageData(0, 0, width, height);
         for (let i = 0; i < base.data.length; i += 4) {
@@ -214,6 +215,26 @@
       first.src = a.dataset.full;
       second.src = b.dataset.full;
       return box;
+    }
+
+    // Draw the keeper turned as the copy is (its transform, hashes.DIHEDRAL: "the keeper, so
+    // transformed, matches this member"; rot90 is a quarter turn anticlockwise), filling
+    // width x height, so that a rotated or mirrored copy is compared with what it shows.
+    function aligned(ctx, image, transform, width, height) {
+      const matrices = {
+        rot90: [0, -1, 1, 0, 0, height, height, width],
+        rot180: [-1, 0, 0, -1, width, height, width, height],
+        rot270: [0, 1, -1, 0, width, 0, height, width],
+        mirror: [-1, 0, 0, 1, width, 0, width, height],
+        flip: [1, 0, 0, -1, 0, height, width, height],
+        transpose: [0, 1, 1, 0, 0, 0, height, width],
+        transverse: [0, -1, -1, 0, width, height, height, width],
+      };
+      const m = matrices[transform];
+      if (!m) { ctx.drawImage(image, 0, 0, width, height); return; }
+      ctx.setTransform(m[0], m[1], m[2], m[3], m[4], m[5]);
+      ctx.drawImage(image, 0, 0, m[6], m[7]);
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
     }
 
     function zoom(factor, cx, cy) {

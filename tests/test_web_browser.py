@@ -97,6 +97,9 @@ def test_review_decide_apply_and_undo_in_the_browser(
 ) -> None:
     page.wait_for_selector(".cluster-row")
     assert page.locator(".cluster-row").count() == 4
+    page.select_option("select[name=kind]", "rotated")  # the menus filter at once
+    expect(page.locator(".cluster-row")).to_have_count(1)
+    assert "kind=rotated" in page.url
 
     # Change a keeper: select the PNG with the arrow keys, then "c" (keep only this).
     _open_cluster(page, "p0 copy")

@@ -283,6 +283,16 @@
 
   // ------------------------------------------------------------------ the list page
 
+  // The filter's menus apply at once; the search box as you type (htmx, in the form). Not on
+  // the search box's "change": that fires when it loses focus, as a click on a result begins,
+  // and the list swapped in meanwhile would swallow the click.
+  const filters = document.getElementById("filters");
+  if (filters) {
+    filters.querySelectorAll("select").forEach((menu) => {
+      menu.addEventListener("change", () => htmx.trigger(filters, "submit"));
+    });
+  }
+
   const rows = Array.from(document.querySelectorAll(".cluster-row"));
   let row = -1;
   function selectRow(index) {

@@ -43,6 +43,16 @@ ThumbProgress = Callable[[int, int], None]
 
 def thumbnail_data_uri(path: bytes, size: int = THUMB_SIZE) -> str | None:
     """A small upright JPEG of the file as a data: URI, or None when it cannot be read."""
+    jpeg = thumbnail_jpeg(path, size)
+    if jpeg is None:
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def thumbnail_jpeg(
+    path: bytes, size: int = THUMB_SIZE, quality: int = THUMB_QUALITY
+) -> bytes | None:
+    """An upright JPEG of the file fitting in size x size, or None when it cannot be read."""
     try:
         with warnings.catch_warnings():
             # The index kept the file's warnings (corrupt EXIF, a bomb-sized picture) as its
@@ -62,8 +72,8 @@ def thumbnail_data_uri(path: bytes, size: int = THUMB_SIZE) -> str | None:
     except Image.DecompressionBombError:
         return None
     buffer = io.BytesIO()
-    rgb.save(buffer, "JPEG", quality=THUMB_QUALITY, optimize=True)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    rgb.save(buffer, "JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
 
 
 def make_thumbnails(

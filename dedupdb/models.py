@@ -347,3 +347,25 @@ class LocalFeatures(Base):
     textlike: Mapped[float] = mapped_column(
         Float, comment="0..1, how much it looks like printed text (not matched above 0.6)"
     )
+
+
+class ReviewDecision(Base):
+    __tablename__ = "review_decisions"
+    __table_args__ = (
+        UniqueConstraint("cluster_key"),
+        {"comment": "Keeper choices and skips made while reviewing (dedupdb serve)"},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # By content, as not_duplicates: the decision holds while the cluster holds the same
+    # pictures; a changed file or a new copy gives another key, and the cluster is shown again.
+    cluster_key: Mapped[bytes] = mapped_column(
+        LargeBinary(16), comment="BLAKE2b-128 of the members' sorted content hashes"
+    )
+    kind: Mapped[str] = mapped_column(String(16), comment="keep (the keepers listed) or skip")
+    keepers: Mapped[str] = mapped_column(
+        Text, comment="JSON [[content hash hex, path], ...]: the first is the keeper"
+    )
+    members: Mapped[int] = mapped_column(Integer, comment="how many files, to show")
+    label: Mapped[str] = mapped_column(Text, comment="the keeper's path when decided, to show")
+    created_at: Mapped[datetime] = mapped_column(DateTime)

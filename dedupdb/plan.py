@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import review
 from .errors import DedupdbError
 from .models import DELETED, LINKED, PRESENT, QUARANTINED, TRASHED, Image, Root
 from .store import Store
@@ -96,6 +97,8 @@ class ActionPlan:
     # The report acted on: when it was made and with which settings (as it records them).
     generated_at: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    chosen: int = 0  # clusters whose keepers came from a review decision (dedupdb serve)
+    left_alone: int = 0  # clusters left out by a review decision (skipped, or not reviewed)
 
     @property
     def bytes(self) -> int:
@@ -113,6 +116,7 @@ class ActionPlan:
             "bytes": self.bytes,
             "actions": [a.to_dict() for a in self.actions],
             "refused": [asdict(r) for r in self.refused],
+            "review": {"chosen": self.chosen, "left_alone": self.left_alone},
         }
 
 
@@ -166,6 +170,7 @@ def plan_actions(
     *,
     quarantine: str | os.PathLike[str] | bytes | None = None,
     source: str = "report",
+    reviewed_only: bool = False,
 ) -> ActionPlan:
     """What ``apply`` would do with the report's clusters and keepers, and what it refuses.
 
@@ -177,12 +182,17 @@ def plan_actions(
     link, same real path). Refused per file: files the index does not hold as present, whose
     path or content differ from the report's, that are some cluster's keeper, or that another
     cluster already lists.
+
+    The decisions made while reviewing (``review``: chosen keepers, copies kept, clusters
+    skipped) are applied first; with ``reviewed_only`` only the clusters decided so are acted on.
     """
     if action not in ACTIONS:
         raise ActionError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     if not isinstance(report, dict) and hasattr(report, "to_dict"):
         report = report.to_dict()  # a report.Report built in this process
     check_report(report)
+    decided = review.overlay(report, review.load_choices(store), reviewed_only=reviewed_only)
+    report = decided.report
     folder: bytes | None = None
     if action in (MOVE, HARDLINK, SYMLINK):
         folder = os.path.abspath(
@@ -196,6 +206,8 @@ def plan_actions(
         quarantine=folder,
         generated_at=made if isinstance(made, str) else None,
         settings=dict(settings) if isinstance(settings, dict) else {},
+        chosen=decided.chosen,
+        left_alone=decided.left_alone,
     )
     clusters = [c for c in report["clusters"] if isinstance(c, dict)]
     ids = {

@@ -37,8 +37,6 @@ def test_every_command_has_help_with_examples(name: str) -> None:
     assert f"dedupdb {name}" in example_lines
 
 
-# Commands documented in docs/ whose README lines are pasted when their branch is merged (the
-# README is rewritten on another branch meanwhile): remove each once the README names it.
 @pytest.mark.parametrize("name", [name for name, _ in commands()])
 def test_every_command_is_in_the_readme(name: str) -> None:
     assert f"dedupdb {name}" in README, f"README.md does not mention `dedupdb {name}`"

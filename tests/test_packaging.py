@@ -48,6 +48,11 @@ def test_wheel_holds_the_package_and_every_migration(wheel: Path) -> None:
     assert "dedupdb = dedupdb.cli:main" in scripts
     assert b"Requires-Python: >=3.10" in metadata
     assert b"Provides-Extra: heif" in metadata
+    # The review UI works offline: its templates and every asset ship in the wheel.
+    assert b"Provides-Extra: serve" in metadata
+    for asset in ("static/htmx.min.js", "static/htmx-LICENSE.txt", "static/app.js",
+                  "static/app.css", "templates/base.html", "templates/cluster.html"):  # fmt: skip
+        assert f"dedupdb/web/{asset}" in names
     assert not any(n.startswith(("tests/", "migrations/", "benchmarks/")) for n in names)
 
 

@@ -150,7 +150,7 @@ def test_compose_services_volumes_and_profiles() -> None:
     services = data["services"]
     plain = {name for name, s in services.items() if not s.get("profiles")}
     on_postgres = {name for name, s in services.items() if s.get("profiles") == ["postgres"]}
-    assert plain == SERVICES
+    assert plain == SERVICES | {"review"}
     assert on_postgres == {"postgres"} | {f"{name}-pg" for name in SERVICES}
     assert set(data["volumes"]) >= {"state", "pgdata"}
     for name in SERVICES | {f"{n}-pg" for n in SERVICES}:
@@ -171,6 +171,20 @@ def test_compose_services_volumes_and_profiles() -> None:
     for name in SERVICES:  # the PostgreSQL variant runs the same command
         assert services[f"{name}-pg"]["command"] == services[name]["command"]
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+
+
+def test_compose_review_service_needs_its_token() -> None:
+    review = compose()["services"]["review"]
+    assert review["command"][:3] == ["serve", "--host", "0.0.0.0"]
+    assert review["ports"] == ["127.0.0.1:${REVIEW_PORT:-8765}:8765"]
+    environment = review["environment"]
+    # Given, or (empty) made up by `dedupdb serve`, which never listens beyond the loopback
+    # without one; not `:?`, which would stop every other service of the file from starting.
+    assert environment["DEDUPDB_TOKEN"] == "${DEDUPDB_TOKEN:-}"
+    assert environment["DEDUPDB_DB"] == "/state/dedupdb.sqlite"
+    # It moves duplicates: the photos at the same path as indexed, writable.
+    assert "${PHOTOS:-./photos}:/data" in review["volumes"]
+    assert review["user"] == f"{CONTAINER_UID}:{CONTAINER_UID}" and review["read_only"] is True
 
 
 # ----------------------------------------------------------------------------- workflows

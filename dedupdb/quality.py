@@ -12,18 +12,29 @@ resolution     0.30    the most pixels in the cluster
 format         0.20    a camera-raw or lossless file (a re-encoded JPEG or WebP scores less)
 size           0.05    the largest lossy file (every lossless file scores 1.0)
 bpp            0.10    the most bits per pixel among lossy files (lossless: 1.0)
-sharpness      0.05    the sharpest (variance of the Laplacian, stored at index time)
+sharpness      0.05    as sharp as most copies (variance of the Laplacian, stored at index
+                       time, over the cluster's lower median, at most 1: a blurred copy
+                       scores less, a noisy or over-sharpened one no more)
 exif           0.15    camera make/model, date taken, and the most EXIF tags
 unedited       0.15    the framing and colours most copies share, and no added borders (a
                        cropped, framed, padded, brightened, grayscale or retouched copy
                        scores less)
 =============  ======  =====================================================================
 
-The keeper is chosen by, in order: the user's rules (``--prefer`` and ``--avoid`` globs on the
-path; a rule always beats the score), the score, then deterministic tie-breaks for copies that
-score the same (always the case for exact copies, whose content is identical): a name that
-does not look like a copy ("IMG_1 (1).jpg", "Copy of ..."), the shortest path, the oldest
-modification time, the lowest image id.
+The keeper is chosen by, in order (docs/keeper.md says why):
+
+1. the user's rules (``--prefer`` and ``--avoid`` globs on the path; a rule beats all else);
+2. conversions last: a lossless file whose pixels are a same-size lossy member's decode
+   (``conversion``) is that file at several times the bytes, so its source ranks above it;
+3. the camera's metadata: a member with the camera's EXIF (camera, date taken) ranks above
+   members without it, unless it is clearly worse (``clearly_worse``);
+4. the score;
+5. deterministic tie-breaks for copies that score the same (always the case for exact copies,
+   whose content is identical): a name that does not look like a copy ("IMG_1 (1).jpg",
+   "Copy of ..."), the oldest modification time (a copy is written after its original,
+   unless the copying kept the time), the default folder hints (a camera folder such as
+   DCIM over Downloads, messenger, export, web and backup folders: ``folder_hint``), the
+   shortest path, the first path in alphabetical order, the lowest image id.
 """
 
 from __future__ import annotations
@@ -31,10 +42,15 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
+
+from .signals import conversion_fit, jpeg_quality
+
+_N = TypeVar("_N", int, float)
 
 WEIGHTS: dict[str, float] = {
     "resolution": 0.30,
@@ -59,8 +75,10 @@ FORMAT_RANK_JPEG = 0.6
 FORMAT_RANK_LOSSY = 0.5
 FORMAT_RANK_PALETTE = 0.4  # GIF: lossless but 256 colours
 
-# EXIF richness counts tags up to this many; "richer EXIF" needs this many more tags.
+# EXIF richness counts tags up to this many, past the first EXIF_TAGS_ANY (an orientation or
+# resolution tag any program writes); "richer EXIF" needs this many more tags.
 EXIF_TAGS_FULL = 20
+EXIF_TAGS_ANY = 1
 RICHER_EXIF_TAGS = 5
 # Two aspect ratios closer than this (relative) are the same framing.
 ASPECT_TOLERANCE = 0.01
@@ -70,8 +88,48 @@ ASPECT_TOLERANCE = 0.01
 # within 2; brightened and grayscale copies are typically 10-80 away, watermarks 2-4.
 EDIT_FREE = 2.0
 EDIT_SPAN = 6.0
+# A lossy copy with at least this share of the best lossy copy's bytes and bits per pixel
+# scores as well on both: which of two such copies was re-encoded from the other cannot be
+# told from their sizes (a re-encode at a higher quality adds bytes, not picture), so bytes
+# alone must not pick the keeper. Heavier compression (quality 40 against 90: about a
+# quarter) still costs.
+COMPRESSION_TOLERANCE = 1 / 3
+# A JPEG saved at this IJG quality or above kept what its picture had (the libjpeg default;
+# the public corpus's originals are saved at 75-100): a lower quality costs in proportion.
+# The quality, not the bytes: a re-save at a higher quality makes more bytes of what an
+# earlier save left.
+GOOD_JPEG_QUALITY = 75
+# A copy at least this sharp as the cluster's lower median scores 1 on sharpness: re-encodes
+# and rotations move the measure by a few percent, which must not pick the keeper.
+SHARPNESS_TOLERANCE = 0.8
 # Scores closer than this are a tie (floating-point noise must not pick the keeper).
 SCORE_EPSILON = 1e-6
+# A lossless picture whose DCT sample fits a same-size JPEG's quantization lattice at least
+# this well (signals.conversion_fit: 0 for a picture that never was that JPEG, about 1 for
+# its decode) is a conversion of it. Measured on the public corpus: the PNG conversions of its
+# 17 JPEG originals fit 0.63-0.97 (ImageMagick's float and fast IDCTs too: within 0.02), PNG
+# originals against their own JPEG exports at quality 50-98 at most 0.14.
+CONVERSION_FIT = 0.4
+# A JPEG whose luma steps average at most this is saved at the highest qualities: its decode
+# is the lossless picture's to within a level whichever was made from which, and the fit has
+# too few coefficients to tell (steps of 1 fit every picture).
+NEAR_LOSSLESS_STEP = 1.5
+# Lossy formats whose working-size picture is computed from the full decode, as a lossless
+# file's is: equal stored sharpness (the same 256-pixel picture) means the same pixels.
+FULL_DECODE_LOSSY = frozenset({"WEBP", "HEIF", "HEIC", "AVIF", "JPEG2000"})
+# A member with the camera's EXIF ranks above one without unless it is clearly worse: less
+# than this share of the largest picture, under half the bits per pixel of the best lossy
+# copy of about its size, or edited (cropped, framed, recoloured).
+METADATA_MIN_RESOLUTION = 0.9
+METADATA_MIN_BPP = 0.5
+# Default folder hints (the tie-breaks of copies of equal quality): path components of
+# camera folders (DCF names such as 100CANON, 100APPLE), and of folders copies land in.
+_CAMERA_FOLDER = re.compile(r"^(dcim|camera|camera roll|\d{3}[a-z0-9_]{5})$", re.IGNORECASE)
+_COPY_FOLDER = re.compile(
+    r"^(downloads?|whatsapp( images| media)?|telegram( images| desktop)?|exports?|exported|"
+    r"web|backups?|\.?trash)$",
+    re.IGNORECASE,
+)
 
 _COPY_NAME = re.compile(
     r"(^copy of )|(^copie de )|([ _-]copy( \d+)?$)|(\(\d+\)$)|( - copy$)|(^kopie van )|"
@@ -102,6 +160,15 @@ class Candidate:
     # The picture inside added borders (None: the whole file, or not known for an old row).
     content_width: int | None = None
     content_height: int | None = None
+    # What tells a conversion (signals.conversion_fit): a JPEG's luma quantization table, a
+    # lossless picture's DCT sample.
+    jpeg_quant: bytes | None = None
+    dct_sample: bytes | None = None
+
+    @property
+    def has_metadata(self) -> bool:
+        """The camera's EXIF: make/model or the date taken."""
+        return self.camera is not None or self.taken_at is not None
 
     @property
     def picture_width(self) -> int:
@@ -154,6 +221,9 @@ class Ranked:
     parts: dict[str, float]
     rule: int  # +1 preferred, -1 avoided, 0 neither (or both)
     rank: int = 0
+    # A conversion of another member: (that member, how it is shown), else None.
+    converted: tuple[Candidate, str] | None = None
+    protected: bool = False  # has the camera's metadata and is not clearly worse
 
 
 @dataclass
@@ -184,6 +254,20 @@ def rule_value(path: str, rules: Rules) -> int:
     return int(preferred) - int(avoided)
 
 
+def folder_hint(path: str) -> tuple[int, str]:
+    """The default folder hint of a path and the folder that gives it: -1 in a folder copies
+    land in (Downloads, WhatsApp, Telegram, export, web, backup), +1 in a camera folder
+    (DCIM, Camera, a DCF folder such as 100CANON), 0 otherwise."""
+    folders = path.split("/")[:-1]
+    for folder in folders:
+        if _COPY_FOLDER.match(folder):
+            return -1, folder
+    for folder in folders:
+        if _CAMERA_FOLDER.match(folder):
+            return 1, folder
+    return 0, ""
+
+
 def looks_like_copy(path: str) -> bool:
     """True for names like ``IMG_1 (1).jpg``, ``IMG_1 - Copy.jpg``, ``Copy of IMG_1.jpg``."""
     stem = os.path.splitext(os.path.basename(path))[0].strip()
@@ -200,7 +284,7 @@ def format_rank(candidate: Candidate) -> float:
         return FORMAT_RANK_LOSSLESS
     if fmt in HIGH_EFFICIENCY_FORMATS:
         return FORMAT_RANK_HIGH_EFFICIENCY
-    if fmt in ("JPEG", "MPO"):
+    if fmt in ("JPEG", "MPO", "WEBP"):  # lossy WebP: the picture depends on the quality
         return FORMAT_RANK_JPEG
     return FORMAT_RANK_LOSSY
 
@@ -209,9 +293,13 @@ def _ratio(value: float, best: float) -> float:
     return value / best if best > 0 else 1.0
 
 
+def _capped(value: float, best: float) -> float:
+    return min(1.0, _ratio(value, COMPRESSION_TOLERANCE * best))
+
+
 def _exif_value(candidate: Candidate, most_tags: int) -> float:
     # Tag counts saturate: an orientation tag alone is not "rich EXIF", 20 tags are.
-    tags = min(candidate.exif_tags, EXIF_TAGS_FULL) / EXIF_TAGS_FULL
+    tags = min(max(candidate.exif_tags - EXIF_TAGS_ANY, 0), EXIF_TAGS_FULL) / EXIF_TAGS_FULL
     return (
         0.4 * (candidate.camera is not None) + 0.3 * (candidate.taken_at is not None) + 0.3 * tags
     )
@@ -225,21 +313,72 @@ class _Best:
     # added borders, if any (a picture measured inside bars is a few pixels off).
     framing: Candidate
     pixels: int
-    size: int  # of the lossy members
-    bpp: float  # of the lossy members
-    sharpness: float
+    size: dict[str, int]  # of the lossy members, per codec
+    bpp: dict[str, float]  # of the lossy members, per codec
+    sharpness: float  # the lower median: what most copies reach
     exif_tags: int
 
     @classmethod
     def of(cls, cluster: Sequence[Candidate]) -> _Best:
+        sharpness = sorted(c.sharpness for c in cluster)
         return cls(
             framing=max(cluster, key=lambda c: (not c.bordered, c.pixels, -c.image_id)),
             pixels=max(c.pixels for c in cluster),
-            size=max((c.size for c in cluster if not c.lossless), default=0),
-            bpp=max((c.bpp for c in cluster if not c.lossless), default=0.0),
-            sharpness=max(c.sharpness for c in cluster),
+            size=_most(cluster, lambda c: c.size),
+            bpp=_most(cluster, lambda c: c.bpp),
+            sharpness=sharpness[(len(sharpness) - 1) // 2],
             exif_tags=max(c.exif_tags for c in cluster),
         )
+
+
+def codec(candidate: Candidate) -> str:
+    """The codec a lossy file's bytes are counted in: bits per pixel compare files of one
+    codec only (a WebP needs fewer than a JPEG of the same picture)."""
+    fmt = candidate.format.upper()
+    return "JPEG" if fmt == "MPO" else fmt
+
+
+def quality_of(candidate: Candidate) -> int | None:
+    """A JPEG's estimated IJG quality (``signals.jpeg_quality``), None for other files and
+    for rows indexed without the table."""
+    if candidate.jpeg_quant is None or codec(candidate) != "JPEG" or candidate.lossless:
+        return None
+    return jpeg_quality(candidate.jpeg_quant)
+
+
+def compression(candidate: Candidate, best_bpp: float) -> float:
+    """1.0 for a file that kept what its picture had, less for a heavily compressed one: a
+    lossless file 1.0; a JPEG its quality over GOOD_JPEG_QUALITY (at most 1: what the last
+    save discarded, which a re-save at a higher quality does not bring back); another lossy
+    file its bits per pixel over COMPRESSION_TOLERANCE of the best of its codec's."""
+    if candidate.lossless:
+        return 1.0
+    quality = quality_of(candidate)
+    if quality is not None:
+        return min(1.0, quality / GOOD_JPEG_QUALITY)
+    return _capped(candidate.bpp, best_bpp)
+
+
+def compression_text(keeper: Candidate, lower: Candidate) -> str:
+    """The words for the keeper's lesser compression than ``lower``'s."""
+    kq, lq = quality_of(keeper), quality_of(lower)
+    if kq is not None and lq is not None:
+        return f"less compressed: JPEG quality {kq} vs {lq}"
+    return (
+        f"less compressed: {human_bytes(keeper.size)} vs {human_bytes(lower.size)} "
+        f"({keeper.bpp:.1f} vs {lower.bpp:.1f} bits per pixel)"
+    )
+
+
+def _most(cluster: Sequence[Candidate], measure: Callable[[Candidate], _N]) -> dict[str, _N]:
+    """The largest measure of the cluster's lossy members, per codec."""
+    out: dict[str, _N] = {}
+    for c in cluster:
+        if not c.lossless:
+            key, value = codec(c), measure(c)
+            if key not in out or value > out[key]:
+                out[key] = value
+    return out
 
 
 def score_parts(
@@ -252,9 +391,13 @@ def score_parts(
         "format": format_rank(candidate),
         # A lossless file loses nothing to compression, whatever its size: size and bits per
         # pixel rank the lossy copies among themselves.
-        "size": 1.0 if candidate.lossless else _ratio(candidate.size, best.size),
-        "bpp": 1.0 if candidate.lossless else _ratio(candidate.bpp, best.bpp),
-        "sharpness": _ratio(candidate.sharpness, best.sharpness),
+        # Among lossy files, a copy with at least COMPRESSION_TOLERANCE of the best's bytes
+        # and bits per pixel scores 1: a re-encode at a higher quality adds bytes, not picture.
+        "size": compression(candidate, best.bpp.get(codec(candidate), 0.0)),
+        "bpp": compression(candidate, best.bpp.get(codec(candidate), 0.0)),
+        # Noise and over-sharpening halos raise the measure as detail does: being sharper
+        # than most copies earns nothing, being blurrier than most costs.
+        "sharpness": min(1.0, _ratio(candidate.sharpness, SHARPNESS_TOLERANCE * best.sharpness)),
         "exif": _exif_value(candidate, best.exif_tags),
         "unedited": float(_same_framing(candidate, best.framing) and not candidate.bordered)
         * fidelity(candidate),
@@ -322,20 +465,91 @@ def rank(cluster: Sequence[Candidate], rules: Rules | None = None) -> Ranking:
     for candidate in cluster:
         parts = score_parts(candidate, cluster, best)
         ranked.append(Ranked(candidate, total(parts), parts, rule_value(candidate.path, rules)))
+    for item in ranked:
+        item.converted = next(
+            ((o, how) for o in cluster if (how := conversion(item.candidate, o)) is not None),
+            None,
+        )
+    for item in ranked:
+        item.protected = _protected(item, cluster, best)
     ranked.sort(key=_sort_key)
     for place, item in enumerate(ranked):
         item.rank = place
     return Ranking(ranked=ranked, reasons=explain(ranked, rules))
 
 
-def _sort_key(item: Ranked) -> tuple[int, float, bool, int, int, str, int]:
+SAME_PIXELS = "same pixels"
+SAME_PICTURE = "the same picture to within a level (saved at the highest quality)"
+
+
+def conversion(lossless: Candidate, lossy: Candidate) -> str | None:
+    """How ``lossless`` is shown to be a conversion of ``lossy`` (SAME_PIXELS or
+    SAME_PICTURE), or None.
+
+    Only a lossless file of the lossy one's size (no added borders) can be: for a JPEG, its
+    DCT sample must lie on the JPEG's quantization lattice (``signals.conversion_fit``), or
+    the JPEG must be saved at the highest qualities where no picture can be told from its
+    decode; for a lossy format decoded in full at index time (WebP, HEIF, AVIF), the stored
+    working-size pictures must be the same (equal sharpness measures). And the lossless file
+    must not be older than the lossy one.
+    """
+    if not lossless.lossless or lossy.lossless or lossless.is_raw or lossy.is_raw:
+        return None
+    if lossless.bordered or lossy.bordered:
+        return None
+    if (lossless.width, lossless.height) != (lossy.width, lossy.height):
+        return None
+    if lossless.mtime_ns < lossy.mtime_ns:
+        # Written before the lossy file, so not made from it, whatever the fit: a PNG original
+        # that was itself once a JPEG (scikit-image's coins.png) fits the lattice of its own
+        # JPEG exports. (A copy that does not keep the times may reorder the two: the
+        # conversion then goes unproven and the score ranks them, as before.)
+        return None
+    fmt = lossy.format.upper()
+    if fmt in ("JPEG", "MPO"):
+        if lossy.jpeg_quant is None or not lossless.dct_sample:
+            return None
+        fit = conversion_fit(lossless.dct_sample, lossy.jpeg_quant)
+        if fit is None:
+            near = sum(lossy.jpeg_quant) / len(lossy.jpeg_quant) <= NEAR_LOSSLESS_STEP
+            return SAME_PICTURE if near else None
+        return SAME_PIXELS if fit >= CONVERSION_FIT else None
+    if fmt in FULL_DECODE_LOSSY and lossless.sharpness > 0:
+        return SAME_PIXELS if lossless.sharpness == lossy.sharpness else None
+    return None
+
+
+def _protected(item: Ranked, cluster: Sequence[Candidate], best: _Best) -> bool:
+    """Whether the member keeps the camera's metadata (or is a camera raw file) and is not
+    clearly worse than the cluster's best: a conversion, under METADATA_MIN_RESOLUTION of the
+    largest picture, edited (cropped, framed, recoloured), or a lossy file under
+    METADATA_MIN_BPP of the bits per pixel of the best lossy copy about as large."""
+    c = item.candidate
+    if not (c.has_metadata or c.is_raw) or item.converted is not None:
+        return False
+    large = METADATA_MIN_RESOLUTION * best.pixels
+    if c.pixels < large or item.parts["unedited"] < 0.5:
+        return False
+    if c.lossless:
+        return True
+    peers = max(
+        (o.bpp for o in cluster if not o.lossless and o.pixels >= large and codec(o) == codec(c)),
+        default=0.0,
+    )
+    return c.bpp >= METADATA_MIN_BPP * peers
+
+
+def _sort_key(item: Ranked) -> tuple[int, bool, bool, float, bool, int, int, int, str, int]:
     c = item.candidate
     return (
         -item.rule,
+        item.converted is not None,
+        not item.protected,
         -round(item.score / SCORE_EPSILON),
         looks_like_copy(c.path),
-        len(c.path),
         c.mtime_ns,
+        -folder_hint(c.path)[0],
+        len(c.path),
         c.path,
         c.image_id,
     )
@@ -405,6 +619,8 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
             higher = " scores higher but" if first.score > keeper.score + SCORE_EPSILON else ""
             reasons.append(f"{name}{higher} is in an avoided folder (--avoid {pattern})")
 
+    reasons.extend(_precedence_reasons(keeper, others))
+
     # The parts where the keeper beats every-or-some other member, by weighted advantage.
     advantages: list[tuple[float, str]] = []
 
@@ -422,17 +638,15 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
         original = "original format" if k.is_raw else "better format"
         add("format", f"{original}: {format_name(k)} vs {format_name(worse_format)}")
     same_size = [
-        o.candidate
+        o
         for o in others
-        if abs(o.candidate.pixels - k.pixels) <= 0.01 * k.pixels and not o.candidate.lossless
+        if abs(o.candidate.pixels - k.pixels) <= 0.01 * k.pixels
+        and not o.candidate.lossless
+        and codec(o.candidate) == codec(k)
     ]
-    lower_bpp = min(same_size, key=lambda c: c.bpp, default=None)
-    if not k.lossless and lower_bpp is not None and lower_bpp.bpp < k.bpp * 0.95:
-        add(
-            "bpp",
-            f"less compressed: {human_bytes(k.size)} vs {human_bytes(lower_bpp.size)} "
-            f"({k.bpp:.1f} vs {lower_bpp.bpp:.1f} bits per pixel)",
-        )
+    lower = min(same_size, key=lambda o: o.parts["bpp"], default=None)
+    if not k.lossless and lower is not None and lower.parts["bpp"] < keeper.parts["bpp"]:
+        add("bpp", compression_text(k, lower.candidate))
     blurrier = min(others, key=lambda o: o.candidate.sharpness).candidate
     if blurrier.sharpness < k.sharpness * 0.9:
         add("sharpness", f"sharper: {k.sharpness:.3g} vs {blurrier.sharpness:.3g}")
@@ -474,6 +688,39 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
     return reasons
 
 
+def _precedence_reasons(keeper: Ranked, others: Sequence[Ranked]) -> list[str]:
+    """Why the keeper ranks above members the score alone would not put below it: its
+    conversions, and copies without the camera's metadata."""
+    k = keeper.candidate
+    out = []
+    for other in others:
+        if other.converted is not None and other.converted[0].image_id == k.image_id:
+            o = other.candidate
+            larger = f"{o.size / k.size:.1f}x larger" if k.size else "larger"
+            out.append(
+                f"the {format_name(o)} {os.path.basename(o.path)} is a conversion of this "
+                f"{format_name(k)}: {other.converted[1]}, {larger}"
+            )
+            break
+    if keeper.protected:
+        higher = [o for o in others if not o.protected and o.score > keeper.score + SCORE_EPSILON
+                  and o.converted is None and o.rule == keeper.rule]  # fmt: skip
+        if higher:
+            o = max(higher, key=lambda item: item.score).candidate
+            lacks = "is clearly worse" if o.has_metadata else "has none"
+            out.append(
+                f"keeps the camera's metadata ({metadata_text(k)}); "
+                f"{os.path.basename(o.path)} scores higher but {lacks}"
+            )
+    return out
+
+
+def metadata_text(c: Candidate) -> str:
+    """The camera and the date taken, as known ("camera raw" for a raw file without)."""
+    words = [w for w in (c.camera, f"taken {c.taken_at[:10]}" if c.taken_at else None) if w]
+    return ", ".join(words) or "camera raw"
+
+
 def _min_part(items: Sequence[Ranked], part: str) -> float:
     return min(item.parts[part] for item in items)
 
@@ -485,12 +732,23 @@ def _tie_break_reason(keeper: Ranked, others: Sequence[Ranked]) -> str:
     )
     same = "identical copies" if identical else "same quality"
     rival = others[0].candidate
-    if looks_like_copy(rival.path) and not looks_like_copy(k.path):
+    return tie_break_text(same, k.path, rival.path, k.mtime_ns < rival.mtime_ns)
+
+
+def tie_break_text(same: str, kept: str, rival: str, older: bool) -> str:
+    """The tie-break that put the keeper (path ``kept``) above the next member (``rival``;
+    ``older``: the keeper's modification time is earlier)."""
+    if looks_like_copy(rival) and not looks_like_copy(kept):
         return f"{same}; the others' names look like copies"
-    if len(k.path) < len(rival.path):
-        return f"{same}; shortest path"
-    if k.mtime_ns < rival.mtime_ns:
+    if older:
         return f"{same}; oldest file"
-    if k.path < rival.path:
+    (kh, kf), (rh, rf) = folder_hint(kept), folder_hint(rival)
+    if kh > rh:
+        if kh > 0:
+            return f"{same}; in a camera folder ({kf}; a default hint, --avoid overrides it)"
+        return f"{same}; the others are in a {rf} folder (a default hint, --prefer overrides it)"
+    if len(kept) < len(rival):
+        return f"{same}; shortest path"
+    if kept < rival:
         return f"{same}; first path in alphabetical order"
     return f"{same}; lowest image id"

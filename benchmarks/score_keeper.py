@@ -72,8 +72,10 @@ def main() -> None:
           f"clusters ({100 * result['share']:.1f} %)")  # fmt: skip
     if args.list:
         for item in result["wrong"]:
-            print(f"  kept {item['kept']} ({item['kind']}) over {item['original']}: "
-                  f"{'; '.join(item['reasons'])}")
+            print(
+                f"  kept {item['kept']} ({item['kind']}) over {item['original']}: "
+                f"{'; '.join(item['reasons'])}"
+            )
 
 
 if __name__ == "__main__":

@@ -63,6 +63,9 @@ class PlannedAction:
     file: IndexedFile  # the duplicate to act on
     keeper: IndexedFile
     destination: bytes | None  # quarantine (move) or backup (links) path, before collisions
+    # The camera's metadata this copy has and its keeper lacks ("camera Canon EOS 5D, date
+    # taken 2021-06-01"), as the report says: lost from the library when the copy goes.
+    metadata_lost: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,7 @@ class PlannedAction:
             "keeper_id": self.keeper.image_id,
             "keeper_path": display(self.keeper.path),
             "destination": display(self.destination) if self.destination else None,
+            "metadata_lost": self.metadata_lost,
         }
 
 
@@ -95,6 +99,11 @@ class ActionPlan:
     refused: list[Refusal] = field(default_factory=list)
 
     @property
+    def metadata_lost(self) -> list[PlannedAction]:
+        """The actions on copies that hold camera metadata their keeper lacks."""
+        return [a for a in self.actions if a.metadata_lost]
+
+    @property
     def bytes(self) -> int:
         """Bytes the acted-on files take (hard links of one file counted once)."""
         sizes = {(a.file.device, a.file.inode): a.file.size for a in self.actions}
@@ -108,6 +117,7 @@ class ActionPlan:
             "files": len(self.actions),
             "bytes": self.bytes,
             "actions": [a.to_dict() for a in self.actions],
+            "metadata_lost": len(self.metadata_lost),
             "refused": [asdict(r) for r in self.refused],
         }
 
@@ -325,7 +335,20 @@ def _plan_cluster(
         destination = None
         if plan.quarantine is not None:
             destination = os.path.join(plan.quarantine, labels[row.root], row.relpath)
-        plan.actions.append(PlannedAction(cid, row.file, keeper.file, destination))
+        lost = metadata_lost(keeper_member, member)
+        plan.actions.append(PlannedAction(cid, row.file, keeper.file, destination, lost))
+
+
+def metadata_lost(keeper: dict[str, Any], member: dict[str, Any]) -> str | None:
+    """The camera's metadata (camera, date taken: the report's fields) that ``member`` has
+    and ``keeper`` lacks, in words, or None."""
+    lost = []
+    camera, taken = member.get("camera"), member.get("taken_at")
+    if isinstance(camera, str) and camera and not keeper.get("camera"):
+        lost.append(f"camera {camera}")
+    if isinstance(taken, str) and taken and not keeper.get("taken_at"):
+        lost.append(f"date taken {taken[:10]}")
+    return ", ".join(lost) or None
 
 
 def _member_problem(

@@ -36,6 +36,7 @@ from .quality import (
     RAW_EXTENSIONS,
     RICHER_EXIF_TAGS,
     SCORE_EPSILON,
+    SHARPNESS_EXCESS,
     SHARPNESS_TOLERANCE,
     WEIGHTS,
     Candidate,
@@ -50,6 +51,7 @@ from .quality import (
     looks_like_copy,
     no_borders_text,
     rule_value,
+    sharpness_text,
     tie_break_text,
 )
 from .signals import jpeg_quality
@@ -263,6 +265,15 @@ def _capped(value: np.ndarray, best: np.ndarray) -> np.ndarray:
     return result
 
 
+def _sharpness_parts(value: np.ndarray, most: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """``quality.sharpness_part`` of each position."""
+    excess = (members >= 3) & (most > 0) & (value > SHARPNESS_EXCESS * most)
+    safe = np.where(excess, value, 1.0)
+    capped = np.minimum(1.0, _ratio(value, SHARPNESS_TOLERANCE * most))
+    result: np.ndarray = np.where(excess, SHARPNESS_EXCESS * most / safe, capped)
+    return result
+
+
 def _lower_median(values: np.ndarray, cluster: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Per cluster, the lower median of the values (``quality._Best.sharpness``)."""
     ordered = values[np.lexsort((values, cluster))]
@@ -406,7 +417,7 @@ def rank_clusters(
         "format": fmt_rank,
         "size": compressed,
         "bpp": compressed,
-        "sharpness": np.minimum(1.0, _ratio(sharp, SHARPNESS_TOLERANCE * best_sharp[cluster])),
+        "sharpness": _sharpness_parts(sharp, best_sharp[cluster], seg.sizes[cluster]),
         "exif": 0.4 * has_camera + 0.3 * has_date + 0.3 * tags,
         "unedited": (framing & ~bordered).astype(np.float64) * fidelity,
     }
@@ -480,6 +491,7 @@ def rank_clusters(
             parts=parts,
             source=_reordered(source, order),
             codec=group_codec[order],
+            sharp_ref=best_sharp[cluster][order],
             protected=protected[order],
         ),
         table,
@@ -576,6 +588,7 @@ class _Ranked:
     parts: dict[str, np.ndarray]
     source: np.ndarray  # the position each is a conversion of, or -1
     codec: np.ndarray  # a number per codec (quality.codec)
+    sharp_ref: np.ndarray  # the cluster's lower median sharpness
     protected: np.ndarray
 
 
@@ -628,8 +641,8 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
     lower, any_same = first(same_size, r.parts["bpp"])
     bpp_ok = ~r.lossless[keeper] & any_same & (r.parts["bpp"][lower] < r.parts["bpp"][keeper])
     bpp_ok &= gain("bpp") > SCORE_EPSILON
-    blurrier, _ = first(other, r.sharp)
-    sharp_ok = (r.sharp[blurrier] < r.sharp[keeper] * 0.9) & (gain("sharpness") > SCORE_EPSILON)
+    blurrier, _ = first(other, r.parts["sharpness"])
+    sharp_ok = gain("sharpness") > SCORE_EPSILON
     poorer, _ = first(other, r.parts["exif"])
     exif_ok = (r.parts["exif"][keeper] > r.parts["exif"][poorer]) & (gain("exif") > SCORE_EPSILON)
     cropped, any_cropped = first(other & ~r.framing)
@@ -685,8 +698,10 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
             text = compression_text(table.candidate(_row(r, k)), table.candidate(_row(r, lo)))
             advantages.append((gains["bpp"][c], text))
         if sharp:
-            ksh, bsh = float(r.sharp[k]), float(r.sharp[bl])
-            advantages.append((gains["sharpness"][c], f"sharper: {ksh:.3g} vs {bsh:.3g}"))
+            text = sharpness_text(
+                table.candidate(_row(r, k)), table.candidate(_row(r, bl)), float(r.sharp_ref[k])
+            )
+            advantages.append((gains["sharpness"][c], text))
         if exif:
             exif_text = _exif_text(r, table, k, po)
             if exif_text is not None:

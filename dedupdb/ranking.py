@@ -216,24 +216,31 @@ def _segment_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return result
 
 
-def _qualities(
-    table: Table, rows: np.ndarray, codecs: list[str], lossless: np.ndarray
-) -> np.ndarray:
-    """Per position, a JPEG's estimated quality (``quality.quality_of``), 0 where none."""
-    out = np.zeros(len(rows), dtype=np.float64)
-    if table.jpeg_quant is None:
-        return out
+def _codecs(table: Table, rows: np.ndarray, lossless: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per position: a number per codec (``quality.codec``), and a JPEG's estimated quality
+    (``quality.quality_of``; 0 where none). Formats and tables repeat: each is looked at once."""
+    codes: dict[str, int] = {}
+    by_format: dict[str, int] = {}
+    code = np.empty(len(rows), dtype=np.int64)
+    picks = rows.tolist()
+    for i, row in enumerate(picks):
+        fmt = table.format[row]
+        number = by_format.get(fmt)
+        if number is None:
+            number = by_format[fmt] = codes.setdefault(codec_of(fmt), len(codes))
+        code[i] = number
+    quality = np.zeros(len(rows), dtype=np.float64)
+    if table.jpeg_quant is None or "JPEG" not in codes:
+        return code, quality
     cache: dict[bytes, int] = {}
-    for i, (row, name, loss) in enumerate(
-        zip(rows.tolist(), codecs, lossless.tolist(), strict=True)
-    ):
-        steps = table.jpeg_quant[row]
-        if steps is None or name != "JPEG" or loss:
-            continue
-        if steps not in cache:
-            cache[steps] = jpeg_quality(steps)
-        out[i] = cache[steps]
-    return out
+    for i in np.flatnonzero((code == codes["JPEG"]) & ~lossless).tolist():
+        steps = table.jpeg_quant[picks[i]]
+        if steps is not None:
+            found = cache.get(steps)
+            if found is None:
+                found = cache[steps] = jpeg_quality(steps)
+            quality[i] = found
+    return code, quality
 
 
 def codec_of(fmt: str) -> str:
@@ -242,20 +249,12 @@ def codec_of(fmt: str) -> str:
     return "JPEG" if upper == "MPO" else upper
 
 
-def _groups(cluster: np.ndarray, codecs: list[str]) -> np.ndarray:
-    """A number per position, the same for the positions of one cluster and codec."""
-    names: dict[str, int] = {}
-    code = np.array([names.setdefault(c, len(names)) for c in codecs], dtype=np.int64)
-    _, group = np.unique(cluster * max(len(names), 1) + code, return_inverse=True)
-    result: np.ndarray = group.reshape(-1)
-    return result
-
-
 def _group_max(values: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Per position, the largest value of its group."""
-    most = np.full(int(group.max()) + 1 if len(group) else 0, -np.inf)
-    np.maximum.at(most, group, values.astype(np.float64))
-    result: np.ndarray = most[group].astype(values.dtype)
+    """Per position, the largest value of its group (numbers 0..groups-1)."""
+    order = np.lexsort((values, group))
+    last = np.flatnonzero(np.append(group[order][1:] != group[order][:-1], True))
+    most = values[order][last]  # groups in ascending number, each its largest value
+    result: np.ndarray = most[group]
     return result
 
 
@@ -390,12 +389,10 @@ def rank_clusters(
     largest = _first(cluster, starts, -pixels, image_id)
     best_pixels = pixels[largest]
     # quality._Best.size and .bpp: per cluster and codec
-    codecs = [codec_of(table.format[r]) for r in rows.tolist()]
-    group = _groups(cluster, codecs)
-    group_codec = np.unique(codecs, return_inverse=True)[1].reshape(-1)
+    group_codec, quality = _codecs(table, rows, lossless)
+    group = np.unique(cluster * (int(group_codec.max()) + 1) + group_codec, return_inverse=True)[1]
     best_bpp = _group_max(np.where(lossy, bpp, 0.0), group)
     # quality.compression: a JPEG's quality, another lossy file's bits per pixel
-    quality = _qualities(table, rows, codecs, lossless)
     compressed = np.where(
         lossless,
         1.0,
@@ -535,9 +532,11 @@ def _size_pairs(
     ll, lo = np.flatnonzero(able & lossless), np.flatnonzero(able & ~lossless)
     if not len(ll) or not len(lo):
         return []
-    keys = np.stack([cluster, width, height], axis=1)
-    _, code = np.unique(keys[np.concatenate([ll, lo])], axis=0, return_inverse=True)
-    code = code.reshape(-1)
+    both = np.concatenate([ll, lo])
+    # one integer per (cluster, width, height): sides are under 2**20 (Pillow's limits)
+    keys = (cluster[both] << 40) | (np.minimum(width[both], 2**20 - 1) << 20)
+    keys |= np.minimum(height[both], 2**20 - 1)
+    code = np.unique(keys, return_inverse=True)[1].reshape(-1)
     ll_code, lo_code = code[: len(ll)], code[len(ll) :]
     paired = np.isin(lo_code, ll_code)
     lossy_of: dict[int, list[int]] = {}

@@ -497,6 +497,7 @@ def _settle_forward(action: str, entry: Action) -> tuple[bool, bytes | None]:
         return fileops.lstat_or_none(path) is None, None
     if action == TRASH:
         if fileops.lstat_or_none(path) is not None:
+            fileops.drop_orphan_trash_info(path)  # trashing began: the info, not the move
             return False, None
         return True, fileops.find_in_trash(path)
     assert dest is not None
@@ -529,9 +530,7 @@ def _is_our_link(entry: Action) -> bool:
 def _settle(src: bytes, dst: bytes, content_hash: bytes, prefer: str) -> str:
     """Bring a move caught mid-way to one place: "source" or "destination" (``prefer`` wins
     when the file is in both), or a reason why neither can be trusted."""
-    partial = dst + fileops.PARTIAL_SUFFIX
-    if fileops.lstat_or_none(partial) is not None:
-        os.unlink(partial)  # an unfinished copy; the source is intact
+    fileops.drop_partial_copies(src, dst)  # a copy stopped part-way, in either direction
     src_st, dst_st = fileops.lstat_or_none(src), fileops.lstat_or_none(dst)
     if src_st is not None and dst_st is not None:
         if fileops.same_file(src_st, dst_st):  # linked, not yet unlinked: one file, two names
@@ -638,15 +637,9 @@ def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:
         raise _Skip("it was deleted: delete cannot be undone")
     if action == TRASH:
         if fileops.lstat_or_none(path) is not None and entry.state == PLANNED:
+            fileops.drop_orphan_trash_info(path)  # never trashed, or only its info written
             return
-        trashed = dest or fileops.find_in_trash(path)
-        if trashed is None or fileops.lstat_or_none(trashed) is None:
-            raise _Skip(
-                "it is not in the trash any more (or this system's trash is not "
-                "readable by dedupdb): restore it from the trash yourself"
-            )
-        _check_free(path)
-        fileops.untrash(trashed, path, entry.content_hash)
+        _undo_trash(entry, dest or fileops.find_in_trash(path))
         return
     assert dest is not None
     if action in (HARDLINK, SYMLINK) and _is_our_link(entry):
@@ -673,6 +666,29 @@ def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:
     _remove_empty_folders(os.path.dirname(dest), quarantine)
 
 
+def _undo_trash(entry: Action, trashed: bytes | None) -> None:
+    """Take a file out of the trash, or finish doing so: an undo stopped mid-way can leave it
+    under both names (linked back, not yet unlinked from the trash), a partial copy (a trash
+    on another filesystem), or back in place with its ``.trashinfo`` left behind."""
+    path = entry.path
+    if trashed is not None and (fileops.lstat_or_none(trashed) or fileops.lstat_or_none(path)):
+        where = _settle(path, trashed, entry.content_hash, prefer="source")
+    else:
+        where = "source" if fileops.lstat_or_none(path) is not None else "gone"
+    if where == "source":
+        if _hash_or_none(path) != entry.content_hash:
+            raise _Skip(f"something else is at {display(path)} now; it stays in the trash")
+        if trashed is not None:
+            fileops.drop_trash_info(trashed)
+        return
+    if where != "destination" or trashed is None:
+        raise _Skip(
+            "it is not in the trash any more (or this system's trash is not "
+            "readable by dedupdb): restore it from the trash yourself"
+        )
+    fileops.untrash(trashed, path, entry.content_hash)
+
+
 def _remove_empty_folders(folder: bytes, top: bytes | None) -> None:
     """Tidy the quarantine after an undo: remove the folders it emptied, up to its top."""
     while top is not None and folder.startswith(top.rstrip(b"/") + b"/"):
@@ -681,11 +697,6 @@ def _remove_empty_folders(folder: bytes, top: bytes | None) -> None:
         except OSError:
             return
         folder = os.path.dirname(folder)
-
-
-def _check_free(path: bytes) -> None:
-    if fileops.lstat_or_none(path) is not None:
-        raise _Skip(f"something else is at {display(path)} now; it stays in the trash")
 
 
 def _note(store: Store, entry_id: int, reason: str) -> None:

@@ -2,8 +2,9 @@
 terminal. Library errors (``DedupdbError``) become one line on stderr and exit code 1 here;
 anything unexpected becomes one line too (``--debug`` shows the traceback).
 
-Exit codes: 0 success (duplicates found or not), 1 some files could not be processed or an
-action was refused, 2 usage errors, 130 interrupted (Ctrl+C or SIGTERM).
+Exit codes: 0 success (duplicates found or not; an index run whose unreadable files were
+recorded and listed is a success), 1 an error or a refused action, 2 usage errors, 3 ``index
+--strict`` when some files could not be read, 130 interrupted (Ctrl+C or SIGTERM).
 Colours only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org).
 """
 
@@ -24,6 +25,7 @@ import click
 
 from .defaults import DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S, ENV_VAR, default_database_path
 from .errors import DedupdbError
+from .walk import printable  # every name or message printed for people goes through it
 
 if TYPE_CHECKING:
     from .index import IndexSummary, Progress
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_PROBLEMS = 1
+EXIT_UNREADABLE = 3  # `index --strict`: the run completed, but some files could not be read
 EXIT_INTERRUPTED = 130
 
 
@@ -70,7 +73,7 @@ def handle_errors(func: F) -> F:
         except DedupdbError as err:
             if _debug():
                 raise
-            click.secho(f"Error: {err}", fg="red", err=True)  # message (hint)
+            click.secho(f"Error: {printable(str(err))}", fg="red", err=True)  # message (hint)
             sys.exit(EXIT_PROBLEMS)
 
     return wrapper  # type: ignore[return-value]
@@ -81,11 +84,14 @@ def _debug() -> bool:
     return bool(ctx and ctx.find_root().params.get("debug"))
 
 
-def _open(db: str | None, *, create: bool = True) -> Store:
-    """Open the database; only ``index`` makes one where there is none (``create``)."""
+def _open(db: str | None, *, create: bool = True, reading: bool = False) -> Store:
+    """Open the database; only ``index`` makes one where there is none (``create``). A command
+    that only reads (``reading``) opens a database it cannot write read-only, and says so."""
     from .store import open_store
 
-    store = open_store(db, create=create)
+    store = open_store(db, create=create, reading=reading)
+    if store.read_only:
+        click.echo(f"Note: {printable(store.read_only)}.", err=True)
     _started()
     return store
 
@@ -113,9 +119,12 @@ def _started() -> None:
 
 EPILOG = """\b
 Exit codes:
-  0  success, whether duplicates were found or not
-  1  some files could not be processed, or an action was refused (an error)
-  2  usage error (unknown option, missing argument)
+  0  success, whether duplicates were found or not; an index run that
+     could not read some files (recorded, listed, skipped) succeeded too
+  1  an error, or an action that was refused or skipped files
+  2  usage error (unknown option, missing argument, options that conflict)
+  3  `index --strict` only: the run completed, but some files could not
+     be read (`dedupdb status --errors` lists them)
   130  interrupted (Ctrl+C, SIGTERM): run the same command again to continue
 
 \b
@@ -147,14 +156,24 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Find duplicate and near-duplicate images, remember them in a database, and tell you
-    which copy to keep.
+    which copy to keep. Nothing on disk changes until you run `apply --yes`, and every
+    apply can be undone.
 
     \b
-    Examples:
-      dedupdb index ~/Pictures          # index (again: only new or changed files)
-      dedupdb status                    # what the database holds
+    Workflow:
+      1. dedupdb index ~/Pictures                 # read and fingerprint (again: only new files)
+      2. dedupdb report --html report.html        # clusters, keepers and why; open the HTML
+      3. dedupdb apply                            # the plan for the report you just made
+         dedupdb apply --yes                      # do it: duplicates go to a quarantine folder
+      4. dedupdb undo                             # put everything back
+
+    \b
+    More examples:
+      dedupdb report --prefer Originals --avoid Downloads --html report.html
+      dedupdb report --exact                      # byte-identical copies only
+      dedupdb status --errors                     # files that could not be read
       dedupdb index /mnt/nas/photos --db /mnt/nas/dedupdb.sqlite
-      dedupdb backup ~/dedupdb-backup.sqlite
+      dedupdb history                             # apply runs, for `undo RUN`
     """
     if os.environ.get("NO_COLOR"):
         ctx.color = False
@@ -221,6 +240,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "marked missing). Without it, dedupdb refuses: an empty folder is usually a drive that is "
     "not mounted.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit with code 3 when some files could not be read (for scripts that must notice "
+    "them). Without it such files are recorded, listed, and the run exits 0.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -237,6 +262,7 @@ def index_command(
     timeout: float,
     min_resolution: int,
     allow_empty: bool,
+    strict: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -244,13 +270,21 @@ def index_command(
     unchanged ones are skipped without being opened. Safe to interrupt: run it again to
     continue where it stopped.
 
+    Files that cannot be read (truncated, damaged, not images) are recorded with the reason
+    and listed; the run still succeeds (exit 0) unless --strict is given (exit 3).
+    `dedupdb status --errors` lists them later; --retry-errors tries them again.
+
     \b
     Examples:
       dedupdb index ~/Pictures
       dedupdb index /photos --exclude '@eaDir' --exclude '*.tmp' --workers 4
       dedupdb index /photos --json > summary.json
+      dedupdb index /photos --strict || echo "some files could not be read"
     """
+    from .walk import absolute_root
     from .workers import start_early
+
+    absolute_root(root)  # before anything is started or created (no database for a typo)
 
     # The workers start first when the run will have files to decode: each loads and warms up
     # the decode and hash code while this process loads the database code and opens it.
@@ -287,8 +321,8 @@ def index_command(
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
         click.echo(format_summary(summary))
-    if summary.failed:
-        sys.exit(EXIT_PROBLEMS)
+    if summary.failed and strict:
+        sys.exit(EXIT_UNREADABLE)
 
 
 def _exit_interrupted(bar: _ProgressBar, message: str) -> NoReturn:
@@ -330,7 +364,7 @@ class _ProgressBar:
 
 def format_summary(summary: IndexSummary) -> str:
     lines = [
-        f"Indexed {summary.root} in {summary.seconds:.1f} s",
+        f"Indexed {printable(summary.root)} in {summary.seconds:.1f} s",
         f"  new        {summary.new:>9,}",
         f"  changed    {summary.changed:>9,}",
         f"  moved      {summary.moved:>9,}",
@@ -344,9 +378,14 @@ def format_summary(summary: IndexSummary) -> str:
             f"  known bad  {summary.known_bad:>9,}   (failed before, unchanged; --retry-errors)"
         )
     for failure in summary.failures[:10]:
-        lines.append(f"  ! {failure['path']}: {failure['reason']}")
+        lines.append(f"  ! {printable(failure['path'])}: {printable(failure['reason'])}")
     if summary.failed > 10:
         lines.append(f"  ... and {summary.failed - 10} more (`dedupdb status --errors`)")
+    if summary.failed:
+        lines.append(
+            f"{summary.failed:,} file{'s' if summary.failed != 1 else ''} could not be read: "
+            "recorded and left out of reports (list: `dedupdb status --errors`)."
+        )
     return "\n".join(lines)
 
 
@@ -366,7 +405,7 @@ def status_command(db: str | None, show_errors: bool, as_json: bool) -> None:
     """
     from .status import status
 
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         result = status(store)
         errors = _failures(store) if show_errors else []
@@ -380,7 +419,7 @@ def status_command(db: str | None, show_errors: bool, as_json: bool) -> None:
         return
     click.echo(format_status(result))
     for error in errors:
-        click.echo(f"  {error['kind']}: {error['path']}: {error['reason']}")
+        click.echo(f"  {error['kind']}: {printable(error['path'])}: {printable(error['reason'])}")
 
 
 def _failures(store: Store) -> list[dict[str, str]]:
@@ -404,7 +443,7 @@ def format_status(result: Status) -> str:
     size = f"{result.size_bytes / 1e6:,.1f} MB" if result.size_bytes is not None else "n/a"
     params = result.hash_params or {}
     lines = [
-        f"Database: {result.database} ({size})",
+        f"Database: {printable(result.database)} ({size})",
         f"Schema:   {result.schema_version}"
         + ("" if result.schema_version == result.schema_head else f" (head {result.schema_head})"),
         f"Hashes:   size {params.get('hash_size', '-')}, version {params.get('version', '-')}",
@@ -414,7 +453,7 @@ def format_status(result: Status) -> str:
         lines.append("No folders indexed yet: dedupdb index FOLDER")
     for root in result.roots:
         lines.append(
-            f"  {root.path}: {root.present:,} images, {root.missing:,} missing, "
+            f"  {printable(root.path)}: {root.present:,} images, {root.missing:,} missing, "
             f"{root.failed:,} failed, {root.skipped:,} skipped "
             f"(last indexed {root.last_indexed_at or 'never (interrupted)'})"
         )
@@ -493,6 +532,12 @@ def _open_output(path: str) -> Any:
     help="A second hash whose matches (at its tuned threshold) are added: it finds copies "
     "the first misses (crops, watermarks). 'none': the first hash alone.",
 )
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Byte-identical copies only (same content, whatever the name or date): no "
+    "similar-looking pictures, so nothing to review but the keeper.",
+)
 @click.option("--no-rotations", is_flag=True, help="Do not match rotated or mirrored copies.")
 @click.option("--no-crops", is_flag=True, help="Do not match cropped copies.")
 @click.option(
@@ -537,6 +582,7 @@ def report_command(
     hash_name: str,
     threshold: int | None,
     second_hash: str,
+    exact: bool,
     no_rotations: bool,
     no_crops: bool,
     turned_crops: bool,
@@ -555,13 +601,29 @@ def report_command(
       dedupdb report                                  # summary on the terminal
       dedupdb report --html report.html --json report.json
       dedupdb report --threshold 6 --ssim 0.8 --prefer '*/originals/*' --avoid Downloads
+      dedupdb report --exact --html exact.html        # byte-identical copies only
       dedupdb report --csv - | less
     """
-    from .decisions import remember_clusters
+    if not quiet and sys.stderr.isatty():  # a word at once, before loading the report's code
+        click.echo("Finding duplicates among the indexed images ...", err=True)
+    from .decisions import remember_report
     from .html_report import make_thumbnails, render_html
-    from .report import ReportOptions, build_report, cluster_membership, write_csv, write_json
+    from .report import (
+        ReportOptions,
+        actionable,
+        build_report,
+        cluster_membership,
+        write_csv,
+        write_json,
+    )
 
+    if exact and (threshold is not None or ssim is not None):
+        other = "--threshold" if threshold is not None else "--ssim"
+        raise click.UsageError(
+            f"--exact and {other} cannot be used together: --exact compares file contents"
+        )
     options = ReportOptions(
+        exact=exact,
         hash=hash_name,
         threshold=threshold,
         rotations=not no_rotations,
@@ -572,10 +634,10 @@ def report_command(
         crops=not no_crops,
         turned_crops=turned_crops,
     )
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         result = build_report(store, options)
-        remembered = remember_clusters(store, cluster_membership(result))
+        remembered = remember_report(store, cluster_membership(result), actionable(result))
     finally:
         store.close()
     if json_file:
@@ -598,32 +660,37 @@ def report_command(
         click.echo(format_report_summary(result))
         if not remembered:
             click.echo(
-                "(the database is read-only: `not-duplicate --cluster` cannot use this report)"
+                "(the database is read-only: `apply` and `not-duplicate --cluster` cannot use "
+                "this report)"
             )
         for name, path in (("HTML", html_file), ("JSON", json_file), ("CSV", csv_file)):
             if path:
-                click.echo(f"Wrote the {name} report to {path}")
+                click.echo(f"Wrote the {name} report to {printable(path)}")
 
 
 def format_report_summary(result: Any) -> str:
     from .quality import human_bytes
 
     summary, settings = result.summary, result.settings
-    threshold = settings["threshold"] if settings["threshold"] is not None else "default"
     lines = [
-        f"Compared {summary.images:,} images ({settings['hash']}, threshold {threshold}, "
-        f"rotations {'on' if settings['rotations'] else 'off'}"
-        + (f", SSIM >= {settings['ssim']}" if settings["ssim"] is not None else "")
-        + ")",
-        f"  clusters     {summary.clusters:>9,}   ({summary.exact_clusters:,} of exact copies)",
-        f"  duplicates   {summary.duplicates:>9,}",
+        f"Compared {summary.images:,} images ({settings_text(settings)})",
+        f"  clusters     {summary.clusters:>9,}   "
+        f"({summary.exact_clusters:,} entirely byte-identical)",
+        f"  duplicates   {summary.duplicates:>9,}   "
+        + (
+            "(all byte-identical)"
+            if settings.get("exact")
+            else f"({summary.exact_duplicates:,} byte-identical to another copy: "
+            "`--exact` for those only)"
+        ),
         f"  reclaimable  {human_bytes(summary.reclaimable_bytes):>9}",
     ]
     if summary.excluded_pairs:
         lines.append(f"  pairs you marked not duplicates: {summary.excluded_pairs:,} (left out)")
     if summary.failures:
         lines.append(
-            f"  {summary.failures:,} files could not be indexed (`dedupdb status --errors`)"
+            f"  {summary.failures:,} file{'s' if summary.failures != 1 else ''} could not be "
+            "indexed (`dedupdb status --errors`)"
         )
     if not summary.images:
         lines.append("Nothing indexed yet: dedupdb index FOLDER")
@@ -631,8 +698,8 @@ def format_report_summary(result: Any) -> str:
         keeper = next(m for m in cluster.members if m.keeper)
         lines.append(
             f"  #{cluster.id}: {len(cluster.members)} files, "
-            f"{human_bytes(cluster.reclaimable_bytes)} reclaimable; keep {keeper.path} "
-            f"({'; '.join(cluster.reasons)})"
+            f"{human_bytes(cluster.reclaimable_bytes)} reclaimable; keep {printable(keeper.path)} "
+            f"({printable('; '.join(cluster.reasons))})"
         )
     if len(result.clusters) > 5:
         lines.append(f"  ... and {len(result.clusters) - 5:,} more clusters (--html FILE)")
@@ -676,11 +743,17 @@ def not_duplicate_command(
         mark_not_duplicates,
     )
 
-    store = _open(db, create=False)
+    if list_all and (paths or cluster_ids or forget):
+        given = "PATHS" if paths else "--cluster" if cluster_ids else "--forget"
+        raise click.UsageError(f"--list and {given} cannot be used together")
+    store = _open(db, create=False, reading=list_all)
     try:
         if list_all:
             for decision in list_not_duplicates(store):
-                click.echo(f"{decision.created_at}  {decision.path_a}  <->  {decision.path_b}")
+                click.echo(
+                    f"{decision.created_at}  {printable(decision.path_a)}  <->  "
+                    f"{printable(decision.path_b)}"
+                )
             return
         groups = [last_cluster(store, cid) for cid in cluster_ids]
         if paths:
@@ -733,12 +806,10 @@ _VERBS = {
     "folder layout under DIR/<root name>/) [default: quarantine/ next to the database]. "
     "--hardlink/--symlink keep the replaced files there too.",
 )
-@click.option("--trash", "mode", flag_value="trash", help="Send duplicates to the desktop trash.")
-@click.option("--hardlink", "mode", flag_value="hardlink", help="Replace duplicates by hard links.")
-@click.option(
-    "--symlink", "mode", flag_value="symlink", help="Replace duplicates by symbolic links."
-)
-@click.option("--delete", "mode", flag_value="delete", help="Delete duplicates. Cannot be undone.")
+@click.option("--trash", is_flag=True, help="Send duplicates to the desktop trash.")
+@click.option("--hardlink", is_flag=True, help="Replace duplicates by hard links.")
+@click.option("--symlink", is_flag=True, help="Replace duplicates by symbolic links.")
+@click.option("--delete", is_flag=True, help="Delete duplicates. Cannot be undone.")
 @click.option("--yes", is_flag=True, help="Do it (without --yes: only print the plan).")
 @click.option("--resume", is_flag=True, help="Finish an apply run that was interrupted.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan or the result as JSON.")
@@ -748,7 +819,10 @@ def apply_command(
     report: str | None,
     db: str | None,
     move_to: str | None,
-    mode: str | None,
+    trash: bool,
+    hardlink: bool,
+    symlink: bool,
+    delete: bool,
     yes: bool,
     resume: bool,
     as_json: bool,
@@ -760,13 +834,15 @@ def apply_command(
     (size, time, content hash, and its keeper's); anything changed is skipped. Every run is
     journaled: `dedupdb undo` reverses it, `--resume` finishes one that was interrupted.
 
-    REPORT is a JSON file from `dedupdb report --json` (edit keepers or remove clusters
-    first if you like); without it, the current report with `dedupdb report`'s default
-    settings is used.
+    Without REPORT, apply acts on the last report you made (`dedupdb report`): its clusters
+    and keepers, as chosen with its options (--prefer, --threshold, ...); the plan says which
+    report that is. REPORT is a JSON file from `dedupdb report --json` (edit keepers or
+    remove clusters first if you like).
 
     \b
     Examples:
-      dedupdb apply                      # plan from the current report; nothing changes
+      dedupdb report --html report.html  # review it first
+      dedupdb apply                      # plan from that report; nothing changes
       dedupdb report --json report.json && dedupdb apply report.json
       dedupdb apply report.json --move-to /mnt/nas/dedupdb-quarantine --yes
       dedupdb apply report.json --hardlink --yes
@@ -774,7 +850,9 @@ def apply_command(
     """
     from .actions import MOVE, apply, load_report, plan_actions, report_source
     from .actions import resume as resume_run
+    from .decisions import last_report
 
+    mode = _one_action(trash=trash, hardlink=hardlink, symlink=symlink, delete=delete)
     if move_to is not None and mode in ("trash", "delete"):
         raise click.UsageError(f"--move-to does not go with --{mode}")
     if resume and (report is not None or mode is not None or move_to is not None):
@@ -792,7 +870,7 @@ def apply_command(
         if resume:
             result = resume_run(store, progress)
         else:
-            data = load_report(report) if report is not None else _current_report(store)
+            data = load_report(report) if report is not None else last_report(store)
             plan = plan_actions(
                 store, data, mode or MOVE, quarantine=move_to, source=report_source(report)
             )
@@ -823,31 +901,71 @@ def apply_command(
         sys.exit(EXIT_PROBLEMS)
 
 
-def _current_report(store: Store) -> dict[str, Any]:
-    """The report `dedupdb report` writes with its default settings, built now."""
-    from .report import ReportOptions, build_report
+def _one_action(**flags: bool) -> str | None:
+    """The one action asked for (None: the default, move), or a usage error naming two."""
+    chosen = [name for name, given in flags.items() if given]
+    if len(chosen) > 1:
+        raise click.UsageError(
+            f"--{chosen[0]} and --{chosen[1]} cannot be used together: choose one action"
+        )
+    return chosen[0] if chosen else None
 
-    return build_report(store, ReportOptions()).to_dict()
+
+def _when(stamp: str | None) -> str:
+    """A report's UTC time stamp as the local time it was made."""
+    from datetime import datetime, timezone
+
+    if stamp is None:
+        return "at an unknown time"
+    try:
+        made = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return stamp
+    return made.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def settings_text(settings: dict[str, Any]) -> str:
+    """A report's settings in a few words: the options that decide clusters and keepers."""
+    if settings.get("exact"):
+        words = ["exact copies only"]
+    else:
+        threshold = settings.get("threshold")
+        bits = threshold if threshold is not None else "default"
+        words = [f"{settings.get('hash', 'phash')}, threshold {bits}"]
+        if settings.get("second_hash"):
+            words.append(f"+ {settings['second_hash']}")
+        words.append(f"rotations {'on' if settings.get('rotations', True) else 'off'}")
+        words.append(f"crops {'on' if settings.get('crops', True) else 'off'}")
+        if settings.get("ssim") is not None:
+            words.append(f"SSIM >= {settings['ssim']}")
+    for name in ("prefer", "avoid"):
+        if settings.get(name):
+            words.append(f"{name} {' '.join(settings[name])}")
+    return ", ".join(words)
 
 
 def format_plan(plan: Any) -> str:
-    from .walk import display
-
     verb = _VERBS[plan.action]
-    lines = [f"Plan: {verb} {len(plan.actions):,} files ({_size(plan.bytes)})"]
+    lines = [
+        f"Report: {printable(plan.source)}, made {_when(plan.generated_at)} "
+        f"({settings_text(plan.settings)})",
+        f"Plan: {verb} {len(plan.actions):,} files ({_size(plan.bytes)})",
+    ]
     if plan.quarantine is not None:
-        lines[0] += f"; originals go to {display(plan.quarantine)}"
+        lines[1] += f"; originals go to {printable(plan.quarantine)}"
     keeper = None
     for item in plan.actions:
         if item.keeper.path != keeper:
             keeper = item.keeper.path
-            lines.append(f"  cluster {item.cluster}: keep {display(keeper)}")
-        target = f" -> {display(item.destination)}" if plan.action == "move" else ""
-        lines.append(f"    {verb} {display(item.file.path)}{target}")
+            lines.append(f"  cluster {item.cluster}: keep {printable(keeper)}")
+        target = f" -> {printable(item.destination)}" if plan.action == "move" else ""
+        lines.append(f"    {verb} {printable(item.file.path)}{target}")
         if item.metadata_lost:
-            lines.append(f"      ! it has {item.metadata_lost}; the keeper has not")
+            lines.append(f"      ! it has {printable(item.metadata_lost)}; the keeper has not")
     for refusal in plan.refused:
-        lines.append(f"  ! cluster {refusal.cluster}: {refusal.path}: {refusal.reason}")
+        lines.append(
+            f"  ! cluster {refusal.cluster}: {printable(refusal.path)}: {printable(refusal.reason)}"
+        )
     if plan.action == "delete":
         lines.append("Delete cannot be undone: --move-to or --trash can.")
     if plan.action in ("hardlink", "symlink"):
@@ -863,14 +981,12 @@ def format_plan(plan: Any) -> str:
 def _metadata_warnings(plan: Any) -> list[str]:
     """What the plan's copies hold that their keepers lack, one line per copy and a summary
     (empty when nothing is lost)."""
-    from .walk import display
-
     lost = plan.metadata_lost
     if not lost:
         return []
     lines = [
-        f"Warning: {display(a.file.path)} has {a.metadata_lost}; its keeper "
-        f"{display(a.keeper.path)} has not"
+        f"Warning: {printable(a.file.path)} has {printable(a.metadata_lost)}; its keeper "
+        f"{printable(a.keeper.path)} has not"
         for a in lost
     ]
     lines.append(
@@ -887,7 +1003,7 @@ def format_result(result: Any) -> str:
         f"({_size(result.bytes)}), {len(result.skipped):,} skipped."
     ]
     for skip in result.skipped[:50]:
-        lines.append(f"  ! {skip.path}: {skip.reason}")
+        lines.append(f"  ! {printable(skip.path)}: {printable(skip.reason)}")
     if len(result.skipped) > 50:
         lines.append(f"  ... and {len(result.skipped) - 50} more (`dedupdb history --json`)")
     if result.action == "delete":
@@ -928,7 +1044,7 @@ def undo_command(run: int | None, db: str | None, as_json: bool) -> None:
             f"{len(result.skipped):,} left alone."
         )
         for skip in result.skipped:
-            click.echo(f"  ! {skip.path}: {skip.reason}")
+            click.echo(f"  ! {printable(skip.path)}: {printable(skip.reason)}")
     if result.skipped:
         sys.exit(EXIT_PROBLEMS)
 
@@ -949,7 +1065,7 @@ def history_command(db: str | None, as_json: bool) -> None:
 
     from .actions import history
 
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         runs = history(store)
     finally:
@@ -959,6 +1075,10 @@ def history_command(db: str | None, as_json: bool) -> None:
         return
     if not runs:
         click.echo("No apply runs yet.")
+        return
+    click.echo(
+        f"{'RUN':>4}  {'STARTED':<{len(runs[0].started_at)}}  {'ACTION':<8} {'STATE':<13} FILES"
+    )
     for r in runs:
         line = (
             f"{r.id:>4}  {r.started_at}  {r.action:<8} {r.status:<13} {r.done:,} done "
@@ -969,7 +1089,7 @@ def history_command(db: str | None, as_json: bool) -> None:
         if r.planned:
             line += f", {r.planned:,} unfinished"
         if r.quarantine:
-            line += f"  -> {r.quarantine}"
+            line += f"  -> {printable(r.quarantine)}"
         click.echo(line)
 
 
@@ -990,12 +1110,15 @@ def backup_command(target: str, db: str | None) -> None:
 
     from .store import backup
 
-    store = _open(db, create=False)
+    store = _open(db, create=False, reading=True)
     try:
         written = backup(store, Path(target))
     finally:
         store.close()
-    click.echo(f"Backed up {store.sqlite_path} to {written} ({written.stat().st_size:,} bytes).")
+    click.echo(
+        f"Backed up {printable(str(store.sqlite_path))} to {printable(str(written))} "
+        f"({written.stat().st_size:,} bytes)."
+    )
 
 
 def _terminate(signum: int, _frame: Any) -> None:
@@ -1017,8 +1140,9 @@ def main() -> None:
             raise
         where = traceback.extract_tb(err.__traceback__)[-1]
         click.secho(
-            f"Error: unexpected {type(err).__name__}: {err} (at {os.path.basename(where.filename)}"
-            f":{where.lineno}; run with --debug for the traceback, and please report it)",
+            f"Error: unexpected {type(err).__name__}: {printable(str(err))} "
+            f"(at {os.path.basename(where.filename)}:{where.lineno}; run with --debug for the "
+            "traceback, and please report it)",
             fg="red",
             err=True,
         )

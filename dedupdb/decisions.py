@@ -27,6 +27,10 @@ from .store import Store
 from .walk import display
 
 LAST_REPORT_KEY = "last_report_clusters"
+# What `dedupdb apply` without a report file acts on: the last report's time, settings,
+# clusters and keepers, with each member's path and content hash (to refuse a file that
+# changed since), recorded when the report was made.
+LAST_REPORT_DOCUMENT_KEY = "last_report"
 # A cluster of n pictures is n(n-1)/2 decisions; beyond this many members, refuse (a cluster
 # that large is a matching problem: lower --threshold instead).
 MAX_CLUSTER_DECISION = 200
@@ -210,6 +214,37 @@ def remember_clusters(store: Store, clusters: dict[int, list[int]]) -> bool:
     except OperationalError:
         return False
     return True
+
+
+def remember_report(store: Store, clusters: dict[int, list[int]], document: dict[str, Any]) -> bool:
+    """Keep the last report: its clusters (for ``--cluster ID``) and the document ``apply``
+    acts on (``report.actionable``), in one transaction. Returns False when the database
+    cannot be written (e.g. a read-only file): reporting still works."""
+    try:
+        with store.transaction() as session:
+            store.set_setting(session, LAST_REPORT_KEY, {str(k): v for k, v in clusters.items()})
+            store.set_setting(session, LAST_REPORT_DOCUMENT_KEY, document)
+    except OperationalError:
+        return False
+    return True
+
+
+def last_report(store: Store) -> dict[str, Any]:
+    """The document the last ``dedupdb report`` recorded for ``apply``; raises
+    ``DedupdbError`` saying which report to make when there is none."""
+    document = store.get_setting(LAST_REPORT_DOCUMENT_KEY)
+    if isinstance(document, dict):
+        return document
+    if store.get_setting(LAST_REPORT_KEY) is not None:
+        raise DedupdbError(
+            "the last report was made by an older dedupdb, which did not record its keepers",
+            "run `dedupdb report` again with the options you want, review it, then "
+            "`dedupdb apply` (or give a report file: `dedupdb apply report.json`)",
+        )
+    raise DedupdbError(
+        "no report has been made yet: apply acts on the last report you reviewed",
+        "run `dedupdb report --html report.html`, look at it, then `dedupdb apply`",
+    )
 
 
 def last_cluster(store: Store, cluster_id: int) -> list[int]:

@@ -8,7 +8,9 @@ A move within one filesystem is ``link(src, dst)`` then ``unlink(src)``: ``link`
 ``dst`` exists, so nothing is ever overwritten, and a crash between the two leaves one file
 under two names (never a half file). Across filesystems (``EXDEV``) it copies to a partial
 name, fsyncs, verifies the copy's content hash, renames it into place (again without
-overwriting), and only then removes the source.
+overwriting), and only then removes the source. A copy stopped part-way (a crash, kill -9)
+leaves ``dst.dedupdb-partial`` next to the destination, on whichever side the move was going
+to: ``drop_partial_copies`` removes it once the file is known to be whole elsewhere.
 """
 
 from __future__ import annotations
@@ -161,6 +163,22 @@ def copy_verified(src: bytes, dst: bytes, expected_hash: bytes) -> None:
         raise
 
 
+def drop_partial_copies(a: bytes, b: bytes) -> None:
+    """Remove the partial copies a stopped move between ``a`` and ``b`` (either way) left.
+
+    A partial copy is only ever made while its source is whole, and the source is removed
+    only after the copy was renamed into place: so while ``a`` or ``b`` exists, a partial copy
+    is never the only one. Without either, it is left alone (something else moved the file).
+    """
+    if lstat_or_none(a) is None and lstat_or_none(b) is None:
+        return
+    for partial in (a + PARTIAL_SUFFIX, b + PARTIAL_SUFFIX):
+        st = lstat_or_none(partial)
+        if st is not None and stat.S_ISREG(st.st_mode):
+            os.unlink(partial)
+            fsync_dir(os.path.dirname(partial))
+
+
 def is_link_to(path: bytes, keeper: bytes, keeper_stat: os.stat_result | None) -> bool:
     """True when ``path`` is a symlink resolving to ``keeper`` or a hard link of it."""
     st = lstat_or_none(path)
@@ -222,6 +240,25 @@ def _trash_dirs(path: bytes) -> list[tuple[bytes, bytes]]:
 def find_in_trash(path: bytes) -> bytes | None:
     """The trashed copy of ``path``: the newest ``.trashinfo`` whose Path names it."""
     best: tuple[int, bytes] | None = None
+    for info, files in _trash_entries(path):
+        mtime = os.lstat(info).st_mtime_ns
+        if (best is None or mtime >= best[0]) and lstat_or_none(files) is not None:
+            best = (mtime, files)
+    return best[1] if best else None
+
+
+def drop_orphan_trash_info(path: bytes) -> None:
+    """Remove the ``.trashinfo`` files naming ``path`` whose trashed file is not there: what
+    a trashing stopped between writing the info and moving the file leaves behind."""
+    for info, files in _trash_entries(path):
+        if lstat_or_none(files) is None:
+            os.unlink(info)
+
+
+def _trash_entries(path: bytes) -> list[tuple[bytes, bytes]]:
+    """(``.trashinfo`` file, the trashed file it describes) for each one whose Path is
+    ``path``."""
+    found = []
     for trash_dir, topdir in _trash_dirs(path):
         with os.scandir(os.path.join(trash_dir, b"info")) as entries:
             for entry in entries:
@@ -233,11 +270,9 @@ def find_in_trash(path: bytes) -> bytes | None:
                 original = os.path.join(topdir, original)  # absolute paths stay absolute
                 if os.path.normpath(original) != os.path.normpath(path):
                     continue
-                mtime = entry.stat().st_mtime_ns
                 files = os.path.join(trash_dir, b"files", entry.name[: -len(b".trashinfo")])
-                if (best is None or mtime >= best[0]) and lstat_or_none(files) is not None:
-                    best = (mtime, files)
-    return best[1] if best else None
+                found.append((entry.path, files))
+    return found
 
 
 def _trashinfo_path(info: bytes) -> bytes | None:
@@ -254,6 +289,11 @@ def _trashinfo_path(info: bytes) -> bytes | None:
 def untrash(trashed: bytes, path: bytes, expected_hash: bytes) -> None:
     """Move a trashed file back to ``path`` (never overwriting) and drop its ``.trashinfo``."""
     move(trashed, path, expected_hash)
+    drop_trash_info(trashed)
+
+
+def drop_trash_info(trashed: bytes) -> None:
+    """Remove the ``.trashinfo`` of a file taken out of the trash (if it is still there)."""
     trash_dir = os.path.dirname(os.path.dirname(trashed))
     info = os.path.join(trash_dir, b"info", os.path.basename(trashed) + b".trashinfo")
     if lstat_or_none(info) is not None:

@@ -26,7 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from . import __version__
 from .decode import to_rgb
 from .quality import WEIGHTS, human_bytes
-from .report import Report
+from .report import Report, ReportCluster, cropped_members
 
 THUMB_SIZE = 160
 THUMB_QUALITY = 70
@@ -106,6 +106,31 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def distance_notes(cluster: ReportCluster, settings: Mapping[str, Any]) -> dict[int, str]:
+    """Why a member's distance from the keeper may exceed the report's threshold, in words,
+    by image id: a cropped copy is compared on the matching part of the picture (its whole
+    frame is far from the keeper's), and a pair found by the second hash is within that
+    hash's threshold rather than the first's."""
+    cropped = cropped_members(cluster)
+    threshold = settings.get("threshold")
+    second = settings.get("second_hash")
+    notes = {}
+    for member in cluster.members:
+        if member.keeper:
+            continue
+        if member.image_id in cropped:
+            notes[member.image_id] = "cropped copy: matched on the part both show"
+        elif cluster.keeper in cropped:
+            notes[member.image_id] = "the keeper is a cropped copy of it"
+        elif isinstance(threshold, int) and member.distance > threshold:
+            notes[member.image_id] = (
+                f"matched on {second}, the second hash"
+                if second
+                else "matched through the other copies"
+            )
+    return notes
+
+
 def render_html(
     report: Report,
     thumbnails: Mapping[int, str] | None = None,
@@ -118,9 +143,12 @@ def render_html(
     data["thumbnails"] = {str(k): v for k, v in (thumbnails or {}).items()}
     data["thumbnail_clusters"] = thumbnail_clusters if thumbnails is not None else 0
     data["weights"] = WEIGHTS
-    for cluster in data["clusters"]:
+    for cluster, built in zip(data["clusters"], report.clusters, strict=True):
         cluster.pop("pairs", None)  # not shown; keeps the page light
+        notes = distance_notes(built, report.settings)
         for member in cluster["members"]:
+            if member["image_id"] in notes:
+                member["note"] = notes[member["image_id"]]
             for unused in _NOT_SHOWN:
                 member.pop(unused, None)
             if (member.get("picture_width"), member.get("picture_height")) in (

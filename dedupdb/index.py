@@ -39,7 +39,6 @@ from .errors import (
     DatabaseBusyError,
     EmptyRootError,
     ParameterMismatchError,
-    RootNotFoundError,
 )
 from .hashparams import HashParams
 from .models import FAILED, LINKED, MISSING, PRESENT, SKIPPED, Failure, Image, Root, Run
@@ -51,7 +50,7 @@ from .store import (
     running_apply,
     translate_operational_error,
 )
-from .walk import FileEntry, WalkProblem, display, walk
+from .walk import FileEntry, WalkProblem, absolute_root, display, walk
 from .workers import (
     Indexed,
     KnownContent,
@@ -552,7 +551,7 @@ def index(
     """
     options = options or IndexOptions()
     started = time.monotonic()
-    root_bytes = _absolute_root(root)
+    root_bytes = absolute_root(root)
     try:
         params = resolve_params(store, options)
         root_id = _ensure_root(store, root_bytes)
@@ -698,15 +697,6 @@ def _known(store: Store, params: HashParams) -> dict[int, frozenset[bytes]]:
         return {size: frozenset(prefixes) for size, prefixes in by_size.items()}
 
 
-def _absolute_root(root: str | os.PathLike[str] | bytes) -> bytes:
-    path = os.path.abspath(os.fsencode(root))
-    if not os.path.exists(path):
-        raise RootNotFoundError(f"folder not found: {display(path)}")
-    if not os.path.isdir(path):
-        raise RootNotFoundError(f"not a folder: {display(path)}", "give the folder that holds it")
-    return path
-
-
 def resolve_params(store: Store, options: IndexOptions) -> HashParams:
     """The hash parameters for this run; refuses a mismatch with the database unless rehash."""
     stored = store.get_setting(HASH_PARAMS_KEY)
@@ -725,14 +715,15 @@ def resolve_params(store: Store, options: IndexOptions) -> HashParams:
 
 
 def _ensure_root(store: Store, root: bytes) -> int:
+    """The root's row id, inserted if new: in one statement that lets a concurrent insert of
+    the same root win (two runs started together on one folder), then read back."""
     with store.transaction() as session:
-        found = session.execute(select(Root.id).where(Root.path == root)).scalar_one_or_none()
-        if found is not None:
-            return int(found)
-        row = Root(path=root, display_path=display(root), created_at=_now())
-        session.add(row)
-        session.flush()
-        return row.id
+        session.execute(
+            store.insert(Root)
+            .values(path=root, display_path=display(root), created_at=_now())
+            .on_conflict_do_nothing(index_elements=["path"])
+        )
+        return int(session.execute(select(Root.id).where(Root.path == root)).scalar_one())
 
 
 def _refuse_empty_root(store: Store, root_id: int, root: bytes) -> None:

@@ -97,6 +97,9 @@ class ActionPlan:
     quarantine: bytes | None
     actions: list[PlannedAction] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    # The report acted on: when it was made and with which settings (as it records them).
+    generated_at: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def metadata_lost(self) -> list[PlannedAction]:
@@ -113,6 +116,7 @@ class ActionPlan:
         return {
             "action": self.action,
             "source": self.source,
+            "report": {"generated_at": self.generated_at, "settings": self.settings},
             "quarantine": display(self.quarantine) if self.quarantine else None,
             "files": len(self.actions),
             "bytes": self.bytes,
@@ -194,7 +198,15 @@ def plan_actions(
         folder = os.path.abspath(
             os.fsencode(quarantine) if quarantine is not None else default_quarantine(store)
         )
-    plan = ActionPlan(action=action, source=source, quarantine=folder)
+    made = report.get("generated_at")
+    settings = report.get("settings")
+    plan = ActionPlan(
+        action=action,
+        source=source,
+        quarantine=folder,
+        generated_at=made if isinstance(made, str) else None,
+        settings=dict(settings) if isinstance(settings, dict) else {},
+    )
     clusters = [c for c in report["clusters"] if isinstance(c, dict)]
     ids = {
         m.get("image_id")
@@ -377,6 +389,9 @@ def _stale(member: dict[str, Any], row: _Row) -> str | None:
     return None
 
 
+LAST_REPORT = "last report"
+
+
 def report_source(path: str | os.PathLike[str] | None) -> str:
-    """How a plan names its report in the history: the file, or the live report."""
-    return os.path.abspath(os.fspath(path)) if path is not None else "current report"
+    """How a plan names its report in the history: the file, or the last report made."""
+    return os.path.abspath(os.fspath(path)) if path is not None else LAST_REPORT

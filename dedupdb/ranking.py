@@ -712,7 +712,7 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
             elif unf:
                 text = no_borders_text(table.candidate(_row(r, fr)))
             else:
-                text = "original colours (another copy is brightened, grayscale or retouched)"
+                text = ORIGINAL_COLOURS
             advantages.append((gains["unedited"][c], text))
         if not advantages:
             out.append([_tie_break(r, table, k, k + sizes[c])])
@@ -720,6 +720,12 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
         advantages.sort(key=lambda item: -item[0])
         out.append([text for _, text in advantages])
     return out
+
+
+# The keeper's reason when another copy's colours differ from the cluster's (the report names
+# a crop instead when every such copy is a cropped copy: ``report.name_the_edit``).
+ORIGINAL_COLOURS = "original colours (another copy is brightened, grayscale or retouched)"
+UNCROPPED = "uncropped (another copy is a cropped copy)"
 
 
 def _row(r: _Ranked, position: int) -> int:

@@ -30,13 +30,15 @@ from sqlalchemy.engine import make_url
 
 from . import decisions
 from .bktree import WORD_BITS
-from .cluster import find_clusters
+from .cluster import Cluster, find_clusters
 from .errors import DedupdbError
 from .hashes import ALGORITHMS, DIHEDRAL_NAMES, VARIANTS, HashParams
-from .match import MatchOptions, Rows, load_rows
+from .match import CROP, UNCROP, MatchOptions, Pair, Rows, load_rows
 from .models import PRESENT, Failure, Image, Root
 from .quality import Rules
 from .ranking import (
+    ORIGINAL_COLOURS,
+    UNCROPPED,
     Rankings,
     Segments,
     Table,
@@ -95,6 +97,8 @@ class ReportOptions:
     second_hash: str | None = MatchOptions.second_hash
     crops: bool = True  # match cropped copies through the stored crop-window hashes
     turned_crops: bool = False  # also cropped copies that were turned or mirrored (slower)
+    # Byte-identical copies only (one content hash per cluster): no perceptual matching.
+    exact: bool = False
 
     def __post_init__(self) -> None:
         for name in (self.hash, self.second_hash):
@@ -177,7 +181,10 @@ class Summary:
     clusters: int = 0
     duplicates: int = 0
     reclaimable_bytes: int = 0
-    exact_clusters: int = 0
+    exact_clusters: int = 0  # clusters whose members are all byte-identical
+    # duplicates that are byte-identical to another member of their cluster (in any cluster,
+    # also one with edited copies): per cluster, members minus distinct content hashes
+    exact_duplicates: int = 0
     images: int = 0  # present images compared
     failures: int = 0  # files the index could not read or skipped
     excluded_pairs: int = 0  # pairs left out because the user said "not duplicates"
@@ -322,6 +329,9 @@ def _find_clusters(
 ) -> tuple[list[ClusterLike], int, Rows]:
     """The clusters, the threshold used and the rows matching loaded (the report takes their
     hashes, colours, content hashes and dates from there rather than reading them again)."""
+    if options.exact:
+        rows = load_rows(store, options.hash)
+        return exact_clusters(rows), 0, rows
     match_options = MatchOptions(
         hash=options.hash,
         threshold=options.threshold,
@@ -337,6 +347,21 @@ def _find_clusters(
     rows = load_rows(store, options.hash, second[0] if second else None)
     clusters: list[ClusterLike] = list(find_clusters(store, match_options, rows))
     return clusters, match_options.resolved_threshold(params.hash_size), rows
+
+
+def exact_clusters(rows: Rows) -> list[ClusterLike]:
+    """Clusters of the byte-identical copies among the rows (one content hash each), in the
+    order ``cluster.build_clusters`` gives exact clusters: by lowest member id."""
+    by_content: dict[bytes, list[int]] = {}
+    for image_id, content in zip(rows.ids.tolist(), rows.content, strict=True):
+        by_content.setdefault(content, []).append(image_id)
+    found: list[ClusterLike] = []
+    for ids in by_content.values():
+        if len(ids) > 1:
+            pairs = [Pair(ids[0], other, 0, True, "identity") for other in ids[1:]]
+            found.append(Cluster(members=ids, exact=True, max_distance=0, pairs=pairs))
+    found.sort(key=lambda c: c.members[0])
+    return found
 
 
 def _hash_params(store: Store) -> HashParams | None:
@@ -401,6 +426,9 @@ def report_from_clusters(
         duplicates=sum(len(c.members) - 1 for c in built),
         reclaimable_bytes=sum(c.reclaimable_bytes for c in built),
         exact_clusters=sum(c.exact for c in built),
+        exact_duplicates=sum(
+            len(c.members) - len({m.content_hash for m in c.members}) for c in built
+        ),
         images=images,
         failures=failures,
         excluded_pairs=excluded_pairs,
@@ -415,6 +443,7 @@ def report_from_clusters(
             "rotations": options.rotations,
             "crops": options.crops,
             "turned_crops": options.turned_crops,
+            "exact": options.exact,
             "ssim": options.ssim,
             "second_hash": options.second_hash if options.second_hash != options.hash else None,
             "prefer": list(options.prefer),
@@ -484,21 +513,43 @@ def _assemble(
     built = []
     for number, cluster in enumerate(found):
         first = starts[number]
-        built.append(
-            ReportCluster(
-                id=0,
-                exact=cluster.exact,
-                max_distance=cluster.max_distance,
-                reclaimable_bytes=reclaimable[number],
-                keeper=members[first].image_id,
-                reasons=rankings.reasons[number],
-                members=members[first : starts[number + 1]],
-                pairs=[
-                    ReportPair(p.a, p.b, p.distance, p.exact, p.transform) for p in cluster.pairs
-                ],
-            )
+        made = ReportCluster(
+            id=0,
+            exact=cluster.exact,
+            max_distance=cluster.max_distance,
+            reclaimable_bytes=reclaimable[number],
+            keeper=members[first].image_id,
+            reasons=rankings.reasons[number],
+            members=members[first : starts[number + 1]],
+            pairs=[ReportPair(p.a, p.b, p.distance, p.exact, p.transform) for p in cluster.pairs],
         )
+        made.reasons = name_the_edit(made)
+        built.append(made)
     return built
+
+
+def cropped_members(cluster: ReportCluster) -> set[int]:
+    """The members found as a cropped copy of another (the cropped side of a crop pair)."""
+    return {
+        p.b if p.transform == CROP else p.a for p in cluster.pairs if p.transform in (CROP, UNCROP)
+    }
+
+
+def name_the_edit(cluster: ReportCluster) -> list[str]:
+    """The keeper's reasons, with the edit named as found: when every copy whose colours
+    differ from the cluster's (a low "unedited" part) is a cropped copy, the keeper is the
+    uncropped picture, not the one with the original colours (a crop's colour signature
+    differs from the whole picture's)."""
+    if ORIGINAL_COLOURS not in cluster.reasons:
+        return cluster.reasons
+    differing = {
+        m.image_id
+        for m in cluster.members
+        if not m.keeper and m.score_parts.get("unedited", 1.0) < 0.5
+    }
+    if not differing or not differing <= cropped_members(cluster):
+        return cluster.reasons
+    return [UNCROPPED if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
 
 
 @dataclass
@@ -701,6 +752,36 @@ def cluster_membership(report: Report) -> dict[int, list[int]]:
     return {c.id: [m.image_id for m in c.members] for c in report.clusters}
 
 
+def actionable(report: Report) -> dict[str, Any]:
+    """The report as ``apply`` reads it (a valid report document, ``plan.check_report``) with
+    only what acting needs: its time and settings, and per cluster its keeper and members'
+    ids, paths, content hashes and camera metadata. Recorded by
+    ``decisions.remember_report``."""
+    data = report.to_dict(clusters=False)
+    data["clusters"] = [
+        {
+            "id": c.id,
+            "exact": c.exact,
+            "keeper": c.keeper,
+            "members": [
+                {
+                    "image_id": m.image_id,
+                    "path": m.path,
+                    "path_bytes_b64": m.path_bytes_b64,
+                    "content_hash": m.content_hash,
+                    # the camera's metadata, when known: the plan warns before a copy that
+                    # has it goes while its keeper has not (plan.metadata_lost)
+                    **({"camera": m.camera} if m.camera else {}),
+                    **({"taken_at": m.taken_at} if m.taken_at else {}),
+                }
+                for m in c.members
+            ],
+        }
+        for c in report.clusters
+    ]
+    return data
+
+
 # ----------------------------------------------------------------------------- JSON and CSV
 
 
@@ -763,14 +844,29 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
+# A spreadsheet reads a cell that begins with one of these as a formula (OWASP's "CSV
+# injection"): EXIF text such as a camera maker `=HYPERLINK(...)` would become a live link.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ``'`` (OWASP's
+    advice; the spreadsheet then shows the text as it is). Numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(report: Report, out: IO[str]) -> None:
-    """One row per member, keeper first in each cluster; the reasons on the keeper's row."""
+    """One row per member, keeper first in each cluster; the reasons on the keeper's row.
+    Text that a spreadsheet would take for a formula is neutralised (``csv_cell``)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for cluster in report.clusters:
         for member in cluster.members:
             writer.writerow(
-                [
+                csv_cell(cell)
+                for cell in [
                     cluster.id,
                     int(cluster.exact),
                     cluster.max_distance,

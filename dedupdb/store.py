@@ -15,11 +15,12 @@ import re
 import shutil
 import socket
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
@@ -163,6 +164,9 @@ class Store:
     engine: Engine
     url: str
     schema_version: str
+    # Set when a SQLite database that cannot be written was opened for reading only: says why
+    # and how, for the command to tell the user (None: opened for reading and writing).
+    read_only: str | None = None
 
     @property
     def dialect(self) -> str:
@@ -202,7 +206,7 @@ class Store:
     def set_setting(self, session: Session, key: str, value: Any) -> None:
         """Insert or replace a setting in one statement: two processes writing the same key at
         once (two reports) must not both find it absent and both insert it."""
-        statement = self.insert(Setting).values(key=key, value=json.dumps(value))
+        statement = self.insert(Setting).values(key=key, value=_json_text(value))
         session.execute(
             statement.on_conflict_do_update(
                 index_elements=["key"], set_={"value": statement.excluded.value}
@@ -235,6 +239,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """A read-only connection: no journal mode to set, nothing to make durable."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
 def create_db_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -261,7 +273,11 @@ def create_db_engine(url: str) -> Engine:
 
 
 def open_store(
-    db: str | os.PathLike[str] | None = None, *, migrate: bool = True, create: bool = True
+    db: str | os.PathLike[str] | None = None,
+    *,
+    migrate: bool = True,
+    create: bool = True,
+    reading: bool = False,
 ) -> Store:
     """Open (and create or upgrade) the database named by a path or URL.
 
@@ -269,6 +285,10 @@ def open_store(
     dedupdb database, or a database that cannot be reached; with ``create`` False, also for a
     SQLite file that does not exist (a command that only reads or acts on what ``index``
     stored would otherwise leave an empty database behind a mistyped ``--db``).
+
+    A SQLite file that cannot be written (read-only media, no permission) is opened read-only
+    when the caller only reads (``reading``; ``Store.read_only`` then says so), and refused
+    with a clear message otherwise.
     """
     url = database_url(db)
     missing = None if create else _missing_sqlite_file(url)
@@ -278,6 +298,16 @@ def open_store(
             "index a folder into it first (dedupdb index FOLDER"
             + ("" if db is None and not os.environ.get(ENV_VAR) else f" --db {missing}")
             + "), or point --db or DEDUPDB_DB at your database",
+        )
+    path = _sqlite_file(url)
+    why = _unwritable(path) if path is not None else None
+    if why is not None and path is not None:
+        if reading and path.exists():
+            return _open_read_only(url, path, why)
+        raise DatabaseError(
+            f"the database {path} cannot be written: it is {why}",
+            "this command changes the database; status, report, history and not-duplicate "
+            "--list can read it where it is, or copy it to a writable place and use --db",
         )
     engine = create_db_engine(url)
     try:
@@ -303,6 +333,98 @@ def _missing_sqlite_file(url: str) -> Path | None:
         return None
     path = Path(database)
     return None if path.exists() else path
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases, memory and URI filenames)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # not a URL: ``create_db_engine`` says so
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why this process cannot write (or create) the SQLite database at ``path``, or None.
+
+    SQLite writes the file and, beside it, its journal (``-wal``, ``-shm``): the file must be
+    writable, and the folder too unless both journal files are there and writable. ``access``
+    sees read-only mounts and immutable files even for root, whom permission bits do not stop.
+    """
+    folder = path.parent
+    if not folder.is_dir():
+        return None  # created with its parents, or reported by SQLite
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is not None:
+        try:
+            if statvfs(folder).f_flag & os.ST_RDONLY:
+                return _READ_ONLY_FS
+        except OSError:
+            pass
+    journal = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    if (path.exists() and not os.access(path, os.W_OK)) or not (
+        os.access(folder, os.W_OK) or all(os.access(j, os.W_OK) for j in journal)
+    ):
+        return "not writable by this user (permissions, or an immutable file)"
+    return None
+
+
+_READ_ONLY_FS = "on a read-only filesystem"
+
+
+def _open_read_only(url: str, path: Path, why: str) -> Store:
+    """Open a SQLite database that cannot be written for reading only.
+
+    ``mode=ro`` reads it as usual, seeing what another process writes meanwhile; it needs the
+    WAL's shared-memory file (``-shm``), which cannot be created on read-only media when the
+    last writer removed it. ``immutable=1`` then reads the file as it is, without locks or
+    journal: right when nothing can write it (read-only media), and otherwise the last resort.
+    """
+    modes = ["immutable=1"] if why == _READ_ONLY_FS else ["mode=ro", "immutable=1"]
+    for mode in modes:
+        uri = f"file:{quote(str(path.absolute()))}?{mode}"
+        engine = create_engine(url, creator=_connector(uri))
+        event.listen(engine, "connect", _sqlite_read_pragmas)
+        try:
+            stored = _stored_revisions(engine)
+        except (OperationalError, DBAPIError) as err:
+            engine.dispose()
+            if mode == modes[-1]:
+                raise translate_operational_error(err, url) from err
+            continue
+        break
+    head = head_revision()
+    if stored != [head]:
+        engine.dispose()
+        current = ", ".join(stored) or "none"
+        raise DatabaseError(
+            f"the database {path} (schema {current}) is not at this dedupdb's schema {head} "
+            f"and cannot be upgraded where it is: it is {why}",
+            "copy it to a writable place and use --db there (an older database is upgraded "
+            "on open; a newer one needs a newer dedupdb)",
+        )
+    if mode == "mode=ro":
+        how = "read-only"
+    elif why == _READ_ONLY_FS:
+        how = "read-only, as immutable (nothing can write it there)"
+    else:
+        how = "read-only, as immutable: changes another process makes meanwhile are not seen"
+    return Store(
+        engine=engine,
+        url=url,
+        schema_version=head,
+        read_only=f"the database {path} is {why}: opened {how}",
+    )
+
+
+def _connector(uri: str) -> Callable[[], sqlite3.Connection]:
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+
+    return connect
 
 
 def _safe(url: str) -> str:
@@ -347,33 +469,63 @@ def _migrate(engine: Engine, url: str) -> str:
     if quick is not None and _stored_revisions(engine) == [quick]:
         return quick  # at head: nothing to do, and no need to load Alembic to know it
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from alembic.util.exc import CommandError
 
     script = ScriptDirectory.from_config(alembic_config())
     head = script.get_current_head()
     assert head is not None
-    current = _current_revision(engine)
-    if current == head:
-        return head
-    if current is not None:
-        try:
-            script.get_revision(current)
-        except CommandError as err:
+    with _schema_lock(engine) as conn:
+        # Looked at again under the lock: another process may have created or upgraded the
+        # database since the look above (two index runs started on one new database).
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return head
+        if current is not None:
+            try:
+                script.get_revision(current)
+            except CommandError as err:
+                raise DatabaseError(
+                    f"the database {_safe(url)} was written by a newer dedupdb (schema "
+                    f"{current}; this dedupdb knows up to {head})",
+                    "upgrade dedupdb (pip install -U dedupdb) or use another --db",
+                ) from err
+            _backup_sqlite(engine, url, current)
+        elif inspect(conn).get_table_names():
             raise DatabaseError(
-                f"the database {_safe(url)} was written by a newer dedupdb (schema {current}; "
-                f"this dedupdb knows up to {head})",
-                "upgrade dedupdb (pip install -U dedupdb) or use another --db",
-            ) from err
-        _backup_sqlite(engine, url, current)
-    elif inspect(engine).get_table_names():
-        raise DatabaseError(
-            f"{_safe(url)} already holds tables that are not a dedupdb database",
-            "point --db at a new file",
-        )
-    with engine.begin() as conn:
+                f"{_safe(url)} already holds tables that are not a dedupdb database",
+                "point --db at a new file",
+            )
         command.upgrade(alembic_config(conn), "head")
     return head
+
+
+# The PostgreSQL advisory lock key under which the schema is created or upgraded: any number
+# that other programs on the same database are unlikely to use ("dedupdb" in ASCII).
+_SCHEMA_LOCK_KEY = 0x646564757064_62
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the database's lock for writing the schema, committed at the
+    end: two processes opening one new (or old) database at once create (or upgrade) it one
+    after the other, the second finding it done. SQLite: ``BEGIN IMMEDIATE`` takes the write
+    lock at once (waiting up to the busy timeout for another writer); PostgreSQL: a
+    transaction-scoped advisory lock. Index runs then exclude each other as usual (the runs
+    table, which this creates)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            # pysqlite would begin only at the first INSERT, and not at all for CREATE TABLE.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
 
 def _backup_sqlite(engine: Engine, url: str, revision: str) -> Path | None:
@@ -406,10 +558,12 @@ def backup(store: Store, target: Path) -> Path:
     tmp = target.with_name(target.name + ".tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        source, dest = sqlite3.connect(path), sqlite3.connect(tmp)
+        # Read through the store's own connection: one opened read-only when the database is
+        # on read-only media, where a plain connection could not open it.
+        source, dest = store.engine.raw_connection(), sqlite3.connect(tmp)
         try:
             with dest:
-                source.backup(dest)
+                source.driver_connection.backup(dest)  # type: ignore[union-attr]
         finally:
             source.close()
             dest.close()
@@ -450,3 +604,15 @@ __all__ = [
     "select",
     "select_one",
 ]
+
+
+def _json_text(value: Any) -> str:
+    """A setting as JSON text: orjson (the last report's clusters can be megabytes: several
+    times faster), or the standard library for what orjson refuses (integers beyond 64 bits,
+    keys that are not text)."""
+    import orjson  # here: `dedupdb status` and `--help` load no more than they need
+
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value)

@@ -1,17 +1,21 @@
 """Walk a folder tree and yield the image files in it, without opening any of them.
 
 Paths are bytes end to end, so names that are not valid UTF-8 survive losslessly; ``display``
-turns them into text for people. Symbolic links are not followed unless asked, and then with
-loop protection. FIFOs, sockets and devices are never opened: only regular files are yielded.
+turns them into text for people, and ``printable`` into text that is safe on a terminal.
+Symbolic links are not followed unless asked, and then with loop protection. FIFOs, sockets
+and devices are never opened: only regular files are yielded.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
+
+from .errors import RootNotFoundError
 
 # Extensions of the formats Pillow (and pillow-heif, when installed) decodes. Content decides:
 # a file with one of these names that is not an image is recorded as a failure.
@@ -53,6 +57,44 @@ class WalkProblem:
 def display(path: bytes) -> str:
     """Readable text for a bytes path; undecodable bytes are shown as ``\\xNN`` escapes."""
     return path.decode("utf-8", "backslashreplace")
+
+
+def absolute_root(root: str | os.PathLike[str] | bytes) -> bytes:
+    """The folder to index as an absolute path; ``RootNotFoundError`` if it is not a folder."""
+    path = os.path.abspath(os.fsencode(root))
+    if not os.path.exists(path):
+        raise RootNotFoundError(f"folder not found: {display(path)}", "check the path")
+    if not os.path.isdir(path):
+        raise RootNotFoundError(f"not a folder: {display(path)}", "give the folder that holds it")
+    return path
+
+
+# Characters a terminal obeys rather than shows: C0 and C1 controls (ESC starts the sequences
+# that set the window title, clear the screen or rewrite the clipboard; CR and LF forge lines),
+# DEL, and Unicode's line separators and bidirectional overrides (which reorder what follows).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str | bytes) -> str:
+    """Text (or a bytes path) made safe to print on a terminal or in a log: its control
+    characters shown as escapes, as ``ls`` and ``git`` show them (``\\x1b``, ``\\n``), so a
+    file name can neither send commands to the terminal nor forge a line of output.
+
+    For what people read only: JSON and CSV keep the exact name.
+    """
+    if isinstance(text, bytes):
+        text = display(text)
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 # The extensions as bytes without the dot, for ``is_image_name`` (called on every entry).

@@ -271,6 +271,22 @@ def test_apply_then_undo_restores_identical_tree(
     assert history(store)[0].status == "undone"
 
 
+def test_undo_leaves_in_the_trash_what_another_file_replaced(
+    indexed: tuple[Path, Store], fake_trash: Path
+) -> None:
+    root, store = indexed
+    result = apply(store, plan_actions(store, build_report(store), TRASH))
+    newcomer = root / "copies0" / "p0.jpg"
+    newcomer.write_bytes(b"a new file under the old name")
+    back = undo(store, result.run_id)
+    assert len(back.restored) == 5
+    assert [s.reason for s in back.skipped] == [
+        f"something else is at {newcomer} now; it stays in the trash"
+    ]
+    assert newcomer.read_bytes() == b"a new file under the old name"
+    assert len(os.listdir(fake_trash / "files")) == len(os.listdir(fake_trash / "info")) == 1
+
+
 def test_moves_across_filesystems_copy_verify_and_keep_times(
     indexed: tuple[Path, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -805,10 +821,11 @@ def test_end_to_end_with_the_real_report(tmp_path: Path) -> None:
     assert json.loads(again.read_text(encoding="utf-8"))["clusters"] == []
     assert runner.invoke(cli, ["undo", *db]).exit_code == 0
     assert snapshot(root) == before
-    # Without a report file: the current report, with `dedupdb report`'s defaults.
+    # Without a report file: the last report made (after the undo, a new one).
+    assert runner.invoke(cli, ["report", "-q", *db]).exit_code == 0
     live = runner.invoke(cli, ["apply", "--json", "--move-to", str(tmp_path / "q"), *db])
     plan = json.loads(live.output)
-    assert plan["source"] == "current report" and plan["files"] == 2
+    assert plan["source"] == "last report" and plan["files"] == 2
     assert snapshot(root) == before
 
 

@@ -44,7 +44,7 @@ def hash_sets(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, int]:
 @given(hash_sets())
 def test_self_join_equals_brute_force(case: tuple[np.ndarray, np.ndarray, int]) -> None:
     stored, _, threshold = case
-    got = MultiIndex(stored).search(None, threshold)
+    got = MultiIndex(stored, exhaustive_below=0).search(None, threshold)
     assert len(got) == len(got.unique())  # each pair once
     assert got.as_set() == brute_force(stored, None, threshold).as_set()
 
@@ -53,7 +53,7 @@ def test_self_join_equals_brute_force(case: tuple[np.ndarray, np.ndarray, int]) 
 @given(hash_sets())
 def test_query_join_equals_brute_force(case: tuple[np.ndarray, np.ndarray, int]) -> None:
     stored, queries, threshold = case
-    got = MultiIndex(stored).search(queries, threshold)
+    got = MultiIndex(stored, exhaustive_below=0).search(queries, threshold)
     assert len(got) == len(got.unique())
     assert got.as_set() == brute_force(stored, queries, threshold).as_set()
 
@@ -65,26 +65,56 @@ def test_random_hashes_at_scale_equal_brute_force() -> None:
         np.uint64(1) << rng.integers(0, 64, (500, 1)).astype(np.uint64)
     )
     for threshold in (0, 6, 10, 16):
-        index = MultiIndex(stored)
+        index = MultiIndex(stored, exhaustive_below=0)
         assert (
             index.search(None, threshold, workers=2).as_set()
             == brute_force(stored, None, threshold).as_set()
         )
 
 
+@settings(max_examples=100, deadline=None)
+@given(hash_sets(), st.booleans())
+def test_small_searches_without_the_kernel_find_the_same_pairs(
+    case: tuple[np.ndarray, np.ndarray, int], owned: bool
+) -> None:
+    """Small searches compare every pair with numpy (no compiled kernel): the same pairs and
+    distances as the kernel, each once, a query's own row left out."""
+    stored, queries, threshold = case
+    owner = np.arange(len(queries), dtype=np.int64) % len(stored) if owned else None
+    kernel = MultiIndex(stored, exhaustive_below=0)
+    numpy_only = MultiIndex(stored)
+    assert len(queries) * len(stored) <= numpy_only.exhaustive_below
+    for q in (None, queries):
+        got = numpy_only.search(q, threshold, owner=None if q is None else owner)
+        want = kernel.search(q, threshold, owner=None if q is None else owner)
+        assert len(got) == len(got.unique())
+        assert got.as_set() == want.as_set()
+
+
+def test_a_search_too_large_for_numpy_uses_the_kernel() -> None:
+    stored = to_words(range(64), 64)
+    index = MultiIndex(stored, exhaustive_below=64 * 64 - 1)
+    assert index.search(None, 3).as_set() == brute_force(stored, None, 3).as_set()
+    assert index._prepared  # the kernel's tables were built
+
+
 def test_owner_excludes_a_query_from_its_own_row() -> None:
     stored = to_words([0b1111, 0b1110, 1 << 40], 64)
     queries = stored.copy()
-    got = MultiIndex(stored).search(queries, 2, owner=np.array([0, 1, 2])).as_set()
+    got = (
+        MultiIndex(stored, exhaustive_below=0)
+        .search(queries, 2, owner=np.array([0, 1, 2]))
+        .as_set()
+    )
     assert got == {(0, 1, 1), (1, 0, 1)}
 
 
 def test_empty_and_single() -> None:
     empty = np.zeros((0, 1), dtype=np.uint64)
-    assert len(MultiIndex(empty).search(None, 10)) == 0
+    assert len(MultiIndex(empty, exhaustive_below=0).search(None, 10)) == 0
     one = to_words([5], 64)
-    assert len(MultiIndex(one).search(None, 10)) == 0
-    assert MultiIndex(one).search(one, 0).as_set() == {(0, 0, 0)}
+    assert len(MultiIndex(one, exhaustive_below=0).search(None, 10)) == 0
+    assert MultiIndex(one, exhaustive_below=0).search(one, 0).as_set() == {(0, 0, 0)}
 
 
 def test_bad_input_is_refused() -> None:

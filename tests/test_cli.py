@@ -52,17 +52,21 @@ def test_index_json_summary(tmp_path: Path, photo_tree: Path) -> None:
     assert keys <= set(summary)
 
 
-def test_failed_files_exit_1_and_are_named(tmp_path: Path, photo_tree: Path) -> None:
+def test_failed_files_are_named_and_the_run_succeeds(tmp_path: Path, photo_tree: Path) -> None:
     (photo_tree / "broken.jpg").write_bytes(b"not a picture")
     with open(os.path.join(os.fsencode(photo_tree), b"bad\xff.png"), "wb") as handle:
         handle.write(b"")
     result = run("index", str(photo_tree), *db_args(tmp_path), "--workers", "1")
-    assert result.exit_code == 1
+    assert result.exit_code == 0, result.output  # recorded and listed: a completed run
+    assert "2 files could not be read" in result.stdout
+    assert "dedupdb status --errors" in result.stdout
     assert "failed             2" in result.stdout
     assert "! broken.jpg: not an image" in result.stdout
     assert "! bad\\xff.png: empty file" in result.stdout
-    as_json = run("index", str(photo_tree), *db_args(tmp_path), "--json", "--retry-errors")
-    assert as_json.exit_code == 1
+    as_json = run(
+        "index", str(photo_tree), *db_args(tmp_path), "--json", "--retry-errors", "--strict"
+    )
+    assert as_json.exit_code == 3  # --strict: for scripts that must fail on them
     assert {f["path"] for f in json.loads(as_json.stdout)["failures"]} == {
         "broken.jpg",
         "bad\\xff.png",

@@ -46,11 +46,14 @@ def test_exit_code_0_for_success(photo_tree: Path, tmp_path: Path) -> None:
     assert runner.invoke(cli, ["status", "--db", db]).exit_code == 0
 
 
-def test_exit_code_1_when_files_could_not_be_processed(photo_tree: Path, tmp_path: Path) -> None:
+def test_exit_code_3_with_strict_when_files_could_not_be_read(
+    photo_tree: Path, tmp_path: Path
+) -> None:
     (photo_tree / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     db = str(tmp_path / "bad.sqlite")
-    result = CliRunner().invoke(cli, ["index", str(photo_tree), "--db", db, "--workers", "1"])
-    assert result.exit_code == 1
+    args = ["index", str(photo_tree), "--db", db, "--workers", "1", "--strict"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3
     assert "broken.jpg" in result.output
     assert "failed" in result.output
 
@@ -110,7 +113,14 @@ def test_colours_on_a_terminal_but_never_with_no_color(tmp_path: Path) -> None:
 def test_help_documents_exit_codes_and_completion() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for text in ("Exit codes:", "0  success", "1  some files", "2  usage error", "NO_COLOR"):
+    for text in (
+        "Exit codes:",
+        "0  success",
+        "1  an error",
+        "2  usage error",
+        "3  `index --strict`",
+        "NO_COLOR",
+    ):
         assert text in result.output
     assert "_DEDUPDB_COMPLETE=bash_source dedupdb" in result.output
 

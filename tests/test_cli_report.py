@@ -54,7 +54,7 @@ def test_report_with_errors_only(tmp_path: Path, store: Store) -> None:
     index(store, root, IndexOptions(workers=1))
     code, text = run("report", "--db", store.url)
     assert code == 0, text
-    assert "1 files could not be indexed" in text
+    assert "1 file could not be indexed" in text
 
 
 def test_unwritable_output_is_one_clear_line(db_path: Path, tmp_path: Path) -> None:

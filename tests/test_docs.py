@@ -56,7 +56,7 @@ def test_readme_test_command_is_what_ci_runs() -> None:
 
 def test_readme_documents_exit_codes_and_completion() -> None:
     table = re.findall(r"^\| (\d+) \| (.+) \|$", README, re.M)
-    assert [code for code, _ in table[:4]] == ["0", "1", "2", "130"]
+    assert [code for code, _ in table[:5]] == ["0", "1", "2", "3", "130"]
     for text in ("NO_COLOR", "--debug", "_DEDUPDB_COMPLETE=bash_source dedupdb"):
         assert text in README
 

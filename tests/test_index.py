@@ -819,7 +819,9 @@ def test_cli_reports_a_crashed_decoder_and_timeout_option(
     photo_files(root, 4, (160, 120))
     _crash_on(monkeypatch, b"001.jpg", "segfault")
     db = str(tmp_path / "cli.sqlite")
-    result = CliRunner().invoke(cli, ["index", str(root), "--db", db, "--timeout", "30"])
-    assert result.exit_code == 1, result.output  # EXIT_PROBLEMS: some files failed
+    result = CliRunner().invoke(
+        cli, ["index", str(root), "--db", db, "--timeout", "30", "--strict"]
+    )
+    assert result.exit_code == 3, result.output  # --strict: some files could not be read
     assert "001.jpg" in result.output and "signal 11 (SIGSEGV)" in result.output
     assert "Traceback" not in result.output

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from conftest import photo
 from PIL import Image, ImageFilter
 
@@ -285,6 +285,14 @@ def test_camera_metadata_is_kept_over_a_higher_score(store: Store, tmp_path: Pat
     )
 
 
+def apply_dry_run(store: Store) -> Result:
+    """``dedupdb report`` then ``dedupdb apply`` (a dry run: the plan), as a user runs them."""
+    db = str(store.sqlite_path)
+    made = CliRunner().invoke(cli, ["report", "--db", db, "--quiet"])
+    assert made.exit_code == 0, made.output
+    return CliRunner().invoke(cli, ["apply", "--db", db])
+
+
 def test_a_clearly_smaller_copy_with_metadata_loses_and_the_plan_says_so(
     store: Store, tmp_path: Path
 ) -> None:
@@ -294,7 +302,7 @@ def test_a_clearly_smaller_copy_with_metadata_loses_and_the_plan_says_so(
     save(picture.resize((320, 240)), root / "DSC_0013.jpg", T0, quality=92, exif=camera_exif())
     cluster = only_cluster(report_of(store, root))
     assert kept(cluster) == "full.jpg"
-    result = CliRunner().invoke(cli, ["apply", "--db", str(store.sqlite_path)])
+    result = apply_dry_run(store)
     assert result.exit_code == 0, result.output
     assert "! it has camera Canon EOS 5D, date taken 2021-06-01; the keeper has not" in (
         result.output
@@ -310,7 +318,8 @@ def test_no_warning_when_the_keeper_has_the_metadata(store: Store, tmp_path: Pat
     save(picture, root / "copy.jpg", T0 + 60, quality=92)
     cluster = only_cluster(report_of(store, root))
     assert kept(cluster) == "DSC_0014.jpg"
-    result = CliRunner().invoke(cli, ["apply", "--db", str(store.sqlite_path)])
+    result = apply_dry_run(store)
+    assert result.exit_code == 0, result.output
     assert "metadata" not in result.output
 
 

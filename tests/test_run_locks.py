@@ -86,6 +86,7 @@ def test_index_refuses_while_an_apply_runs(tmp_path: Path, held: Held) -> None:
     store = open_store(db)
     try:
         index(store, root, IndexOptions(workers=1))
+        assert CliRunner().invoke(cli, ["report", "-q", "--db", str(db)]).exit_code == 0
         args = ["apply", "--db", str(db), "--move-to", str(tmp_path / "q"), "--yes"]
         apply_proc = held("dedupdb.fileops", "move", *args)  # held before its first move
 
@@ -112,6 +113,7 @@ def test_apply_and_undo_refuse_while_an_index_runs(tmp_path: Path, held: Held) -
     root, db = duplicates(tmp_path), tmp_path / "db.sqlite"
     runner = CliRunner()
     assert runner.invoke(cli, ["index", str(root), "--db", str(db), "--quiet"]).exit_code == 0
+    assert runner.invoke(cli, ["report", "-q", "--db", str(db)]).exit_code == 0
     moved = runner.invoke(
         cli, ["apply", "--db", str(db), "--move-to", str(tmp_path / "q"), "--yes"]
     )

@@ -707,12 +707,15 @@ def _precedence_reasons(keeper: Ranked, others: Sequence[Ranked]) -> list[str]:
     k = keeper.candidate
     out = []
     for other in others:
-        if other.converted is not None and other.converted[0].image_id == k.image_id:
+        # (a conversion of a re-save of the keeper fits the keeper's lattice too: asked of
+        # the keeper itself, whichever member the ranking found first)
+        how = None if other.converted is None else conversion(other.candidate, k)
+        if how is not None:
             o = other.candidate
             larger = f"{o.size / k.size:.1f}x larger" if k.size else "larger"
             out.append(
                 f"the {format_name(o)} {os.path.basename(o.path)} is a conversion of this "
-                f"{format_name(k)}: {other.converted[1]}, {larger}"
+                f"{format_name(k)}: {how}, {larger}"
             )
             break
     if keeper.protected:

@@ -10,12 +10,13 @@ part           weight  1.0 means
 =============  ======  =====================================================================
 resolution     0.30    the most pixels in the cluster
 format         0.20    a camera-raw or lossless file (a re-encoded JPEG or WebP scores less)
-size           0.05    the largest lossy file (every lossless file scores 1.0)
-bpp            0.10    the most bits per pixel among lossy files (lossless: 1.0)
+size, bpp      0.05,   compression, not bytes (``compression``): lossless 1.0; a JPEG its
+               0.10    quality over GOOD_JPEG_QUALITY; another lossy file its bits per pixel
+                       over COMPRESSION_TOLERANCE of the best of its codec; at most 1
 sharpness      0.05    as sharp as most copies (variance of the Laplacian, stored at index
                        time, over the cluster's lower median, at most 1: a blurred copy
                        scores less, a noisy or over-sharpened one no more)
-exif           0.15    camera make/model, date taken, and the most EXIF tags
+exif           0.15    camera make/model, date taken, and EXIF tags past the first
 unedited       0.15    the framing and colours most copies share, and no added borders (a
                        cropped, framed, padded, brightened, grayscale or retouched copy
                        scores less)
@@ -27,7 +28,7 @@ The keeper is chosen by, in order (docs/keeper.md says why):
 2. conversions last: a lossless file whose pixels are a same-size lossy member's decode
    (``conversion``) is that file at several times the bytes, so its source ranks above it;
 3. the camera's metadata: a member with the camera's EXIF (camera, date taken) ranks above
-   members without it, unless it is clearly worse (``clearly_worse``);
+   members without it, unless it is clearly worse (``_protected``);
 4. the score;
 5. deterministic tie-breaks for copies that score the same (always the case for exact copies,
    whose content is identical): a name that does not look like a copy ("IMG_1 (1).jpg",
@@ -42,15 +43,12 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import numpy as np
 
 from .signals import conversion_fit, jpeg_quality
-
-_N = TypeVar("_N", int, float)
 
 WEIGHTS: dict[str, float] = {
     "resolution": 0.30,
@@ -88,11 +86,11 @@ ASPECT_TOLERANCE = 0.01
 # within 2; brightened and grayscale copies are typically 10-80 away, watermarks 2-4.
 EDIT_FREE = 2.0
 EDIT_SPAN = 6.0
-# A lossy copy with at least this share of the best lossy copy's bytes and bits per pixel
-# scores as well on both: which of two such copies was re-encoded from the other cannot be
-# told from their sizes (a re-encode at a higher quality adds bytes, not picture), so bytes
-# alone must not pick the keeper. Heavier compression (quality 40 against 90: about a
-# quarter) still costs.
+# A lossy copy (other than a JPEG, judged by its quality) with at least this share of the
+# bits per pixel of its codec's best copy scores as well on compression: which of two such
+# copies was re-encoded from the other cannot be told from their sizes (a re-encode at a
+# higher quality adds bytes, not picture), so bytes alone must not pick the keeper. Heavier
+# compression (quality 40 against 90: about a quarter) still costs.
 COMPRESSION_TOLERANCE = 1 / 3
 # A JPEG saved at this IJG quality or above kept what its picture had (the libjpeg default;
 # the public corpus's originals are saved at 75-100): a lower quality costs in proportion.
@@ -318,7 +316,6 @@ class _Best:
     # added borders, if any (a picture measured inside bars is a few pixels off).
     framing: Candidate
     pixels: int
-    size: dict[str, int]  # of the lossy members, per codec
     bpp: dict[str, float]  # of the lossy members, per codec
     sharpness: float  # the lower median: what most copies reach
     exif_tags: int
@@ -329,8 +326,7 @@ class _Best:
         return cls(
             framing=max(cluster, key=lambda c: (not c.bordered, c.pixels, -c.image_id)),
             pixels=max(c.pixels for c in cluster),
-            size=_most(cluster, lambda c: c.size),
-            bpp=_most(cluster, lambda c: c.bpp),
+            bpp=_most_bpp(cluster),
             sharpness=sharpness[(len(sharpness) - 1) // 2],
             exif_tags=max(c.exif_tags for c in cluster),
         )
@@ -375,14 +371,13 @@ def compression_text(keeper: Candidate, lower: Candidate) -> str:
     )
 
 
-def _most(cluster: Sequence[Candidate], measure: Callable[[Candidate], _N]) -> dict[str, _N]:
-    """The largest measure of the cluster's lossy members, per codec."""
-    out: dict[str, _N] = {}
+def _most_bpp(cluster: Sequence[Candidate]) -> dict[str, float]:
+    """The most bits per pixel of the cluster's lossy members, per codec."""
+    out: dict[str, float] = {}
     for c in cluster:
         if not c.lossless:
-            key, value = codec(c), measure(c)
-            if key not in out or value > out[key]:
-                out[key] = value
+            key = codec(c)
+            out[key] = max(out.get(key, c.bpp), c.bpp)
     return out
 
 

@@ -9,6 +9,11 @@ array), and only the words of the reasons are assembled per cluster. The floatin
 operations are the reference's, in its order, so the scores are equal to the last bit; tests
 check ``rank_clusters`` against ``quality.rank`` on random clusters (hypothesis).
 
+The tiers above the score (conversions, ``quality.conversion``: a few candidate pairs tested
+in Python; the camera's metadata) are numpy too; a cluster where a rule, a conversion or the
+metadata outranked the score gets the reference's words (``quality.explain``), the others
+have theirs assembled here.
+
 The two inputs ``quality.rank`` takes from the matching stage are batched here as well:
 ``colour_deviations`` (each member's colours against its cluster's consensus, as
 ``quality.deviations``) and ``keeper_distances`` (Hamming bits from the keeper, rotation-aware).

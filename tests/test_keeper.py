@@ -309,6 +309,12 @@ def test_a_clearly_smaller_copy_with_metadata_loses_and_the_plan_says_so(
     )
     assert "1 copies hold camera metadata their keeper lacks" in result.output
     assert (root / "DSC_0013.jpg").exists()  # a dry run
+    # With --yes, said again before acting.
+    done = CliRunner().invoke(cli, ["apply", "--db", str(store.sqlite_path), "--yes"])
+    assert done.exit_code == 0, done.output
+    warning = done.output.index("has camera Canon EOS 5D, date taken 2021-06-01; its keeper")
+    assert warning < done.output.index("Run ")
+    assert not (root / "DSC_0013.jpg").exists() and (root / "full.jpg").exists()
 
 
 def test_no_warning_when_the_keeper_has_the_metadata(store: Store, tmp_path: Path) -> None:

@@ -65,10 +65,12 @@ RAW_EXTENSIONS = frozenset(
      ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".mos", ".raw", ".rwl"}
 )  # fmt: skip
 # How much of the picture a format keeps: originals and lossless files over re-encoded copies.
-HIGH_EFFICIENCY_FORMATS = frozenset({"HEIF", "HEIC", "AVIF", "JPEG2000"})
+# Among lossy photo formats the name does not tell how much of the picture a file kept (an
+# AVIF or HEIC re-encode of a JPEG holds no more than the JPEG): they rank alike, and their
+# compression part tells them apart.
+PHOTO_FORMATS = frozenset({"JPEG", "MPO", "WEBP", "HEIF", "HEIC", "AVIF", "JPEG2000"})
 FORMAT_RANK_RAW = 1.0
 FORMAT_RANK_LOSSLESS = 0.9
-FORMAT_RANK_HIGH_EFFICIENCY = 0.85
 FORMAT_RANK_JPEG = 0.6
 FORMAT_RANK_LOSSY = 0.5
 FORMAT_RANK_PALETTE = 0.4  # GIF: lossless but 256 colours
@@ -285,9 +287,7 @@ def format_rank(candidate: Candidate) -> float:
         return FORMAT_RANK_PALETTE
     if candidate.lossless:
         return FORMAT_RANK_LOSSLESS
-    if fmt in HIGH_EFFICIENCY_FORMATS:
-        return FORMAT_RANK_HIGH_EFFICIENCY
-    if fmt in ("JPEG", "MPO", "WEBP"):  # lossy WebP: the picture depends on the quality
+    if fmt in PHOTO_FORMATS:
         return FORMAT_RANK_JPEG
     return FORMAT_RANK_LOSSY
 
@@ -300,9 +300,16 @@ def _capped(value: float, best: float) -> float:
     return min(1.0, _ratio(value, COMPRESSION_TOLERANCE * best))
 
 
+def metadata_tags(candidate: Candidate) -> int:
+    """The EXIF tags that tell about the picture: none of a TIFF's, whose own structure
+    (sizes, compression, strips) is stored as tags that Pillow counts with the EXIF."""
+    return 0 if codec(candidate) == "TIFF" else candidate.exif_tags
+
+
 def _exif_value(candidate: Candidate, most_tags: int) -> float:
     # Tag counts saturate: an orientation tag alone is not "rich EXIF", 20 tags are.
-    tags = min(max(candidate.exif_tags - EXIF_TAGS_ANY, 0), EXIF_TAGS_FULL) / EXIF_TAGS_FULL
+    count = metadata_tags(candidate)
+    tags = min(max(count - EXIF_TAGS_ANY, 0), EXIF_TAGS_FULL) / EXIF_TAGS_FULL
     return (
         0.4 * (candidate.camera is not None) + 0.3 * (candidate.taken_at is not None) + 0.3 * tags
     )
@@ -665,8 +672,8 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
             add("exif", f"original EXIF ({k.camera}{taken})")
         elif k.taken_at and not poorer.taken_at:
             add("exif", f"has the date taken ({k.taken_at[:10]})")
-        elif k.exif_tags - poorer.exif_tags >= RICHER_EXIF_TAGS:
-            add("exif", f"richer EXIF: {k.exif_tags} vs {poorer.exif_tags} tags")
+        elif metadata_tags(k) - metadata_tags(poorer) >= RICHER_EXIF_TAGS:
+            add("exif", f"richer EXIF: {metadata_tags(k)} vs {metadata_tags(poorer)} tags")
     best_framing = _Best.of([r.candidate for r in ranked]).framing
     cropped = next(
         (o.candidate for o in others if not _same_framing(o.candidate, best_framing)), None

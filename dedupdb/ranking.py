@@ -54,6 +54,7 @@ from .quality import (
     format_name,
     format_rank,
     looks_like_copy,
+    metadata_tags,
     no_borders_text,
     rule_value,
     sharpness_text,
@@ -221,9 +222,12 @@ def _segment_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return result
 
 
-def _codecs(table: Table, rows: np.ndarray, lossless: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _codecs(
+    table: Table, rows: np.ndarray, lossless: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Per position: a number per codec (``quality.codec``), and a JPEG's estimated quality
-    (``quality.quality_of``; 0 where none). Formats and tables repeat: each is looked at once."""
+    (``quality.quality_of``; 0 where none); and the number of TIFF (-1: none). Formats and
+    tables repeat: each is looked at once."""
     codes: dict[str, int] = {}
     by_format: dict[str, int] = {}
     code = np.empty(len(rows), dtype=np.int64)
@@ -235,8 +239,9 @@ def _codecs(table: Table, rows: np.ndarray, lossless: np.ndarray) -> tuple[np.nd
             number = by_format[fmt] = codes.setdefault(codec_of(fmt), len(codes))
         code[i] = number
     quality = np.zeros(len(rows), dtype=np.float64)
+    tiff = codes.get("TIFF", -1)
     if table.jpeg_quant is None or "JPEG" not in codes:
-        return code, quality
+        return code, quality, tiff
     cache: dict[bytes, int] = {}
     for i in np.flatnonzero((code == codes["JPEG"]) & ~lossless).tolist():
         steps = table.jpeg_quant[picks[i]]
@@ -245,7 +250,7 @@ def _codecs(table: Table, rows: np.ndarray, lossless: np.ndarray) -> tuple[np.nd
             if found is None:
                 found = cache[steps] = jpeg_quality(steps)
             quality[i] = found
-    return code, quality
+    return code, quality, tiff
 
 
 def codec_of(fmt: str) -> str:
@@ -394,7 +399,7 @@ def rank_clusters(
     largest = _first(cluster, starts, -pixels, image_id)
     best_pixels = pixels[largest]
     # quality._Best.size and .bpp: per cluster and codec
-    group_codec, quality = _codecs(table, rows, lossless)
+    group_codec, quality, tiff_code = _codecs(table, rows, lossless)
     group = np.unique(cluster * (int(group_codec.max()) + 1) + group_codec, return_inverse=True)[1]
     best_bpp = _group_max(np.where(lossy, bpp, 0.0), group)
     # quality.compression: a JPEG's quality, another lossy file's bits per pixel
@@ -413,7 +418,8 @@ def rank_clusters(
         ASPECT_TOLERANCE
     )
     fidelity = np.minimum(1.0, np.maximum(0.0, 1.0 - (deviation - EDIT_FREE) / EDIT_SPAN))
-    tags = np.minimum(np.maximum(exif_tags - EXIF_TAGS_ANY, 0), EXIF_TAGS_FULL) / EXIF_TAGS_FULL
+    counted = np.where(group_codec == tiff_code, 0, exif_tags)  # quality.metadata_tags
+    tags = np.minimum(np.maximum(counted - EXIF_TAGS_ANY, 0), EXIF_TAGS_FULL) / EXIF_TAGS_FULL
     parts = {
         "resolution": _ratio(pixels, best_pixels[cluster]),
         "format": fmt_rank,
@@ -754,7 +760,8 @@ def _exif_text(r: _Ranked, table: Table, k: int, poorer: int) -> str | None:
         return f"original EXIF ({kc}{taken})"
     if kt and not pt:
         return f"has the date taken ({kt[:10]})"
-    kx, px = int(r.exif_tags[k]), int(r.exif_tags[poorer])
+    kx = metadata_tags(table.candidate(_row(r, k)))
+    px = metadata_tags(table.candidate(_row(r, poorer)))
     if kx - px >= RICHER_EXIF_TAGS:
         return f"richer EXIF: {kx} vs {px} tags"
     return None

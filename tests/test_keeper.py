@@ -17,7 +17,6 @@ from PIL import Image, ImageFilter
 from dedupdb.cli import cli
 from dedupdb.decode import decode
 from dedupdb.index import IndexOptions, index
-from dedupdb.quality import Rules
 from dedupdb.report import Report, ReportCluster, ReportOptions, build_report
 from dedupdb.signals import conversion_fit, dct_sample, jpeg_quality, quantization_table
 from dedupdb.store import Store
@@ -373,4 +372,4 @@ def test_the_user_s_rules_override_the_folder_hints(store: Store, tmp_path: Path
     report = report_of(store, root, ReportOptions(prefer=("Downloads",)))
     keeper = next(m.path for m in only_cluster(report).members if m.keeper)
     assert "/Downloads/" in keeper
-    assert Rules(prefer=("Downloads",)).prefer == ("Downloads",)
+    assert only_cluster(report).reasons[0] == "in a preferred folder (--prefer Downloads)"

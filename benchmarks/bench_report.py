@@ -34,12 +34,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import insert
 
 from dedupdb.hashes import CROP_WINDOWS, HashParams, pack_variants
 from dedupdb.index import HASH_PARAMS_KEY
 from dedupdb.models import PRESENT, Image, Root
 from dedupdb.report import ReportOptions, build_report, report_from_clusters, to_json
+from dedupdb.signals import DCT_BLOCKS
 from dedupdb.store import Store, open_store
 
 DIHEDRAL_OF_BITS = 8
@@ -56,11 +58,19 @@ def _flip(value: int, bits: int, rng: random.Random) -> int:
     return value
 
 
-def populate(store: Store, images: int, seed: int = 1, crops: bool = True) -> list[list[int]]:
+def populate(
+    store: Store, images: int, seed: int = 1, crops: bool = True, lossless: float = 0.0
+) -> list[list[int]]:
     """Insert the rows; return the planted near-copy groups (image ids). ``crops`` False
-    leaves the centre-crop hashes out (a database indexed before they existed)."""
+    leaves the centre-crop hashes out (a database indexed before they existed). Every JPEG
+    row has a luma quantization table; in ``lossless`` of the near-copy groups the second
+    member is a PNG of the first's size with a DCT sample (a conversion candidate the report
+    tests, see quality.conversion)."""
     rng = random.Random(seed)
     crop_rng = random.Random(seed + 1)  # its own stream: the other rows are those of old runs
+    extra_rng = random.Random(seed + 2)  # and this one: the rows of runs before conversions
+    quant = bytes(range(2, 66))
+    sample = np.random.default_rng(seed).integers(-800, 800, DCT_BLOCKS * 64).astype(">i2")
     params = HashParams()
     now = datetime(2026, 1, 1)
     with store.transaction() as session:
@@ -76,8 +86,10 @@ def populate(store: Store, images: int, seed: int = 1, crops: bool = True) -> li
         content = rng.randbytes(32)
         centres = [crop_rng.getrandbits(64) for _ in CROP_WINDOWS]
         group = []
+        converted = size > 1 and extra_rng.random() < lossless
         for k in range(size):
             image_id += 1
+            png = converted and k == 1
             value = base if k == 0 else _flip(base, rng.randint(0, 4), rng)
             exact = k > 0 and rng.random() < 0.1
             blob = pack_variants(_variants(value, rng), params)
@@ -95,12 +107,14 @@ def populate(store: Store, images: int, seed: int = 1, crops: bool = True) -> li
                     "device": 1,
                     "inode": image_id,
                     "content_hash": content if exact else rng.randbytes(32),
-                    "width": 4000 // (k + 1),
-                    "height": 3000 // (k + 1),
-                    "format": "JPEG",
+                    "width": 4000 if png else 4000 // (k + 1),
+                    "height": 3000 if png else 3000 // (k + 1),
+                    "format": "PNG" if png else "JPEG",
                     "mode": "RGB",
                     "bit_depth": 8,
-                    "lossless": False,
+                    "lossless": png,
+                    "jpeg_quant": None if png else quant,
+                    "dct_sample": sample.tobytes() if png else None,
                     "frames": 1,
                     "orientation": 1,
                     "taken_at": None,
@@ -161,11 +175,18 @@ def main() -> None:
     parser.add_argument(
         "--no-crops", action="store_true", help="rows without centre-crop hashes (no crop search)"
     )
+    parser.add_argument(
+        "--lossless",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of near-copy groups holding a same-size PNG (a conversion candidate)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(os.path.join(tmp, "bench.sqlite"))
         start = time.perf_counter()
-        groups = populate(store, args.images, crops=not args.no_crops)
+        groups = populate(store, args.images, crops=not args.no_crops, lossless=args.lossless)
         print(f"inserted {args.images:,} rows in {time.perf_counter() - start:.1f} s; "
               f"{len(groups):,} planted groups; {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores")  # fmt: skip

@@ -1154,6 +1154,9 @@ def apply_command(
                 else:
                     click.echo(format_plan(plan))
                 sys.exit(EXIT_PROBLEMS if plan.refused else 0)
+            if not as_json:  # said before acting, as the dry run's plan says it
+                for line in _metadata_warnings(plan):
+                    click.echo(line, err=True)
             result = apply(store, plan, progress)
     except KeyboardInterrupt:
         _exit_interrupted(
@@ -1231,6 +1234,8 @@ def format_plan(plan: Any) -> str:
             lines.append(f"  cluster {item.cluster}: keep {printable(keeper)}")
         target = f" -> {printable(item.destination)}" if plan.action == "move" else ""
         lines.append(f"    {verb} {printable(item.file.path)}{target}")
+        if item.metadata_lost:
+            lines.append(f"      ! it has {printable(item.metadata_lost)}; the keeper has not")
     for refusal in plan.refused:
         lines.append(
             f"  ! cluster {refusal.cluster}: {printable(refusal.path)}: {printable(refusal.reason)}"
@@ -1242,8 +1247,28 @@ def format_plan(plan: Any) -> str:
             "The replaced files are kept in the quarantine folder so that `dedupdb undo` can "
             "restore them: empty it to free the space."
         )
+    lines.extend(_metadata_warnings(plan)[-1:])
     lines.append("Dry run: nothing was changed. Add --yes to do it.")
     return "\n".join(lines)
+
+
+def _metadata_warnings(plan: Any) -> list[str]:
+    """What the plan's copies hold that their keepers lack, one line per copy and a summary
+    (empty when nothing is lost)."""
+    lost = plan.metadata_lost
+    if not lost:
+        return []
+    lines = [
+        f"Warning: {printable(a.file.path)} has {printable(a.metadata_lost)}; its keeper "
+        f"{printable(a.keeper.path)} has not"
+        for a in lost
+    ]
+    lines.append(
+        f"Warning: {len(lost):,} copies hold camera metadata their keeper lacks: copy it to "
+        "the keeper first (exiftool -TagsFromFile COPY KEEPER), or keep that copy (edit the "
+        "keeper in `dedupdb report --json FILE`, or --prefer its folder there)"
+    )
+    return lines
 
 
 def format_result(result: Any) -> str:

@@ -28,6 +28,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, PngImagePlugin, UnidentifiedImageError, features
 
+from . import signals
+
 try:  # HEIC/HEIF/AVIF through the optional `heif` extra.
     import pillow_heif
 
@@ -83,6 +85,10 @@ class ImageInfo:
     # What the decoder warned about or dedupdb left out (unreadable EXIF, a cut text chunk):
     # the pixels were read, but the file is not quite what its format says.
     notes: tuple[str, ...] = ()
+    # What tells a lossless file made from a JPEG (signals.conversion_fit): a JPEG's luma
+    # quantization table, a lossless picture's DCT sample; None for the others.
+    jpeg_quant: bytes | None = None
+    dct_sample: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -349,6 +355,12 @@ def _decode_open(im: Image.Image) -> DecodedImage:
     im.seek(0)
     im.load()
     picture = _normalise_mode(im)
+    lossless = _is_lossless(im, fmt)
+    jpeg_quant = dct_sample = None
+    if fmt in ("JPEG", "MPO"):
+        jpeg_quant = signals.quantization_table(getattr(im, "quantization", None))
+    elif lossless and _BIT_DEPTH.get(mode, 8) == 8 and picture.mode in ("L", "RGB"):
+        dct_sample = signals.dct_sample(picture)  # the full-resolution pixels, before reduce
     longest = max(picture.size)
     if longest > REDUCED_MAX:  # box-average by a whole factor: cheap, and alias-free
         picture = picture.reduce(-(-longest // REDUCED_MAX))
@@ -364,7 +376,7 @@ def _decode_open(im: Image.Image) -> DecodedImage:
         format=fmt,
         mode=mode,
         bit_depth=_BIT_DEPTH.get(mode, 8),
-        lossless=_is_lossless(im, fmt),
+        lossless=lossless,
         frames=frames,
         orientation=orientation,
         taken_at=metadata.taken_at,
@@ -372,6 +384,8 @@ def _decode_open(im: Image.Image) -> DecodedImage:
         camera_model=metadata.camera_model,
         exif_tags=metadata.exif_tags,
         notes=metadata.notes,
+        jpeg_quant=jpeg_quant,
+        dct_sample=dct_sample,
     )
     return DecodedImage(info=info, picture=picture)
 

@@ -232,6 +232,8 @@ def image_columns(decoded: DecodedImage, digest: bytes, params: HashParams) -> d
         "low_information": measured.low_information,
         "colour": measured.colour,
         "thumb": measured.thumb,
+        "jpeg_quant": info.jpeg_quant,
+        "dct_sample": info.dct_sample,
     }
 
 

@@ -292,7 +292,7 @@ CONTENT_COLUMNS = (
     "bit_depth", "lossless", "frames", "orientation", "taken_at", "camera_make",
     "camera_model", "exif_tags", "note", "hash_size",
     "phash", "dhash", "ahash", "whash", "crop_phash", "crop_colour", "sharpness",
-    "low_information", "colour", "thumb",
+    "low_information", "colour", "thumb", "jpeg_quant", "dct_sample",
 )  # fmt: skip
 
 

@@ -150,6 +150,15 @@ class Image(Base):
     low_information: Mapped[bool] = mapped_column(Boolean, comment="near-uniform picture")
     colour: Mapped[bytes] = mapped_column(LargeBinary, comment="4x4 RGB mean grid")
     thumb: Mapped[bytes] = mapped_column(LargeBinary, comment="32x32 gray, for SSIM")
+    # What proves a lossless file a conversion of a JPEG (signals.conversion_fit): the JPEG's
+    # luma quantization table, the lossless picture's DCT sample. NULL for other files and
+    # for rows indexed before migration 0011.
+    jpeg_quant: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, comment="a JPEG's luma quantization table (64 steps)"
+    )
+    dct_sample: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, comment="a lossless picture's luma DCT sample"
+    )
 
     indexed_at: Mapped[datetime] = mapped_column(DateTime)
 

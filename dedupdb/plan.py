@@ -64,6 +64,9 @@ class PlannedAction:
     file: IndexedFile  # the duplicate to act on
     keeper: IndexedFile
     destination: bytes | None  # quarantine (move) or backup (links) path, before collisions
+    # The camera's metadata this copy has and its keeper lacks ("camera Canon EOS 5D, date
+    # taken 2021-06-01"), as the report says: lost from the library when the copy goes.
+    metadata_lost: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +77,7 @@ class PlannedAction:
             "keeper_id": self.keeper.image_id,
             "keeper_path": display(self.keeper.path),
             "destination": display(self.destination) if self.destination else None,
+            "metadata_lost": self.metadata_lost,
         }
 
 
@@ -101,6 +105,11 @@ class ActionPlan:
     left_alone: int = 0  # clusters left out by a review decision (skipped, or not reviewed)
 
     @property
+    def metadata_lost(self) -> list[PlannedAction]:
+        """The actions on copies that hold camera metadata their keeper lacks."""
+        return [a for a in self.actions if a.metadata_lost]
+
+    @property
     def bytes(self) -> int:
         """Bytes the acted-on files take (hard links of one file counted once)."""
         sizes = {(a.file.device, a.file.inode): a.file.size for a in self.actions}
@@ -115,6 +124,7 @@ class ActionPlan:
             "files": len(self.actions),
             "bytes": self.bytes,
             "actions": [a.to_dict() for a in self.actions],
+            "metadata_lost": len(self.metadata_lost),
             "refused": [asdict(r) for r in self.refused],
             "review": {"chosen": self.chosen, "left_alone": self.left_alone},
         }
@@ -349,7 +359,20 @@ def _plan_cluster(
         destination = None
         if plan.quarantine is not None:
             destination = os.path.join(plan.quarantine, labels[row.root], row.relpath)
-        plan.actions.append(PlannedAction(cid, row.file, keeper.file, destination))
+        lost = metadata_lost(keeper_member, member)
+        plan.actions.append(PlannedAction(cid, row.file, keeper.file, destination, lost))
+
+
+def metadata_lost(keeper: dict[str, Any], member: dict[str, Any]) -> str | None:
+    """The camera's metadata (camera, date taken: the report's fields) that ``member`` has
+    and ``keeper`` lacks, in words, or None."""
+    lost = []
+    camera, taken = member.get("camera"), member.get("taken_at")
+    if isinstance(camera, str) and camera and not keeper.get("camera"):
+        lost.append(f"camera {camera}")
+    if isinstance(taken, str) and taken and not keeper.get("taken_at"):
+        lost.append(f"date taken {taken[:10]}")
+    return ", ".join(lost) or None
 
 
 def _member_problem(

@@ -10,20 +10,32 @@ part           weight  1.0 means
 =============  ======  =====================================================================
 resolution     0.30    the most pixels in the cluster
 format         0.20    a camera-raw or lossless file (a re-encoded JPEG or WebP scores less)
-size           0.05    the largest lossy file (every lossless file scores 1.0)
-bpp            0.10    the most bits per pixel among lossy files (lossless: 1.0)
-sharpness      0.05    the sharpest (variance of the Laplacian, stored at index time)
-exif           0.15    camera make/model, date taken, and the most EXIF tags
+size, bpp      0.05,   compression, not bytes (``compression``): lossless 1.0; a JPEG its
+               0.10    quality over GOOD_JPEG_QUALITY; another lossy file its bits per pixel
+                       over COMPRESSION_TOLERANCE of the best of its codec; at most 1
+sharpness      0.05    as sharp as most copies (variance of the Laplacian, stored at index
+                       time, over the cluster's lower median, at most 1: a blurred copy
+                       scores less, a noisy or over-sharpened one no more)
+exif           0.15    camera make/model, date taken, and EXIF tags past the first
 unedited       0.15    the framing and colours most copies share, and no added borders (a
                        cropped, framed, padded, brightened, grayscale or retouched copy
                        scores less)
 =============  ======  =====================================================================
 
-The keeper is chosen by, in order: the user's rules (``--prefer`` and ``--avoid`` globs on the
-path; a rule always beats the score), the score, then deterministic tie-breaks for copies that
-score the same (always the case for exact copies, whose content is identical): a name that
-does not look like a copy ("IMG_1 (1).jpg", "Copy of ..."), the shortest path, the oldest
-modification time, the lowest image id.
+The keeper is chosen by, in order (docs/keeper.md says why):
+
+1. the user's rules (``--prefer`` and ``--avoid`` globs on the path; a rule beats all else);
+2. conversions last: a lossless file whose pixels are a same-size lossy member's decode
+   (``conversion``) is that file at several times the bytes, so its source ranks above it;
+3. the camera's metadata: a member with the camera's EXIF (camera, date taken) ranks above
+   members without it, unless it is clearly worse (``_protected``);
+4. the score;
+5. deterministic tie-breaks for copies that score the same (always the case for exact copies,
+   whose content is identical): a name that does not look like a copy ("IMG_1 (1).jpg",
+   "Copy of ..."), the oldest modification time (a copy is written after its original,
+   unless the copying kept the time), the default folder hints (a camera folder such as
+   DCIM over Downloads, messenger, export, web and backup folders: ``folder_hint``), the
+   shortest path, the first path in alphabetical order, the lowest image id.
 """
 
 from __future__ import annotations
@@ -35,6 +47,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .signals import conversion_fit, jpeg_quality
 
 WEIGHTS: dict[str, float] = {
     "resolution": 0.30,
@@ -51,16 +65,20 @@ RAW_EXTENSIONS = frozenset(
      ".pef", ".srw", ".x3f", ".3fr", ".iiq", ".erf", ".mos", ".raw", ".rwl"}
 )  # fmt: skip
 # How much of the picture a format keeps: originals and lossless files over re-encoded copies.
-HIGH_EFFICIENCY_FORMATS = frozenset({"HEIF", "HEIC", "AVIF", "JPEG2000"})
+# Among lossy photo formats the name does not tell how much of the picture a file kept (an
+# AVIF or HEIC re-encode of a JPEG holds no more than the JPEG): they rank alike, and their
+# compression part tells them apart.
+PHOTO_FORMATS = frozenset({"JPEG", "MPO", "WEBP", "HEIF", "HEIC", "AVIF", "JPEG2000"})
 FORMAT_RANK_RAW = 1.0
 FORMAT_RANK_LOSSLESS = 0.9
-FORMAT_RANK_HIGH_EFFICIENCY = 0.85
 FORMAT_RANK_JPEG = 0.6
 FORMAT_RANK_LOSSY = 0.5
 FORMAT_RANK_PALETTE = 0.4  # GIF: lossless but 256 colours
 
-# EXIF richness counts tags up to this many; "richer EXIF" needs this many more tags.
+# EXIF richness counts tags up to this many, past the first EXIF_TAGS_ANY (an orientation or
+# resolution tag any program writes); "richer EXIF" needs this many more tags.
 EXIF_TAGS_FULL = 20
+EXIF_TAGS_ANY = 1
 RICHER_EXIF_TAGS = 5
 # Two aspect ratios closer than this (relative) are the same framing.
 ASPECT_TOLERANCE = 0.01
@@ -70,8 +88,53 @@ ASPECT_TOLERANCE = 0.01
 # within 2; brightened and grayscale copies are typically 10-80 away, watermarks 2-4.
 EDIT_FREE = 2.0
 EDIT_SPAN = 6.0
+# A lossy copy (other than a JPEG, judged by its quality) with at least this share of the
+# bits per pixel of its codec's best copy scores as well on compression: which of two such
+# copies was re-encoded from the other cannot be told from their sizes (a re-encode at a
+# higher quality adds bytes, not picture), so bytes alone must not pick the keeper. Heavier
+# compression (quality 40 against 90: about a quarter) still costs.
+COMPRESSION_TOLERANCE = 1 / 3
+# A JPEG saved at this IJG quality or above kept what its picture had (the libjpeg default;
+# the public corpus's originals are saved at 75-100): a lower quality costs in proportion.
+# The quality, not the bytes: a re-save at a higher quality makes more bytes of what an
+# earlier save left.
+GOOD_JPEG_QUALITY = 75
+# A copy at least this sharp as the cluster's lower median scores 1 on sharpness: re-encodes
+# and rotations move the measure by a few percent, which must not pick the keeper.
+SHARPNESS_TOLERANCE = 0.8
+# Noise and over-sharpening halos raise the sharpness measure as detail does, and far more
+# than re-encoding or resizing moves it: a copy measuring over this many times what most
+# copies of the picture do is an edited one (measured: gaussian noise of 20 levels x8,
+# an unsharp mask of 300 % x13 on a 640x480 picture; re-encodes within 10 %).
+SHARPNESS_EXCESS = 2.0
 # Scores closer than this are a tie (floating-point noise must not pick the keeper).
 SCORE_EPSILON = 1e-6
+# A lossless picture whose DCT sample fits a same-size JPEG's quantization lattice at least
+# this well (signals.conversion_fit: 0 for a picture that never was that JPEG, about 1 for
+# its decode) is a conversion of it. Measured on the public corpus: the PNG conversions of its
+# 17 JPEG originals fit 0.63-0.97 (ImageMagick's float and fast IDCTs too: within 0.02), PNG
+# originals against their own JPEG exports at quality 50-98 at most 0.14.
+CONVERSION_FIT = 0.4
+# A JPEG whose luma steps average at most this is saved at the highest qualities: its decode
+# is the lossless picture's to within a level whichever was made from which, and the fit has
+# too few coefficients to tell (steps of 1 fit every picture).
+NEAR_LOSSLESS_STEP = 1.5
+# Lossy formats whose working-size picture is computed from the full decode, as a lossless
+# file's is: equal stored sharpness (the same 256-pixel picture) means the same pixels.
+FULL_DECODE_LOSSY = frozenset({"WEBP", "HEIF", "HEIC", "AVIF", "JPEG2000"})
+# A member with the camera's EXIF ranks above one without unless it is clearly worse: less
+# than this share of the largest picture, under half the bits per pixel of the best lossy
+# copy of about its size, or edited (cropped, framed, recoloured).
+METADATA_MIN_RESOLUTION = 0.9
+METADATA_MIN_BPP = 0.5
+# Default folder hints (the tie-breaks of copies of equal quality): path components of
+# camera folders (DCF names such as 100CANON, 100APPLE), and of folders copies land in.
+_CAMERA_FOLDER = re.compile(r"^(dcim|camera|camera roll|\d{3}[a-z0-9_]{5})$", re.IGNORECASE)
+_COPY_FOLDER = re.compile(
+    r"^(downloads?|whatsapp( images| media)?|telegram( images| desktop)?|exports?|exported|"
+    r"web|backups?|\.?trash)$",
+    re.IGNORECASE,
+)
 
 _COPY_NAME = re.compile(
     r"(^copy of )|(^copie de )|([ _-]copy( \d+)?$)|(\(\d+\)$)|( - copy$)|(^kopie van )|"
@@ -102,6 +165,15 @@ class Candidate:
     # The picture inside added borders (None: the whole file, or not known for an old row).
     content_width: int | None = None
     content_height: int | None = None
+    # What tells a conversion (signals.conversion_fit): a JPEG's luma quantization table, a
+    # lossless picture's DCT sample.
+    jpeg_quant: bytes | None = None
+    dct_sample: bytes | None = None
+
+    @property
+    def has_metadata(self) -> bool:
+        """The camera's EXIF: make/model or the date taken."""
+        return self.camera is not None or self.taken_at is not None
 
     @property
     def picture_width(self) -> int:
@@ -154,6 +226,9 @@ class Ranked:
     parts: dict[str, float]
     rule: int  # +1 preferred, -1 avoided, 0 neither (or both)
     rank: int = 0
+    # A conversion of another member: (that member, how it is shown), else None.
+    converted: tuple[Candidate, str] | None = None
+    protected: bool = False  # has the camera's metadata and is not clearly worse
 
 
 @dataclass
@@ -184,6 +259,20 @@ def rule_value(path: str, rules: Rules) -> int:
     return int(preferred) - int(avoided)
 
 
+def folder_hint(path: str) -> tuple[int, str]:
+    """The default folder hint of a path and the folder that gives it: -1 in a folder copies
+    land in (Downloads, WhatsApp, Telegram, export, web, backup), +1 in a camera folder
+    (DCIM, Camera, a DCF folder such as 100CANON), 0 otherwise."""
+    folders = path.split("/")[:-1]
+    for folder in folders:
+        if _COPY_FOLDER.match(folder):
+            return -1, folder
+    for folder in folders:
+        if _CAMERA_FOLDER.match(folder):
+            return 1, folder
+    return 0, ""
+
+
 def looks_like_copy(path: str) -> bool:
     """True for names like ``IMG_1 (1).jpg``, ``IMG_1 - Copy.jpg``, ``Copy of IMG_1.jpg``."""
     stem = os.path.splitext(os.path.basename(path))[0].strip()
@@ -198,9 +287,7 @@ def format_rank(candidate: Candidate) -> float:
         return FORMAT_RANK_PALETTE
     if candidate.lossless:
         return FORMAT_RANK_LOSSLESS
-    if fmt in HIGH_EFFICIENCY_FORMATS:
-        return FORMAT_RANK_HIGH_EFFICIENCY
-    if fmt in ("JPEG", "MPO"):
+    if fmt in PHOTO_FORMATS:
         return FORMAT_RANK_JPEG
     return FORMAT_RANK_LOSSY
 
@@ -209,9 +296,20 @@ def _ratio(value: float, best: float) -> float:
     return value / best if best > 0 else 1.0
 
 
+def _capped(value: float, best: float) -> float:
+    return min(1.0, _ratio(value, COMPRESSION_TOLERANCE * best))
+
+
+def metadata_tags(candidate: Candidate) -> int:
+    """The EXIF tags that tell about the picture: none of a TIFF's, whose own structure
+    (sizes, compression, strips) is stored as tags that Pillow counts with the EXIF."""
+    return 0 if codec(candidate) == "TIFF" else candidate.exif_tags
+
+
 def _exif_value(candidate: Candidate, most_tags: int) -> float:
     # Tag counts saturate: an orientation tag alone is not "rich EXIF", 20 tags are.
-    tags = min(candidate.exif_tags, EXIF_TAGS_FULL) / EXIF_TAGS_FULL
+    count = metadata_tags(candidate)
+    tags = min(max(count - EXIF_TAGS_ANY, 0), EXIF_TAGS_FULL) / EXIF_TAGS_FULL
     return (
         0.4 * (candidate.camera is not None) + 0.3 * (candidate.taken_at is not None) + 0.3 * tags
     )
@@ -225,21 +323,69 @@ class _Best:
     # added borders, if any (a picture measured inside bars is a few pixels off).
     framing: Candidate
     pixels: int
-    size: int  # of the lossy members
-    bpp: float  # of the lossy members
-    sharpness: float
+    bpp: dict[str, float]  # of the lossy members, per codec
+    sharpness: float  # the lower median: what most copies reach
     exif_tags: int
 
     @classmethod
     def of(cls, cluster: Sequence[Candidate]) -> _Best:
+        sharpness = sorted(c.sharpness for c in cluster)
         return cls(
             framing=max(cluster, key=lambda c: (not c.bordered, c.pixels, -c.image_id)),
             pixels=max(c.pixels for c in cluster),
-            size=max((c.size for c in cluster if not c.lossless), default=0),
-            bpp=max((c.bpp for c in cluster if not c.lossless), default=0.0),
-            sharpness=max(c.sharpness for c in cluster),
+            bpp=_most_bpp(cluster),
+            sharpness=sharpness[(len(sharpness) - 1) // 2],
             exif_tags=max(c.exif_tags for c in cluster),
         )
+
+
+def codec(candidate: Candidate) -> str:
+    """The codec a lossy file's bytes are counted in: bits per pixel compare files of one
+    codec only (a WebP needs fewer than a JPEG of the same picture)."""
+    fmt = candidate.format.upper()
+    return "JPEG" if fmt == "MPO" else fmt
+
+
+def quality_of(candidate: Candidate) -> int | None:
+    """A JPEG's estimated IJG quality (``signals.jpeg_quality``), None for other files and
+    for rows indexed without the table."""
+    if candidate.jpeg_quant is None or codec(candidate) != "JPEG" or candidate.lossless:
+        return None
+    return jpeg_quality(candidate.jpeg_quant)
+
+
+def compression(candidate: Candidate, best_bpp: float) -> float:
+    """1.0 for a file that kept what its picture had, less for a heavily compressed one: a
+    lossless file 1.0; a JPEG its quality over GOOD_JPEG_QUALITY (at most 1: what the last
+    save discarded, which a re-save at a higher quality does not bring back); another lossy
+    file its bits per pixel over COMPRESSION_TOLERANCE of the best of its codec's."""
+    if candidate.lossless:
+        return 1.0
+    quality = quality_of(candidate)
+    if quality is not None:
+        return min(1.0, quality / GOOD_JPEG_QUALITY)
+    return _capped(candidate.bpp, best_bpp)
+
+
+def compression_text(keeper: Candidate, lower: Candidate) -> str:
+    """The words for the keeper's lesser compression than ``lower``'s."""
+    kq, lq = quality_of(keeper), quality_of(lower)
+    if kq is not None and lq is not None:
+        return f"less compressed: JPEG quality {kq} vs {lq}"
+    return (
+        f"less compressed: {human_bytes(keeper.size)} vs {human_bytes(lower.size)} "
+        f"({keeper.bpp:.1f} vs {lower.bpp:.1f} bits per pixel)"
+    )
+
+
+def _most_bpp(cluster: Sequence[Candidate]) -> dict[str, float]:
+    """The most bits per pixel of the cluster's lossy members, per codec."""
+    out: dict[str, float] = {}
+    for c in cluster:
+        if not c.lossless:
+            key = codec(c)
+            out[key] = max(out.get(key, c.bpp), c.bpp)
+    return out
 
 
 def score_parts(
@@ -252,13 +398,28 @@ def score_parts(
         "format": format_rank(candidate),
         # A lossless file loses nothing to compression, whatever its size: size and bits per
         # pixel rank the lossy copies among themselves.
-        "size": 1.0 if candidate.lossless else _ratio(candidate.size, best.size),
-        "bpp": 1.0 if candidate.lossless else _ratio(candidate.bpp, best.bpp),
-        "sharpness": _ratio(candidate.sharpness, best.sharpness),
+        # Among lossy files, a copy with at least COMPRESSION_TOLERANCE of the best's bytes
+        # and bits per pixel scores 1: a re-encode at a higher quality adds bytes, not picture.
+        "size": compression(candidate, best.bpp.get(codec(candidate), 0.0)),
+        "bpp": compression(candidate, best.bpp.get(codec(candidate), 0.0)),
+        # Noise and over-sharpening halos raise the measure as detail does: being sharper
+        # than most copies earns nothing, being blurrier than most costs.
+        "sharpness": sharpness_part(candidate.sharpness, best.sharpness, len(cluster)),
         "exif": _exif_value(candidate, best.exif_tags),
         "unedited": float(_same_framing(candidate, best.framing) and not candidate.bordered)
         * fidelity(candidate),
     }
+
+
+def sharpness_part(value: float, most: float, members: int) -> float:
+    """The sharpness part: 1 for a copy as sharp as most copies of the picture (``most``,
+    the lower median, to SHARPNESS_TOLERANCE), less for a blurrier one; and, in a cluster of
+    three or more where most copies tell what the picture measures, less for one measuring
+    over SHARPNESS_EXCESS times that (added noise, over-sharpening halos). Two copies alone
+    cannot tell a blurred copy from a noisy one: there the sharper earns nothing."""
+    if members >= 3 and most > 0 and value > SHARPNESS_EXCESS * most:
+        return SHARPNESS_EXCESS * most / value
+    return min(1.0, _ratio(value, SHARPNESS_TOLERANCE * most))
 
 
 def fidelity(candidate: Candidate) -> float:
@@ -322,20 +483,89 @@ def rank(cluster: Sequence[Candidate], rules: Rules | None = None) -> Ranking:
     for candidate in cluster:
         parts = score_parts(candidate, cluster, best)
         ranked.append(Ranked(candidate, total(parts), parts, rule_value(candidate.path, rules)))
+    for item in ranked:
+        item.converted = next(
+            ((o, how) for o in cluster if (how := conversion(item.candidate, o)) is not None),
+            None,
+        )
+    for item in ranked:
+        item.protected = _protected(item, cluster, best)
     ranked.sort(key=_sort_key)
     for place, item in enumerate(ranked):
         item.rank = place
     return Ranking(ranked=ranked, reasons=explain(ranked, rules))
 
 
-def _sort_key(item: Ranked) -> tuple[int, float, bool, int, int, str, int]:
+SAME_PIXELS = "same pixels"
+SAME_PICTURE = "the same picture to within a level (saved at the highest quality)"
+
+
+def conversion(lossless: Candidate, lossy: Candidate) -> str | None:
+    """How ``lossless`` is shown to be a conversion of ``lossy`` (SAME_PIXELS or
+    SAME_PICTURE), or None.
+
+    Only a lossless file of the lossy one's size (no added borders) can be: for a JPEG, its
+    DCT sample must lie on the JPEG's quantization lattice (``signals.conversion_fit``), or
+    the JPEG must be saved at the highest qualities where no picture can be told from its
+    decode; for a lossy format decoded in full at index time (WebP, HEIF, AVIF), the stored
+    working-size pictures must be the same (equal sharpness measures).
+
+    The proof is of pixels, not of history: a PNG that was once a JPEG (scikit-image's
+    coins.png) fits the lattice of a JPEG saved from it with that JPEG's table, and that JPEG
+    then holds the same picture in fewer bytes. File times are not asked: a copy that does
+    not keep them reorders the files.
+    """
+    if not lossless.lossless or lossy.lossless or lossless.is_raw or lossy.is_raw:
+        return None
+    if lossless.bordered or lossy.bordered:
+        return None
+    if (lossless.width, lossless.height) != (lossy.width, lossy.height):
+        return None
+    fmt = lossy.format.upper()
+    if fmt in ("JPEG", "MPO"):
+        if lossy.jpeg_quant is None or not lossless.dct_sample:
+            return None
+        fit = conversion_fit(lossless.dct_sample, lossy.jpeg_quant)
+        if fit is None:
+            near = sum(lossy.jpeg_quant) / len(lossy.jpeg_quant) <= NEAR_LOSSLESS_STEP
+            return SAME_PICTURE if near else None
+        return SAME_PIXELS if fit >= CONVERSION_FIT else None
+    if fmt in FULL_DECODE_LOSSY and lossless.sharpness > 0:
+        return SAME_PIXELS if lossless.sharpness == lossy.sharpness else None
+    return None
+
+
+def _protected(item: Ranked, cluster: Sequence[Candidate], best: _Best) -> bool:
+    """Whether the member keeps the camera's metadata (or is a camera raw file) and is not
+    clearly worse than the cluster's best: a conversion, under METADATA_MIN_RESOLUTION of the
+    largest picture, edited (cropped, framed, recoloured), or a lossy file under
+    METADATA_MIN_BPP of the bits per pixel of the best lossy copy about as large."""
+    c = item.candidate
+    if not (c.has_metadata or c.is_raw) or item.converted is not None:
+        return False
+    large = METADATA_MIN_RESOLUTION * best.pixels
+    if c.pixels < large or item.parts["unedited"] < 0.5:
+        return False
+    if c.lossless:
+        return True
+    peers = max(
+        (o.bpp for o in cluster if not o.lossless and o.pixels >= large and codec(o) == codec(c)),
+        default=0.0,
+    )
+    return c.bpp >= METADATA_MIN_BPP * peers
+
+
+def _sort_key(item: Ranked) -> tuple[int, bool, bool, float, bool, int, int, int, str, int]:
     c = item.candidate
     return (
         -item.rule,
+        item.converted is not None,
+        not item.protected,
         -round(item.score / SCORE_EPSILON),
         looks_like_copy(c.path),
-        len(c.path),
         c.mtime_ns,
+        -folder_hint(c.path)[0],
+        len(c.path),
         c.path,
         c.image_id,
     )
@@ -405,6 +635,8 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
             higher = " scores higher but" if first.score > keeper.score + SCORE_EPSILON else ""
             reasons.append(f"{name}{higher} is in an avoided folder (--avoid {pattern})")
 
+    reasons.extend(_precedence_reasons(keeper, others))
+
     # The parts where the keeper beats every-or-some other member, by weighted advantage.
     advantages: list[tuple[float, str]] = []
 
@@ -422,20 +654,17 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
         original = "original format" if k.is_raw else "better format"
         add("format", f"{original}: {format_name(k)} vs {format_name(worse_format)}")
     same_size = [
-        o.candidate
+        o
         for o in others
-        if abs(o.candidate.pixels - k.pixels) <= 0.01 * k.pixels and not o.candidate.lossless
+        if abs(o.candidate.pixels - k.pixels) <= 0.01 * k.pixels
+        and not o.candidate.lossless
+        and codec(o.candidate) == codec(k)
     ]
-    lower_bpp = min(same_size, key=lambda c: c.bpp, default=None)
-    if not k.lossless and lower_bpp is not None and lower_bpp.bpp < k.bpp * 0.95:
-        add(
-            "bpp",
-            f"less compressed: {human_bytes(k.size)} vs {human_bytes(lower_bpp.size)} "
-            f"({k.bpp:.1f} vs {lower_bpp.bpp:.1f} bits per pixel)",
-        )
-    blurrier = min(others, key=lambda o: o.candidate.sharpness).candidate
-    if blurrier.sharpness < k.sharpness * 0.9:
-        add("sharpness", f"sharper: {k.sharpness:.3g} vs {blurrier.sharpness:.3g}")
+    lower = min(same_size, key=lambda o: o.parts["bpp"], default=None)
+    if not k.lossless and lower is not None and lower.parts["bpp"] < keeper.parts["bpp"]:
+        add("bpp", compression_text(k, lower.candidate))
+    worst = min(others, key=lambda o: o.parts["sharpness"]).candidate
+    add("sharpness", sharpness_text(k, worst, _Best.of([r.candidate for r in ranked]).sharpness))
     poorer = min(others, key=lambda o: o.parts["exif"]).candidate
     if keeper.parts["exif"] > _min_part(others, "exif"):
         if k.camera and not poorer.camera:
@@ -443,8 +672,8 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
             add("exif", f"original EXIF ({k.camera}{taken})")
         elif k.taken_at and not poorer.taken_at:
             add("exif", f"has the date taken ({k.taken_at[:10]})")
-        elif k.exif_tags - poorer.exif_tags >= RICHER_EXIF_TAGS:
-            add("exif", f"richer EXIF: {k.exif_tags} vs {poorer.exif_tags} tags")
+        elif metadata_tags(k) - metadata_tags(poorer) >= RICHER_EXIF_TAGS:
+            add("exif", f"richer EXIF: {metadata_tags(k)} vs {metadata_tags(poorer)} tags")
     best_framing = _Best.of([r.candidate for r in ranked]).framing
     cropped = next(
         (o.candidate for o in others if not _same_framing(o.candidate, best_framing)), None
@@ -474,6 +703,52 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
     return reasons
 
 
+def _precedence_reasons(keeper: Ranked, others: Sequence[Ranked]) -> list[str]:
+    """Why the keeper ranks above members the score alone would not put below it: its
+    conversions, and copies without the camera's metadata."""
+    k = keeper.candidate
+    out = []
+    for other in others:
+        # (a conversion of a re-save of the keeper fits the keeper's lattice too: asked of
+        # the keeper itself, whichever member the ranking found first)
+        how = None if other.converted is None else conversion(other.candidate, k)
+        if how is not None:
+            o = other.candidate
+            larger = f"{o.size / k.size:.1f}x larger" if k.size else "larger"
+            out.append(
+                f"the {format_name(o)} {os.path.basename(o.path)} is a conversion of this "
+                f"{format_name(k)}: {how}, {larger}"
+            )
+            break
+    if keeper.protected:
+        higher = [o for o in others if not o.protected and o.score > keeper.score + SCORE_EPSILON
+                  and o.converted is None and o.rule == keeper.rule]  # fmt: skip
+        if higher:
+            o = max(higher, key=lambda item: item.score).candidate
+            lacks = "is clearly worse" if o.has_metadata else "has none"
+            out.append(
+                f"keeps the camera's metadata ({metadata_text(k)}); "
+                f"{os.path.basename(o.path)} scores higher but {lacks}"
+            )
+    return out
+
+
+def metadata_text(c: Candidate) -> str:
+    """The camera and the date taken, as known ("camera raw" for a raw file without)."""
+    words = [w for w in (c.camera, f"taken {c.taken_at[:10]}" if c.taken_at else None) if w]
+    return ", ".join(words) or "camera raw"
+
+
+def sharpness_text(keeper: Candidate, worst: Candidate, most: float) -> str:
+    """Why the keeper beats ``worst`` (the lowest sharpness part) on sharpness."""
+    if worst.sharpness > most:
+        return (
+            f"no added noise or over-sharpening: {os.path.basename(worst.path)} measures "
+            f"{worst.sharpness:.3g} against {most:.3g} for most copies"
+        )
+    return f"sharper: {keeper.sharpness:.3g} vs {worst.sharpness:.3g}"
+
+
 def _min_part(items: Sequence[Ranked], part: str) -> float:
     return min(item.parts[part] for item in items)
 
@@ -485,12 +760,23 @@ def _tie_break_reason(keeper: Ranked, others: Sequence[Ranked]) -> str:
     )
     same = "identical copies" if identical else "same quality"
     rival = others[0].candidate
-    if looks_like_copy(rival.path) and not looks_like_copy(k.path):
+    return tie_break_text(same, k.path, rival.path, k.mtime_ns < rival.mtime_ns)
+
+
+def tie_break_text(same: str, kept: str, rival: str, older: bool) -> str:
+    """The tie-break that put the keeper (path ``kept``) above the next member (``rival``;
+    ``older``: the keeper's modification time is earlier)."""
+    if looks_like_copy(rival) and not looks_like_copy(kept):
         return f"{same}; the others' names look like copies"
-    if len(k.path) < len(rival.path):
-        return f"{same}; shortest path"
-    if k.mtime_ns < rival.mtime_ns:
+    if older:
         return f"{same}; oldest file"
-    if k.path < rival.path:
+    (kh, kf), (rh, rf) = folder_hint(kept), folder_hint(rival)
+    if kh > rh:
+        if kh > 0:
+            return f"{same}; in a camera folder ({kf}; a default hint, --avoid overrides it)"
+        return f"{same}; the others are in a {rf} folder (a default hint, --prefer overrides it)"
+    if len(kept) < len(rival):
+        return f"{same}; shortest path"
+    if kept < rival:
         return f"{same}; first path in alphabetical order"
     return f"{same}; lowest image id"

@@ -9,6 +9,11 @@ array), and only the words of the reasons are assembled per cluster. The floatin
 operations are the reference's, in its order, so the scores are equal to the last bit; tests
 check ``rank_clusters`` against ``quality.rank`` on random clusters (hypothesis).
 
+The tiers above the score (conversions, ``quality.conversion``: a few candidate pairs tested
+in Python; the camera's metadata) are numpy too; a cluster where a rule, a conversion or the
+metadata outranked the score gets the reference's words (``quality.explain``), the others
+have theirs assembled here.
+
 The two inputs ``quality.rank`` takes from the matching stage are batched here as well:
 ``colour_deviations`` (each member's colours against its cluster's consensus, as
 ``quality.deviations``) and ``keeper_distances`` (Hamming bits from the keeper, rotation-aware).
@@ -25,24 +30,37 @@ import numpy as np
 from .match import aligned
 from .quality import (
     ASPECT_TOLERANCE,
+    COMPRESSION_TOLERANCE,
     EDIT_FREE,
     EDIT_SPAN,
+    EXIF_TAGS_ANY,
     EXIF_TAGS_FULL,
+    GOOD_JPEG_QUALITY,
+    METADATA_MIN_BPP,
+    METADATA_MIN_RESOLUTION,
     RAW_EXTENSIONS,
     RICHER_EXIF_TAGS,
     SCORE_EPSILON,
+    SHARPNESS_EXCESS,
+    SHARPNESS_TOLERANCE,
     WEIGHTS,
     Candidate,
     Ranked,
     Rules,
+    compression_text,
+    conversion,
     explain,
+    folder_hint,
     format_name,
     format_rank,
-    human_bytes,
     looks_like_copy,
+    metadata_tags,
     no_borders_text,
     rule_value,
+    sharpness_text,
+    tie_break_text,
 )
+from .signals import jpeg_quality
 
 _INVERSE = np.array([0, 3, 2, 1, 4, 5, 6, 7])  # the index of each dihedral transform's inverse
 # The longest raw file's extension (the dot included).
@@ -71,6 +89,9 @@ class Table:
     # The picture inside added borders (the file's width and height when it has none).
     content_width: np.ndarray  # int64
     content_height: np.ndarray  # int64
+    # What tells a conversion (quality.conversion); None where not stored.
+    jpeg_quant: list[bytes | None] | None = None
+    dct_sample: list[bytes | None] | None = None
 
     def __len__(self) -> int:
         return len(self.path)
@@ -97,6 +118,8 @@ class Table:
             colour_deviation=np.array([c.colour_deviation for c in candidates], np.float64),
             content_width=ints("picture_width"),
             content_height=ints("picture_height"),
+            jpeg_quant=[c.jpeg_quant for c in candidates],
+            dct_sample=[c.dct_sample for c in candidates],
         )
 
     def take(self, rows: np.ndarray) -> Table:
@@ -119,6 +142,8 @@ class Table:
             colour_deviation=self.colour_deviation[rows],
             content_width=self.content_width[rows],
             content_height=self.content_height[rows],
+            jpeg_quant=None if self.jpeg_quant is None else [self.jpeg_quant[r] for r in picks],
+            dct_sample=None if self.dct_sample is None else [self.dct_sample[r] for r in picks],
         )
 
     def candidate(self, row: int) -> Candidate:
@@ -139,6 +164,8 @@ class Table:
             colour_deviation=float(self.colour_deviation[row]),
             content_width=int(self.content_width[row]),
             content_height=int(self.content_height[row]),
+            jpeg_quant=None if self.jpeg_quant is None else self.jpeg_quant[row],
+            dct_sample=None if self.dct_sample is None else self.dct_sample[row],
         )
 
 
@@ -192,6 +219,74 @@ def _first(cluster: np.ndarray, starts: np.ndarray, *keys: np.ndarray) -> np.nda
 
 def _segment_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     result: np.ndarray = np.maximum.reduceat(values, starts[:-1])
+    return result
+
+
+def _codecs(
+    table: Table, rows: np.ndarray, lossless: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per position: a number per codec (``quality.codec``), and a JPEG's estimated quality
+    (``quality.quality_of``; 0 where none); and the number of TIFF (-1: none). Formats and
+    tables repeat: each is looked at once."""
+    codes: dict[str, int] = {}
+    by_format: dict[str, int] = {}
+    code = np.empty(len(rows), dtype=np.int64)
+    picks = rows.tolist()
+    for i, row in enumerate(picks):
+        fmt = table.format[row]
+        number = by_format.get(fmt)
+        if number is None:
+            number = by_format[fmt] = codes.setdefault(codec_of(fmt), len(codes))
+        code[i] = number
+    quality = np.zeros(len(rows), dtype=np.float64)
+    tiff = codes.get("TIFF", -1)
+    if table.jpeg_quant is None or "JPEG" not in codes:
+        return code, quality, tiff
+    cache: dict[bytes, int] = {}
+    for i in np.flatnonzero((code == codes["JPEG"]) & ~lossless).tolist():
+        steps = table.jpeg_quant[picks[i]]
+        if steps is not None:
+            found = cache.get(steps)
+            if found is None:
+                found = cache[steps] = jpeg_quality(steps)
+            quality[i] = found
+    return code, quality, tiff
+
+
+def codec_of(fmt: str) -> str:
+    """``quality.codec`` of a format name."""
+    upper = fmt.upper()
+    return "JPEG" if upper == "MPO" else upper
+
+
+def _group_max(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per position, the largest value of its group (numbers 0..groups-1)."""
+    order = np.lexsort((values, group))
+    last = np.flatnonzero(np.append(group[order][1:] != group[order][:-1], True))
+    most = values[order][last]  # groups in ascending number, each its largest value
+    result: np.ndarray = most[group]
+    return result
+
+
+def _capped(value: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """``quality._capped``: value over COMPRESSION_TOLERANCE of best, at most 1."""
+    result: np.ndarray = np.minimum(1.0, _ratio(value, COMPRESSION_TOLERANCE * best))
+    return result
+
+
+def _sharpness_parts(value: np.ndarray, most: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """``quality.sharpness_part`` of each position."""
+    excess = (members >= 3) & (most > 0) & (value > SHARPNESS_EXCESS * most)
+    safe = np.where(excess, value, 1.0)
+    capped = np.minimum(1.0, _ratio(value, SHARPNESS_TOLERANCE * most))
+    result: np.ndarray = np.where(excess, SHARPNESS_EXCESS * most / safe, capped)
+    return result
+
+
+def _lower_median(values: np.ndarray, cluster: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per cluster, the lower median of the values (``quality._Best.sharpness``)."""
+    ordered = values[np.lexsort((values, cluster))]
+    result: np.ndarray = ordered[starts[:-1] + (np.diff(starts) - 1) // 2]
     return result
 
 
@@ -303,9 +398,17 @@ def rank_clusters(
     lossy = ~lossless
     largest = _first(cluster, starts, -pixels, image_id)
     best_pixels = pixels[largest]
-    best_size = _segment_max(np.where(lossy, size, 0), starts)
-    best_bpp = _segment_max(np.where(lossy, bpp, 0.0), starts)
-    best_sharp = _segment_max(sharp, starts)
+    # quality._Best.size and .bpp: per cluster and codec
+    group_codec, quality, tiff_code = _codecs(table, rows, lossless)
+    group = np.unique(cluster * (int(group_codec.max()) + 1) + group_codec, return_inverse=True)[1]
+    best_bpp = _group_max(np.where(lossy, bpp, 0.0), group)
+    # quality.compression: a JPEG's quality, another lossy file's bits per pixel
+    compressed = np.where(
+        lossless,
+        1.0,
+        np.where(quality > 0, np.minimum(1.0, quality / GOOD_JPEG_QUALITY), _capped(bpp, best_bpp)),
+    )
+    best_sharp = _lower_median(sharp, cluster, starts)
 
     fmt_rank, is_raw = _formats(path, [table.format[r] for r in rows.tolist()], lossless.tolist())
     # quality._Best.framing: the largest member without added borders, if any
@@ -315,13 +418,14 @@ def rank_clusters(
         ASPECT_TOLERANCE
     )
     fidelity = np.minimum(1.0, np.maximum(0.0, 1.0 - (deviation - EDIT_FREE) / EDIT_SPAN))
-    tags = np.minimum(exif_tags, EXIF_TAGS_FULL) / EXIF_TAGS_FULL
+    counted = np.where(group_codec == tiff_code, 0, exif_tags)  # quality.metadata_tags
+    tags = np.minimum(np.maximum(counted - EXIF_TAGS_ANY, 0), EXIF_TAGS_FULL) / EXIF_TAGS_FULL
     parts = {
         "resolution": _ratio(pixels, best_pixels[cluster]),
         "format": fmt_rank,
-        "size": np.where(lossless, 1.0, _ratio(size, best_size[cluster])),
-        "bpp": np.where(lossless, 1.0, _ratio(bpp, best_bpp[cluster])),
-        "sharpness": _ratio(sharp, best_sharp[cluster]),
+        "size": compressed,
+        "bpp": compressed,
+        "sharpness": _sharpness_parts(sharp, best_sharp[cluster], seg.sizes[cluster]),
         "exif": 0.4 * has_camera + 0.3 * has_date + 0.3 * tags,
         "unedited": (framing & ~bordered).astype(np.float64) * fidelity,
     }
@@ -331,25 +435,39 @@ def rank_clusters(
     score_values = np.asarray(rounded(total, 6))
     score = score_values.tolist()
 
-    # quality._sort_key, as lexsort keys. Past the rule and the score, the keys only order
-    # members that tie on both: they are computed for those alone (0 for the others).
+    # quality._sort_key, as lexsort keys. Past the rule, conversions, metadata and the score,
+    # the keys only order members that tie on all: they are computed for those alone.
     if rules.prefer or rules.avoid:
         rule = np.array([rule_value(p, rules) for p in path], dtype=np.int64)
     else:
         rule = np.zeros(len(rows), dtype=np.int64)
+    source = _conversions(table, rows, cluster, width, height, lossless, bordered, is_raw)
+    converted = source >= 0
+    protected = has_camera | has_date | is_raw
+    protected &= ~converted & (pixels >= METADATA_MIN_RESOLUTION * best_pixels[cluster])
+    protected &= parts["unedited"] >= 0.5
+    peers = lossy & (pixels >= METADATA_MIN_RESOLUTION * best_pixels[cluster])
+    peer_bpp = _group_max(np.where(peers, bpp, 0.0), group)
+    protected &= lossless | (bpp >= METADATA_MIN_BPP * peer_bpp)
+    # -rule, converted, not protected: one ascending key
+    tier = (1 - rule) * 4 + converted * 2 + ~protected
     quantum = np.rint(score_values / SCORE_EPSILON).astype(np.int64)  # Python's round()
-    tied = _tied(cluster, rule, quantum)
+    tied = _tied(cluster, tier, quantum)
     tied_list = tied.tolist()
+    hint = np.zeros(len(rows), dtype=np.int64)
     copy_name = np.zeros(len(rows), dtype=bool)
     length = np.zeros(len(rows), dtype=np.int64)
     path_rank = np.zeros(len(rows), dtype=np.int64)
     if len(tied):
         tied_paths = [path[i] for i in tied_list]
+        hint[tied] = [folder_hint(p)[0] for p in tied_paths]
         copy_name[tied] = [looks_like_copy(p) for p in tied_paths]
         length[tied] = [len(p) for p in tied_paths]
         path_rank[tied] = _dense_rank(tied_paths)
     mtime = table.mtime_ns[rows]
-    order = np.lexsort((image_id, path_rank, mtime, length, copy_name, -quantum, -rule, cluster))
+    order = np.lexsort(
+        (image_id, path_rank, length, -hint, mtime, copy_name, -quantum, tier, cluster)
+    )
 
     # Everything from here on is per position of the ranked order.
     ranked = Segments(rows[order], starts)
@@ -379,11 +497,77 @@ def rank_clusters(
             mtime=mtime[order],
             score=score,
             parts=parts,
+            source=_reordered(source, order),
+            codec=group_codec[order],
+            sharp_ref=best_sharp[cluster][order],
+            protected=protected[order],
         ),
         table,
         rules,
     )
     return Rankings(order=ranked, score=score, parts=parts, reasons=reasons)
+
+
+def _conversions(
+    table: Table,
+    rows: np.ndarray,
+    cluster: np.ndarray,
+    width: np.ndarray,
+    height: np.ndarray,
+    lossless: np.ndarray,
+    bordered: np.ndarray,
+    is_raw: np.ndarray,
+) -> np.ndarray:
+    """Per position: the position of the member it is a conversion of (``quality.conversion``;
+    the first such in the cluster), or -1."""
+    source = np.full(len(rows), -1, dtype=np.int64)
+    for position, others in _size_pairs(cluster, width, height, lossless, ~bordered & ~is_raw):
+        lossless_member = table.candidate(int(rows[position]))
+        for other in others:
+            if conversion(lossless_member, table.candidate(int(rows[other]))) is not None:
+                source[position] = other
+                break
+    return source
+
+
+def _size_pairs(
+    cluster: np.ndarray,
+    width: np.ndarray,
+    height: np.ndarray,
+    lossless: np.ndarray,
+    able: np.ndarray,
+) -> list[tuple[int, list[int]]]:
+    """The positions that can be conversions (lossless, ``able``, with a lossy ``able`` member
+    of their size in their cluster: a few in a library), each with those lossy positions in
+    order. One numpy pass; Python only for the pairs found."""
+    ll, lo = np.flatnonzero(able & lossless), np.flatnonzero(able & ~lossless)
+    if not len(ll) or not len(lo):
+        return []
+    both = np.concatenate([ll, lo])
+    # one integer per (cluster, width, height): sides are under 2**20 (Pillow's limits)
+    keys = (cluster[both] << 40) | (np.minimum(width[both], 2**20 - 1) << 20)
+    keys |= np.minimum(height[both], 2**20 - 1)
+    code = np.unique(keys, return_inverse=True)[1].reshape(-1)
+    ll_code, lo_code = code[: len(ll)], code[len(ll) :]
+    paired = np.isin(lo_code, ll_code)
+    lossy_of: dict[int, list[int]] = {}
+    for other, key in zip(lo[paired].tolist(), lo_code[paired].tolist(), strict=True):
+        lossy_of.setdefault(key, []).append(other)  # in position order: lo is sorted
+    return [
+        (position, lossy_of[key])
+        for position, key in zip(ll.tolist(), ll_code.tolist(), strict=True)
+        if key in lossy_of
+    ]
+
+
+def conversion_candidates(table: Table, clusters: Segments) -> np.ndarray:
+    """The rows (of ``table``) of lossless members that can be conversions of another member
+    of their cluster: the only rows whose DCT sample the ranking reads."""
+    rows = clusters.rows
+    width, height = table.content_width[rows], table.content_height[rows]
+    bordered = (width != table.width[rows]) | (height != table.height[rows])
+    pairs = _size_pairs(clusters.cluster, width, height, table.lossless[rows], ~bordered)
+    return np.unique(rows[np.array([p for p, _ in pairs], dtype=np.int64)])
 
 
 @dataclass
@@ -412,6 +596,19 @@ class _Ranked:
     mtime: np.ndarray
     score: list[float]
     parts: dict[str, np.ndarray]
+    source: np.ndarray  # the position each is a conversion of, or -1
+    codec: np.ndarray  # a number per codec (quality.codec)
+    sharp_ref: np.ndarray  # the cluster's lower median sharpness
+    protected: np.ndarray
+
+
+def _reordered(source: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Positions (-1: none) per position, both in the ranked order."""
+    place = np.empty(len(order), dtype=np.int64)
+    place[order] = np.arange(len(order), dtype=np.int64)
+    moved = source[order]
+    result: np.ndarray = np.where(moved >= 0, place[np.maximum(moved, 0)], -1)
+    return result
 
 
 def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
@@ -449,13 +646,13 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
     worse, _ = first(other, r.parts["format"])
     fmt_ok = (r.fmt_rank[worse] < r.fmt_rank[keeper]) & (gain("format") > SCORE_EPSILON)
     # bits per pixel: a lossy other of the keeper's size (1 %) is more compressed
-    same_size = other & ~r.lossless
+    same_size = other & ~r.lossless & (r.codec == r.codec[k_of])
     same_size &= np.abs(r.pixels - r.pixels[k_of]) <= 0.01 * r.pixels[k_of]
-    lower, any_same = first(same_size, r.bpp)
-    bpp_ok = ~r.lossless[keeper] & any_same & (r.bpp[lower] < r.bpp[keeper] * 0.95)
+    lower, any_same = first(same_size, r.parts["bpp"])
+    bpp_ok = ~r.lossless[keeper] & any_same & (r.parts["bpp"][lower] < r.parts["bpp"][keeper])
     bpp_ok &= gain("bpp") > SCORE_EPSILON
-    blurrier, _ = first(other, r.sharp)
-    sharp_ok = (r.sharp[blurrier] < r.sharp[keeper] * 0.9) & (gain("sharpness") > SCORE_EPSILON)
+    blurrier, _ = first(other, r.parts["sharpness"])
+    sharp_ok = gain("sharpness") > SCORE_EPSILON
     poorer, _ = first(other, r.parts["exif"])
     exif_ok = (r.parts["exif"][keeper] > r.parts["exif"][poorer]) & (gain("exif") > SCORE_EPSILON)
     cropped, any_cropped = first(other & ~r.framing)
@@ -468,7 +665,15 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
     gains = {name: gain(name).tolist() for name in ("resolution", "format", "bpp", "sharpness",
                                                     "exif", "unedited")}  # fmt: skip
     sizes = r.seg.sizes.tolist()
-    ruled = np.maximum.reduceat(r.rule != 0, keeper).tolist() if len(keeper) else []
+    # Clusters where a rule, a conversion or the camera's metadata outranked the score: the
+    # reference's words (a few clusters).
+    scores = np.asarray(r.score, dtype=np.float64)
+    ruled = np.zeros(len(keeper), dtype=bool)
+    if len(keeper):
+        ruled = np.maximum.reduceat((r.rule != 0) | (r.source >= 0), keeper)
+        higher = np.maximum.reduceat(scores, keeper) > scores[keeper] + SCORE_EPSILON
+        ruled |= r.protected[keeper] & higher
+    ruled = ruled.tolist()
     flags = list(zip(res_ok.tolist(), fmt_ok.tolist(), bpp_ok.tolist(), sharp_ok.tolist(),
                      exif_ok.tolist(), edit_ok.tolist(), strict=True))  # fmt: skip
     keeper_list = keeper.tolist()
@@ -480,7 +685,7 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
         if sizes[c] == 1:
             out.append(["only copy"])
             continue
-        if ruled[c]:  # folder rules: the reference, with its rule reasons
+        if ruled[c]:  # the reference, with its words for rules, conversions, metadata
             out.append(explain(_reference(r, table, k, k + sizes[c]), rules))
             continue
         res, fmt, bpp, sharp, exif, edit = flags[c]
@@ -500,22 +705,17 @@ def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
                 )
             )
         if bpp:
-            ks, ls = int(r.size[k]), int(r.size[lo])
-            kb, lb = float(r.bpp[k]), float(r.bpp[lo])
-            advantages.append(
-                (
-                    gains["bpp"][c],
-                    f"less compressed: {human_bytes(ks)} vs {human_bytes(ls)} "
-                    f"({kb:.1f} vs {lb:.1f} bits per pixel)",
-                )
-            )
+            text = compression_text(table.candidate(_row(r, k)), table.candidate(_row(r, lo)))
+            advantages.append((gains["bpp"][c], text))
         if sharp:
-            ksh, bsh = float(r.sharp[k]), float(r.sharp[bl])
-            advantages.append((gains["sharpness"][c], f"sharper: {ksh:.3g} vs {bsh:.3g}"))
+            text = sharpness_text(
+                table.candidate(_row(r, k)), table.candidate(_row(r, bl)), float(r.sharp_ref[k])
+            )
+            advantages.append((gains["sharpness"][c], text))
         if exif:
-            text = _exif_text(r, table, k, po)
-            if text is not None:
-                advantages.append((gains["exif"][c], text))
+            exif_text = _exif_text(r, table, k, po)
+            if exif_text is not None:
+                advantages.append((gains["exif"][c], exif_text))
         if edit:
             if unc:
                 ka, ca = float(r.aspect[k]), float(r.aspect[cr])
@@ -560,7 +760,8 @@ def _exif_text(r: _Ranked, table: Table, k: int, poorer: int) -> str | None:
         return f"original EXIF ({kc}{taken})"
     if kt and not pt:
         return f"has the date taken ({kt[:10]})"
-    kx, px = int(r.exif_tags[k]), int(r.exif_tags[poorer])
+    kx = metadata_tags(table.candidate(_row(r, k)))
+    px = metadata_tags(table.candidate(_row(r, poorer)))
     if kx - px >= RICHER_EXIF_TAGS:
         return f"richer EXIF: {kx} vs {px} tags"
     return None
@@ -574,29 +775,28 @@ def _tie_break(r: _Ranked, table: Table, k: int, end: int) -> str:
     )
     same = "identical copies" if identical else "same quality"
     rival = k + 1
-    kp, rp = r.path[k], r.path[rival]
-    if looks_like_copy(rp) and not looks_like_copy(kp):
-        return f"{same}; the others' names look like copies"
-    if len(kp) < len(rp):
-        return f"{same}; shortest path"
-    if r.mtime[k] < r.mtime[rival]:
-        return f"{same}; oldest file"
-    if kp < rp:
-        return f"{same}; first path in alphabetical order"
-    return f"{same}; lowest image id"
+    return tie_break_text(same, r.path[k], r.path[rival], bool(r.mtime[k] < r.mtime[rival]))
 
 
 def _reference(r: _Ranked, table: Table, start: int, end: int) -> list[Ranked]:
     """The cluster at positions start..end as ``quality.Ranked`` items, for ``explain``."""
+    members = {p: table.candidate(_row(r, p)) for p in range(start, end)}
     out = []
     for place, position in enumerate(range(start, end)):
+        converted = None
+        source = int(r.source[position])
+        if source >= 0:
+            how = conversion(members[position], members[source])
+            converted = None if how is None else (members[source], how)
         out.append(
             Ranked(
-                candidate=table.candidate(_row(r, position)),
+                candidate=members[position],
                 score=r.score[position],
                 parts={name: float(values[position]) for name, values in r.parts.items()},
                 rule=int(r.rule[position]),
                 rank=place,
+                converted=converted,
+                protected=bool(r.protected[position]),
             )
         )
     return out

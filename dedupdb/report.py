@@ -43,6 +43,7 @@ from .ranking import (
     Segments,
     Table,
     colour_deviations,
+    conversion_candidates,
     keeper_distances,
     rank_clusters,
     rounded,
@@ -431,6 +432,7 @@ def report_from_clusters(
     table.colour_deviation = colour_deviations(
         seg, loaded.colour[by_member.rows], hashes, table, options.rotations
     )
+    table.dct_sample = _dct_samples(store, table, seg)
     rankings = rank_clusters(table, seg, Rules(prefer=options.prefer, avoid=options.avoid))
     distance, transform = keeper_distances(rankings.order, hashes, table, options.rotations)
     raw_paths = [loaded.raw_path[r] for r in by_member.rows.tolist()]
@@ -598,6 +600,7 @@ DETAILS = (
     Image.id, Image.root_id, Image.relpath, Image.size, Image.mtime_ns, Image.width,
     Image.height, Image.format, Image.lossless, Image.sharpness, Image.exif_tags,
     Image.camera_make, Image.camera_model, Image.content_width, Image.content_height,
+    Image.jpeg_quant,
 )  # fmt: skip
 # Ids per query: under SQLite's historical limit of 999 bound values; fewer queries cost less.
 _CHUNK = 900
@@ -618,6 +621,22 @@ def _fetch(store: Store, columns: Sequence[Any], ids: list[int]) -> list[Any]:
     records = [r for r in records if r[1] in roots]
     records.sort(key=lambda r: r[0])
     return [roots, *(list(zip(*records, strict=True)) if records else [()] * len(columns))]
+
+
+def _dct_samples(store: Store, table: Table, seg: Segments) -> list[bytes | None]:
+    """The DCT samples of the members that can be conversions (``conversion_candidates``),
+    None for the others: a few rows of a library, so the report reads kilobytes, not the
+    samples of every lossless file."""
+    samples: list[bytes | None] = [None] * len(table)
+    wanted = conversion_candidates(table, seg).tolist()
+    if not wanted:
+        return samples
+    ids = sorted({int(table.image_id[r]) for r in wanted})
+    _, found, _, blobs = _fetch(store, (Image.id, Image.root_id, Image.dct_sample), ids)
+    by_id = dict(zip(found, blobs, strict=True))
+    for r in wanted:
+        samples[r] = by_id.get(int(table.image_id[r]))
+    return samples
 
 
 def _load_rows(store: Store, ids: list[int], hash_name: str, params: HashParams) -> _Loaded:
@@ -683,7 +702,7 @@ def _loaded(
 ) -> _Loaded:
     """``_Loaded`` from the ``DETAILS`` columns and what matching loads."""
     (image_id, root, relpath, size, mtime, width, height, fmt, lossless, sharpness, exif_tags,
-     make, model, content_width, content_height) = fields  # fmt: skip
+     make, model, content_width, content_height, jpeg_quant) = fields  # fmt: skip
     raw = _joined_paths(roots, root, relpath)
     table = Table(
         image_id=np.array(image_id, dtype=np.int64),
@@ -712,6 +731,8 @@ def _loaded(
             [h if c is None else c for h, c in zip(height, content_height, strict=True)],
             dtype=np.int64,
         ),
+        jpeg_quant=list(jpeg_quant),
+        dct_sample=[None] * len(raw),  # read for the few rows that need it (_dct_samples)
     )
     return _Loaded(
         row_of=dict(zip(map(int, image_id), range(len(raw)), strict=True)),
@@ -769,7 +790,8 @@ def cluster_membership(report: Report) -> dict[int, list[int]]:
 def actionable(report: Report) -> dict[str, Any]:
     """The report as ``apply`` reads it (a valid report document, ``plan.check_report``) with
     only what acting needs: its time and settings, and per cluster its keeper and members'
-    ids, paths and content hashes. Recorded by ``decisions.remember_report``."""
+    ids, paths, content hashes and camera metadata. Recorded by
+    ``decisions.remember_report``."""
     data = report.to_dict(clusters=False)
     data["clusters"] = [
         {
@@ -782,6 +804,10 @@ def actionable(report: Report) -> dict[str, Any]:
                     "path": m.path,
                     "path_bytes_b64": m.path_bytes_b64,
                     "content_hash": m.content_hash,
+                    # the camera's metadata, when known: the plan warns before a copy that
+                    # has it goes while its keeper has not (plan.metadata_lost)
+                    **({"camera": m.camera} if m.camera else {}),
+                    **({"taken_at": m.taken_at} if m.taken_at else {}),
                 }
                 for m in c.members
             ],

@@ -132,3 +132,129 @@ def crop_colours(
     planes = pixels.transpose(2, 0, 1)[None]  # (1, 3, h, w)
     cells = rows[:, None] @ planes @ columns[:, None].transpose(0, 1, 3, 2)  # (k, 3, 4, 4)
     return np.asarray(np.round(cells.transpose(0, 2, 3, 1)), dtype=np.uint8).tobytes()
+
+
+# ----------------------------------------------------------------------------- conversions
+
+# A lossless file made from a JPEG holds that JPEG's decode: the 8x8 DCT coefficients of its
+# luma lie on the JPEG's quantization lattice (multiples of each coefficient's step), give or
+# take the rounding of the decoder's output (+-0.35 levels; other IDCTs +-1). A picture that
+# never was a JPEG has coefficients spread evenly between the lattice points. The index keeps
+# the coefficients of the most textured blocks of each lossless picture (DCT_BLOCKS of them,
+# at each grid position a JPEG's blocks can have after a rotation) and each JPEG's luma
+# quantization table; the report tests one against the other (``conversion_fit``).
+DCT_BLOCKS = 32
+_DCT_SPREAD = 32  # strips, and blocks per strip, among which the most textured are kept
+_DCT_SCALE = 8  # coefficients stored as int16 eighths
+_DCT_N = np.arange(8)
+_DCT = np.cos((2 * _DCT_N[None, :] + 1) * _DCT_N[:, None] * np.pi / 16) * 0.5
+_DCT[0] /= np.sqrt(2)
+# The fit needs this many informative coefficients (a quantization step of 2 or more, and a
+# value away from 0); a JPEG saved at the highest qualities (steps of 1) leaves too few.
+FIT_MIN_COEFFICIENTS = 100
+
+
+def dct_sample(image: Image.Image) -> bytes:
+    """The luma DCT coefficients (JPEG's level shift and normalisation, in eighths, int16
+    big-endian) of the DCT_BLOCKS most textured 8x8 blocks among up to 32 x 32 evenly spread
+    ones, for each grid offset (0 or the side modulo 8, in x and in y: where a JPEG's grid
+    lies after a rotation or mirror), offsets one after another.
+
+    ``image`` is the stored (not yet rotated) full-resolution picture, 8-bit "L" or "RGB";
+    only 32 strips of 8 rows are read from it. Empty for a picture under 32x32 pixels.
+    """
+    width, height = image.size
+    parts = []
+    for oy in sorted({0, height % 8}):
+        for ox in sorted({0, width % 8}):
+            rows, cols = (height - oy) // 8, (width - ox) // 8
+            if rows < 4 or cols < 4:
+                return b""
+            blocks = np.concatenate([_strip_blocks(image, ox, oy + 8 * int(r), cols)
+                                     for r in _spread(rows)])  # fmt: skip
+            if blocks.ndim == 4:  # ITU-R 601 luma, as JPEG's Y
+                blocks = blocks[..., 0] * 0.299 + blocks[..., 1] * 0.587 + blocks[..., 2] * 0.114
+            spread = blocks.reshape(len(blocks), 64).var(axis=1)
+            top = np.argsort(-spread, kind="stable")[:DCT_BLOCKS]
+            padded = np.zeros((DCT_BLOCKS, 8, 8))
+            padded[: len(top)] = _DCT @ (blocks[top] - 128.0) @ _DCT.T
+            parts.append(np.clip(np.rint(padded * _DCT_SCALE), -32767, 32767).astype(">i2"))
+    return b"".join(p.tobytes() for p in parts)
+
+
+def _spread(count: int) -> np.ndarray:
+    """Up to _DCT_SPREAD evenly spread indices below count."""
+    return np.unique(np.linspace(0, count - 1, min(count, _DCT_SPREAD)).astype(np.int64))
+
+
+def _strip_blocks(image: Image.Image, ox: int, y: int, cols: int) -> np.ndarray:
+    """Evenly spread 8x8 blocks of the 8-row strip at y (float64, (n, 8, 8[, 3]))."""
+    strip = np.asarray(image.crop((ox, y, ox + 8 * cols, y + 8)), dtype=np.float64)
+    blocks = strip.reshape(8, cols, 8, *strip.shape[2:]).swapaxes(0, 1)
+    result: np.ndarray = blocks[_spread(cols)]
+    return result
+
+
+def conversion_fit(sample: bytes, quantization: bytes) -> float | None:
+    """How well a lossless picture's DCT sample (``dct_sample``) lies on a JPEG's luma
+    quantization lattice (``quantization``: 64 steps, row by row): 0 for a picture that never
+    was that JPEG (coefficients spread evenly), about 1 for its decode; None when too few
+    coefficients tell (a JPEG saved at the highest quality, a flat picture).
+
+    Each coefficient counts as on the lattice within a window of min(1, step/4); the share
+    on it is compared with the share an even spread would give, over the best of the grid
+    offsets and of the table and its transpose (a rotated copy's grid is transposed).
+    """
+    if not sample or len(quantization) != 64:
+        return None
+    steps = np.frombuffer(quantization, dtype=np.uint8).astype(np.float64).reshape(8, 8)
+    coefficients = np.frombuffer(sample, dtype=">i2").astype(np.float64) / _DCT_SCALE
+    best: float | None = None
+    for part in coefficients.reshape(-1, DCT_BLOCKS, 8, 8):
+        for table in (steps, steps.T):
+            step = np.broadcast_to(np.maximum(table, 1.0), part.shape)
+            informative = (step >= 2) & (np.abs(part) >= step / 2)
+            informative[:, 0, 0] = False  # the DC term: too coarse a test
+            count = int(informative.sum())
+            if count < FIT_MIN_COEFFICIENTS:
+                continue
+            c, s = part[informative], step[informative]
+            window = np.minimum(1.0, s / 4)
+            on = float((np.abs(c - s * np.rint(c / s)) <= window).sum())
+            expected = float((2 * window / s).sum())
+            fit = (on - expected) / (count - expected)
+            best = fit if best is None else max(best, fit)
+    return best
+
+
+def quantization_table(tables: object) -> bytes | None:
+    """A JPEG's luma quantization table (Pillow's ``quantization[0]``, row by row) as 64
+    bytes, or None (no table, or 16-bit steps)."""
+    if not isinstance(tables, dict) or 0 not in tables:
+        return None
+    steps = list(tables[0])
+    if len(steps) != 64 or not all(0 < int(s) < 256 for s in steps):
+        return None
+    return bytes(int(s) for s in steps)
+
+
+# The IJG (libjpeg) luminance table at quality 50 (ITU-T T.81 Annex K), row by row: the
+# tables of qualities 1-100 are it scaled (jpeg_set_quality), as most encoders write them.
+_IJG_LUMA = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+     14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+     18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    dtype=np.int64,
+)  # fmt: skip
+_IJG_QUALITIES = np.arange(1, 101)
+_IJG_SCALES = np.where(_IJG_QUALITIES < 50, 5000 // _IJG_QUALITIES, 200 - 2 * _IJG_QUALITIES)
+_IJG_TABLES = np.clip((_IJG_LUMA[None, :] * _IJG_SCALES[:, None] + 50) // 100, 1, 255)
+
+
+def jpeg_quality(quantization: bytes) -> int:
+    """The IJG quality (1-100) whose luma table is nearest a JPEG's (``quantization_table``):
+    how much the last save discarded. A camera's own tables give their nearest equivalent."""
+    steps = np.frombuffer(quantization, dtype=np.uint8).astype(np.int64)
+    distance = np.abs(_IJG_TABLES - steps[None, :]).sum(axis=1)
+    return int(_IJG_QUALITIES[int(np.argmin(distance))])

@@ -116,9 +116,12 @@ def test_camera_raw_is_the_original_format() -> None:
     assert format_rank(raw) > format_rank(jpeg(3, "/p/x.png", format="PNG", lossless=True))
 
 
-def test_heic_ranks_above_a_re_encoded_jpeg_and_gif_below() -> None:
-    heic = jpeg(1, "/p/a.heic", format="HEIF")
-    assert format_rank(heic) > format_rank(jpeg(2, "/p/a.jpg"))
+def test_lossy_photo_formats_rank_alike_and_gif_below() -> None:
+    # An AVIF or HEIC re-encode of a JPEG holds no more of the picture than the JPEG: the
+    # format's name does not tell, the compression part does.
+    ranks = {format_rank(jpeg(1, f"/p/a.{f.lower()}", format=f)) for f in
+             ("HEIF", "AVIF", "JPEG", "WEBP", "JPEG2000")}  # fmt: skip
+    assert ranks == {format_rank(jpeg(2, "/p/a.jpg"))}
     assert format_rank(jpeg(3, "/p/a.gif", format="GIF", lossless=True)) < format_rank(
         jpeg(4, "/p/a.jpg")
     )
@@ -149,12 +152,23 @@ def test_largest_names_the_next_largest_copy() -> None:
     assert rank([quarter, half, big]).reasons[0] == "largest: 4000x3000 vs 2000x1500"
 
 
-def test_sharper_copy_wins() -> None:
+def test_a_copy_blurrier_than_most_loses() -> None:
     sharp = jpeg(2, "/p/b.jpg", sharpness=80.0)
+    resaved = jpeg(3, "/p/c.jpg", sharpness=78.0, size=990_000)
     blurred = jpeg(1, "/p/a.jpg", sharpness=20.0)
-    keeper, reasons = keeper_of(blurred, sharp)
+    keeper, reasons = keeper_of(blurred, sharp, resaved)
     assert keeper == 2
     assert reasons == ["sharper: 80 vs 20"]
+
+
+def test_being_sharper_than_most_copies_earns_nothing() -> None:
+    # Added noise and over-sharpening halos raise the Laplacian's variance as detail does:
+    # a copy sharper than the cluster's lower median gains nothing over it.
+    original = jpeg(1, "/p/a.jpg", sharpness=0.405)
+    noisy = jpeg(2, "/p/b.jpg", sharpness=208.0)
+    ranking = rank([noisy, original])
+    assert [r.parts["sharpness"] for r in ranking.ranked] == [1.0, 1.0]
+    assert not any(reason.startswith("sharper") for reason in ranking.reasons)
 
 
 def test_original_exif_wins_and_is_named() -> None:

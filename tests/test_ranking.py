@@ -4,11 +4,14 @@ reasons, the per-cluster colour deviation and keeper distance the report compute
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 
 import numpy as np
+from conftest import photo
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from dedupdb.hashes import DIHEDRAL_NAMES, VARIANTS, hamming
 from dedupdb.match import aligned, dihedral
@@ -22,11 +25,32 @@ from dedupdb.ranking import (
     rank_clusters,
     rounded,
 )
+from dedupdb.signals import dct_sample, quantization_table
 
 NAMES = ("IMG_1", "IMG_1 (1)", "Copy of IMG_1", "IMG_1 - Copy", "b", "IMG_10", "pé~1")
 EXTENSIONS = (".jpg", ".png", ".dng", ".CR2", ".heic", ".webp", ".gif", ".tif", "")
 FORMATS = ("JPEG", "PNG", "DNG", "HEIC", "WEBP", "GIF", "TIFF", "MPO", "AVIF")
 FOLDERS = ("/p/", "/p/keep/", "/p/trash/", "/backup/a/", "/x/")
+
+
+def _conversion_signals() -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """Real quantization tables (qualities 30, 85, 100) and DCT samples (a picture that never
+    was a JPEG, and the decode of its quality-85 JPEG): conversions, proven or not, happen."""
+    picture = photo(3, (64, 48))
+    tables, samples = [], [dct_sample(picture)]
+    for quality in (30, 85, 100):
+        buffer = io.BytesIO()
+        picture.save(buffer, "JPEG", quality=quality)
+        with Image.open(buffer) as jpeg:
+            table = quantization_table(jpeg.quantization)
+            assert table is not None
+            tables.append(table)
+            if quality == 85:
+                samples.append(dct_sample(jpeg.convert("RGB")))
+    return tuple(tables), tuple(samples)
+
+
+TABLES, SAMPLES = _conversion_signals()
 
 
 @st.composite
@@ -52,12 +76,14 @@ def candidates(draw: st.DrawFn, image_id: int) -> Candidate:
         # None: no added borders (or a row indexed before they were measured)
         content_width=draw(st.sampled_from((None, 0, 800, 1000, 1500))),
         content_height=draw(st.sampled_from((None, 0, 600, 750, 1125))),
+        jpeg_quant=draw(st.sampled_from((None, *TABLES))),
+        dct_sample=draw(st.sampled_from((None, *SAMPLES))),
     )
 
 
 VARIED = ("path", "size", "mtime_ns", "width", "height", "format", "lossless", "sharpness",
           "exif_tags", "taken_at", "camera", "content_hash", "colour_deviation",
-          "content_width", "content_height")  # fmt: skip
+          "content_width", "content_height", "jpeg_quant", "dct_sample")  # fmt: skip
 
 
 @st.composite

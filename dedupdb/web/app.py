@@ -19,13 +19,13 @@ from starlette.staticfiles import StaticFiles
 from ..report import ReportOptions
 from ..store import Store
 from .images import ThumbnailCache
-from .routes import act, history, images, review
+from .routes import act, dashboard, history, images, review
 from .security import Guard, GuardMiddleware
 from .state import State
 
 HERE = Path(__file__).parent
 # The areas of the UI, in the navigation bar's order.
-AREAS = (review, act, history, images)
+AREAS = (review, act, history, dashboard, images)
 
 
 def default_cache() -> Path:

@@ -3,7 +3,9 @@
 - Bound to a loopback address, the server answers only requests whose Host header names the
   loopback (a web page elsewhere cannot reach it through DNS rebinding). Bound to any other
   address it requires a token, as Jupyter does: printed in the URL (``/?token=...``), then kept
-  in a cookie that only this site receives.
+  in a cookie that only this site receives. A program (Prometheus scraping ``/metrics``)
+  sends it instead in an ``Authorization: Bearer TOKEN`` header, which is never redirected
+  nor kept in a log of addresses.
 - Every request that changes something (any method but GET and HEAD) must carry the page's
   CSRF token in the ``X-CSRF-Token`` header (app.js adds it to each htmx request) and, when the
   browser sends an Origin, come from this server's own.
@@ -68,6 +70,12 @@ def _host_name(request: Request) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+def _bearer(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header, if any."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return (given.strip() or None) if scheme.lower() == "bearer" else None
+
+
 def refusal(request: Request, guard: Guard) -> Response | None:
     """The response refusing this request, or None to let it through."""
     if guard.token is None and not is_loopback(_host_name(request)):
@@ -84,7 +92,7 @@ def refusal(request: Request, guard: Guard) -> Response | None:
             response = RedirectResponse(str(url), status_code=303)
             response.set_cookie(COOKIE, given, httponly=True, samesite="strict")
             return response
-    elif not guard.token_ok(request.cookies.get(COOKIE)):
+    elif not (guard.token_ok(request.cookies.get(COOKIE)) or guard.token_ok(_bearer(request))):
         return PlainTextResponse(
             "dedupdb serve needs its token: open the address it printed (…/?token=…)",
             status_code=403,

@@ -91,6 +91,11 @@ def main() -> None:
             page.goto(url.split("?")[0] + "history")
             _save(page.screenshot(), args.out / "review-history.png")
 
+            # The apply made a second report: the chart has two points.
+            page.goto(url.split("?")[0] + "dashboard")
+            page.wait_for_selector(".chart polyline", timeout=60_000)
+            _save(page.screenshot(full_page=True), args.out / "review-dashboard.png")
+
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from test_progress import (
     many_photos,  # noqa: F401 (a fixture)
     parse,
     processes,  # noqa: F401 (a fixture)
+    set_row,
     start_index,
     wait_for_progress,
 )
@@ -27,6 +29,7 @@ from dedupdb.metrics import CONTENT_TYPE
 from dedupdb.progress import TotalsPoint
 from dedupdb.report import build_report
 from dedupdb.store import Store, open_store
+from dedupdb.tracking import INDEX, Recorder, _now
 from dedupdb.web import create_app
 from dedupdb.web.routes.dashboard import CHART_HEIGHT, CHART_WIDTH, chart, duration
 
@@ -103,6 +106,25 @@ def test_the_chart_scales_the_reports_figures() -> None:
     assert drawn.points == f"0.0,{CHART_HEIGHT * 0.6} {CHART_WIDTH / 3:.1f},0.0 600.0,140.0"
     assert chart(points[:1]) is None
     assert [duration(s) for s in (None, 4.4, 185, 7800)] == ["—", "4 s", "3m05s", "2h10m"]
+
+
+def test_a_run_that_stops_moving_shows_stuck(
+    store: Store, photo_tree: Path, tmp_path: Path
+) -> None:
+    recorder = Recorder.start(store, INDEX, str(photo_tree / "share\x07"))
+    try:
+        set_row(store, recorder.id, progressed_at=_now() - timedelta(seconds=1000))
+        with _client(store, tmp_path, base_url=LOCAL) as client:
+            live = client.get("/dashboard/live").text
+            assert f'id="live-run-{recorder.id}" data-state="stuck"' in live
+            assert "Stuck: no progress for 16m40s" in live
+            assert "share\\x07" in live and "\x07" not in live
+            assert (
+                f'<tr id="history-run-{recorder.id}" data-state="running">'
+                in client.get("/dashboard/summary").text
+            )
+    finally:
+        recorder.finish("finished")
 
 
 def test_an_empty_database_says_so(store: Store, tmp_path: Path) -> None:

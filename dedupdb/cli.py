@@ -234,7 +234,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--features",
     is_flag=True,
     help="Also store local features (ORB keypoints) of new and changed files, for `report "
-    "--deep` (heavy crops, tilts; ~1.7x the index time). Add --rehash to give them to files "
+    "--deep` (heavy crops, tilts; indexing takes longer). Add --rehash to give them to files "
     "indexed before.",
 )
 @click.option(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import itertools
 import json
 import random
@@ -38,22 +37,15 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from make_heldout import load_make_corpus  # a sibling script
+
 HERE = Path(__file__).resolve().parent
 MASTER_SIDE = 1600
 SALT = "heavy-edits-v1"
 
 Edit = Callable[[Image.Image, random.Random], Image.Image]
-
-
-def load_make_corpus(shared: Path) -> ModuleType:
-    path = shared / "make_corpus.py"
-    spec = importlib.util.spec_from_file_location("make_corpus", path)
-    if spec is None or spec.loader is None or not path.exists():
-        raise SystemExit(f"no make_corpus.py in {shared}: pass --shared")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_corpus"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def font(size: int) -> Any:

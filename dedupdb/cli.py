@@ -71,6 +71,20 @@ def db_option(func: F) -> F:
     )(func)
 
 
+def stuck_after_option(func: F) -> F:
+    """`--stuck-after` for `status --check-stuck` and `metrics`: one threshold, one env var."""
+    return click.option(
+        "--stuck-after",
+        type=click.FloatRange(min=1),
+        default=900.0,
+        show_default=True,
+        envvar="DEDUPDB_STUCK_AFTER",
+        metavar="SECONDS",
+        help="A running run with no progress for this long counts as stuck "
+        "[env DEDUPDB_STUCK_AFTER].",
+    )(func)
+
+
 def handle_errors(func: F) -> F:
     """Turn library errors into one clear line (the traceback only with --debug)."""
 
@@ -220,7 +234,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--features",
     is_flag=True,
     help="Also store local features (ORB keypoints) of new and changed files, for `report "
-    "--deep` (heavy crops, tilts; ~1.7x the index time). Add --rehash to give them to files "
+    "--deep` (heavy crops, tilts; indexing takes longer). Add --rehash to give them to files "
     "indexed before.",
 )
 @click.option(
@@ -443,15 +457,7 @@ def format_summary(summary: IndexSummary) -> str:
     is_flag=True,
     help="Exit 1 when a run has made no progress for --stuck-after seconds (a health check).",
 )
-@click.option(
-    "--stuck-after",
-    type=click.FloatRange(min=1),
-    default=900.0,
-    show_default=True,
-    envvar="DEDUPDB_STUCK_AFTER",
-    metavar="SECONDS",
-    help="A running run with no progress for this long is stuck [env DEDUPDB_STUCK_AFTER].",
-)
+@stuck_after_option
 @handle_errors
 def status_command(
     db: str | None,
@@ -696,15 +702,7 @@ def format_status(result: Status) -> str:
     help="Write to FILE atomically (for node_exporter's textfile collector: *.prom) instead "
     "of printing.",
 )
-@click.option(
-    "--stuck-after",
-    type=click.FloatRange(min=1),
-    default=900.0,
-    show_default=True,
-    envvar="DEDUPDB_STUCK_AFTER",
-    metavar="SECONDS",
-    help="A running run with no progress for this long counts as stuck [env DEDUPDB_STUCK_AFTER].",
-)
+@stuck_after_option
 @handle_errors
 def metrics_command(db: str | None, output: str | None, stuck_after: float) -> None:
     """Print the database's figures in Prometheus' text format: images, failures, duplicates

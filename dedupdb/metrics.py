@@ -1,7 +1,7 @@
 """The database's figures in Prometheus' text exposition format (version 0.0.4): for
-node_exporter's textfile collector (``dedupdb metrics --output FILE``) and the web app's
-``/metrics``. Written by hand: the format is a few lines of text, and the scrape needs no
-client library (the tests parse it with ``prometheus_client``'s own parser).
+node_exporter's textfile collector (``dedupdb metrics --output FILE``). Written by hand: the
+format is a few lines of text, and it needs no client library (the tests parse it with
+``prometheus_client``'s own parser).
 
 https://prometheus.io/docs/instrumenting/exposition_formats/
 """

@@ -152,7 +152,7 @@ class Image(Base):
     thumb: Mapped[bytes] = mapped_column(LargeBinary, comment="32x32 gray, for SSIM")
     # What proves a lossless file a conversion of a JPEG (signals.conversion_fit): the JPEG's
     # luma quantization table, the lossless picture's DCT sample. NULL for other files and
-    # for rows indexed before migration 0011.
+    # for rows indexed before migration 0013.
     jpeg_quant: Mapped[bytes | None] = mapped_column(
         LargeBinary, nullable=True, comment="a JPEG's luma quantization table (64 steps)"
     )

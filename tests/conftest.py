@@ -33,6 +33,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_postgresql_options(parser)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--backend postgresql``, skip the tests marked ``sqlite_only`` with their reason
+    (what they test exists on SQLite only, such as copying the database file)."""
+    if config.getoption("--backend") != "postgresql":
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "SQLite only"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may touch the user's real database."""

@@ -693,7 +693,9 @@ def test_cli_exit_code_1_when_something_is_skipped(
     report = write_report(store, tmp_path / "report.json")
     (root / "copies0" / "p0.jpg").write_bytes(b"changed")
     db = ["--db", store.url]
-    result = CliRunner().invoke(cli, ["apply", str(report), "--yes", *db])
+    # An explicit quarantine: a server database has no default one (next to the SQLite file).
+    quarantine = ["--move-to", str(tmp_path / "quarantine")]
+    result = CliRunner().invoke(cli, ["apply", str(report), "--yes", *quarantine, *db])
     assert result.exit_code == 1
     assert "changed since it was indexed" in result.output
 
@@ -748,7 +750,8 @@ def test_cli_history_and_undo_json(indexed: tuple[Path, Store], tmp_path: Path) 
     report = write_report(store, tmp_path / "report.json")
     db = ["--db", store.url]
     runner = CliRunner()
-    done = runner.invoke(cli, ["apply", str(report), "--yes", "--json", *db])
+    quarantine = ["--move-to", str(tmp_path / "quarantine")]  # a server database has no default
+    done = runner.invoke(cli, ["apply", str(report), "--yes", "--json", *quarantine, *db])
     assert done.exit_code == 0, done.output
     assert len(json.loads(done.output)["done"]) == 6
     runs = json.loads(runner.invoke(cli, ["history", "--json", *db]).output)

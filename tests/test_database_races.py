@@ -68,19 +68,24 @@ def assert_one_indexed_and_the_other_clear(outcomes: list[tuple[int, str]]) -> N
     assert any(code == 0 for code, _ in outcomes), outcomes
 
 
+def assert_at_head_with_images(db: Path | str, count: int) -> None:
+    """The race left the database at the newest schema, with every file indexed once."""
+    store = open_store(db, create=False)
+    try:
+        assert store.schema_version == head_revision()
+        with store.session() as session:
+            assert session.execute(select(func.count(Image.id))).scalar_one() == count
+    finally:
+        store.close()
+
+
 def test_two_index_runs_creating_one_new_sqlite_database(tmp_path: Path) -> None:
     root = tmp_path / "photos"
     photo_files(root, 3, (160, 120))
     for trial in range(TRIALS):
         db = tmp_path / f"new-{trial}.sqlite"
         assert_one_indexed_and_the_other_clear(race(tmp_path, str(db), root, trial))
-        store = open_store(db, create=False)
-        try:
-            assert store.schema_version == head_revision()
-            with store.session() as session:
-                assert session.execute(select(func.count(Image.id))).scalar_one() == 3
-        finally:
-            store.close()
+        assert_at_head_with_images(db, 3)
         assert not list(tmp_path.glob(f"new-{trial}.sqlite.before-*"))  # nothing to back up
 
 
@@ -92,13 +97,7 @@ def test_two_index_runs_creating_one_new_postgresql_database(
     for trial in range(TRIALS // 2):
         with new_database(postgresql_server) as url:
             assert_one_indexed_and_the_other_clear(race(tmp_path, url, root, trial))
-            store = open_store(url, create=False)
-            try:
-                assert store.schema_version == head_revision()
-                with store.session() as session:
-                    assert session.execute(select(func.count(Image.id))).scalar_one() == 3
-            finally:
-                store.close()
+            assert_at_head_with_images(url, 3)
 
 
 def test_two_runs_adding_one_new_root_at_once_share_its_row(db_path: Path) -> None:

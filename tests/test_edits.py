@@ -195,7 +195,7 @@ def test_framed_and_padded_copies_store_their_picture_size_and_lose_the_keeper(
                      "letterbox.jpg": pictures["letterbox.jpg"][2]}  # fmt: skip
 
 
-def test_report_second_hash_option(tmp_path: Path, store: Store, db_path: Path) -> None:
+def test_report_second_hash_option(tmp_path: Path, store: Store) -> None:
     root = tmp_path / "lib"
     root.mkdir()
     original = photo(21, (400, 300))
@@ -204,7 +204,7 @@ def test_report_second_hash_option(tmp_path: Path, store: Store, db_path: Path) 
     index(store, root, SEQUENTIAL)
 
     def report(*args: str) -> dict[str, object]:
-        result = CliRunner().invoke(cli, ["report", "--db", str(db_path), "--json", "-", *args])
+        result = CliRunner().invoke(cli, ["report", "--db", store.url, "--json", "-", *args])
         assert result.exit_code == 0, result.output
         data: dict[str, object] = json.loads(result.output)
         return data
@@ -214,7 +214,7 @@ def test_report_second_hash_option(tmp_path: Path, store: Store, db_path: Path) 
     assert default["settings"]["second_hash"] == "dhash"  # type: ignore[index]
     assert alone["settings"]["second_hash"] is None  # type: ignore[index]
     assert report("--second-hash", "whash")["settings"]["second_hash"] == "whash"  # type: ignore[index]
-    bad = CliRunner().invoke(cli, ["report", "--db", str(db_path), "--second-hash", "md5"])
+    bad = CliRunner().invoke(cli, ["report", "--db", store.url, "--second-hash", "md5"])
     assert bad.exit_code == 2 and "md5" in bad.output
 
 

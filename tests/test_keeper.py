@@ -284,12 +284,17 @@ def test_camera_metadata_is_kept_over_a_higher_score(store: Store, tmp_path: Pat
     )
 
 
-def apply_dry_run(store: Store) -> Result:
+def apply_args(store: Store, tmp_path: Path) -> list[str]:
+    """The database (SQLite or, with --backend postgresql, the server) and a quarantine folder
+    (a server database has no default one)."""
+    return ["--db", store.url, "--move-to", str(tmp_path / "quarantine")]
+
+
+def apply_dry_run(store: Store, tmp_path: Path) -> Result:
     """``dedupdb report`` then ``dedupdb apply`` (a dry run: the plan), as a user runs them."""
-    db = str(store.sqlite_path)
-    made = CliRunner().invoke(cli, ["report", "--db", db, "--quiet"])
+    made = CliRunner().invoke(cli, ["report", "--db", store.url, "--quiet"])
     assert made.exit_code == 0, made.output
-    return CliRunner().invoke(cli, ["apply", "--db", db])
+    return CliRunner().invoke(cli, ["apply", *apply_args(store, tmp_path)])
 
 
 def test_a_clearly_smaller_copy_with_metadata_loses_and_the_plan_says_so(
@@ -301,7 +306,7 @@ def test_a_clearly_smaller_copy_with_metadata_loses_and_the_plan_says_so(
     save(picture.resize((320, 240)), root / "DSC_0013.jpg", T0, quality=92, exif=camera_exif())
     cluster = only_cluster(report_of(store, root))
     assert kept(cluster) == "full.jpg"
-    result = apply_dry_run(store)
+    result = apply_dry_run(store, tmp_path)
     assert result.exit_code == 0, result.output
     assert "! it has camera Canon EOS 5D, date taken 2021-06-01; the keeper has not" in (
         result.output
@@ -309,7 +314,7 @@ def test_a_clearly_smaller_copy_with_metadata_loses_and_the_plan_says_so(
     assert "1 copies hold camera metadata their keeper lacks" in result.output
     assert (root / "DSC_0013.jpg").exists()  # a dry run
     # With --yes, said again before acting.
-    done = CliRunner().invoke(cli, ["apply", "--db", str(store.sqlite_path), "--yes"])
+    done = CliRunner().invoke(cli, ["apply", *apply_args(store, tmp_path), "--yes"])
     assert done.exit_code == 0, done.output
     warning = done.output.index("has camera Canon EOS 5D, date taken 2021-06-01; its keeper")
     assert warning < done.output.index("Run ")
@@ -323,7 +328,7 @@ def test_no_warning_when_the_keeper_has_the_metadata(store: Store, tmp_path: Pat
     save(picture, root / "copy.jpg", T0 + 60, quality=92)
     cluster = only_cluster(report_of(store, root))
     assert kept(cluster) == "DSC_0014.jpg"
-    result = apply_dry_run(store)
+    result = apply_dry_run(store, tmp_path)
     assert result.exit_code == 0, result.output
     assert "metadata" not in result.output
 

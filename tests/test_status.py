@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import save_photo
+from sqlalchemy.engine import make_url
 
 from dedupdb.errors import DedupdbError
 from dedupdb.hashes import HASH_VERSION
@@ -18,7 +19,12 @@ SEQUENTIAL = IndexOptions(workers=1)
 
 def test_empty_database(store: Store, db_path: Path) -> None:
     result = status(store)
-    assert result.database == str(db_path)
+    if store.sqlite_path is not None:
+        assert result.database == str(db_path)
+    else:  # --backend postgresql: the server's URL, naming the database, never its password
+        url = make_url(store.url)
+        assert result.database.startswith("postgresql") and f"/{url.database}" in result.database
+        assert url.password is None or str(url.password) not in result.database
     assert result.schema_version == result.schema_head == head_revision()
     assert result.images == 0
     assert result.roots == []

@@ -158,9 +158,22 @@ def test_older_database_is_backed_up_then_upgraded(
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+@pytest.mark.sqlite_only("backup copies the SQLite file; PostgreSQL is backed up with pg_dump")
 def test_online_backup_copies_a_database_in_use(store: store_module.Store, tmp_path: Path) -> None:
     target = backup(store, tmp_path / "copies" / "copy.sqlite")
     assert revision_of(target) == head_revision()
+
+
+def test_backup_of_postgresql_names_pg_dump(migrated_postgresql_url: str, tmp_path: Path) -> None:
+    target = tmp_path / "copy.sqlite"
+    opened = store_module.open_store(migrated_postgresql_url)
+    try:
+        with pytest.raises(DatabaseError, match="backup works on SQLite") as refused:
+            backup(opened, target)
+    finally:
+        opened.close()
+    assert refused.value.hint == "use pg_dump for PostgreSQL"
+    assert not target.exists()
 
 
 def test_database_url_from_path_env_and_default(

@@ -480,7 +480,7 @@ def status_command(
       dedupdb status --watch
       dedupdb status --check-stuck --stuck-after 600   # exit 1: a run is stuck
     """
-    from .progress import live_runs
+    from .progress import format_duration, live_runs
     from .status import status
 
     store = _open(db, create=False, reading=True)
@@ -509,7 +509,7 @@ def status_command(
     for run in stuck:
         click.echo(
             f"Stuck: {run.kind} of {printable(run.target)} (pid {run.pid} on {run.host}) "
-            f"has made no progress for {_duration(run.idle_seconds)}",
+            f"has made no progress for {format_duration(run.idle_seconds)}",
             err=True,
         )
     if check_stuck and stuck:
@@ -592,19 +592,10 @@ class _WatchLine:
             self.current = ""
 
 
-def _duration(seconds: float) -> str:
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, rest = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m{rest:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
 def format_run(run: RunProgress) -> str:
     """One line about a run (``progress.RunProgress``): where it is, its rate and ETA."""
+    from .progress import format_duration
+
     head = f"{run.kind} of {printable(run.target)}"
     if run.running and run.phase != "working":
         body = f"walking the folder, {run.seen:,} files seen"
@@ -616,7 +607,7 @@ def format_run(run: RunProgress) -> str:
     if run.running:
         parts.append(f"{run.rate:,.1f} files/s")
         if run.eta_seconds is not None:
-            parts.append(f"ETA {_duration(run.eta_seconds)}")
+            parts.append(f"ETA {format_duration(run.eta_seconds)}")
         busy = sum(1 for w in run.workers if w.path is not None)
         if run.workers:
             parts.append(f"{busy}/{len(run.workers)} workers busy")
@@ -624,7 +615,7 @@ def format_run(run: RunProgress) -> str:
     if errors:
         parts.append(f"{errors:,} {'failed' if run.kind == 'index' else 'skipped'}")
     if run.stuck:
-        parts.append(f"STUCK: no progress for {_duration(run.idle_seconds)}")
+        parts.append(f"STUCK: no progress for {format_duration(run.idle_seconds)}")
     if not run.running:
         parts.append(f"{run.ending} {run.finished_at or run.updated_at:%Y-%m-%d %H:%M} UTC")
     return ", ".join(parts)
@@ -632,7 +623,9 @@ def format_run(run: RunProgress) -> str:
 
 def format_ending(run: RunProgress) -> str:
     """How a watched run ended, with its figures."""
-    took = _duration(run.elapsed_seconds)
+    from .progress import format_duration
+
+    took = format_duration(run.elapsed_seconds)
     if run.kind == "index":
         figures = (
             f"{run.new:,} new, {run.changed:,} changed, {run.moved:,} moved, "

@@ -476,3 +476,15 @@ __all__ = [
     "totals_history",
     "watch",
 ]
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3m05s``, ``2h10m``: how `status --watch` and the dashboard say a duration."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{rest:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ... import metrics, progress
-from ...progress import LibraryTotals, RunProgress, TotalsPoint
+from ...progress import LibraryTotals, RunProgress, TotalsPoint, format_duration
 from ...quality import human_bytes
 from ..pages import ENV, render
 from ..state import State
@@ -30,16 +30,7 @@ CHART_WIDTH, CHART_HEIGHT = 600, 140
 
 def duration(seconds: float | None) -> str:
     """``42 s``, ``3m05s``, ``2h10m`` (as ``status --watch`` says it)."""
-    if seconds is None:
-        return "—"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, rest = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m{rest:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return "—" if seconds is None else format_duration(seconds)
 
 
 @dataclass(frozen=True)

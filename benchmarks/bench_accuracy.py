@@ -30,8 +30,8 @@ from sqlalchemy import select
 from dedupdb.cluster import build_clusters
 from dedupdb.index import IndexOptions, index
 from dedupdb.match import MatchOptions, find_pairs
-from dedupdb.models import Image, Root
 from dedupdb.store import Store, open_store
+from dedupdb.store.schema import Image, Root
 
 HERE = Path(__file__).resolve().parent
 ROTATION_KINDS = ("rot90", "rot180", "rot270", "hflip", "exif_rot90")

@@ -50,8 +50,8 @@ from dedupdb.match import (
     find_pairs,
     load_rows,
 )
-from dedupdb.models import Image
 from dedupdb.store import Store, open_store
+from dedupdb.store.schema import Image
 
 HERE = Path(__file__).resolve().parent
 

@@ -34,8 +34,8 @@ from sqlalchemy import insert, select
 
 from dedupdb.hashes import VARIANTS, HashParams
 from dedupdb.index import IndexOptions, resolve_params
-from dedupdb.models import PRESENT, Image, Root
 from dedupdb.store import open_store
+from dedupdb.store.schema import PRESENT, Image, Root
 from dedupdb.walk import display
 
 FOLDERS = 100

@@ -39,10 +39,10 @@ from sqlalchemy import insert
 
 from dedupdb.hashes import CROP_WINDOWS, HashParams, pack_variants
 from dedupdb.index import HASH_PARAMS_KEY
-from dedupdb.models import PRESENT, Image, Root
 from dedupdb.report import ReportOptions, build_report, report_from_clusters, to_json
 from dedupdb.signals import DCT_BLOCKS
 from dedupdb.store import Store, open_store
+from dedupdb.store.schema import PRESENT, Image, Root
 
 DIHEDRAL_OF_BITS = 8
 

@@ -36,8 +36,8 @@ from dedupdb.cluster import build_clusters
 from dedupdb.hashes import DIHEDRAL
 from dedupdb.index import HASH_PARAMS_KEY
 from dedupdb.match import MatchOptions, dihedral, find_pairs, load_rows
-from dedupdb.models import Image, Root
 from dedupdb.store import Store, open_store
+from dedupdb.store.schema import Image, Root
 
 
 def variant_blobs(bits: np.ndarray) -> list[bytes]:

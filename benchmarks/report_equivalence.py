@@ -80,9 +80,7 @@ def _csv_without_ids(text: str) -> str:
         return text
     column = rows[0].index("image_id")
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(
-        [r[:column] + r[column + 1 :] for r in rows]
-    )
+    csv.writer(out, lineterminator="\n").writerows([r[:column] + r[column + 1 :] for r in rows])
     return out.getvalue()
 
 
@@ -119,7 +117,7 @@ def compare(old: Path, new: Path) -> int:
             print(f"{name}: identical ({len(left)} lines)")
             continue
         differing += 1
-        first = next((i for i, (x, y) in enumerate(zip(left, right)) if x != y), None)
+        first = next((i for i, (x, y) in enumerate(zip(left, right, strict=False)) if x != y), None)
         first = min(len(left), len(right)) if first is None else first
         print(f"{name}: DIFFERS at line {first + 1}")
         print(f"  old: {left[first] if first < len(left) else '<end>'}")

@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from . import fileops
-from .models import PRESENT, Action, ApplyRun, Image, Run
 from .plan import (
     ACTIONS,
     DELETE,
@@ -42,6 +41,7 @@ from .plan import (
     report_source,
 )
 from .store import Store, process_alive, running_index
+from .store.schema import PRESENT, Action, ApplyRun, Image, Run
 from .tracking import APPLY, FAILED, FINISHED, INTERRUPTED, RESUME, UNDO, Recorder
 from .walk import display
 

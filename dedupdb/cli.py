@@ -647,7 +647,7 @@ def format_ending(run: RunProgress) -> str:
 def _failures(store: Store) -> list[dict[str, str]]:
     from sqlalchemy import select
 
-    from .models import Failure, Root
+    from .store.schema import Failure, Root
 
     with store.session() as session:
         rows = session.execute(

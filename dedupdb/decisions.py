@@ -22,8 +22,8 @@ from sqlalchemy import CursorResult, delete, select, tuple_
 from sqlalchemy.exc import OperationalError
 
 from .errors import DedupdbError
-from .models import PRESENT, Image, NotDuplicate, Root
 from .store import Store
+from .store.schema import PRESENT, Image, NotDuplicate, Root
 from .walk import display
 
 LAST_REPORT_KEY = "last_report_clusters"

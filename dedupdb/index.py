@@ -41,7 +41,15 @@ from .errors import (
     ParameterMismatchError,
 )
 from .hashparams import HashParams
-from .models import (
+from .pool import Lost, Pool
+from .store import (
+    HASH_PARAMS_KEY,
+    Store,
+    process_alive,
+    running_apply,
+    translate_operational_error,
+)
+from .store.schema import (
     FAILED,
     LINKED,
     MISSING,
@@ -52,14 +60,6 @@ from .models import (
     LocalFeatures,
     Root,
     Run,
-)
-from .pool import Lost, Pool
-from .store import (
-    HASH_PARAMS_KEY,
-    Store,
-    process_alive,
-    running_apply,
-    translate_operational_error,
 )
 from .tracking import FAILED as RUN_FAILED
 from .tracking import FINISHED, INDEX, INTERRUPTED, WORKING, Recorder

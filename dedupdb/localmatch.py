@@ -49,8 +49,8 @@ from .match import (
     compare_signatures,
     resample_to_window,
 )
-from .models import LocalFeatures as LocalFeaturesRow
 from .store import Store
+from .store.schema import LocalFeatures as LocalFeaturesRow
 
 TABLES = 10  # bytes 0-29 of the 32, three per table
 MIN_VOTES = 2

@@ -45,9 +45,9 @@ from .hashes import (
     area_weights,
     centred,
 )
-from .models import PRESENT, Image
 from .signals import SIGNATURE_GRID, THUMB_SIZE
 from .store import HASH_PARAMS_KEY, Store, driver_rows
+from .store.schema import PRESENT, Image
 
 # Default thresholds (Hamming bits for 64-bit hashes), measured on the benchmark corpus: see
 # README "Accuracy" and benchmarks/bench_accuracy.py. 256-bit hashes (hash size 16) scale them.

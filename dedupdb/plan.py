@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from . import review
 from .errors import DedupdbError
-from .models import DELETED, LINKED, PRESENT, QUARANTINED, TRASHED, Image, Root
 from .store import Store
+from .store.schema import DELETED, LINKED, PRESENT, QUARANTINED, TRASHED, Image, Root
 from .walk import display
 
 MOVE, TRASH, HARDLINK, SYMLINK, DELETE = "move", "trash", "hardlink", "symlink", "delete"

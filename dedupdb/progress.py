@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import desc, func, select
 
 from .errors import DedupdbError
-from .models import FAILED as FAILED_FILE
-from .models import PRESENT, SKIPPED, Failure, Image, ReportTotals, Root
-from .models import RunProgress as RunRow
 from .store import Store, process_alive
+from .store.schema import FAILED as FAILED_FILE
+from .store.schema import PRESENT, SKIPPED, Failure, Image, ReportTotals, Root
+from .store.schema import RunProgress as RunRow
 from .tracking import FAILED, FINISHED, INTERRUPTED, RUNNING
 
 # A live run whose counts have not moved for this long is stuck (the Docker health check's

@@ -34,7 +34,6 @@ from .cluster import Cluster, find_clusters
 from .errors import DedupdbError
 from .hashes import ALGORITHMS, DIHEDRAL_NAMES, VARIANTS, HashParams
 from .match import CROP, UNCROP, MatchOptions, Pair, Rows, load_rows
-from .models import PRESENT, Failure, Image, Root
 from .quality import Rules
 from .ranking import (
     ORIGINAL_COLOURS,
@@ -50,6 +49,7 @@ from .ranking import (
 )
 from .signals import SIGNATURE_GRID
 from .store import Store, driver_rows
+from .store.schema import PRESENT, Failure, Image, Root
 from .tracking import record_report_totals
 
 SCHEMA = "dedupdb-report"

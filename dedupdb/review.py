@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from .errors import DedupdbError
-from .models import ReviewDecision
 from .store import Store
+from .store.schema import ReviewDecision
 
 KEEP, SKIP = "keep", "skip"
 _CHUNK = 500

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from .errors import DedupdbError
-from .models import (
+from .store import HASH_PARAMS_KEY, Store, head_revision
+from .store.schema import (
     DELETED,
     FAILED,
     LINKED,
@@ -22,7 +23,6 @@ from .models import (
     Image,
     Root,
 )
-from .store import HASH_PARAMS_KEY, Store, head_revision
 from .walk import display
 
 

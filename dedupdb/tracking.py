@@ -27,8 +27,8 @@ from typing import Any, cast
 from sqlalchemy import Table, TextClause, bindparam, desc, select, text
 from sqlalchemy.exc import DBAPIError
 
-from .models import ReportTotals, RunProgress
 from .store import Store
+from .store.schema import ReportTotals, RunProgress
 
 # Kinds of run.
 INDEX, APPLY, RESUME, UNDO = "index", "apply", "resume", "undo"

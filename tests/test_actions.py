@@ -42,8 +42,8 @@ from dedupdb.actions import (
 )
 from dedupdb.cli import cli
 from dedupdb.index import IndexOptions
-from dedupdb.models import PRESENT, QUARANTINED, Image, Root
 from dedupdb.store import Store, open_store
+from dedupdb.store.schema import PRESENT, QUARANTINED, Image, Root
 
 ONE = IndexOptions(workers=1)
 
@@ -577,7 +577,7 @@ def test_a_new_run_waits_for_an_interrupted_one(
     plan = plan_actions(store, build_report(store), quarantine=tmp_path / "q")
     first = apply(store, plan)
     with store.transaction() as session:  # as if run 1 had been killed with work left
-        from dedupdb.models import Action, ApplyRun
+        from dedupdb.store.schema import Action, ApplyRun
 
         session.get(ApplyRun, first.run_id).status = "interrupted"  # type: ignore[union-attr]
         row = session.execute(select(Action).where(Action.run_id == first.run_id)).scalars()
@@ -877,7 +877,7 @@ def test_one_apply_at_a_time(indexed: tuple[Path, Store], tmp_path: Path) -> Non
     root, store = indexed
     from datetime import datetime
 
-    from dedupdb.models import ApplyRun
+    from dedupdb.store.schema import ApplyRun
 
     with store.transaction() as session:  # a live run: this very process holds it
         session.add(

@@ -26,8 +26,8 @@ from dedupdb import index
 from dedupdb.actions import resume, undo
 from dedupdb.cli import cli
 from dedupdb.index import IndexOptions
-from dedupdb.models import Action
 from dedupdb.store import Store
+from dedupdb.store.schema import Action
 
 pytestmark = pytest.mark.slow
 

@@ -254,8 +254,8 @@ def test_progress_bar_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
 def test_break_lock(tmp_path: Path, photo_tree: Path) -> None:
     from datetime import datetime
 
-    from dedupdb.models import Run
     from dedupdb.store import open_store
+    from dedupdb.store.schema import Run
 
     store = open_store(tmp_path / "cli.sqlite")
     with store.transaction() as session:

@@ -111,7 +111,7 @@ def test_find_clusters_on_real_photos(tmp_path: Path, store: Store) -> None:
 def _names(store: Store) -> dict[int, str]:
     from sqlalchemy import select
 
-    from dedupdb.models import Image as Row
+    from dedupdb.store.schema import Image as Row
 
     with store.session() as session:
         return dict(session.execute(select(Row.id, Row.display_path)).all())

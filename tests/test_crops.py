@@ -30,9 +30,9 @@ from dedupdb.match import (
     crop_candidates,
     find_pairs,
 )
-from dedupdb.models import Image as ImageRow
 from dedupdb.report import ReportOptions, build_report
 from dedupdb.store import Store, alembic_config, open_store
+from dedupdb.store.schema import Image as ImageRow
 
 SEQUENTIAL = IndexOptions(workers=1)
 

@@ -17,8 +17,8 @@ from pgserver import PostgresServer, new_database
 from sqlalchemy import event, func, select
 
 from dedupdb.index import _ensure_root
-from dedupdb.models import Image, Root
 from dedupdb.store import head_revision, open_store
+from dedupdb.store.schema import Image, Root
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,8 @@ from dedupdb.decisions import (
 )
 from dedupdb.errors import DedupdbError
 from dedupdb.index import IndexOptions, index
-from dedupdb.models import Image
 from dedupdb.store import Store, open_store
+from dedupdb.store.schema import Image
 
 SEQUENTIAL = IndexOptions(workers=1)
 

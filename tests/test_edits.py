@@ -22,9 +22,9 @@ from dedupdb.decode import DecodedImage, content_box, decode
 from dedupdb.html_report import render_html
 from dedupdb.index import IndexOptions, index
 from dedupdb.match import MatchOptions, Pair, find_pairs, resample_to_centre
-from dedupdb.models import Image as ImageRow
 from dedupdb.report import Report, build_report, to_json
 from dedupdb.store import Store
+from dedupdb.store.schema import Image as ImageRow
 
 SEQUENTIAL = IndexOptions(workers=1)
 

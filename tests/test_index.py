@@ -33,9 +33,9 @@ from dedupdb.errors import (
 )
 from dedupdb.hashes import HASH_VERSION, HashParams, unpack_variants
 from dedupdb.index import IndexOptions, Progress, index
-from dedupdb.models import FAILED, MISSING, PRESENT, SKIPPED, Failure, Image, Run
 from dedupdb.status import prune
 from dedupdb.store import Store, open_store
+from dedupdb.store.schema import FAILED, MISSING, PRESENT, SKIPPED, Failure, Image, Run
 
 SEQUENTIAL = IndexOptions(workers=1)
 

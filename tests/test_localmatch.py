@@ -18,9 +18,9 @@ from dedupdb import features, hashes, localmatch
 from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, decode
 from dedupdb.index import IndexOptions, index
-from dedupdb.models import Image as ImageRow
-from dedupdb.models import LocalFeatures as LocalFeaturesRow
 from dedupdb.store import Store
+from dedupdb.store.schema import Image as ImageRow
+from dedupdb.store.schema import LocalFeatures as LocalFeaturesRow
 
 
 def _photo(name: str) -> Image.Image:

@@ -27,9 +27,9 @@ from dedupdb.match import (
     find_pairs,
     search,
 )
-from dedupdb.models import MISSING
-from dedupdb.models import Image as ImageRow
 from dedupdb.store import Store
+from dedupdb.store.schema import MISSING
+from dedupdb.store.schema import Image as ImageRow
 
 SEQUENTIAL = IndexOptions(workers=1)
 

@@ -1,5 +1,5 @@
 """The Alembic migrations: one linear history, each revision explained, and the schema they build
-is exactly what ``dedupdb/models.py`` describes."""
+is exactly what ``dedupdb/store/schema.py`` describes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
-from dedupdb.models import Base
 from dedupdb.store import alembic_config, head_revision, migrations_dir, open_store
+from dedupdb.store.schema import Base
 
 
 def script() -> ScriptDirectory:

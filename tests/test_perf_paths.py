@@ -27,8 +27,8 @@ from sqlalchemy import select, update
 
 from dedupdb import extract, hashes
 from dedupdb.index import IndexOptions, index
-from dedupdb.models import Image as ImageRow
 from dedupdb.store import Store
+from dedupdb.store.schema import Image as ImageRow
 from dedupdb.walk import walk
 from dedupdb.workers import Indexed, KnownContent, Task
 

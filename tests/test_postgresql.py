@@ -22,9 +22,9 @@ from sqlalchemy import inspect, select, text
 
 from dedupdb.cli import cli
 from dedupdb.index import IndexOptions, index
-from dedupdb.models import Base, Failure, Image, Root
 from dedupdb.status import prune, status
 from dedupdb.store import Store, head_revision, open_store
+from dedupdb.store.schema import Base, Failure, Image, Root
 
 SEQUENTIAL = IndexOptions(workers=1)
 

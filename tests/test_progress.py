@@ -26,7 +26,6 @@ from dedupdb.actions import apply, plan_actions, undo
 from dedupdb.cli import cli
 from dedupdb.index import IndexOptions, index
 from dedupdb.metrics import metrics_text
-from dedupdb.models import RunProgress as RunRow
 from dedupdb.progress import (
     get_run,
     interrupted_runs,
@@ -38,6 +37,7 @@ from dedupdb.progress import (
 )
 from dedupdb.report import ReportOptions, build_report
 from dedupdb.store import Store, open_store
+from dedupdb.store.schema import RunProgress as RunRow
 from dedupdb.tracking import INDEX, Recorder, _now
 
 SEQUENTIAL = IndexOptions(workers=1)

@@ -26,8 +26,6 @@ from dedupdb.errors import DedupdbError
 from dedupdb.hashes import DIHEDRAL_NAMES
 from dedupdb.index import IndexOptions, index
 from dedupdb.match import load_rows
-from dedupdb.models import Image as ImageRow
-from dedupdb.models import Root
 from dedupdb.report import (
     SCHEMA_VERSION,
     Member,
@@ -43,6 +41,8 @@ from dedupdb.report import (
     to_json,
 )
 from dedupdb.store import Store, open_store
+from dedupdb.store.schema import Image as ImageRow
+from dedupdb.store.schema import Root
 
 SEQUENTIAL = IndexOptions(workers=1)
 

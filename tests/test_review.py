@@ -16,9 +16,9 @@ from dedupdb import index, review
 from dedupdb.actions import MOVE, apply, plan_actions
 from dedupdb.cli import cli
 from dedupdb.index import IndexOptions
-from dedupdb.models import PRESENT, QUARANTINED, Image
 from dedupdb.report import Report, ReportCluster, build_report
 from dedupdb.store import Store
+from dedupdb.store.schema import PRESENT, QUARANTINED, Image
 
 ONE = IndexOptions(workers=1)
 

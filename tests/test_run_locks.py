@@ -20,8 +20,8 @@ from dedupdb.actions import ActionError, history, undo
 from dedupdb.cli import cli
 from dedupdb.errors import DatabaseBusyError
 from dedupdb.index import IndexOptions, index
-from dedupdb.models import ApplyRun
 from dedupdb.store import open_store
+from dedupdb.store.schema import ApplyRun
 
 pytestmark = [
     pytest.mark.slow,

@@ -13,18 +13,17 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from dedupdb import store as store_module
+from dedupdb.defaults import ENV_VAR, default_database_path
 from dedupdb.errors import DatabaseError
 from dedupdb.index import IndexOptions, index
 from dedupdb.store import (
-    ENV_VAR,
     backup,
     database_url,
-    default_database_path,
     head_revision,
     migrations_dir,
     open_store,
 )
+from dedupdb.store import engine as store_module
 
 
 def revision_of(path: Path) -> str | None:

@@ -16,8 +16,8 @@ from starlette.testclient import TestClient
 
 from dedupdb import index, review
 from dedupdb.index import IndexOptions
-from dedupdb.models import PRESENT, QUARANTINED, ApplyRun, Image, NotDuplicate, ReviewDecision
 from dedupdb.store import Store
+from dedupdb.store.schema import PRESENT, QUARANTINED, ApplyRun, Image, NotDuplicate, ReviewDecision
 from dedupdb.web import create_app
 from dedupdb.web.listing import Query, page_of
 

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from dedupdb import index, review
 from dedupdb.index import IndexOptions
-from dedupdb.models import PRESENT, QUARANTINED, ApplyRun, Image, NotDuplicate, ReviewDecision
 from dedupdb.store import Store, open_store
+from dedupdb.store.schema import PRESENT, QUARANTINED, ApplyRun, Image, NotDuplicate, ReviewDecision
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,9 @@ from conftest import alive, photo_files, save_photo
 from dedupdb import workers
 from dedupdb.cli import cli
 from dedupdb.index import IndexOptions, index
-from dedupdb.models import Run
 from dedupdb.pool import Pool
 from dedupdb.store import open_store
+from dedupdb.store.schema import Run
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to find workers")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ..html_report import thumbnail_jpeg
-from ..models import PRESENT, Image, Root
 from ..store import Store
+from ..store.schema import PRESENT, Image, Root
 
 # Widths the UI asks for; others are rounded up to one of these (a bounded cache).
 THUMB_SIZES = (160, 320, 640, 1280)

@@ -1,5 +1,5 @@
-"""The database: open it (creating or upgrading the schema through Alembic), and the queries
-the stages need. SQLite by default (one file, WAL mode); any SQLAlchemy URL otherwise.
+"""The database engine: open it, creating or upgrading the schema through Alembic. SQLite by
+default (one file, WAL mode); any SQLAlchemy URL otherwise.
 
 The schema is only ever created and changed by Alembic migrations: an older database is backed
 up and upgraded on open, a newer one is refused with a message naming the fix. A database
@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,9 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .defaults import ENV_VAR, default_database_path
-from .errors import DatabaseBusyError, DatabaseError
-from .models import ApplyRun, Run, Setting
+from ..defaults import ENV_VAR, default_database_path
+from ..errors import DatabaseBusyError, DatabaseError
+from .schema import Setting
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -37,51 +36,6 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_S = 30.0
 # The settings row that records the hash parameters the database was indexed with.
 HASH_PARAMS_KEY = "hash_params"
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process that recorded a run in the database (on this host) still runs.
-
-    Used by the index and apply run locks: a pid that is gone, or was recycled by a process
-    that is not dedupdb, does not hold a lock.
-    """
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"dedupdb" in handle.read()
-    except OSError:
-        return True
-
-
-def running_index(session: Session) -> Run | None:
-    """An index run that holds the database: one of another host, or of a live process of this
-    host (never this process: a row it left behind is stale). Dead runs are not returned."""
-    found: Run | None = _holder(
-        session, select(Run).where(Run.status == "running").order_by(Run.id)
-    )
-    return found
-
-
-def running_apply(session: Session) -> ApplyRun | None:
-    """An apply, resume or undo that holds the database (see ``running_index``)."""
-    statement = select(ApplyRun).where(ApplyRun.status.in_(("running", "undoing")))
-    found: ApplyRun | None = _holder(session, statement.order_by(ApplyRun.id))
-    return found
-
-
-def _holder(session: Session, statement: Any) -> Any:  # Run | ApplyRun | None
-    host = socket.gethostname()
-    for run in session.execute(statement).scalars():
-        if run.host != host or (run.pid != os.getpid() and process_alive(run.pid)):
-            return run
-    return None
 
 
 def database_url(db: str | os.PathLike[str] | None) -> str:
@@ -96,8 +50,8 @@ def database_url(db: str | os.PathLike[str] | None) -> str:
 
 def migrations_dir() -> Path:
     """The Alembic scripts: inside the installed package, or at the source tree's top."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_migrations", here.parent / "migrations"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "_migrations", package.parent / "migrations"):
         if (candidate / "env.py").is_file():
             return candidate
     raise DatabaseError(  # pragma: no cover - a broken installation

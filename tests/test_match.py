@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageEnhance, ImageOps
 from sqlalchemy import select, update
 
-from dedupdb.bktree import hamming
-from dedupdb.hashes import DIHEDRAL_NAMES
+from dedupdb.hashes import DIHEDRAL_NAMES, hamming
 from dedupdb.index import IndexOptions, index
 from dedupdb.match import (
     CROP,
@@ -24,9 +23,9 @@ from dedupdb.match import (
     MatchOptionsError,
     Pair,
     different_moments,
-    find_pairs,
-    search,
 )
+from dedupdb.report import find_pairs
+from dedupdb.search import all_pairs
 from dedupdb.store import Store
 from dedupdb.store.schema import MISSING
 from dedupdb.store.schema import Image as ImageRow
@@ -284,7 +283,7 @@ def test_search_equals_brute_force(
     for i in range(1, len(hashes), 3):
         source = data.draw(st.integers(0, i - 1))
         hashes[i, :, 0] = hashes[source, data.draw(st.permutations(range(8))), 0]
-    found = search(hashes, threshold, rotations)
+    found = all_pairs(hashes, threshold, rotations)
     columns = (found.a, found.b, found.distance, found.variant)
     got = {(a, b): (d, v) for a, b, d, v in zip(*(c.tolist() for c in columns), strict=True)}
     expected: dict[tuple[int, int], tuple[int, int]] = {}

@@ -1,7 +1,7 @@
 """Every cluster's keeper at once: the keeper rules (``keeper_rules``) over numpy columns.
 
 A report over 100,000 images has tens of thousands of clusters, where ranking each one in
-Python would cost about half a millisecond per cluster. ``rank_clusters`` computes the scores,
+Python would be most of the report's time. ``rank_clusters`` computes the scores,
 order and reasons of all clusters together: every measure, best-of-cluster and comparison is
 one numpy operation over all members (clusters are contiguous segments of one array), and
 only the words of the reasons are assembled per cluster. The floating-point operations follow

@@ -39,10 +39,10 @@ from .hashes import DIHEDRAL_NAMES, VARIANTS
 
 WORD_BITS = 64
 # Searches of at most this many (query, stored) comparisons compare every pair with numpy
-# (``brute_force``: about half a CPU second at this size) rather than with the compiled
-# kernels, whose first compilation after installing takes 10-20 s: a first report on up to
-# about 1,400 photos (the crop search: each photo against 17 windows of every other) starts
-# at once.
+# (``brute_force``, a fraction of a second at this size) rather than with the compiled
+# kernels, whose first compilation after installing takes far longer: a first report on up
+# to about 1,400 photos (the crop search: each photo against 17 windows of every other)
+# starts at once.
 EXHAUSTIVE_BELOW = 1 << 25
 # Widest chunk: its bucket table has 2**bits + 1 offsets.
 MAX_TABLE_BITS = 22

@@ -1,6 +1,6 @@
 """The keeper rules one cluster at a time, in plain Python: the readable definition that
 ``dedupdb.keeper.rank_clusters`` (the one implementation, numpy over every cluster at once) is
-tested against (tests/test_ranking.py: equal scores, order and reasons on random clusters).
+tested against (tests/test_keeper_oracle.py: equal scores, order and reasons on random clusters).
 
 It shares the rules' constants, ``Candidate``, the conversion test, the sort key and the
 reasons' words with the package (``dedupdb.keeper_rules``); the scores, the best of each
@@ -182,7 +182,7 @@ def deviations(grids: Sequence[np.ndarray]) -> list[float]:
 def total(parts: dict[str, float]) -> float:
     """The weighted sum, rounded to 6 decimals. Added one part at a time in ``WEIGHTS`` order
     (not ``sum()``, whose float rounding differs from Python 3.12 on): the same value on every
-    Python, and the batch ranking (ranking.py) adds in the same order."""
+    Python, and the batch ranking (dedupdb/keeper.py) adds in the same order."""
     value = 0.0
     for name, weight in WEIGHTS.items():
         value += weight * parts[name]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +25,11 @@ from dedupdb.match import (
     MatchOptionsError,
     Pair,
     different_moments,
+    match_rows,
 )
 from dedupdb.report import find_pairs
 from dedupdb.search import all_pairs
-from dedupdb.store import Store
+from dedupdb.store import Store, catalog
 from dedupdb.store.schema import MISSING
 from dedupdb.store.schema import Image as ImageRow
 
@@ -233,6 +236,39 @@ def test_ssim_check_drops_dissimilar_pairs(store: Store, library: Path) -> None:
     strict = find_pairs(store, MatchOptions(ssim=1.0))
     assert all(p.exact or p.distance == 0 for p in strict)
     assert len(strict) < len(loose)
+
+
+@dataclass(frozen=True)
+class Held:
+    """Evidence held in memory (the ``match.Evidence`` protocol), counting what is asked."""
+
+    crops: dict[int, np.ndarray]
+    thumbs: dict[int, np.ndarray]
+    asked: list[str] = field(default_factory=list)
+
+    def crop_colours(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        self.asked.append("crop_colours")
+        return {i: self.crops[i] for i in ids if i in self.crops}
+
+    def thumbnails(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        self.asked.append("thumbnails")
+        return {i: self.thumbs[i] for i in ids if i in self.thumbs}
+
+
+def test_matching_reads_no_database(tmp_path: Path, store: Store, library: Path) -> None:
+    """The matcher works on loaded rows and the evidence it is given: with the store closed
+    and its file gone, it finds what ``find_pairs`` finds over the store."""
+    options = MatchOptions(ssim=0.3, turned_crops=True)
+    expected = find_pairs(store, options)
+    rows = catalog.load_rows(store, "phash", "dhash")
+    every = rows.ids.tolist()
+    held = Held(catalog.crop_colours(store, every), catalog.thumbnails(store, every))
+    path = store.sqlite_path
+    store.close()
+    if path is not None:
+        path.unlink()
+    assert match_rows(rows, options, held) == expected
+    assert expected and "thumbnails" in held.asked
 
 
 def test_different_moments() -> None:

@@ -28,9 +28,9 @@ from pathlib import Path
 from dedupdb import localmatch
 from dedupdb.extract import process_file
 from dedupdb.index import IndexOptions, index
-from dedupdb.match import load_rows
 from dedupdb.report import ReportOptions, build_report
-from dedupdb.store import open_store
+from dedupdb.store import catalog, open_store
+from dedupdb.store.catalog import load_rows
 from dedupdb.walk import FileEntry
 from dedupdb.workers import Task
 
@@ -99,7 +99,7 @@ def main() -> None:
         )
         rows = load_rows(store, "phash")
         contents = list(dict.fromkeys(rows.content))
-        stored = localmatch.load_features(store, contents)
+        stored = catalog.local_features(store, contents)
         features = [stored[d] for d in contents if d in stored]
         start = time.process_time()
         candidates = localmatch.candidate_pairs(features)

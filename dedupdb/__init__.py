@@ -19,10 +19,10 @@ from .errors import DedupdbError
 if TYPE_CHECKING:
     from ._version import __version__
     from .actions import ActionPlan, apply, history, plan_actions, resume, undo
-    from .cluster import Cluster, build_clusters, find_clusters
+    from .cluster import Cluster, build_clusters
     from .index import IndexOptions, IndexSummary, Progress, index
-    from .match import MatchOptions, Pair, find_pairs
-    from .report import Report, ReportOptions, build_report
+    from .match import MatchOptions, Pair
+    from .report import Report, ReportOptions, build_report, find_clusters, find_pairs
     from .status import Status, prune, status
     from .store import Store, open_store
 
@@ -34,10 +34,12 @@ _LAZY = {
     **dict.fromkeys(
         ["ActionPlan", "apply", "history", "plan_actions", "resume", "undo"], "actions"
     ),
-    **dict.fromkeys(["Cluster", "build_clusters", "find_clusters"], "cluster"),
+    **dict.fromkeys(["Cluster", "build_clusters"], "cluster"),
     **dict.fromkeys(["IndexOptions", "IndexSummary", "Progress", "index"], "index"),
-    **dict.fromkeys(["MatchOptions", "Pair", "find_pairs"], "match"),
-    **dict.fromkeys(["Report", "ReportOptions", "build_report"], "report"),
+    **dict.fromkeys(["MatchOptions", "Pair"], "match"),
+    **dict.fromkeys(
+        ["Report", "ReportOptions", "build_report", "find_clusters", "find_pairs"], "report"
+    ),
     **dict.fromkeys(["Status", "prune", "status"], "status"),
     **dict.fromkeys(["Store", "open_store"], "store"),
 }

@@ -870,16 +870,11 @@ def report_command(
     """
     if not quiet and sys.stderr.isatty():  # a word at once, before loading the report's code
         click.echo("Finding duplicates among the indexed images ...", err=True)
-    from .decisions import remember_report
-    from .html_report import make_thumbnails, render_html
-    from .report import (
-        ReportOptions,
-        actionable,
-        build_report,
-        cluster_membership,
-        write_csv,
-        write_json,
-    )
+    from .render.csv_report import write_csv
+    from .render.html import make_thumbnails, render_html
+    from .render.json_report import write_json
+    from .report import ReportOptions, actionable, build_report, cluster_membership
+    from .store.reports import remember_report
 
     if exact and (threshold is not None or ssim is not None):
         other = "--threshold" if threshold is not None else "--ssim"
@@ -934,7 +929,7 @@ def report_command(
 
 
 def format_report_summary(result: Any) -> str:
-    from .quality import human_bytes
+    from .keeper_rules import human_bytes
 
     summary, settings = result.summary, result.settings
     lines = [

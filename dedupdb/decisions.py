@@ -2,35 +2,29 @@
 
 A decision is kept by content hash, so it follows the pictures through moves, renames, prune
 and re-index, and covers every exact copy of either picture. The report turns the decisions
-into the image-id pairs that matching leaves out (``MatchOptions.exclude_pairs``).
+into the image-id pairs that matching leaves out (``store.catalog.excluded_pairs``).
 
-The clusters of the last report are remembered too (as image ids), so that a user can say
-``dedupdb not-duplicate --cluster 3`` about what they just read.
+The clusters of the last report are remembered too (as image ids, ``store.reports``), so that
+a user can say ``dedupdb not-duplicate --cluster 3`` about what they just read.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import CursorResult, delete, select, tuple_
-from sqlalchemy.exc import OperationalError
 
 from .errors import DedupdbError
 from .store import Store
-from .store.schema import PRESENT, Image, NotDuplicate, Root
+from .store.reports import LAST_REPORT_DOCUMENT_KEY, LAST_REPORT_KEY
+from .store.schema import Image, NotDuplicate, Root
 from .walk import display
 
-LAST_REPORT_KEY = "last_report_clusters"
-# What `dedupdb apply` without a report file acts on: the last report's time, settings,
-# clusters and keepers, with each member's path and content hash (to refuse a file that
-# changed since), recorded when the report was made.
-LAST_REPORT_DOCUMENT_KEY = "last_report"
 # A cluster of n pictures is n(n-1)/2 decisions; beyond this many members, refuse (a cluster
 # that large is a matching problem: lower --threshold instead).
 MAX_CLUSTER_DECISION = 200
@@ -180,53 +174,6 @@ def list_not_duplicates(store: Store) -> list[Decision]:
             )
             for row in session.scalars(select(NotDuplicate).order_by(NotDuplicate.id))
         ]
-
-
-def excluded_pairs(store: Store) -> frozenset[tuple[int, int]]:
-    """The (smaller id, larger id) pairs of present images the user said are not duplicates."""
-    with store.session() as session:
-        decisions = session.execute(select(NotDuplicate.hash_a, NotDuplicate.hash_b)).all()
-        if not decisions:
-            return frozenset()
-        hashes = sorted({h for pair in decisions for h in pair})
-        ids: dict[bytes, list[int]] = defaultdict(list)
-        for chunk in _chunks(hashes):
-            for image_id, content_hash in session.execute(
-                select(Image.id, Image.content_hash).where(
-                    Image.content_hash.in_(chunk), Image.status == PRESENT
-                )
-            ):
-                ids[content_hash].append(image_id)
-    pairs: set[tuple[int, int]] = set()
-    for hash_a, hash_b in decisions:
-        for a in ids.get(hash_a, ()):
-            for b in ids.get(hash_b, ()):
-                pairs.add((min(a, b), max(a, b)))
-    return frozenset(pairs)
-
-
-def remember_clusters(store: Store, clusters: dict[int, list[int]]) -> bool:
-    """Keep the last report's clusters (id -> image ids) for ``--cluster ID``. Returns False
-    when the database cannot be written (e.g. a read-only file): reporting still works."""
-    try:
-        with store.transaction() as session:
-            store.set_setting(session, LAST_REPORT_KEY, {str(k): v for k, v in clusters.items()})
-    except OperationalError:
-        return False
-    return True
-
-
-def remember_report(store: Store, clusters: dict[int, list[int]], document: dict[str, Any]) -> bool:
-    """Keep the last report: its clusters (for ``--cluster ID``) and the document ``apply``
-    acts on (``report.actionable``), in one transaction. Returns False when the database
-    cannot be written (e.g. a read-only file): reporting still works."""
-    try:
-        with store.transaction() as session:
-            store.set_setting(session, LAST_REPORT_KEY, {str(k): v for k, v in clusters.items()})
-            store.set_setting(session, LAST_REPORT_DOCUMENT_KEY, document)
-    except OperationalError:
-        return False
-    return True
 
 
 def last_report(store: Store) -> dict[str, Any]:

@@ -24,11 +24,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, cast
 
-from sqlalchemy import Table, TextClause, bindparam, desc, select, text
+from sqlalchemy import Table, TextClause, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
 from .store import Store
-from .store.schema import ReportTotals, RunProgress
+from .store.schema import RunProgress
 
 # Kinds of run.
 INDEX, APPLY, RESUME, UNDO = "index", "apply", "resume", "undo"
@@ -245,39 +245,3 @@ class Recorder:
                 conn.execute(_UPDATE, values)
         except DBAPIError:  # busy or gone: the next update, or the reader's checks, tell
             pass
-
-
-def record_report_totals(
-    store: Store,
-    *,
-    images: int,
-    clusters: int,
-    duplicates: int,
-    reclaimable_bytes: int,
-    settings: Mapping[str, Any],
-) -> None:
-    """Keep a report's figures (the library's totals over time); the same figures as the
-    latest recorded ones with the same settings are not kept twice."""
-    text = json.dumps(dict(settings), sort_keys=True, default=str)
-    figures = (images, clusters, duplicates, reclaimable_bytes)
-    try:
-        with store.transaction() as session:
-            latest = session.execute(
-                select(ReportTotals).order_by(desc(ReportTotals.id)).limit(1)
-            ).scalar_one_or_none()
-            if latest is not None and latest.settings == text:
-                recorded = (latest.images, latest.clusters, latest.duplicates)
-                if (*recorded, latest.reclaimable_bytes) == figures:
-                    return
-            session.add(
-                ReportTotals(
-                    made_at=_now(),
-                    images=images,
-                    clusters=clusters,
-                    duplicates=duplicates,
-                    reclaimable_bytes=reclaimable_bytes,
-                    settings=text,
-                )
-            )
-    except DBAPIError:  # a report made while the database is busy still gets made
-        pass

@@ -25,7 +25,8 @@ from sqlalchemy import select
 from dedupdb.errors import DedupdbError
 from dedupdb.hashes import DIHEDRAL_NAMES
 from dedupdb.index import IndexOptions, index
-from dedupdb.match import load_rows
+from dedupdb.render.csv_report import to_csv
+from dedupdb.render.json_report import read_json, to_json
 from dedupdb.report import (
     SCHEMA_VERSION,
     Member,
@@ -35,12 +36,10 @@ from dedupdb.report import (
     ReportPair,
     Summary,
     build_report,
-    read_json,
     report_from_clusters,
-    to_csv,
-    to_json,
 )
 from dedupdb.store import Store, open_store
+from dedupdb.store.catalog import load_rows
 from dedupdb.store.schema import Image as ImageRow
 from dedupdb.store.schema import Root
 

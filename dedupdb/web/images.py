@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ..html_report import thumbnail_jpeg
+from ..render.html import thumbnail_jpeg
 from ..store import Store
 from ..store.schema import PRESENT, Image, Root
 

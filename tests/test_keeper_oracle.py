@@ -1,4 +1,4 @@
-"""The batch ranking equals the per-cluster reference: ``quality.rank`` for scores, order and
+"""The batch ranking equals the per-cluster reference: the oracle's ``rank`` for scores, order and
 reasons, the per-cluster colour deviation and keeper distance the report computed before."""
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import numpy as np
 from conftest import photo
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from keeper_oracle import deviations, rank
 from PIL import Image
 
 from dedupdb.hashes import DIHEDRAL_NAMES, VARIANTS, hamming
-from dedupdb.match import aligned, dihedral
-from dedupdb.quality import RAW_EXTENSIONS, Candidate, Rules, deviations, rank
-from dedupdb.ranking import (
+from dedupdb.keeper import (
     Segments,
     Table,
     _raw_name,
@@ -25,6 +24,8 @@ from dedupdb.ranking import (
     rank_clusters,
     rounded,
 )
+from dedupdb.keeper_rules import RAW_EXTENSIONS, Candidate, Rules
+from dedupdb.match import aligned, dihedral
 from dedupdb.signals import dct_sample, quantization_table
 
 NAMES = ("IMG_1", "IMG_1 (1)", "Copy of IMG_1", "IMG_1 - Copy", "b", "IMG_10", "pé~1")

@@ -1,25 +1,26 @@
-"""Exact Hamming-radius search over integer hashes: no database, no images.
+"""Exact Hamming-radius search over hashes: no database, no images.
 
-Two structures answer the same question, "which stored hashes lie within ``threshold`` bits of
-each query?", with exact results:
-
-- ``BKTree``: the Burkhard-Keller metric tree the design started from (as in pybktree). Simple and
-  right, but at threshold 10 over 64-bit hashes it visits most of the tree for every query:
-  pybktree needs hours for 100,000 hashes. Kept as a readable reference for small sets and tests.
-- ``MultiIndex``: multi-index hashing (Norouzi, Punjani and Fleet, "Fast Search in Hamming Space
-  with Multi-Index Hashing", CVPR 2012) with the general pigeonhole principle (Qin, Wang, Xiao,
-  Wang, Lin, Wang, "GPH: Similarity Search in Hamming Space", ICDE 2018). The bits are cut into
-  ``m`` chunks, and chunk ``j`` gets a radius ``t_j`` with ``sum(t_j) = threshold - m + 1``: two
-  hashes within ``threshold`` bits then differ by at most ``t_j`` bits in at least one chunk ``j``
-  (otherwise they would differ by at least ``sum(t_j + 1) = threshold + 1``). For each chunk the
-  stored hashes are sorted by that chunk's value; every query looks up the buckets of the chunk
-  values within ``t_j`` of its own, and each candidate found there is verified on the whole hash.
-  All the work is vectorised with numpy over every query at once, one (chunk, bit-flip mask) at a
-  time, spread over threads (numpy releases the GIL in these loops).
+The question: "which stored hashes lie within ``threshold`` bits of each query?", answered
+exactly by multi-index hashing (``MultiIndex``: Norouzi, Punjani and Fleet, "Fast Search in
+Hamming Space with Multi-Index Hashing", CVPR 2012) with the general pigeonhole principle (Qin,
+Wang, Xiao, Wang, Lin, Wang, "GPH: Similarity Search in Hamming Space", ICDE 2018). The bits are
+cut into ``m`` chunks, and chunk ``j`` gets a radius ``t_j`` with ``sum(t_j) = threshold - m +
+1``: two hashes within ``threshold`` bits then differ by at most ``t_j`` bits in at least one
+chunk ``j`` (otherwise they would differ by at least ``sum(t_j + 1) = threshold + 1``). For each
+chunk the stored hashes are sorted by that chunk's value; every query looks up the buckets of
+the chunk values within ``t_j`` of its own, and each candidate found there is verified on the
+whole hash. The compiled loops live in ``search_kernels`` (numba, loaded only for searches large
+enough to need them), spread over threads.
 
 Hashes are handled as numpy arrays of shape ``(n, words)`` of ``uint64``: one word for the
 default 64-bit hashes, four for 256-bit ones (``hash_size`` 16). ``to_words`` converts Python
-integers; ``brute_force`` is the obviously correct reference the tests compare against.
+integers; ``brute_force`` is the obviously correct reference the tests compare against (a
+BK-tree, the structure the design started from, is kept in the tests as another).
+
+On top of it, the two searches matching runs over a library's rows (``all_pairs``: every two
+pictures within the threshold under any of the 8 dihedral variants; ``crop_pairs``: a picture's
+full frame against the others' crop windows) give candidate pairs as row numbers, before any
+guard.
 """
 
 from __future__ import annotations
@@ -29,17 +30,19 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .hashes import DIHEDRAL_NAMES, VARIANTS
+
 WORD_BITS = 64
 # Searches of at most this many (query, stored) comparisons compare every pair with numpy
-# (``brute_force``: about half a CPU second at this size) rather than with the compiled
-# kernels, whose first compilation after installing takes 10-20 s: a first report on up to
-# about 1,400 photos (the crop search: each photo against 17 windows of every other) starts
-# at once.
+# (``brute_force``, a fraction of a second at this size) rather than with the compiled
+# kernels, whose first compilation after installing takes far longer: a first report on up
+# to about 1,400 photos (the crop search: each photo against 17 windows of every other)
+# starts at once.
 EXHAUSTIVE_BELOW = 1 << 25
 # Widest chunk: its bucket table has 2**bits + 1 offsets.
 MAX_TABLE_BITS = 22
@@ -53,11 +56,6 @@ _WALK = 0.8
 _LOOKUP = 94.0
 _SORT = 87.0
 _TABLE = 240.0
-
-
-def hamming(a: int, b: int) -> int:
-    """The number of differing bits between two hashes."""
-    return (a ^ b).bit_count()
 
 
 def to_words(hashes: Iterable[int], bits: int) -> np.ndarray:
@@ -149,64 +147,6 @@ def brute_force(
             qi, si = qi[keep], si[keep]
         parts.append(Matches(qi.astype(np.int64), si.astype(np.int64), dist[qi - start, si]))
     return Matches.concat(parts)
-
-
-# ---------------------------------------------------------------- BK-tree
-
-
-@dataclass
-class _Node:
-    value: int
-    items: list[int]  # payloads stored at exactly this hash
-    children: dict[int, _Node] = field(default_factory=dict)
-
-
-class BKTree:
-    """A Burkhard-Keller tree over integer hashes with the Hamming metric (see pybktree).
-
-    ``add(hash, item)`` stores a payload; ``find(hash, threshold)`` returns ``(distance, item)``
-    for every payload within the threshold, sorted. Exact, but slow at large thresholds.
-    """
-
-    def __init__(self, entries: Iterable[tuple[int, int]] = ()) -> None:
-        self._root: _Node | None = None
-        self._size = 0
-        for value, item in entries:
-            self.add(value, item)
-
-    def __len__(self) -> int:
-        return self._size
-
-    def add(self, value: int, item: int) -> None:
-        self._size += 1
-        if self._root is None:
-            self._root = _Node(value, [item])
-            return
-        node = self._root
-        while True:
-            d = hamming(value, node.value)
-            if d == 0:
-                node.items.append(item)
-                return
-            child = node.children.get(d)
-            if child is None:
-                node.children[d] = _Node(value, [item])
-                return
-            node = child
-
-    def find(self, value: int, threshold: int) -> list[tuple[int, int]]:
-        found: list[tuple[int, int]] = []
-        stack = [self._root] if self._root is not None else []
-        while stack:
-            node = stack.pop()
-            d = hamming(value, node.value)
-            if d <= threshold:
-                found.extend((d, item) for item in node.items)
-            # Triangle inequality: only subtrees at distance d +- threshold can hold matches.
-            for edge, child in node.children.items():
-                if d - threshold <= edge <= d + threshold:
-                    stack.append(child)
-        return sorted(found)
 
 
 # ---------------------------------------------------------------- multi-index hashing
@@ -315,7 +255,7 @@ class MultiIndex:
             return Matches.empty()
         if len(q_all) * len(self.stored) <= self.exhaustive_below:
             return _exhaustive(self.stored, queries, threshold, owner)
-        from .mih_kernels import join_chunk
+        from .search_kernels import join_chunk
 
         bits = self.stored.shape[1] * WORD_BITS
         threshold = min(threshold, bits)
@@ -396,7 +336,7 @@ class _Tables:
         stored: np.ndarray, plan: Sequence[Chunk], each: Callable[..., Iterable[Any]] = map
     ) -> _Tables:
         """The tables; ``each`` maps the per-chunk sorts (``map``, or a thread pool's)."""
-        from .mih_kernels import counting_sort
+        from .search_kernels import counting_sort
 
         masks: list[int] = []
         mask_start = [0]
@@ -450,7 +390,174 @@ def _sort_by_chunk(hashes: np.ndarray, chunk: Chunk) -> tuple[np.ndarray, np.nda
     rows = np.empty(len(hashes), dtype=np.int64)
     in_order = np.empty_like(hashes)
     offsets = np.empty((1 << chunk.bits) + 1, dtype=np.int64)
-    from .mih_kernels import counting_sort
+    from .search_kernels import counting_sort
 
     counting_sort(hashes, chunk.word, chunk.shift, chunk.bits, rows, in_order, offsets)
     return in_order, rows, offsets
+
+
+# ---------------------------------------------------------------- the searches matching runs
+
+# The index of each dihedral transform's inverse (rot90 and rot270 undo each other; the others
+# are their own inverse).
+INVERSE = [
+    DIHEDRAL_NAMES.index(name)
+    for name in (
+        "identity",
+        "rot270",
+        "rot180",
+        "rot90",
+        "mirror",
+        "flip",
+        "transpose",
+        "transverse",
+    )
+]
+
+
+@dataclass
+class Candidates:
+    """Image pairs (as row numbers) within the threshold, before the guards."""
+
+    a: np.ndarray  # int64 rows, a < b
+    b: np.ndarray
+    distance: np.ndarray  # int64 bits
+    variant: np.ndarray  # int64 index into DIHEDRAL: b looks like DIHEDRAL[variant](a)
+
+    def take(self, keep: np.ndarray) -> Candidates:
+        return Candidates(self.a[keep], self.b[keep], self.distance[keep], self.variant[keep])
+
+
+def all_pairs(hashes: np.ndarray, threshold: int, rotations: bool) -> Candidates:
+    """Every pair of rows within ``threshold`` bits, with its best dihedral variant.
+
+    ``hashes`` is ``(n, 8, words)``; row ``q``'s variant ``v`` is looked up among every other
+    row's upright hash, so a pair may be found several ways: it keeps the smallest distance,
+    then the lowest variant (the identity first).
+    """
+    n = len(hashes)
+    index = MultiIndex(hashes[:, 0, :])
+    same = index.search(None, threshold)
+    parts_a, parts_b = [same.query], [same.stored]
+    parts_d, parts_v = [same.distance], [np.zeros(len(same), dtype=np.int64)]
+    if rotations and n > 1:
+        queries = hashes[:, 1:, :].transpose(1, 0, 2).reshape(-1, hashes.shape[2])
+        owner = np.tile(np.arange(n, dtype=np.int64), VARIANTS - 1)
+        found = index.search(queries, threshold, owner=owner)
+        q = found.query % n
+        v = found.query // n + 1
+        s = found.stored
+        # s looks like DIHEDRAL[v](q). As (a, b) with a < b: if q < s, b = DIHEDRAL[v](a);
+        # otherwise a = DIHEDRAL[v](b), so b = inverse(v)(a).
+        forward = q < s
+        parts_a.append(np.where(forward, q, s))
+        parts_b.append(np.where(forward, s, q))
+        parts_d.append(found.distance)
+        parts_v.append(np.where(forward, v, np.asarray(INVERSE)[v]))
+    a, b = np.concatenate(parts_a), np.concatenate(parts_b)
+    d, v = np.concatenate(parts_d), np.concatenate(parts_v)
+    order = np.lexsort((v, d, b, a))
+    a, b, d, v = a[order], b[order], d[order], v[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return Candidates(a[first], b[first], d[first], v[first])
+
+
+def merge(found: Candidates, more: Candidates, hashes: np.ndarray) -> Candidates:
+    """``found`` plus the pairs of ``more`` it lacks, with their distance on ``hashes`` (the
+    first hash) under the transform that matched."""
+    n = len(hashes) + 1
+    known = found.a * n + found.b
+    new = ~np.isin(more.a * n + more.b, known)
+    extra = more.take(new)
+    diff = hashes[extra.a, extra.variant, :] ^ hashes[extra.b, 0, :]
+    distance = np.bitwise_count(diff).sum(axis=1, dtype=np.int64)
+    a = np.concatenate([found.a, extra.a])
+    b = np.concatenate([found.b, extra.b])
+    order = np.lexsort((b, a))
+    return Candidates(
+        a[order],
+        b[order],
+        np.concatenate([found.distance, distance])[order],
+        np.concatenate([found.variant, extra.variant])[order],
+    )
+
+
+@dataclass(frozen=True)
+class CropMatches:
+    """Pairs where one row's full frame matched another's crop window, one (the best) per
+    pair, as row numbers: ``crop_row`` is the picture whose window matched (the original),
+    ``copy_row`` the one whose full frame did (the cropped copy), ``level`` the window's index
+    (``hashes.CROP_WINDOWS``); the window looks like ``DIHEDRAL[variant](copy)``."""
+
+    a: np.ndarray  # min(crop_row, copy_row)
+    b: np.ndarray  # max(crop_row, copy_row)
+    crop_row: np.ndarray
+    copy_row: np.ndarray
+    level: np.ndarray
+    distance: np.ndarray
+    variant: np.ndarray
+
+
+def crop_pairs(
+    hashes: np.ndarray,
+    crops: np.ndarray,
+    has_crops: np.ndarray,
+    heads: np.ndarray,
+    threshold: int,
+    rotations: bool,
+    legacy_threshold: int | None,
+    legacy_windows: int,
+) -> CropMatches | None:
+    """Every pair of ``heads`` (row numbers) where one's full frame (``hashes`` (n, 8, words):
+    its upright hash, or with ``rotations`` its 8 dihedral variants) is within ``threshold``
+    bits of the other's known crop window (``crops`` (n, windows, words), ``has_crops`` (n,
+    windows) bool). Rows whose windows past the first ``legacy_windows`` are unknown (indexed
+    when only those were stored) are searched within ``legacy_threshold`` bits (None: the
+    same). One match per pair: the smallest distance, then the first window (the mildest
+    centred crop first), then the identity before other transforms."""
+    # The known windows of the searched rows, as (row, window) entries.
+    entry_row, entry_window = np.nonzero(has_crops[heads])
+    if len(entry_row) < 1 or len(heads) < 2:
+        return None
+    stored = crops[heads[entry_row], entry_window]
+    m = len(heads)
+    variants = VARIANTS if rotations else 1
+    queries = hashes[heads, :variants, :].transpose(1, 0, 2).reshape(m * variants, -1)
+    legacy = (
+        ~has_crops[heads[entry_row], legacy_windows]
+        if legacy_threshold not in (None, threshold) and has_crops.shape[1] > legacy_windows
+        else None
+    )
+    if legacy is None or not legacy.any():
+        found = MultiIndex(stored).search(queries, threshold)
+    else:  # two searches, each mapped back to the entries
+        parts = []
+        for subset, bits in ((~legacy, threshold), (legacy, legacy_threshold)):
+            entries = np.flatnonzero(subset)
+            if len(entries) and bits is not None:
+                part = MultiIndex(stored[entries]).search(queries, bits)
+                parts.append(Matches(part.query, entries[part.stored], part.distance))
+        found = Matches.concat(parts)
+    crop_row = heads[entry_row[found.stored]]  # the picture cropped (the original)
+    level = entry_window[found.stored]
+    copy_row = heads[found.query % m]  # the picture whose full frame matched (the cropped copy)
+    variant = found.query // m  # crop looks like DIHEDRAL[variant](copy)
+    other = crop_row != copy_row
+    crop_row, level, copy_row = crop_row[other], level[other], copy_row[other]
+    distance, variant = found.distance[other], variant[other]
+    a, b = np.minimum(crop_row, copy_row), np.maximum(crop_row, copy_row)
+    order = np.lexsort((variant, level, distance, b, a))
+    first = np.ones(len(a), dtype=bool)
+    a, b = a[order], b[order]
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    picked = order[first]
+    return CropMatches(
+        a[first],
+        b[first],
+        crop_row[picked],
+        copy_row[picked],
+        level[picked],
+        distance[picked],
+        variant[picked],
+    )

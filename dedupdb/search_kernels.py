@@ -1,7 +1,7 @@
-"""The compiled kernels of multi-index hashing (``bktree.MultiIndex``), apart from it: numba
-is imported, and the kernels compiled (10-20 s the first time, then read from numba's cache),
+"""The compiled kernels of multi-index hashing (``search.MultiIndex``), apart from it: numba
+is imported, and the kernels compiled (slow the first time, then read from numba's cache),
 only when a search is large enough to need them. Small searches compare every pair with numpy
-instead (``bktree.brute_force``), with the same results.
+instead (``search.brute_force``), with the same results.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ from typing import Any
 import jinja2
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import __version__
-from .decode import to_rgb
-from .quality import WEIGHTS, human_bytes
-from .report import Report, ReportCluster, cropped_members
+from .. import __version__
+from ..decode import to_rgb
+from ..keeper_rules import WEIGHTS, human_bytes
+from ..report import Report, ReportCluster, cropped_members
 
 THUMB_SIZE = 160
 THUMB_QUALITY = 70
@@ -113,7 +113,7 @@ def _thumbnails(paths: list[bytes], workers: int) -> Iterator[str | None]:
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("dedupdb", "templates"),
+        loader=jinja2.PackageLoader("dedupdb.render", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

@@ -1,22 +1,21 @@
-"""Every cluster's keeper at once: ``quality.rank`` over numpy columns.
+"""Every cluster's keeper at once: the keeper rules (``keeper_rules``) over numpy columns.
 
-``quality.rank`` ranks one cluster of ``Candidate`` objects in plain Python, which is the
-readable definition of the keeper rules. A report over 100,000 images has tens of thousands of
-clusters, where that costs about half a millisecond per cluster. ``rank_clusters`` computes the
-same scores, order and reasons for all clusters together: every measure, best-of-cluster and
-comparison is one numpy operation over all members (clusters are contiguous segments of one
-array), and only the words of the reasons are assembled per cluster. The floating-point
-operations are the reference's, in its order, so the scores are equal to the last bit; tests
-check ``rank_clusters`` against ``quality.rank`` on random clusters (hypothesis).
+A report over 100,000 images has tens of thousands of clusters, where ranking each one in
+Python would be most of the report's time. ``rank_clusters`` computes the scores,
+order and reasons of all clusters together: every measure, best-of-cluster and comparison is
+one numpy operation over all members (clusters are contiguous segments of one array), and
+only the words of the reasons are assembled per cluster. The floating-point operations follow
+the rules' definition in its order, so the scores are equal to the last bit of the plain
+one-cluster version the tests compare against (tests/keeper_oracle.py, with hypothesis).
 
-The tiers above the score (conversions, ``quality.conversion``: a few candidate pairs tested
-in Python; the camera's metadata) are numpy too; a cluster where a rule, a conversion or the
-metadata outranked the score gets the reference's words (``quality.explain``), the others
-have theirs assembled here.
+The tiers above the score (conversions, ``keeper_rules.conversion``: a few candidate pairs
+tested in Python; the camera's metadata) are numpy too; a cluster where a rule, a conversion
+or the metadata outranked the score gets the rules' own words (``keeper_rules.explain``), the
+others have theirs assembled here.
 
-The two inputs ``quality.rank`` takes from the matching stage are batched here as well:
-``colour_deviations`` (each member's colours against its cluster's consensus, as
-``quality.deviations``) and ``keeper_distances`` (Hamming bits from the keeper, rotation-aware).
+The two inputs the ranking takes from the matching stage are batched here as well:
+``colour_deviations`` (each member's colours against its cluster's consensus) and
+``keeper_distances`` (Hamming bits from the keeper, rotation-aware).
 """
 
 from __future__ import annotations
@@ -27,8 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .match import aligned
-from .quality import (
+from .keeper_rules import (
     ASPECT_TOLERANCE,
     COMPRESSION_TOLERANCE,
     EDIT_FREE,
@@ -60,16 +58,18 @@ from .quality import (
     sharpness_text,
     tie_break_text,
 )
+from .match import aligned
+from .search import INVERSE
 from .signals import jpeg_quality
 
-_INVERSE = np.array([0, 3, 2, 1, 4, 5, 6, 7])  # the index of each dihedral transform's inverse
+_INVERSE = np.asarray(INVERSE)  # the index of each dihedral transform's inverse
 # The longest raw file's extension (the dot included).
 _RAW_LONGEST = max(len(e) for e in RAW_EXTENSIONS)
 
 
 @dataclass
 class Table:
-    """What the ranking knows about each image (the fields of ``quality.Candidate``), as
+    """What the ranking knows about each image (the fields of ``keeper_rules.Candidate``), as
     columns: one entry per row. Clusters name their members by row number."""
 
     image_id: np.ndarray  # int64
@@ -89,7 +89,7 @@ class Table:
     # The picture inside added borders (the file's width and height when it has none).
     content_width: np.ndarray  # int64
     content_height: np.ndarray  # int64
-    # What tells a conversion (quality.conversion); None where not stored.
+    # What tells a conversion (keeper_rules.conversion); None where not stored.
     jpeg_quant: list[bytes | None] | None = None
     dct_sample: list[bytes | None] | None = None
 
@@ -200,11 +200,11 @@ class Segments:
 @dataclass
 class Rankings:
     """Each cluster's members best first (``order[starts[i]]`` is cluster ``i``'s keeper),
-    with the score, its parts and the keeper's reasons as ``quality.rank`` gives them."""
+    with the score, its parts and the keeper's reasons as the rules give them."""
 
     order: Segments  # rows, each cluster best first
     score: list[float]  # per position of ``order.rows``
-    parts: dict[str, np.ndarray]  # per position, unrounded (quality.score_parts)
+    parts: dict[str, np.ndarray]  # per position, unrounded (the rules' score parts)
     reasons: list[list[str]]  # per cluster
 
 
@@ -225,8 +225,8 @@ def _segment_max(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
 def _codecs(
     table: Table, rows: np.ndarray, lossless: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per position: a number per codec (``quality.codec``), and a JPEG's estimated quality
-    (``quality.quality_of``; 0 where none); and the number of TIFF (-1: none). Formats and
+    """Per position: a number per codec (``keeper_rules.codec``), and a JPEG's estimated quality
+    (``keeper_rules.quality_of``; 0 where none); and the number of TIFF (-1: none). Formats and
     tables repeat: each is looked at once."""
     codes: dict[str, int] = {}
     by_format: dict[str, int] = {}
@@ -254,7 +254,7 @@ def _codecs(
 
 
 def codec_of(fmt: str) -> str:
-    """``quality.codec`` of a format name."""
+    """``keeper_rules.codec`` of a format name."""
     upper = fmt.upper()
     return "JPEG" if upper == "MPO" else upper
 
@@ -269,13 +269,13 @@ def _group_max(values: np.ndarray, group: np.ndarray) -> np.ndarray:
 
 
 def _capped(value: np.ndarray, best: np.ndarray) -> np.ndarray:
-    """``quality._capped``: value over COMPRESSION_TOLERANCE of best, at most 1."""
+    """Value over COMPRESSION_TOLERANCE of best, at most 1."""
     result: np.ndarray = np.minimum(1.0, _ratio(value, COMPRESSION_TOLERANCE * best))
     return result
 
 
 def _sharpness_parts(value: np.ndarray, most: np.ndarray, members: np.ndarray) -> np.ndarray:
-    """``quality.sharpness_part`` of each position."""
+    """The sharpness part of each position (``keeper_rules.SHARPNESS_EXCESS``)."""
     excess = (members >= 3) & (most > 0) & (value > SHARPNESS_EXCESS * most)
     safe = np.where(excess, value, 1.0)
     capped = np.minimum(1.0, _ratio(value, SHARPNESS_TOLERANCE * most))
@@ -284,16 +284,18 @@ def _sharpness_parts(value: np.ndarray, most: np.ndarray, members: np.ndarray) -
 
 
 def _lower_median(values: np.ndarray, cluster: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Per cluster, the lower median of the values (``quality._Best.sharpness``)."""
+    """Per cluster, the lower median of the values (``keeper_rules.lower_median_sharpness``)."""
     ordered = values[np.lexsort((values, cluster))]
     result: np.ndarray = ordered[starts[:-1] + (np.diff(starts) - 1) // 2]
     return result
 
 
 def _ratio(value: np.ndarray, best: np.ndarray) -> np.ndarray:
-    """``quality._ratio``: value / best, 1.0 where best is not positive."""
+    """Value / best, 1.0 where best is not positive (inf past the floats' range, as Python's
+    division gives: the parts cap it at 1)."""
     safe = np.where(best > 0, best, 1)
-    result: np.ndarray = np.where(best > 0, value / safe, 1.0)
+    with np.errstate(over="ignore"):
+        result: np.ndarray = np.where(best > 0, value / safe, 1.0)
     return result
 
 
@@ -371,7 +373,7 @@ def _dense_rank(values: list[str]) -> np.ndarray:
 def rank_clusters(
     table: Table, clusters: Segments | Sequence[Sequence[int]], rules: Rules
 ) -> Rankings:
-    """``quality.rank`` of every cluster (row numbers into ``table``) at once."""
+    """The keeper rules' ranking of every cluster (row numbers into ``table``) at once."""
     seg = clusters if isinstance(clusters, Segments) else Segments.of(clusters)
     if not len(seg):
         return Rankings(order=seg, score=[], parts={name: np.zeros(0) for name in WEIGHTS},
@@ -380,7 +382,7 @@ def rank_clusters(
     cluster = seg.cluster
     path = [table.path[r] for r in rows.tolist()]
     image_id = table.image_id[rows]
-    # Sizes are the pictures' (inside added borders), as quality.Candidate's.
+    # Sizes are the pictures' (inside added borders), as keeper_rules.Candidate's.
     width, height = table.content_width[rows], table.content_height[rows]
     bordered = (width != table.width[rows]) | (height != table.height[rows])
     size, lossless = table.size[rows], table.lossless[rows]
@@ -390,7 +392,7 @@ def rank_clusters(
     has_date = np.array([table.taken_at[r] is not None for r in rows.tolist()], dtype=bool)
     deviation = table.colour_deviation[rows]
 
-    # The measures of quality.Candidate and the best of each cluster (quality._Best).
+    # The measures of keeper_rules.Candidate and the best of each cluster.
     pixels = width * height
     bpp = np.where(pixels > 0, size * 8 / np.where(pixels > 0, pixels, 1), 0.0)
     short, long = np.minimum(width, height), np.maximum(width, height)
@@ -398,11 +400,11 @@ def rank_clusters(
     lossy = ~lossless
     largest = _first(cluster, starts, -pixels, image_id)
     best_pixels = pixels[largest]
-    # quality._Best.size and .bpp: per cluster and codec
+    # the most bits per pixel: per cluster and codec
     group_codec, quality, tiff_code = _codecs(table, rows, lossless)
     group = np.unique(cluster * (int(group_codec.max()) + 1) + group_codec, return_inverse=True)[1]
     best_bpp = _group_max(np.where(lossy, bpp, 0.0), group)
-    # quality.compression: a JPEG's quality, another lossy file's bits per pixel
+    # compression: a JPEG's quality, another lossy file's bits per pixel
     compressed = np.where(
         lossless,
         1.0,
@@ -411,14 +413,14 @@ def rank_clusters(
     best_sharp = _lower_median(sharp, cluster, starts)
 
     fmt_rank, is_raw = _formats(path, [table.format[r] for r in rows.tolist()], lossless.tolist())
-    # quality._Best.framing: the largest member without added borders, if any
+    # keeper_rules.framing_of: the largest member without added borders, if any
     big_aspect = aspect[_first(cluster, starts, bordered, -pixels, image_id)][cluster]
     framing = (aspect == 0) | (big_aspect == 0)
     framing |= np.abs(aspect - big_aspect) / np.where(big_aspect == 0, 1.0, big_aspect) <= (
         ASPECT_TOLERANCE
     )
     fidelity = np.minimum(1.0, np.maximum(0.0, 1.0 - (deviation - EDIT_FREE) / EDIT_SPAN))
-    counted = np.where(group_codec == tiff_code, 0, exif_tags)  # quality.metadata_tags
+    counted = np.where(group_codec == tiff_code, 0, exif_tags)  # keeper_rules.metadata_tags
     tags = np.minimum(np.maximum(counted - EXIF_TAGS_ANY, 0), EXIF_TAGS_FULL) / EXIF_TAGS_FULL
     parts = {
         "resolution": _ratio(pixels, best_pixels[cluster]),
@@ -430,12 +432,12 @@ def rank_clusters(
         "unedited": (framing & ~bordered).astype(np.float64) * fidelity,
     }
     total = np.zeros(len(rows), dtype=np.float64)
-    for name, weight in WEIGHTS.items():  # quality.total's order: equal to the last bit
+    for name, weight in WEIGHTS.items():  # the rules' order: equal to the last bit
         total = total + weight * parts[name]
     score_values = np.asarray(rounded(total, 6))
     score = score_values.tolist()
 
-    # quality._sort_key, as lexsort keys. Past the rule, conversions, metadata and the score,
+    # keeper_rules.sort_key, as lexsort keys. Past the rule, conversions, metadata and the score,
     # the keys only order members that tie on all: they are computed for those alone.
     if rules.prefer or rules.avoid:
         rule = np.array([rule_value(p, rules) for p in path], dtype=np.int64)
@@ -518,7 +520,7 @@ def _conversions(
     bordered: np.ndarray,
     is_raw: np.ndarray,
 ) -> np.ndarray:
-    """Per position: the position of the member it is a conversion of (``quality.conversion``;
+    """Per position: the position of the member it is a conversion of (``keeper_rules.conversion``;
     the first such in the cluster), or -1."""
     source = np.full(len(rows), -1, dtype=np.int64)
     for position, others in _size_pairs(cluster, width, height, lossless, ~bordered & ~is_raw):
@@ -597,7 +599,7 @@ class _Ranked:
     score: list[float]
     parts: dict[str, np.ndarray]
     source: np.ndarray  # the position each is a conversion of, or -1
-    codec: np.ndarray  # a number per codec (quality.codec)
+    codec: np.ndarray  # a number per codec (keeper_rules.codec)
     sharp_ref: np.ndarray  # the cluster's lower median sharpness
     protected: np.ndarray
 
@@ -612,7 +614,8 @@ def _reordered(source: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 
 def _explain(r: _Ranked, table: Table, rules: Rules) -> list[list[str]]:
-    """``quality.explain`` of every cluster: the comparisons in numpy, the words per cluster."""
+    """``keeper_rules.explain`` of every cluster: the comparisons in numpy, the words per
+    cluster."""
     starts, cluster = r.seg.starts, r.cluster
     n = len(r.path)
     keeper = starts[:-1]
@@ -768,7 +771,8 @@ def _exif_text(r: _Ranked, table: Table, k: int, poorer: int) -> str | None:
 
 
 def _tie_break(r: _Ranked, table: Table, k: int, end: int) -> str:
-    """``quality._tie_break_reason`` for the cluster at positions k..end (keeper first)."""
+    """The tie-break reason (``keeper_rules.tie_break_text``) for the cluster at positions
+    k..end (keeper first)."""
     digest = table.content_hash[_row(r, k)]
     identical = digest is not None and all(
         table.content_hash[_row(r, o)] == digest for o in range(k + 1, end)
@@ -779,7 +783,7 @@ def _tie_break(r: _Ranked, table: Table, k: int, end: int) -> str:
 
 
 def _reference(r: _Ranked, table: Table, start: int, end: int) -> list[Ranked]:
-    """The cluster at positions start..end as ``quality.Ranked`` items, for ``explain``."""
+    """The cluster at positions start..end as ``keeper_rules.Ranked`` items, for ``explain``."""
     members = {p: table.candidate(_row(r, p)) for p in range(start, end)}
     out = []
     for place, position in enumerate(range(start, end)):
@@ -825,8 +829,9 @@ def colour_deviations(
     table: Table,
     rotations: bool,
 ) -> np.ndarray:
-    """Each position's ``quality.deviations`` within its cluster (0 in a cluster of identical
-    copies), the colour signatures first turned to the largest member's orientation.
+    """Each position's colour deviation within its cluster: the largest per-cell mean absolute
+    difference from the cluster's per-cell median (0 in a cluster of identical copies), the
+    colour signatures first turned to the largest member's orientation.
 
     ``colour`` (rows, 4, 4, 3) uint8 and ``hashes`` (rows, 8, words) uint64 are by row of
     ``table``, like ``seg.rows``.

@@ -1,25 +1,46 @@
-"""Keeper choice: one test per rule, the tie-breaks, and invariants of the ranking."""
+"""Keeper choice: one test per rule, the tie-breaks, and invariants of the ranking (the
+package's one keeper, ``keeper.rank_clusters``, on one cluster at a time)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from keeper_oracle import Ranking, deviations
 
-from dedupdb.quality import (
+from dedupdb.keeper import Table, rank_clusters
+from dedupdb.keeper_rules import (
     WEIGHTS,
     Candidate,
+    Ranked,
     Rules,
-    deviations,
     fidelity,
     format_rank,
     looks_like_copy,
     matches,
-    rank,
 )
+
+
+def rank(cluster: Sequence[Candidate], rules: Rules | None = None) -> Ranking:
+    """The keeper (``keeper.rank_clusters``) of one cluster, best first, with its reasons."""
+    members = list(cluster)
+    table = Table.from_candidates(members)
+    found = rank_clusters(table, [list(range(len(members)))], rules or Rules())
+    ranked = [
+        Ranked(
+            candidate=members[row],
+            score=found.score[place],
+            parts={name: float(values[place]) for name, values in found.parts.items()},
+            rule=0,
+            rank=place,
+        )
+        for place, row in enumerate(found.order.rows.tolist())
+    ]
+    return Ranking(ranked=ranked, reasons=found.reasons[0])
 
 
 def jpeg(image_id: int, path: str, **kwargs: object) -> Candidate:

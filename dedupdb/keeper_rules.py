@@ -1,4 +1,9 @@
-"""Which copy to keep: a quality score whose parts are shown, and the reasons in plain words.
+"""The keeper's rules: which copy to keep, a quality score whose parts are shown, and the
+reasons in plain words. ``keeper.rank_clusters`` applies them to every cluster at once (the
+one implementation; tests/keeper_oracle.py ranks one cluster at a time in plain Python, as a
+readable definition the tests compare it with). This module holds what both share: the
+weights and thresholds, what the ranking knows of a member (``Candidate``), the tie-break and
+folder rules, the conversion test, and the words of the reasons (``explain``).
 
 Every member of a cluster gets a score in 0..1, the weighted sum of parts that each compare it
 with the best member of its cluster. Sizes are those of the picture inside any borders, frames,
@@ -10,7 +15,7 @@ part           weight  1.0 means
 =============  ======  =====================================================================
 resolution     0.30    the most pixels in the cluster
 format         0.20    a camera-raw or lossless file (a re-encoded JPEG or WebP scores less)
-size, bpp      0.05,   compression, not bytes (``compression``): lossless 1.0; a JPEG its
+size, bpp      0.05,   compression, not bytes: lossless 1.0; a JPEG its
                0.10    quality over GOOD_JPEG_QUALITY; another lossy file its bits per pixel
                        over COMPRESSION_TOLERANCE of the best of its codec; at most 1
 sharpness      0.05    as sharp as most copies (variance of the Laplacian, stored at index
@@ -28,7 +33,8 @@ The keeper is chosen by, in order (docs/keeper.md says why):
 2. conversions last: a lossless file whose pixels are a same-size lossy member's decode
    (``conversion``) is that file at several times the bytes, so its source ranks above it;
 3. the camera's metadata: a member with the camera's EXIF (camera, date taken) ranks above
-   members without it, unless it is clearly worse (``_protected``);
+   members without it, unless it is clearly worse (under METADATA_MIN_RESOLUTION of the
+   largest picture, edited, or under METADATA_MIN_BPP of its lossy peers' bits per pixel);
 4. the score;
 5. deterministic tie-breaks for copies that score the same (always the case for exact copies,
    whose content is identical): a name that does not look like a copy ("IMG_1 (1).jpg",
@@ -44,9 +50,7 @@ import fnmatch
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass
 
 from .signals import conversion_fit, jpeg_quality
 
@@ -161,7 +165,7 @@ class Candidate:
     taken_at: str | None = None
     camera: str | None = None  # make and model
     content_hash: bytes | None = None  # equal for byte-identical copies
-    colour_deviation: float = 0.0  # from the cluster's consensus colours (see deviations)
+    colour_deviation: float = 0.0  # from the cluster's consensus (keeper.colour_deviations)
     # The picture inside added borders (None: the whole file, or not known for an old row).
     content_width: int | None = None
     content_height: int | None = None
@@ -231,18 +235,6 @@ class Ranked:
     protected: bool = False  # has the camera's metadata and is not clearly worse
 
 
-@dataclass
-class Ranking:
-    """A cluster's members best first, and why the first is the keeper."""
-
-    ranked: list[Ranked]
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def keeper(self) -> Candidate:
-        return self.ranked[0].candidate
-
-
 def matches(path: str, pattern: str) -> bool:
     """A glob on the whole path; a pattern without ``/`` also matches any one folder or the
     file name (``--prefer originals`` matches ``/photos/originals/a.jpg``)."""
@@ -292,51 +284,10 @@ def format_rank(candidate: Candidate) -> float:
     return FORMAT_RANK_LOSSY
 
 
-def _ratio(value: float, best: float) -> float:
-    return value / best if best > 0 else 1.0
-
-
-def _capped(value: float, best: float) -> float:
-    return min(1.0, _ratio(value, COMPRESSION_TOLERANCE * best))
-
-
 def metadata_tags(candidate: Candidate) -> int:
     """The EXIF tags that tell about the picture: none of a TIFF's, whose own structure
     (sizes, compression, strips) is stored as tags that Pillow counts with the EXIF."""
     return 0 if codec(candidate) == "TIFF" else candidate.exif_tags
-
-
-def _exif_value(candidate: Candidate, most_tags: int) -> float:
-    # Tag counts saturate: an orientation tag alone is not "rich EXIF", 20 tags are.
-    count = metadata_tags(candidate)
-    tags = min(max(count - EXIF_TAGS_ANY, 0), EXIF_TAGS_FULL) / EXIF_TAGS_FULL
-    return (
-        0.4 * (candidate.camera is not None) + 0.3 * (candidate.taken_at is not None) + 0.3 * tags
-    )
-
-
-@dataclass(frozen=True)
-class _Best:
-    """The best value of each measure in a cluster, computed once per cluster."""
-
-    # Whose framing (aspect ratio) the others are compared with: the largest member without
-    # added borders, if any (a picture measured inside bars is a few pixels off).
-    framing: Candidate
-    pixels: int
-    bpp: dict[str, float]  # of the lossy members, per codec
-    sharpness: float  # the lower median: what most copies reach
-    exif_tags: int
-
-    @classmethod
-    def of(cls, cluster: Sequence[Candidate]) -> _Best:
-        sharpness = sorted(c.sharpness for c in cluster)
-        return cls(
-            framing=max(cluster, key=lambda c: (not c.bordered, c.pixels, -c.image_id)),
-            pixels=max(c.pixels for c in cluster),
-            bpp=_most_bpp(cluster),
-            sharpness=sharpness[(len(sharpness) - 1) // 2],
-            exif_tags=max(c.exif_tags for c in cluster),
-        )
 
 
 def codec(candidate: Candidate) -> str:
@@ -354,19 +305,6 @@ def quality_of(candidate: Candidate) -> int | None:
     return jpeg_quality(candidate.jpeg_quant)
 
 
-def compression(candidate: Candidate, best_bpp: float) -> float:
-    """1.0 for a file that kept what its picture had, less for a heavily compressed one: a
-    lossless file 1.0; a JPEG its quality over GOOD_JPEG_QUALITY (at most 1: what the last
-    save discarded, which a re-save at a higher quality does not bring back); another lossy
-    file its bits per pixel over COMPRESSION_TOLERANCE of the best of its codec's."""
-    if candidate.lossless:
-        return 1.0
-    quality = quality_of(candidate)
-    if quality is not None:
-        return min(1.0, quality / GOOD_JPEG_QUALITY)
-    return _capped(candidate.bpp, best_bpp)
-
-
 def compression_text(keeper: Candidate, lower: Candidate) -> str:
     """The words for the keeper's lesser compression than ``lower``'s."""
     kq, lq = quality_of(keeper), quality_of(lower)
@@ -378,122 +316,28 @@ def compression_text(keeper: Candidate, lower: Candidate) -> str:
     )
 
 
-def _most_bpp(cluster: Sequence[Candidate]) -> dict[str, float]:
-    """The most bits per pixel of the cluster's lossy members, per codec."""
-    out: dict[str, float] = {}
-    for c in cluster:
-        if not c.lossless:
-            key = codec(c)
-            out[key] = max(out.get(key, c.bpp), c.bpp)
-    return out
-
-
-def score_parts(
-    candidate: Candidate, cluster: Sequence[Candidate], best: _Best | None = None
-) -> dict[str, float]:
-    """Each part in 0..1, relative to the best member of the cluster for that part."""
-    best = best or _Best.of(cluster)
-    return {
-        "resolution": _ratio(candidate.pixels, best.pixels),
-        "format": format_rank(candidate),
-        # A lossless file loses nothing to compression, whatever its size: size and bits per
-        # pixel rank the lossy copies among themselves.
-        # Among lossy files, a copy with at least COMPRESSION_TOLERANCE of the best's bytes
-        # and bits per pixel scores 1: a re-encode at a higher quality adds bytes, not picture.
-        "size": compression(candidate, best.bpp.get(codec(candidate), 0.0)),
-        "bpp": compression(candidate, best.bpp.get(codec(candidate), 0.0)),
-        # Noise and over-sharpening halos raise the measure as detail does: being sharper
-        # than most copies earns nothing, being blurrier than most costs.
-        "sharpness": sharpness_part(candidate.sharpness, best.sharpness, len(cluster)),
-        "exif": _exif_value(candidate, best.exif_tags),
-        "unedited": float(_same_framing(candidate, best.framing) and not candidate.bordered)
-        * fidelity(candidate),
-    }
-
-
-def sharpness_part(value: float, most: float, members: int) -> float:
-    """The sharpness part: 1 for a copy as sharp as most copies of the picture (``most``,
-    the lower median, to SHARPNESS_TOLERANCE), less for a blurrier one; and, in a cluster of
-    three or more where most copies tell what the picture measures, less for one measuring
-    over SHARPNESS_EXCESS times that (added noise, over-sharpening halos). Two copies alone
-    cannot tell a blurred copy from a noisy one: there the sharper earns nothing."""
-    if members >= 3 and most > 0 and value > SHARPNESS_EXCESS * most:
-        return SHARPNESS_EXCESS * most / value
-    return min(1.0, _ratio(value, SHARPNESS_TOLERANCE * most))
-
-
 def fidelity(candidate: Candidate) -> float:
     """1.0 for the cluster's consensus colours, falling to 0 for a clearly edited copy."""
     excess = candidate.colour_deviation - EDIT_FREE
     return min(1.0, max(0.0, 1.0 - excess / EDIT_SPAN))
 
 
-def deviations(grids: Sequence[np.ndarray]) -> list[float]:
-    """For colour signatures of one picture's copies, aligned to one orientation (cells x RGB),
-    how far each is from the cluster's consensus (the per-cell median): the largest
-    per-cell mean absolute difference, in levels of 255."""
-    # Plain Python: a cluster has a handful of 48-value signatures, where numpy's per-call
-    # overhead costs more than the arithmetic (same results: the values are small integers).
-    flat = [np.asarray(g, dtype=np.float64).reshape(-1).tolist() for g in grids]
-    count = len(flat)
-    if not count:
-        raise ValueError("need at least one colour signature")
-    low, high = (count - 1) // 2, count // 2
-    consensus = []
-    for column in zip(*flat, strict=True):
-        ordered = sorted(column)
-        consensus.append((ordered[low] + ordered[high]) / 2)
-    out = []
-    for values in flat:
-        worst = 0.0
-        for cell in range(0, len(values), 3):
-            diff = (
-                abs(values[cell] - consensus[cell])
-                + abs(values[cell + 1] - consensus[cell + 1])
-                + abs(values[cell + 2] - consensus[cell + 2])
-            ) / 3
-            worst = max(worst, diff)
-        out.append(worst)
-    return out
+def framing_of(cluster: Sequence[Candidate]) -> Candidate:
+    """Whose framing (aspect ratio) the others are compared with: the largest member without
+    added borders, if any (a picture measured inside bars is a few pixels off)."""
+    return max(cluster, key=lambda c: (not c.bordered, c.pixels, -c.image_id))
 
 
-def _same_framing(a: Candidate, b: Candidate) -> bool:
+def lower_median_sharpness(cluster: Sequence[Candidate]) -> float:
+    """The sharpness most copies reach: the lower median of the cluster's."""
+    sharpness = sorted(c.sharpness for c in cluster)
+    return sharpness[(len(sharpness) - 1) // 2]
+
+
+def same_framing(a: Candidate, b: Candidate) -> bool:
     if not a.aspect or not b.aspect:
         return True
     return abs(a.aspect - b.aspect) / b.aspect <= ASPECT_TOLERANCE
-
-
-def total(parts: dict[str, float]) -> float:
-    """The weighted sum, rounded to 6 decimals. Added one part at a time in ``WEIGHTS`` order
-    (not ``sum()``, whose float rounding differs from Python 3.12 on): the same value on every
-    Python, and the batch ranking (ranking.py) adds in the same order."""
-    value = 0.0
-    for name, weight in WEIGHTS.items():
-        value += weight * parts[name]
-    return round(value, 6)
-
-
-def rank(cluster: Sequence[Candidate], rules: Rules | None = None) -> Ranking:
-    """Rank a cluster's members, best first, with the reasons the first one is kept."""
-    if not cluster:
-        raise ValueError("a cluster has at least one member")
-    rules = rules or Rules()
-    ranked = []
-    best = _Best.of(cluster)
-    for candidate in cluster:
-        parts = score_parts(candidate, cluster, best)
-        ranked.append(Ranked(candidate, total(parts), parts, rule_value(candidate.path, rules)))
-    for item in ranked:
-        item.converted = next(
-            ((o, how) for o in cluster if (how := conversion(item.candidate, o)) is not None),
-            None,
-        )
-    for item in ranked:
-        item.protected = _protected(item, cluster, best)
-    ranked.sort(key=_sort_key)
-    for place, item in enumerate(ranked):
-        item.rank = place
-    return Ranking(ranked=ranked, reasons=explain(ranked, rules))
 
 
 SAME_PIXELS = "same pixels"
@@ -535,27 +379,7 @@ def conversion(lossless: Candidate, lossy: Candidate) -> str | None:
     return None
 
 
-def _protected(item: Ranked, cluster: Sequence[Candidate], best: _Best) -> bool:
-    """Whether the member keeps the camera's metadata (or is a camera raw file) and is not
-    clearly worse than the cluster's best: a conversion, under METADATA_MIN_RESOLUTION of the
-    largest picture, edited (cropped, framed, recoloured), or a lossy file under
-    METADATA_MIN_BPP of the bits per pixel of the best lossy copy about as large."""
-    c = item.candidate
-    if not (c.has_metadata or c.is_raw) or item.converted is not None:
-        return False
-    large = METADATA_MIN_RESOLUTION * best.pixels
-    if c.pixels < large or item.parts["unedited"] < 0.5:
-        return False
-    if c.lossless:
-        return True
-    peers = max(
-        (o.bpp for o in cluster if not o.lossless and o.pixels >= large and codec(o) == codec(c)),
-        default=0.0,
-    )
-    return c.bpp >= METADATA_MIN_BPP * peers
-
-
-def _sort_key(item: Ranked) -> tuple[int, bool, bool, float, bool, int, int, int, str, int]:
+def sort_key(item: Ranked) -> tuple[int, bool, bool, float, bool, int, int, int, str, int]:
     c = item.candidate
     return (
         -item.rule,
@@ -626,10 +450,10 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
         # An avoid rule is a reason only when it changed the outcome: a copy that scores
         # higher than the keeper was passed over because of it.
         passed = [
-            o for o in others if o.rule < keeper.rule and _sort_key(o)[1:] < _sort_key(keeper)[1:]
+            o for o in others if o.rule < keeper.rule and sort_key(o)[1:] < sort_key(keeper)[1:]
         ]
         if passed:
-            first = min(passed, key=_sort_key)
+            first = min(passed, key=sort_key)
             pattern = next(p for p in rules.avoid if matches(first.candidate.path, p))
             name = os.path.basename(first.candidate.path)
             higher = " scores higher but" if first.score > keeper.score + SCORE_EPSILON else ""
@@ -664,7 +488,9 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
     if not k.lossless and lower is not None and lower.parts["bpp"] < keeper.parts["bpp"]:
         add("bpp", compression_text(k, lower.candidate))
     worst = min(others, key=lambda o: o.parts["sharpness"]).candidate
-    add("sharpness", sharpness_text(k, worst, _Best.of([r.candidate for r in ranked]).sharpness))
+    add(
+        "sharpness", sharpness_text(k, worst, lower_median_sharpness([r.candidate for r in ranked]))
+    )
     poorer = min(others, key=lambda o: o.parts["exif"]).candidate
     if keeper.parts["exif"] > _min_part(others, "exif"):
         if k.camera and not poorer.camera:
@@ -674,11 +500,11 @@ def explain(ranked: Sequence[Ranked], rules: Rules) -> list[str]:
             add("exif", f"has the date taken ({k.taken_at[:10]})")
         elif metadata_tags(k) - metadata_tags(poorer) >= RICHER_EXIF_TAGS:
             add("exif", f"richer EXIF: {metadata_tags(k)} vs {metadata_tags(poorer)} tags")
-    best_framing = _Best.of([r.candidate for r in ranked]).framing
+    best_framing = framing_of([r.candidate for r in ranked])
     cropped = next(
-        (o.candidate for o in others if not _same_framing(o.candidate, best_framing)), None
+        (o.candidate for o in others if not same_framing(o.candidate, best_framing)), None
     )
-    if _same_framing(k, best_framing) and cropped is not None:
+    if same_framing(k, best_framing) and cropped is not None:
         add("unedited", f"uncropped: {_aspect_text(k)} vs {_aspect_text(cropped)} framing")
     elif not k.bordered and any(o.candidate.bordered for o in others):
         framed = next(o.candidate for o in others if o.candidate.bordered)

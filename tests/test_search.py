@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bktree import BKTree
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedupdb.bktree import BKTree, Matches, MultiIndex, brute_force, hamming, plan_chunks, to_words
+from dedupdb.hashes import hamming
+from dedupdb.search import Matches, MultiIndex, brute_force, plan_chunks, to_words
 
 MAX64 = (1 << 64) - 1
 

@@ -645,20 +645,12 @@ def format_ending(run: RunProgress) -> str:
 
 
 def _failures(store: Store) -> list[dict[str, str]]:
-    from sqlalchemy import select
+    from .store import library
 
-    from .store.schema import Failure, Root
-
-    with store.session() as session:
-        rows = session.execute(
-            select(Root.display_path, Failure.display_path, Failure.kind, Failure.reason)
-            .join(Root, Root.id == Failure.root_id)
-            .order_by(Root.display_path, Failure.display_path)
-        )
-        return [
-            {"root": r, "path": os.path.join(r, p), "kind": k, "reason": why}
-            for r, p, k, why in rows
-        ]
+    return [
+        {"root": f.root, "path": os.path.join(f.root, f.path), "kind": f.kind, "reason": f.reason}
+        for f in library.failures(store)
+    ]
 
 
 def format_status(result: Status) -> str:

@@ -4,6 +4,7 @@ stuck, interrupted), `dedupdb status --watch` following a real index in another 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -37,6 +38,7 @@ from dedupdb.progress import (
 )
 from dedupdb.report import ReportOptions, build_report
 from dedupdb.store import Store, open_store
+from dedupdb.store.progress import ProgressFigures, ProgressRow
 from dedupdb.store.schema import RunProgress as RunRow
 from dedupdb.tracking import INDEX, Recorder, _now
 
@@ -93,6 +95,15 @@ def test_an_index_records_its_figures_and_errors(any_store: Store, photo_tree: P
     latest = run_history(any_store)[0]
     assert (latest.unchanged, latest.planned, latest.done) == (again.unchanged, 0, 0) == (6, 0, 0)
     assert latest.to_dict()["ending"] == "finished"
+
+
+def test_the_progress_record_holds_every_column_of_the_row() -> None:
+    """The store reads a row into ``ProgressRow`` and writes ``ProgressFigures`` back by
+    column name: a column added to the table must be added to the records too."""
+    columns = {c.name for c in RunRow.__table__.columns}
+    assert {f.name for f in dataclasses.fields(ProgressRow)} == columns
+    fixed = {"id", "kind", "index_run_id", "apply_run_id", "target", "host", "pid", "started_at"}
+    assert {f.name for f in dataclasses.fields(ProgressFigures)} == columns - fixed
 
 
 def test_the_recorder_writes_at_most_once_an_interval(any_store: Store) -> None:

@@ -34,9 +34,8 @@ from sqlalchemy import insert, select
 from dedupdb.bktree import MultiIndex, brute_force
 from dedupdb.cluster import build_clusters
 from dedupdb.hashes import DIHEDRAL
-from dedupdb.index import HASH_PARAMS_KEY
 from dedupdb.match import MatchOptions, dihedral, find_pairs, load_rows
-from dedupdb.store import Store, open_store
+from dedupdb.store import HASH_PARAMS_KEY, Store, open_store
 from dedupdb.store.schema import Image, Root
 
 

@@ -350,7 +350,7 @@ def index_command(
         store = _open(db)
         bar = _ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
         try:
-            summary = index(store, os.fsencode(root), options, progress=bar.update, pool=pool)
+            summary = index(store, os.fsencode(root), options, progress=bar.update, executor=pool)
         except KeyboardInterrupt:
             _exit_interrupted(
                 bar,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from . import collector
 from .defaults import (
     DEFAULT_MAX_MEMORY_MB,
     DEFAULT_MIN_RESOLUTION,
@@ -125,18 +125,12 @@ _starting = False
 def _started() -> None:
     """The command has loaded its modules (each command imports them before it opens the
     database): resume the garbage collector that ``main`` paused, leaving out of all future
-    collections what start-up made (``gc.freeze``): modules, classes, SQLAlchemy's tables.
-
-    Importing SQLAlchemy, numpy and Pillow creates a few hundred thousand objects, none of them
-    garbage, and the collector ran over them again and again as they were made: about 15% of
-    the start-up's CPU time. Frozen, they are also never written to by a worker's collector, so
-    forked workers keep sharing their memory pages with this process.
+    collections what start-up made: modules, classes, SQLAlchemy's tables (see ``collector``).
     """
     global _starting
     if _starting:
         _starting = False
-        gc.freeze()
-        gc.enable()
+        collector.resume()
 
 
 EPILOG = """\b
@@ -1456,7 +1450,7 @@ def _terminate(signum: int, _frame: Any) -> None:
 def main() -> None:
     """The console script: the CLI, with SIGTERM handled and unexpected errors in one line."""
     global _starting
-    gc.disable()  # until the command has loaded its modules: see _started
+    collector.pause()  # until the command has loaded its modules: see _started
     _starting = True
     signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -1475,4 +1469,4 @@ def main() -> None:
         sys.exit(EXIT_PROBLEMS)
     finally:  # a command that opened no database (--help, a usage error)
         _starting = False
-        gc.enable()
+        collector.resume(freeze=False)

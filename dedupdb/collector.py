@@ -25,7 +25,9 @@ def paused() -> bool:
     return not gc.isenabled()
 
 
-def resume() -> None:
-    """Resume the collector, leaving every object alive now out of all future collections."""
-    gc.freeze()
+def resume(*, freeze: bool = True) -> None:
+    """Resume the collector, leaving every object alive now out of all future collections
+    (``freeze``; not when nothing worth it was loaded: a usage error, ``--help``)."""
+    if freeze:
+        gc.freeze()
     gc.enable()

@@ -8,6 +8,12 @@ or raised) as it arrives, in completion order, committing each one as a checkpoi
 
 The function an executor runs is pure (a task in, a result out; no database access), so the
 task and its result must be picklable: they cross a process or a network.
+
+``local_executor`` makes the index's default (``pool.Pool`` running ``fingerprint
+.process_file`` in ``workers``' processes), ``in_process_executor`` runs the same function in
+this process (tests that watch the decoder). Another engine plugs in by implementing
+``Executor`` and being passed to ``index(..., executor=...)``; planning and writing stay as
+they are (tests/test_executor.py indexes through one over ``concurrent.futures``).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class IndexOptions:
     # limit. Generous: a 100-megapixel TIFF decodes in a few seconds.
     timeout: float | None = DEFAULT_TIMEOUT_S
     # The memory (MiB) a worker may take for one file beyond its own code; a file that needs
-    # more is recorded as too large (``workers.limit_memory``). None: no limit.
+    # more is recorded as too large (``fingerprint.files.limit_memory``). None: no limit.
     max_memory: int | None = DEFAULT_MAX_MEMORY_MB
     # Index a root that is now empty although images were indexed there (their rows are then
     # marked missing). Off by default: an empty folder is most often a drive not mounted.

@@ -37,12 +37,11 @@ import numpy as np
 from sqlalchemy import insert
 
 from dedupdb.hashes import CROP_WINDOWS, HashParams, pack_variants
-from dedupdb.index import HASH_PARAMS_KEY
 from dedupdb.match import MatchOptions
 from dedupdb.render.json_report import to_json
 from dedupdb.report import ReportOptions, build_report, find_clusters, report_from_clusters
 from dedupdb.signals import DCT_BLOCKS
-from dedupdb.store import Store, open_store
+from dedupdb.store import HASH_PARAMS_KEY, Store, open_store
 from dedupdb.store.schema import PRESENT, Image, Root
 
 DIHEDRAL_OF_BITS = 8

@@ -33,11 +33,10 @@ from sqlalchemy import insert, select
 
 from dedupdb.cluster import build_clusters
 from dedupdb.hashes import DIHEDRAL
-from dedupdb.index import HASH_PARAMS_KEY
 from dedupdb.match import MatchOptions, dihedral
 from dedupdb.report import find_pairs
 from dedupdb.search import MultiIndex, brute_force
-from dedupdb.store import Store, open_store
+from dedupdb.store import HASH_PARAMS_KEY, Store, open_store
 from dedupdb.store.catalog import load_rows
 from dedupdb.store.schema import Image, Root
 

@@ -1,80 +1,52 @@
-"""The index pipeline: walk -> compare with the store -> read, hash, decode in a pool -> commit.
+"""The index pipeline: walk -> compare with the store -> fingerprint through an executor ->
+commit.
 
 Every file's result is committed on its own, so each committed row is a checkpoint: a run
 killed at any moment loses at most the files in flight, and the next run skips everything
-already stored (its size and mtime have not changed). Reading and decoding happen in worker
-processes (``workers``, running ``extract``); this process is the only writer. It loads
-numpy and Pillow only to warm up the workers it forks itself (none when given a pool started
+already stored (its size and mtime have not changed). The fingerprint stage runs wherever the
+executor runs it (``executor``: local worker processes by default, this process for tests, a
+distributed engine's workers); this process plans and is the only writer. It loads numpy and
+Pillow only to warm up the workers it forks itself (none when given an executor started
 early) or to decode in-process.
 
 Stages, in order (each a small function, composed in ``index``):
 1. ``plan``: walk the root and sort each file into unchanged / known-bad / to-process, and the
    stored rows the walk did not see into vanished.
-2. ``extract.process_file`` (in workers): read the bytes once, hash them; a content hash the
-   database already knows needs no decoding (a move or an exact copy); otherwise decode, hash,
-   measure.
-3. ``Writer``: one transaction per result; moves update the row in place.
+2. ``fingerprint.process_file`` (through the executor): read the bytes once, hash them; a
+   content hash the database already knows needs no decoding (a move or an exact copy);
+   otherwise decode, hash, measure.
+3. ``Writer``: one transaction per result (``store.images.ImageWriter``); moves update the row
+   in place.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import socket
-import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, cast
-
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from typing import Any
 
 from .defaults import DEFAULT_MAX_MEMORY_MB, DEFAULT_MIN_RESOLUTION, DEFAULT_TIMEOUT_S
-from .errors import (
-    DatabaseBusyError,
-    EmptyRootError,
-    ParameterMismatchError,
-)
-from .hashparams import HashParams
-from .pool import Lost, Pool
-from .store import (
-    HASH_PARAMS_KEY,
-    Store,
-    process_alive,
-    running_apply,
-    translate_operational_error,
-)
-from .store.schema import (
-    FAILED,
-    LINKED,
-    MISSING,
-    PRESENT,
-    SKIPPED,
-    Failure,
-    Image,
-    LocalFeatures,
-    Root,
-    Run,
-)
-from .tracking import FAILED as RUN_FAILED
-from .tracking import FINISHED, INDEX, INTERRUPTED, WORKING, Recorder
-from .walk import FileEntry, WalkProblem, absolute_root, display, walk
-from .workers import (
-    LOCAL_FEATURES_KEY,
+from .errors import EmptyRootError, ParameterMismatchError
+from .executor import Executor, Lost, in_process_executor, local_executor
+from .fingerprint.records import (
+    FingerprintSettings,
     Indexed,
     KnownContent,
     NotIndexed,
     Result,
     Task,
-    default_workers,
-    lost_file,
-    worker_pool,
 )
+from .hashparams import HashParams
+from .store import Store
+from .store import images as stored
+from .store.index_runs import begin_index_run, database_error, end_index_run
+from .tracking import FAILED as RUN_FAILED
+from .tracking import FINISHED, INDEX, INTERRUPTED, WORKING, Recorder
+from .walk import FileEntry, WalkProblem, absolute_root, display, walk
+from .workers import default_workers
 
 # How many failures (and notes) the summary lists by name (all are in the database).
 SUMMARY_FAILURE_LIMIT = 50
@@ -98,7 +70,7 @@ class IndexOptions:
     # limit. Generous: a 100-megapixel TIFF decodes in a few seconds.
     timeout: float | None = DEFAULT_TIMEOUT_S
     # The memory (MiB) a worker may take for one file beyond its own code; a file that needs
-    # more is recorded as too large (``workers.limit_memory``). None: no limit.
+    # more is recorded as too large (``fingerprint.files.limit_memory``). None: no limit.
     max_memory: int | None = DEFAULT_MAX_MEMORY_MB
     # Index a root that is now empty although images were indexed there (their rows are then
     # marked missing). Off by default: an empty folder is most often a drive not mounted.
@@ -170,7 +142,7 @@ class Plan:
 
 
 def plan(
-    session: Session,
+    store: Store,
     root_id: int,
     root: bytes,
     options: IndexOptions,
@@ -179,26 +151,11 @@ def plan(
 ) -> Plan:
     """Walk the root and decide what needs work, opening no file (only stat). ``recorder``
     hears how many files the walk has seen."""
-    # The result rows themselves (named tuples): one object per stored image, no copies.
-    rows: dict[bytes, Any] = {
-        r.relpath: r
-        for r in session.execute(
-            select(
-                Image.id, Image.relpath, Image.size, Image.mtime_ns, Image.status, Image.hash_size
-            ).where(Image.root_id == root_id)
-        )
-    }
-    failures = {
-        f.relpath: (f.size, f.mtime_ns)
-        for f in session.execute(
-            select(Failure.relpath, Failure.size, Failure.mtime_ns).where(
-                Failure.root_id == root_id
-            )
-        )
-    }
+    rows = stored.stored_files(store, root_id)
+    failures = stored.recorded_failures(store, root_id)
     result = Plan()
     seen: set[bytes] = set()
-    links = _apply_links(session, root_id, root)
+    links = _apply_links(store, root_id, root)
     seen.update(links)
     entries = walk(
         root,
@@ -220,7 +177,7 @@ def plan(
             and not options.rehash  # new hash parameters or version: recompute everything
         ):
             result.unchanged += 1
-            if row.status != PRESENT:
+            if not row.present:
                 result.reappeared.append(row.id)
             continue
         bad = failures.get(entry.relpath)
@@ -243,7 +200,7 @@ def plan(
     result.vanished = [
         row.id
         for relpath, row in rows.items()
-        if row.status == PRESENT and relpath not in seen and not _below(relpath, unreadable)
+        if row.present and relpath not in seen and not _below(relpath, unreadable)
     ]
     result.stale_failures = [
         relpath
@@ -255,24 +212,20 @@ def plan(
     return result
 
 
-def _apply_links(session: Session, root_id: int, root: bytes) -> set[bytes]:
+def _apply_links(store: Store, root_id: int, root: bytes) -> set[bytes]:
     """Paths that `dedupdb apply` replaced by a link to their keeper and that still are that
     link: the walk skips them, so a hard link never stands in for its keeper. A link the user
     replaced by a real file is walked again as usual."""
     links: set[bytes] = set()
-    for relpath, device, inode in session.execute(
-        select(Image.relpath, Image.device, Image.inode).where(
-            Image.root_id == root_id, Image.status == LINKED
-        )
-    ):
+    for relpath, device, inode in stored.linked_files(store, root_id):
         try:
             st = os.lstat(os.path.join(root, relpath))
         except OSError:
             continue
-        if stat.S_ISLNK(st.st_mode) or (_signed64(st.st_dev), _signed64(st.st_ino)) == (
-            device,
-            inode,
-        ):
+        if stat.S_ISLNK(st.st_mode) or (
+            stored.signed64(st.st_dev),
+            stored.signed64(st.st_ino),
+        ) == (device, inode):
             links.add(relpath)
     return links
 
@@ -287,15 +240,6 @@ def _below(relpath: bytes, folders: list[bytes]) -> bool:
 # ----------------------------------------------------------------------------- work
 
 
-CONTENT_COLUMNS = (
-    "content_hash", "width", "height", "content_width", "content_height", "format", "mode",
-    "bit_depth", "lossless", "frames", "orientation", "taken_at", "camera_make",
-    "camera_model", "exif_tags", "note", "hash_size",
-    "phash", "dhash", "ahash", "whash", "crop_phash", "crop_colour", "sharpness",
-    "low_information", "colour", "thumb", "jpeg_quant", "dct_sample",
-)  # fmt: skip
-
-
 def run_tasks(
     tasks: Iterable[Task],
     workers: int,
@@ -306,71 +250,54 @@ def run_tasks(
 ) -> Iterator[Result]:
     """Results in completion order, each file processed in a worker process (``in_process``:
     in this one). A file whose worker crashed or ran past ``timeout`` is a failure."""
-    if in_process:
-        from .extract import process_file
-
-        yield from (process_file(t) for t in tasks)
-        return
-    with worker_pool(workers, timeout, max_memory) as pool:
+    executor = in_process_executor() if in_process else local_executor(workers, timeout, max_memory)
+    with executor:
         for task in tasks:
-            pool.submit(task)
-        for task, outcome in pool.results():
+            executor.submit(task)
+        for task, outcome in executor.results():
             yield lost_file(task, outcome) if isinstance(outcome, Lost) else outcome
+
+
+def lost_file(task: Task, lost: Lost) -> NotIndexed:
+    """The failure recorded for a file whose worker died on it or was killed."""
+    if lost.timeout is not None:
+        reason = f"timed out: decoding took longer than {lost.timeout:g} s (see --timeout)"
+    elif lost.error is not None:
+        reason = f"dedupdb failed on it ({lost.error}); please report this"
+    else:
+        reason = f"the decoder crashed: {lost.reason}"
+    return NotIndexed(task.entry, reason)
 
 
 def warm_up() -> None:
     """Load and warm up the workers' code here, once, before forking workers that then inherit
-    it (``extract.warm_up``)."""
-    from .extract import warm_up as warm_up_extract
+    it (``fingerprint.warm_up``)."""
+    from .fingerprint import compute
 
-    warm_up_extract()
+    compute.warm_up()
 
 
 # ----------------------------------------------------------------------------- write
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 class Writer:
-    """Commits each result in its own transaction and keeps the summary's counts."""
+    """Commits each result (``store.images.ImageWriter``) and keeps the summary's counts."""
 
     def __init__(
         self,
         store: Store,
         root_id: int,
         root: bytes,
-        params: HashParams,
+        settings: FingerprintSettings,
         vanished: Iterable[int] = (),
         stored_paths: frozenset[bytes] | None = None,
         failure_paths: frozenset[bytes] | None = None,
-        min_resolution: int = DEFAULT_MIN_RESOLUTION,
-        features: bool = False,
     ) -> None:
-        self.store = store
-        self.min_resolution = min_resolution
-        self.features = features
-        self.root_id = root_id
         self.root = root
-        self.params = params
+        self.settings = settings
+        self.rows = stored.ImageWriter(store, root_id, stored_paths, failure_paths)
         # Rows this run marked missing: one found again under a new path is moved, not missing.
         self.vanished = set(vanished)
-        self._upserts: dict[tuple[str, ...], Any] = {}
-        self._driver_statements: dict[tuple[str, ...], tuple[str, list[tuple[str, Any]]]] = {}
-        # What the plan saw (None: unknown, always query). Each path is written once a run,
-        # so a path without a row or failure when planned has none until its own write.
-        self.stored_paths = stored_paths
-        self.failure_paths = failure_paths
-        # Built once with the path bound at execution: constructing a WHERE clause per file
-        # (coercions, a fresh cache key) cost more than running it.
-        images, failures = cast(Table, Image.__table__), cast(Table, Failure.__table__)
-        self._row_at_path = select(images.c.id).where(
-            images.c.root_id == self.root_id, images.c.relpath == bindparam("path")
-        )
-        self._delete_failure = delete(failures).where(
-            failures.c.root_id == self.root_id, failures.c.relpath == bindparam("path")
-        )
         # Told of each failed file (its path and why), as it is recorded.
         self.on_failure: Callable[[str, str], None] | None = None
 
@@ -379,222 +306,48 @@ class Writer:
         content hash matched only a prefix of a stored one, or the stored copy went away)."""
         if isinstance(result, Indexed):
             _count_note(result, summary)
-            if LOCAL_FEATURES_KEY in result.columns:
-                result = self._store_features(result)
-            if self._insert_new_sqlite(result.entry, result.columns):
-                summary.new += 1
-                return None
-            # Elsewhere (PostgreSQL, a changed file, a path with a failure row) on a plain Core
-            # connection: one transaction, up to three statements, no ORM session's set-up.
-            with self.store.engine.begin() as conn:
-                existed = self._upsert_image(conn, result.entry, result.columns)
-            if existed:
+            if self.rows.write_fingerprint(result.entry, result.fingerprint):
                 summary.changed += 1
             else:
                 summary.new += 1
             return None
-        with self.store.transaction() as session:
-            if isinstance(result, KnownContent):
-                return self._write_known(session, result, summary)
-            self._write_failure(session, result)
+        if isinstance(result, KnownContent):
+            return self._write_known(result, summary)
+        self.rows.write_failure(result.entry, result.reason, skipped=result.skipped)
         if result.skipped:
             summary.skipped += 1
-        else:
-            summary.failed += 1
-            if len(summary.failures) < SUMMARY_FAILURE_LIMIT:
-                summary.failures.append(
-                    {"path": display(result.entry.relpath), "reason": result.reason}
-                )
-            if self.on_failure is not None:
-                self.on_failure(display(result.entry.relpath), result.reason)
+            return None
+        summary.failed += 1
+        if len(summary.failures) < SUMMARY_FAILURE_LIMIT:
+            path = display(result.entry.relpath)
+            summary.failures.append({"path": path, "reason": result.reason})
+        if self.on_failure is not None:
+            self.on_failure(display(result.entry.relpath), result.reason)
         return None
 
-    def _store_features(self, result: Indexed) -> Indexed:
-        """Store the local features a worker extracted (one row per content hash, replaced
-        if present) and return the result without them."""
-        columns = dict(result.columns)
-        row = columns.pop(LOCAL_FEATURES_KEY)
-        table = cast(Table, LocalFeatures.__table__)
-        insert = self.store.insert(table)
-        values = {"content_hash": columns["content_hash"], **row}
-        statement = insert.on_conflict_do_update(
-            index_elements=["content_hash"], set_={k: insert.excluded[k] for k in row}
-        )
-        with self.store.engine.begin() as conn:
-            conn.execute(statement, values)
-        return Indexed(result.entry, columns)
-
-    def _insert_new_sqlite(self, entry: FileEntry, columns: dict[str, Any]) -> bool:
-        """On SQLite, store the row of a path the plan knows has no row and no failure through
-        the driver's connection: the same compiled upsert, parameters converted by the
-        columns' own types, one transaction, but without SQLAlchemy's per-execution set-up
-        (half the writer's CPU per file). False, doing nothing, in every other case."""
-        if (
-            self.store.engine.dialect.name != "sqlite"
-            or self.stored_paths is None
-            or entry.relpath in self.stored_paths
-            or self.failure_paths is None
-            or entry.relpath in self.failure_paths
-        ):
-            return False
-        values = self._row_values(entry, columns)
-        sql, binds = self._driver_statement(tuple(values))
-        params = [values[n] if convert is None else convert(values[n]) for n, convert in binds]
-        connection = self.store.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, params)
-            finally:
-                cursor.close()
-            connection.commit()
-        except sqlite3.Error as err:
-            connection.rollback()
-            # As SQLAlchemy reports it, so that "database is locked" is handled as usual.
-            raise OperationalError(sql, params, err) from err
-        finally:
-            connection.close()
-        return True
-
-    def _driver_statement(self, keys: tuple[str, ...]) -> tuple[str, list[tuple[str, Any]]]:
-        """The upsert for these columns compiled for the engine's dialect (positional
-        parameters), with the name and bind processor of each parameter, built once."""
-        built = self._driver_statements.get(keys)
-        if built is None:
-            dialect = self.store.engine.dialect
-            compiled = self._upsert_statement(keys).compile(dialect=dialect, column_keys=list(keys))
-            names = list(compiled.positiontup or ())
-            binds = [(n, compiled.binds[n].type.bind_processor(dialect)) for n in names]
-            built = self._driver_statements[keys] = (compiled.string, binds)
-        return built
-
-    def _row_values(self, entry: FileEntry, columns: dict[str, Any]) -> dict[str, Any]:
-        return {
-            **columns,
-            "root_id": self.root_id,
-            "relpath": entry.relpath,
-            "display_path": display(entry.relpath),
-            "status": PRESENT,
-            "size": entry.size,
-            "mtime_ns": entry.mtime_ns,
-            "device": _signed64(entry.device),
-            "inode": _signed64(entry.inode),
-            "indexed_at": _now(),
-        }
-
-    def _upsert_image(
-        self, session: Session | Connection, entry: FileEntry, columns: dict[str, Any]
-    ) -> bool:
-        """Insert or replace the row at this path; True when a row was already there."""
-        path = {"path": entry.relpath}
-        existing = None
-        if self.stored_paths is None or entry.relpath in self.stored_paths:
-            existing = session.execute(self._row_at_path, path).scalar_one_or_none()
-        values = self._row_values(entry, columns)
-        session.execute(self._upsert_statement(tuple(values)), values)
-        if self.failure_paths is None or entry.relpath in self.failure_paths:
-            session.execute(self._delete_failure, path)
-        return existing is not None
-
-    def _upsert_statement(self, keys: tuple[str, ...]) -> Any:
-        """INSERT ... ON CONFLICT (root_id, relpath) DO UPDATE for these columns, built once.
-
-        The values are bound at execution: building the statement with ``.values(...)`` for
-        each file (30-odd columns coerced, the EXCLUDED alias rebuilt, a new cache key) cost
-        more CPU than decoding a photo's hashes.
-        """
-        statement = self._upserts.get(keys)
-        if statement is None:
-            insert = self.store.insert(Image.__table__)
-            statement = insert.on_conflict_do_update(
-                index_elements=["root_id", "relpath"],
-                set_={k: insert.excluded[k] for k in keys if k not in ("root_id", "relpath")},
-            )
-            self._upserts[keys] = statement
-        return statement
-
-    def _write_known(
-        self, session: Session, result: KnownContent, summary: IndexSummary
-    ) -> Task | None:
+    def _write_known(self, result: KnownContent, summary: IndexSummary) -> Task | None:
         """Bytes already indexed: move the missing row here, or copy the donor's columns."""
-        entry = result.entry
-        donors = session.execute(
-            select(Image)
-            .where(Image.content_hash == result.content_hash)
-            .where(Image.hash_size == self.params.hash_size)
-            .order_by(Image.root_id != self.root_id, Image.status != MISSING, Image.id)
-        ).scalars()
-        donor = next(iter(donors), None)
-        at_path = session.execute(
-            select(Image.id).where(Image.root_id == self.root_id, Image.relpath == entry.relpath)
-        ).scalar_one_or_none()
-        if donor is None:  # a prefix collision, or the donor was pruned meanwhile: decode
-            return Task(
-                self.root,
-                entry,
-                self.params.hash_size,
-                self.min_resolution,
-                features=self.features,
-            )
-        if donor.root_id == self.root_id and donor.status == MISSING and at_path is None:
-            donor.relpath = entry.relpath
-            donor.display_path = display(entry.relpath)
-            donor.status = PRESENT
-            donor.size, donor.mtime_ns = entry.size, entry.mtime_ns
-            donor.device, donor.inode = _signed64(entry.device), _signed64(entry.inode)
-            session.execute(
-                delete(Failure).where(
-                    Failure.root_id == self.root_id, Failure.relpath == entry.relpath
-                )
-            )
+        written = self.rows.write_known(result.entry, result.content_hash, self.settings.hash_size)
+        if written.outcome is stored.Known.UNKNOWN:  # a prefix collision: decode after all
+            return Task(self.root, result.entry, self.settings)
+        if written.outcome is stored.Known.MOVED:
             summary.moved += 1
-            if donor.id in self.vanished:
-                self.vanished.discard(donor.id)
+            if written.moved_id in self.vanished:
+                self.vanished.discard(written.moved_id)
                 summary.missing -= 1
-            return None
-        columns = {name: getattr(donor, name) for name in CONTENT_COLUMNS}
-        if self._upsert_image(session, entry, columns):
+        elif written.outcome is stored.Known.CHANGED:
             summary.changed += 1
         else:
             summary.new += 1
         return None
 
-    def _write_failure(self, session: Session, result: NotIndexed) -> None:
-        entry = result.entry
-        # A file that changed into something unreadable no longer has the stored content.
-        session.execute(
-            delete(Image).where(Image.root_id == self.root_id, Image.relpath == entry.relpath)
-        )
-        values = {
-            "root_id": self.root_id,
-            "relpath": entry.relpath,
-            "display_path": display(entry.relpath),
-            "kind": SKIPPED if result.skipped else FAILED,
-            "reason": result.reason,
-            "size": entry.size,
-            "mtime_ns": entry.mtime_ns,
-            "recorded_at": _now(),
-        }
-        statement = self.store.insert(Failure).values(**values)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["root_id", "relpath"],
-                set_={k: statement.excluded[k] for k in values if k not in ("root_id", "relpath")},
-            )
-        )
-
 
 def _count_note(result: Indexed, summary: IndexSummary) -> None:
-    note = result.columns.get("note")
+    note = result.fingerprint.note
     if note:
         summary.noted += 1
         if len(summary.notes) < SUMMARY_FAILURE_LIMIT:
             summary.notes.append({"path": display(result.entry.relpath), "note": note})
-
-
-def _signed64(value: int) -> int:
-    """Device and inode numbers are unsigned 64-bit; databases store signed 64-bit."""
-    return value - (1 << 64) if value >= (1 << 63) else value
 
 
 # ----------------------------------------------------------------------------- run
@@ -606,13 +359,14 @@ def index(
     options: IndexOptions | None = None,
     progress: ProgressCallback | None = None,
     *,
-    pool: Pool[Task, Result] | None = None,
+    executor: Executor[Task, Result] | None = None,
 ) -> IndexSummary:
     """Index one folder tree into the store and return what happened.
 
-    ``pool``: worker processes started before (``workers.start_early``: the command forks them
-    before it loads the database code, so that they start up while it does); the caller closes
-    it. Without it, the run starts its own workers once it knows what to decode.
+    ``executor``: what runs the fingerprint stage, started by the caller (``workers
+    .start_early``: the command forks its local workers before it loads the database code, so
+    that they start up while it does; or a distributed engine's); the caller closes it.
+    Without it, the run starts its own local workers once it knows what to decode.
 
     Raises ``RootNotFoundError``, ``EmptyRootError`` (the folder is empty but images were
     indexed there, unless ``options.allow_empty``), ``ParameterMismatchError`` or
@@ -628,12 +382,15 @@ def index(
         require_opencv()
     try:
         params = resolve_params(store, options)
-        root_id = _ensure_root(store, root_bytes)
+        root_id = stored.ensure_root(store, root_bytes)
         if not options.allow_empty:
             _refuse_empty_root(store, root_id, root_bytes)
-        run_id = _begin_run(store, root_id, break_lock=options.break_lock)
-    except OperationalError as err:
-        raise translate_operational_error(err, store.url) from err
+        run_id = begin_index_run(store, root_id, break_lock=options.break_lock)
+    except Exception as err:
+        translated = database_error(store, err)
+        if translated is None:
+            raise
+        raise translated from err
     summary = IndexSummary(root=display(root_bytes))
     recorder: Recorder | None = None
     ended, why = RUN_FAILED, None
@@ -641,25 +398,27 @@ def index(
         recorder = Recorder.start(
             store, INDEX, summary.root, index_run_id=run_id, counts=lambda: _counts(summary)
         )
-        _index_root(store, root_id, root_bytes, options, params, summary, progress, pool, recorder)
+        _index_root(
+            store, root_id, root_bytes, options, params, summary, progress, executor, recorder
+        )
         ended = FINISHED
     except KeyboardInterrupt:
         summary.interrupted = True
         ended = INTERRUPTED
         raise
-    except OperationalError as err:  # e.g. locked for longer than the busy timeout
+    except BaseException as err:
+        translated = database_error(store, err)  # e.g. locked for longer than the busy timeout
+        if translated is None:
+            why = f"{type(err).__name__}: {err}"
+            raise
         summary.interrupted = True
-        translated = translate_operational_error(err, store.url)
         why = str(translated)
         raise translated from err
-    except BaseException as err:
-        why = f"{type(err).__name__}: {err}"
-        raise
     finally:
         summary.seconds = round(time.monotonic() - started, 3)
-        # If even this fails, the next run sees this process gone and marks the run interrupted.
-        with contextlib.suppress(OperationalError):
-            _end_run(store, run_id, root_id, summary)
+        end_index_run(
+            store, run_id, root_id, interrupted=summary.interrupted, summary=summary.to_dict()
+        )
         if recorder is not None:
             recorder.finish(ended, why)
     return summary
@@ -685,11 +444,10 @@ def _index_root(
     params: HashParams,
     summary: IndexSummary,
     progress: ProgressCallback | None,
-    pool: Pool[Task, Result] | None,
+    executor: Executor[Task, Result] | None,
     recorder: Recorder,
 ) -> None:
-    with store.session() as session:
-        work = plan(session, root_id, root, options, params, recorder)
+    work = plan(store, root_id, root, options, params, recorder)
     summary.unchanged, summary.known_bad = work.unchanged, work.known_bad
     summary.missing = len(work.vanished)
     recorder.seen = work.unchanged + work.known_bad + len(work.to_process)
@@ -697,86 +455,68 @@ def _index_root(
     # Known content is copied from its row instead of decoded again: not with --rehash, whose
     # point is to recompute what the stored rows hold (a new hash version, say).
     recompute = options.rehash or not work.to_process  # (nothing to do: a re-index)
-    known = {} if recompute else _known(store, params)
+    known = {} if recompute else stored.known_prefixes(store, params.hash_size)
     none: frozenset[bytes] = frozenset()
-    tasks = [
-        Task(
-            root,
-            e,
-            params.hash_size,
-            options.min_resolution,
-            known.get(e.size, none),
-            features=options.features,
-        )
-        for e in work.to_process
-    ]
+    settings = FingerprintSettings(params.hash_size, options.min_resolution, options.features)
+    tasks = [Task(root, e, settings, known.get(e.size, none)) for e in work.to_process]
     if progress:
         progress(Progress(0, len(tasks), 0, ""))
     recorder.phase, recorder.planned = WORKING, len(tasks)
     recorder.flush()
     writer = Writer(
-        store,
-        root_id,
-        root,
-        params,
-        work.vanished,
-        work.stored_paths,
-        work.failure_paths,
-        options.min_resolution,
-        options.features,
+        store, root_id, root, settings, work.vanished, work.stored_paths, work.failure_paths
     )
     writer.on_failure = recorder.error
-    if options.in_process:
-        results: Iterable[Result] = run_tasks(tasks, 1, in_process=True)
-        for done, result in enumerate(results, start=1):
-            follow_up = writer.write(result, summary)
-            if follow_up is not None:
-                writer.write(next(run_tasks([follow_up], 1, in_process=True)), summary)
-            recorder.bytes_read += result.entry.size
-            _report(progress, recorder, done, len(tasks), summary, result)
+    if options.in_process:  # in walk order, one after the other
+        with in_process_executor() as here:
+            _run(here, tasks, writer, summary, progress, recorder)
         return
     if not tasks:
         return
-    if pool is not None:
-        _run_pool(pool, tasks, writer, summary, progress, recorder)
+    # Largest first: the run's last files, which one worker finishes while the others have
+    # nothing left to do, are then the quickest ones.
+    tasks.sort(key=lambda t: t.entry.size, reverse=True)
+    if executor is not None:
+        _run(executor, tasks, writer, summary, progress, recorder)
         return
     warm_up()  # once here, inherited by the workers forked next
     workers = options.workers or default_workers()
-    with worker_pool(workers, options.timeout, options.max_memory) as own:
-        _run_pool(own, tasks, writer, summary, progress, recorder)
+    with local_executor(workers, options.timeout, options.max_memory) as own:
+        _run(own, tasks, writer, summary, progress, recorder)
 
 
-def _run_pool(
-    pool: Pool[Task, Result],
+def _run(
+    executor: Executor[Task, Result],
     tasks: list[Task],
     writer: Writer,
     summary: IndexSummary,
     progress: ProgressCallback | None,
     recorder: Recorder,
 ) -> None:
-    # Largest first: the run's last files, which one worker finishes while the others have
-    # nothing left to do, are then the quickest ones.
-    tasks.sort(key=lambda t: t.entry.size, reverse=True)
+    """Submit the tasks, and commit each result as it arrives."""
     for task in tasks:
-        pool.submit(task)
-    recorder.workers = lambda: _activity(pool)
+        executor.submit(task)
+    recorder.workers = lambda: _activity(executor)
     done = 0
-    for task, outcome in pool.results():
+    for task, outcome in executor.results():
         result = lost_file(task, outcome) if isinstance(outcome, Lost) else outcome
         follow_up = writer.write(result, summary)
-        if follow_up is not None:  # decoded by the pool too: it may crash like any other
-            pool.submit(follow_up)
+        if follow_up is not None:  # run by the executor too: it may crash like any other
+            executor.submit(follow_up)
             continue
         done += 1
         recorder.bytes_read += task.entry.size
         _report(progress, recorder, done, len(tasks), summary, result)
 
 
-def _activity(pool: Pool[Task, Result]) -> list[tuple[int, str | None, float | None]]:
-    """Each worker's pid, the file it is on and for how long (for the progress row)."""
+def _activity(
+    executor: Executor[Task, Result],
+) -> list[tuple[int | str, str | None, float | None]]:
+    """Each worker (pid or address), the file it is on and for how long (for the progress
+    row)."""
     return [
-        (pid, None if task is None else display(task.entry.relpath), seconds)
-        for pid, task, seconds in pool.activity()
+        (worker, None if task is None else display(task.entry.relpath), seconds)
+        for worker, task, seconds in executor.activity()
     ]
 
 
@@ -799,15 +539,8 @@ def _apply_plan(
 ) -> None:
     """Mark vanished rows missing (kept, not purged), returning ones present; drop stale
     failures; record the folders the walk could not read."""
-    with store.transaction() as session:
-        for ids, status in ((work.vanished, MISSING), (work.reappeared, PRESENT)):
-            for chunk in _chunks(ids, 500):
-                session.execute(update(Image).where(Image.id.in_(chunk)).values(status=status))
-        for paths in _chunks(work.stale_failures, 500):
-            session.execute(
-                delete(Failure).where(Failure.root_id == root_id, Failure.relpath.in_(paths))
-            )
-    writer = Writer(store, root_id, b"", HashParams())
+    stored.update_presence(store, root_id, work.vanished, work.reappeared, work.stale_failures)
+    writer = Writer(store, root_id, b"", FingerprintSettings())
     if recorder is not None:
         writer.on_failure = recorder.error
     for problem in work.problems:
@@ -815,52 +548,20 @@ def _apply_plan(
         writer.write(NotIndexed(entry, problem.reason, skipped=problem.skipped), summary)
 
 
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _known(store: Store, params: HashParams) -> dict[int, frozenset[bytes]]:
-    """For each size of a stored file, the 8-byte prefixes of their content hashes: what a
-    worker needs to recognise a move or an exact copy (the same size, then the same hash)
-    without decoding it."""
-    with store.session() as session:
-        rows = session.execute(
-            select(Image.content_hash, Image.size).where(Image.hash_size == params.hash_size)
-        )
-        by_size: dict[int, set[bytes]] = {}
-        for content_hash, size in rows:
-            by_size.setdefault(size, set()).add(content_hash[:8])
-        return {size: frozenset(prefixes) for size, prefixes in by_size.items()}
-
-
 def resolve_params(store: Store, options: IndexOptions) -> HashParams:
     """The hash parameters for this run; refuses a mismatch with the database unless rehash."""
-    stored = store.get_setting(HASH_PARAMS_KEY)
-    wanted = HashParams(options.hash_size or (stored or {}).get("hash_size", 8))
-    if stored is not None and stored != asdict(wanted) and not options.rehash:
+    before = stored.stored_hash_params(store)
+    wanted = HashParams(options.hash_size or (before.hash_size if before else 8))
+    if before is not None and before != wanted and not options.rehash:
         raise ParameterMismatchError(
-            f"this database was indexed with hash size {stored['hash_size']} (hash version "
-            f"{stored['version']}); this run asks for hash size {wanted.hash_size} "
+            f"this database was indexed with hash size {before.hash_size} (hash version "
+            f"{before.version}); this run asks for hash size {wanted.hash_size} "
             f"(version {wanted.version})",
             "add --rehash to recompute every image with the new parameters, or use another --db",
         )
-    if stored != asdict(wanted):
-        with store.transaction() as session:
-            store.set_setting(session, HASH_PARAMS_KEY, asdict(wanted))
+    if before != wanted:
+        stored.save_hash_params(store, wanted)
     return wanted
-
-
-def _ensure_root(store: Store, root: bytes) -> int:
-    """The root's row id, inserted if new: in one statement that lets a concurrent insert of
-    the same root win (two runs started together on one folder), then read back."""
-    with store.transaction() as session:
-        session.execute(
-            store.insert(Root)
-            .values(path=root, display_path=display(root), created_at=_now())
-            .on_conflict_do_nothing(index_elements=["path"])
-        )
-        return int(session.execute(select(Root.id).where(Root.path == root)).scalar_one())
 
 
 def _refuse_empty_root(store: Store, root_id: int, root: bytes) -> None:
@@ -872,10 +573,7 @@ def _refuse_empty_root(store: Store, root_id: int, root: bytes) -> None:
                 return
     except OSError:  # unreadable: the walk records why
         return
-    with store.session() as session:
-        present = session.execute(
-            select(func.count(Image.id)).where(Image.root_id == root_id, Image.status == PRESENT)
-        ).scalar_one()
+    present = stored.count_present(store, root_id)
     if present:
         raise EmptyRootError(
             f"{display(root)} is empty, but {present:,} images were indexed there; "
@@ -883,80 +581,3 @@ def _refuse_empty_root(store: Store, root_id: int, root: bytes) -> None:
             "is the drive or share mounted? If the images are really gone, "
             "index with --allow-empty to mark them missing",
         )
-
-
-def _begin_run(store: Store, root_id: int, *, break_lock: bool = False) -> int:
-    """Register this run; refuse when another live dedupdb process is indexing.
-
-    The row is written first and the check made second, so of two runs starting together the
-    later one (higher id) always sees the earlier one and steps back. A run of this host whose
-    process is gone was killed: it is marked interrupted. A run of another host cannot be
-    checked: it holds the lock until it ends or the user breaks it (``break_lock``).
-    """
-    host, pid = socket.gethostname(), os.getpid()
-    with store.transaction() as session:
-        run = Run(root_id=root_id, host=host, pid=pid, status="running", started_at=_now())
-        session.add(run)
-        session.flush()
-        run_id = run.id
-    with store.transaction() as session:
-        others = session.execute(
-            select(Run).where(Run.status == "running", Run.id != run_id)
-        ).scalars()
-        for other in others:
-            here = other.host == host
-            if (here and not _alive(other.pid)) or (not here and break_lock):
-                other.status = "interrupted"
-            elif other.id < run_id:
-                session.execute(delete(Run).where(Run.id == run_id))
-                session.commit()
-                raise DatabaseBusyError(
-                    f"the database is busy: another dedupdb index (pid {other.pid} on "
-                    f"{other.host}, started {other.started_at:%Y-%m-%d %H:%M}) is writing to it",
-                    "wait for it to finish, then run the command again"
-                    + (
-                        ""
-                        if here
-                        else "; if it is not running any more (its machine or container "
-                        "stopped), add --break-lock"
-                    ),
-                )
-        applying = running_apply(session)
-        if applying is not None and not (applying.host != host and break_lock):
-            # Apply moves and replaces files and updates their rows: an index at the same time
-            # would record half-moved files as missing or new.
-            session.execute(delete(Run).where(Run.id == run_id))
-            session.commit()
-            what = "an undo" if applying.status == "undoing" else "an apply"
-            raise DatabaseBusyError(
-                f"the database is busy: {what} is running (run {applying.id}, pid "
-                f"{applying.pid} on {applying.host}, started {applying.started_at:%Y-%m-%d %H:%M})",
-                "wait for it to finish, then index again"
-                + (
-                    ""
-                    if applying.host == host
-                    else "; if it is not running any more (its machine or container stopped), "
-                    "add --break-lock"
-                ),
-            )
-    return run_id
-
-
-def _alive(pid: int) -> bool:
-    """Whether another live process holds the run (a stale row of this process does not)."""
-    return pid != os.getpid() and process_alive(pid)
-
-
-def _end_run(store: Store, run_id: int, root_id: int, summary: IndexSummary) -> None:
-    with store.transaction() as session:
-        session.execute(
-            update(Run)
-            .where(Run.id == run_id)
-            .values(
-                status="interrupted" if summary.interrupted else "done",
-                finished_at=_now(),
-                summary=json.dumps(summary.to_dict()),
-            )
-        )
-        if not summary.interrupted:
-            session.execute(update(Root).where(Root.id == root_id).values(last_indexed_at=_now()))

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .cluster import Cluster, build_clusters
+from .collector import gc_paused
 from .errors import DedupdbError
-from .gcpause import gc_paused
 from .hashes import ALGORITHMS, DIHEDRAL_NAMES, HashParams
 from .keeper import (
     ORIGINAL_COLOURS,

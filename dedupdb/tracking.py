@@ -46,7 +46,7 @@ ERRORS_KEPT = 20
 COUNT_NAMES = ("new", "changed", "moved", "unchanged", "skipped", "failed")
 
 # (pid, path of the file it is on or None when idle, seconds on it or None)
-WorkerState = tuple[int, str | None, float | None]
+WorkerState = tuple[int | str, str | None, float | None]
 
 
 def _now() -> datetime:

@@ -24,13 +24,15 @@ from conftest import count_image_rows, photo, photo_files, save_photo
 from PIL import Image as PILImage
 from sqlalchemy import select
 
-from dedupdb import extract  # the workers' code: tests patch it, forked workers see it
 from dedupdb.errors import (
     DatabaseBusyError,
     EmptyRootError,
     ParameterMismatchError,
     RootNotFoundError,
 )
+
+# The fingerprint stage's modules: tests patch them, forked workers see it.
+from dedupdb.fingerprint import compute, files
 from dedupdb.hashes import HASH_VERSION, HashParams, unpack_variants
 from dedupdb.index import IndexOptions, Progress, index
 from dedupdb.status import prune
@@ -76,13 +78,13 @@ class DecodeLog:
 @pytest.fixture
 def count_decodes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> DecodeLog:
     log = DecodeLog(tmp_path / "decodes.log")
-    real = extract.decode
+    real = compute.decode
 
     def counting(data: Any) -> Any:
         log.record(data)
         return real(data)
 
-    monkeypatch.setattr(extract, "decode", counting)  # workers are forked: they see it
+    monkeypatch.setattr(compute, "decode", counting)  # workers are forked: they see it
     return log
 
 
@@ -132,10 +134,10 @@ def test_parallel_run_gives_the_same_rows(tmp_path: Path, photo_tree: Path) -> N
 def test_new_rows_written_through_the_driver_equal_those_written_through_core(
     tmp_path: Path, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SQLite's fast path for new files (``Writer._insert_new_sqlite``) stores exactly what the
-    Core upsert stores, every column, dates read back as dates."""
+    """SQLite's fast path for new files (``ImageWriter._insert_new_sqlite``) stores exactly what
+    the Core upsert stores, every column, dates read back as dates."""
     fast, core = open_store(tmp_path / "fast.sqlite"), open_store(tmp_path / "core.sqlite")
-    writer = importlib.import_module("dedupdb.index").Writer
+    writer = importlib.import_module("dedupdb.store.images").ImageWriter
     try:
         if fast.engine.dialect.name != "sqlite":
             pytest.skip("the fast path is SQLite's")
@@ -170,8 +172,8 @@ def test_rerun_touches_nothing(
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a file was read or decoded: {args!r}")
 
-    monkeypatch.setattr(extract, "_open", refuse)
-    monkeypatch.setattr(extract, "decode", refuse)
+    monkeypatch.setattr(files, "_open", refuse)
+    monkeypatch.setattr(compute, "decode", refuse)
     again = index(store, photo_tree, SEQUENTIAL)
     assert first.new == again.unchanged == 6
     assert again.processed == again.missing == again.known_bad == 0
@@ -430,15 +432,15 @@ def test_each_bad_input_is_recorded_counted_and_not_retried(
     }
 
     # Not retried: nothing is opened again.
-    real_read = extract._open
+    real_read = files._open
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError(f"a file was read: {args!r}")
 
-    monkeypatch.setattr(extract, "_open", refuse)
+    monkeypatch.setattr(files, "_open", refuse)
     again = index(store, bad_tree, SEQUENTIAL)
     assert (again.processed, again.known_bad, again.unchanged) == (0, 7, 2)
-    monkeypatch.setattr(extract, "_open", real_read)
+    monkeypatch.setattr(files, "_open", real_read)
 
     # --retry-errors tries them all again.
     retried = index(store, bad_tree, IndexOptions(workers=1, retry_errors=True))
@@ -476,14 +478,14 @@ def test_permission_denied_is_recorded(
     store: Store, photo_tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The code path for an unreadable file, simulated so that it also runs as root."""
-    real_read = extract._open
+    real_read = files._open
 
     def read(path: bytes) -> Any:
         if path.endswith(b"cat.jpg"):
             raise PermissionError(13, "Permission denied")
         return real_read(path)
 
-    monkeypatch.setattr(extract, "_open", read)
+    monkeypatch.setattr(files, "_open", read)
     summary = index(store, photo_tree, SEQUENTIAL)
     assert (summary.new, summary.failed) == (5, 1)
     assert failures(store)["cat.jpg"] == (FAILED, "permission denied")
@@ -735,7 +737,7 @@ def test_killed_run_resumes_every_file_once(
 
 def _crash_on(monkeypatch: pytest.MonkeyPatch, name: bytes, how: str) -> None:
     """Make the worker that processes ``name`` die (forked workers see the patch)."""
-    real = extract.process_file
+    real = files.process_file
 
     def crashing(task: Any) -> Any:
         if task.entry.relpath == name:
@@ -751,7 +753,7 @@ def _crash_on(monkeypatch: pytest.MonkeyPatch, name: bytes, how: str) -> None:
                 time.sleep(600)
         return real(task)
 
-    monkeypatch.setattr(extract, "process_file", crashing)
+    monkeypatch.setattr(files, "process_file", crashing)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the patched worker must be forked")

@@ -5,7 +5,6 @@ few formatters. Each command lives in a module of its own, registered on import.
 from __future__ import annotations
 
 import functools
-import gc
 import os
 import sys
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from .. import collector
 from ..defaults import (
     ENV_VAR,
     default_database_path,
@@ -109,7 +109,7 @@ _starting = False
 def begin_start() -> None:
     """Pause the garbage collector while the command starts (see ``_started``)."""
     global _starting
-    gc.disable()
+    collector.pause()
     _starting = True
 
 
@@ -117,24 +117,18 @@ def end_start() -> None:
     """The command ended: whatever it did, the collector runs again."""
     global _starting
     _starting = False
-    gc.enable()
+    collector.resume(freeze=False)
 
 
 def _started() -> None:
     """The command has loaded its modules (each command imports them before it opens the
     database): resume the garbage collector that ``main`` paused, leaving out of all future
-    collections what start-up made (``gc.freeze``): modules, classes, SQLAlchemy's tables.
-
-    Importing SQLAlchemy, numpy and Pillow creates a few hundred thousand objects, none of them
-    garbage, and the collector ran over them again and again as they were made: about 15% of
-    the start-up's CPU time. Frozen, they are also never written to by a worker's collector, so
-    forked workers keep sharing their memory pages with this process.
+    collections what start-up made: modules, classes, SQLAlchemy's tables (see ``collector``).
     """
     global _starting
     if _starting:
         _starting = False
-        gc.freeze()
-        gc.enable()
+        collector.resume()
 
 
 EPILOG = """\b

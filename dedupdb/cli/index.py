@@ -179,7 +179,7 @@ def index_command(
         store = open_db(db)
         bar = ProgressBar(enabled=not quiet and not as_json and sys.stderr.isatty())
         try:
-            summary = index(store, os.fsencode(root), options, progress=bar.update, pool=pool)
+            summary = index(store, os.fsencode(root), options, progress=bar.update, executor=pool)
         except KeyboardInterrupt:
             exit_interrupted(
                 bar,

@@ -8,8 +8,8 @@ from typing import IO, Any
 
 import orjson
 
+from ..collector import gc_paused
 from ..errors import DedupdbError
-from ..gcpause import gc_paused
 from ..report import Report, ReportCluster, cluster_dict
 
 

@@ -147,6 +147,17 @@ def populate(
     return groups
 
 
+class _Cluster:
+    """A planted group as a cluster (``report.ClusterLike``), for benchmarks that time the
+    report's assembly without matching (bench_serve)."""
+
+    def __init__(self, members: list[int]) -> None:
+        self.members = members
+        self.exact = False
+        self.max_distance = 4
+        self.pairs: list[Any] = []
+
+
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[tuple[float, float], Any]:
     """Median wall-clock and CPU seconds (this process): on a machine shared with other
     work the CPU figure is the steadier one."""

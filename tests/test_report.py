@@ -501,3 +501,18 @@ def test_not_duplicates_stay_out_of_later_reports(store: Store, copies: Path) ->
     assert "small.jpg" not in names
     assert names == COPY_NAMES - {"small.jpg"}
     assert later.summary.excluded_pairs == len(everything_else)
+
+
+REPORT_SIDE = ("search.py", "match.py", "cluster.py", "keeper.py", "keeper_rules.py",
+               "localmatch.py", "report.py", "render/html.py", "render/json_report.py",
+               "render/csv_report.py")  # fmt: skip
+
+
+@pytest.mark.parametrize("module", REPORT_SIDE)
+def test_the_report_side_holds_no_sql(module: str) -> None:
+    """The stages past the store read through ``store.catalog``: no SQL, session or driver."""
+    import dedupdb
+
+    source = (Path(dedupdb.__file__).parent / module).read_text(encoding="utf-8")
+    for word in ("sqlalchemy", "sqlite3", "select(", "session", ".engine", "store.schema"):
+        assert word not in source, (module, word)

@@ -9,6 +9,7 @@ module only to decode in-process or to warm up before forking workers).
 from __future__ import annotations
 
 import io
+import os
 from typing import BinaryIO
 
 from PIL import Image as PILImage
@@ -53,7 +54,7 @@ def fingerprint(
 
 
 def fingerprint_path(
-    path: str | bytes, settings: FingerprintSettings = DEFAULT_SETTINGS
+    path: str | bytes | os.PathLike[str], settings: FingerprintSettings = DEFAULT_SETTINGS
 ) -> Fingerprint | Rejected:
     """``fingerprint`` of the file at ``path`` (an ``OSError`` if it cannot be opened)."""
     with open(path, "rb", buffering=0) as handle:

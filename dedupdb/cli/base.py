@@ -13,10 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from .. import collector
-from ..defaults import (
-    ENV_VAR,
-    default_database_path,
-)
+from ..defaults import ENV_VAR, default_database_path
 from ..errors import DedupdbError
 from ..walk import printable  # every name or message printed for people goes through it
 

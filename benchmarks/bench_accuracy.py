@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import select
 
 from dedupdb.cluster import build_clusters
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.match import MatchOptions
 from dedupdb.report import find_pairs
 from dedupdb.store import Store, open_store

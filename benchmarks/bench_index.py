@@ -67,12 +67,12 @@ from PIL import Image
 import dedupdb
 from dedupdb.decode import WORKING_SIZE
 from dedupdb.fingerprint import FingerprintSettings, Indexed, Task
-from dedupdb.index import IndexOptions, run_tasks
+from dedupdb.indexing import IndexOptions, run_tasks
 from dedupdb.store import open_store
 from dedupdb.walk import walk
 
 # The module, not the function that dedupdb/__init__.py exports under the same name.
-index_module = importlib.import_module("dedupdb.index")
+index_module = importlib.import_module("dedupdb.indexing")
 
 # One thread everywhere: the per-image comparison is about one core.
 SINGLE_THREAD_ENV = {

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from dedupdb import localmatch
 from dedupdb.fingerprint import FingerprintSettings, Task, process_file
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.report import ReportOptions, build_report
 from dedupdb.store import catalog, open_store
 from dedupdb.store.catalog import load_rows

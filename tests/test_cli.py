@@ -18,7 +18,7 @@ from conftest import count_image_rows, photo_files, save_photo
 
 from dedupdb.cli import ProgressBar, cli
 from dedupdb.errors import ParameterMismatchError
-from dedupdb.index import Progress
+from dedupdb.indexing import Progress
 from dedupdb.store import open_store
 
 
@@ -164,7 +164,7 @@ def test_interrupt_says_the_work_is_saved(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(importlib.import_module("dedupdb.index"), "index", interrupted)
+    monkeypatch.setattr(importlib.import_module("dedupdb.indexing"), "index", interrupted)
     result = run("index", str(photo_tree), *db_args(tmp_path))
     assert result.exit_code == 130
     assert "run the same command again to continue" in result.stderr

@@ -166,7 +166,7 @@ def test_unexpected_errors_are_one_line_from_the_console_script(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(dedupdb.cli.signal, "signal", lambda *args: None)  # keep pytest's
-    monkeypatch.setattr(importlib.import_module("dedupdb.status"), "status", boom)
+    monkeypatch.setattr(importlib.import_module("dedupdb.library"), "status", boom)
     monkeypatch.delenv("DEDUPDB_DEBUG", raising=False)
     open_store().close()  # the default database (conftest points DEDUPDB_DB into tmp_path)
     monkeypatch.setattr(sys, "argv", ["dedupdb", "status"])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from dedupdb.cluster import Cluster, build_clusters
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.match import MatchOptions, Pair
 from dedupdb.report import find_clusters
 from dedupdb.store import Store

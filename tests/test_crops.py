@@ -17,7 +17,7 @@ from dedupdb import hashes
 from dedupdb.cluster import Cluster, attach_crops, build_clusters
 from dedupdb.decode import DecodedImage, decode
 from dedupdb.hashes import HashParams
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.match import (
     CROP,
     CROP_THRESHOLD,

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 # two processes then reach the new database within a millisecond or so of each other.
 RACER = """
 import os, sys, time
-import alembic.command, alembic.script, dedupdb.cli, dedupdb.index, dedupdb.store
+import alembic.command, alembic.script, dedupdb.cli, dedupdb.indexing, dedupdb.store
 ready, start = sys.argv[1:3]
 open(ready, "w").close()
 while not os.path.exists(start):

@@ -20,7 +20,7 @@ from dedupdb.decisions import (
     mark_not_duplicates,
 )
 from dedupdb.errors import DedupdbError
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.store import Store, open_store
 from dedupdb.store.catalog import excluded_pairs
 from dedupdb.store.reports import remember_clusters

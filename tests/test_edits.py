@@ -19,7 +19,7 @@ from sqlalchemy import select
 from dedupdb import hashes
 from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, content_box, decode
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.match import MatchOptions, Pair, resample_to_centre
 from dedupdb.render.html import render_html
 from dedupdb.render.json_report import to_json

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from dedupdb.executor import Executor, Lost, in_process_executor, local_executor
 from dedupdb.fingerprint import Result, Task, process_file
-from dedupdb.index import IndexOptions, IndexSummary, index
+from dedupdb.indexing import IndexOptions, IndexSummary, index
 from dedupdb.store import Store, open_store
 from dedupdb.store.schema import Failure, Image
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from dedupdb import features, hashes, localmatch
 from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, decode
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.store import Store, catalog
 from dedupdb.store.schema import Image as ImageRow
 from dedupdb.store.schema import LocalFeatures as LocalFeaturesRow

@@ -16,7 +16,7 @@ from PIL import Image, ImageEnhance, ImageOps
 from sqlalchemy import select, update
 
 from dedupdb.hashes import DIHEDRAL_NAMES, hamming
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.match import (
     CROP,
     DEFAULT_THRESHOLDS,

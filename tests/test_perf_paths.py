@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 
 from dedupdb import hashes
 from dedupdb.fingerprint import FingerprintSettings, Indexed, KnownContent, Task, compute, files
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.store import Store
 from dedupdb.store.schema import Image as ImageRow
 from dedupdb.walk import walk

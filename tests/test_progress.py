@@ -25,7 +25,7 @@ from test_shipping import healthcheck_command
 
 from dedupdb.actions import apply, plan_actions, undo
 from dedupdb.cli import cli
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.metrics import metrics_text
 from dedupdb.progress import (
     get_run,

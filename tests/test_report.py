@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from dedupdb.errors import DedupdbError
 from dedupdb.hashes import DIHEDRAL_NAMES
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.render.csv_report import to_csv
 from dedupdb.render.json_report import read_json, to_json
 from dedupdb.report import (

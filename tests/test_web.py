@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from dedupdb import index, review
-from dedupdb.index import IndexOptions
+from dedupdb.indexing import IndexOptions
 from dedupdb.store import Store
 from dedupdb.store.schema import PRESENT, QUARANTINED, ApplyRun, Image, NotDuplicate, ReviewDecision
 from dedupdb.web import create_app

@@ -17,7 +17,7 @@ from conftest import alive, photo_files, save_photo
 
 from dedupdb import workers
 from dedupdb.cli import cli
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.pool import Pool
 from dedupdb.store import open_store
 from dedupdb.store.schema import Run

@@ -18,7 +18,7 @@ from ..errors import DedupdbError
 from ..walk import printable  # every name or message printed for people goes through it
 
 if TYPE_CHECKING:
-    from ..index import Progress
+    from ..indexing import Progress
     from ..store import Store
 
 # Each command imports the library modules it uses when it runs: `dedupdb --help` and

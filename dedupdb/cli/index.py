@@ -27,7 +27,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..index import IndexSummary
+    from ..indexing import IndexSummary
 
 
 @cli.command("index")
@@ -160,7 +160,7 @@ def index_command(
     # the decode and hash code while this process loads the database code and opens it.
     pool = start_early(workers, timeout or None, db, root, max_memory or None)
     with pool if pool is not None else contextlib.nullcontext():
-        from ..index import IndexOptions, index
+        from ..indexing import IndexOptions, index
 
         options = IndexOptions(
             excludes=exclude,

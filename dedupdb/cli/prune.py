@@ -26,7 +26,7 @@ def prune_command(db: str | None, root: str | None) -> None:
       dedupdb prune
       dedupdb prune /mnt/old-drive/photos
     """
-    from ..status import prune
+    from ..library import prune
 
     store = open_db(db, create=False)
     try:

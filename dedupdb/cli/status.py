@@ -23,8 +23,8 @@ from .base import (
 )
 
 if TYPE_CHECKING:
+    from ..library import Status
     from ..progress import RunProgress
-    from ..status import Status
     from ..store import Store
 
 
@@ -74,8 +74,8 @@ def status_command(
       dedupdb status --watch
       dedupdb status --check-stuck --stuck-after 600   # exit 1: a run is stuck
     """
+    from ..library import status
     from ..progress import format_duration, live_runs
-    from ..status import status
 
     store = open_db(db, create=False, reading=True)
     try:

@@ -34,8 +34,8 @@ from dedupdb.errors import (
 # The fingerprint stage's modules: tests patch them, forked workers see it.
 from dedupdb.fingerprint import compute, files
 from dedupdb.hashes import HASH_VERSION, HashParams, unpack_variants
-from dedupdb.index import IndexOptions, Progress, index
-from dedupdb.status import prune
+from dedupdb.indexing import IndexOptions, Progress, index
+from dedupdb.library import prune
 from dedupdb.store import Store, open_store
 from dedupdb.store.schema import FAILED, MISSING, PRESENT, SKIPPED, Failure, Image, Run
 

@@ -10,8 +10,8 @@ from sqlalchemy.engine import make_url
 
 from dedupdb.errors import DedupdbError
 from dedupdb.hashes import HASH_VERSION
-from dedupdb.index import IndexOptions, index
-from dedupdb.status import prune, status
+from dedupdb.indexing import IndexOptions, index
+from dedupdb.library import prune, status
 from dedupdb.store import Store, head_revision
 
 SEQUENTIAL = IndexOptions(workers=1)

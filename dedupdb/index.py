@@ -40,8 +40,9 @@ from .errors import (
     EmptyRootError,
     ParameterMismatchError,
 )
+from .executor import Executor
 from .hashparams import HashParams
-from .pool import Lost, Pool
+from .pool import Lost
 from .store import (
     HASH_PARAMS_KEY,
     Store,
@@ -606,7 +607,7 @@ def index(
     options: IndexOptions | None = None,
     progress: ProgressCallback | None = None,
     *,
-    pool: Pool[Task, Result] | None = None,
+    pool: Executor[Task, Result] | None = None,
 ) -> IndexSummary:
     """Index one folder tree into the store and return what happened.
 
@@ -685,7 +686,7 @@ def _index_root(
     params: HashParams,
     summary: IndexSummary,
     progress: ProgressCallback | None,
-    pool: Pool[Task, Result] | None,
+    pool: Executor[Task, Result] | None,
     recorder: Recorder,
 ) -> None:
     with store.session() as session:
@@ -747,7 +748,7 @@ def _index_root(
 
 
 def _run_pool(
-    pool: Pool[Task, Result],
+    pool: Executor[Task, Result],
     tasks: list[Task],
     writer: Writer,
     summary: IndexSummary,
@@ -772,7 +773,7 @@ def _run_pool(
         _report(progress, recorder, done, len(tasks), summary, result)
 
 
-def _activity(pool: Pool[Task, Result]) -> list[tuple[int, str | None, float | None]]:
+def _activity(pool: Executor[Task, Result]) -> list[tuple[int | str, str | None, float | None]]:
     """Each worker's pid, the file it is on and for how long (for the progress row)."""
     return [
         (pid, None if task is None else display(task.entry.relpath), seconds)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,14 @@ from typing import Any
 import pytest
 
 distributed = pytest.importorskip("distributed")
-dask = pytest.importorskip("dask")
 
 import hostile  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
 from conftest import photo_files  # noqa: E402
+from dask_cluster import local_cluster  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
+from dedupdb.cli import cli  # noqa: E402
 from dedupdb.distributed.executor import RUN_FILE, DaskExecutor, index_executor  # noqa: E402
 from dedupdb.index import IndexOptions, index  # noqa: E402
 from dedupdb.store import Store, open_store  # noqa: E402
@@ -39,16 +42,12 @@ def crash_on_marker(task: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[distributed.Client]:
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[distributed.Client]:
     # Dask gives up on a task after this many of its workers died (3 by default): 1 here,
     # so that the crashing file kills two workers, not four.
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 1}),
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as connected,
-    ):
+    with local_cluster(
+        tmp_path_factory.mktemp("dask"), env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
+    ) as connected:
         yield connected
 
 
@@ -86,7 +85,9 @@ def test_index_on_dask_matches_the_local_pool_and_survives_a_dying_worker(
 ) -> None:
     root = folder(tmp_path)
     local = open_store(tmp_path / "local.sqlite")
-    expected = index(local, root, IndexOptions(workers=2))
+    # In this process: a local pool started while the client's threads run would be forked
+    # from a fork server, which outlives the test.
+    expected = index(local, root, IndexOptions(in_process=True))
     assert (expected.new, expected.failed) == (11, 2)
 
     with DaskExecutor(client, crash_on_marker) as executor:
@@ -108,3 +109,20 @@ def test_index_on_dask_matches_the_local_pool_and_survives_a_dying_worker(
     assert (retried.new, retried.failed) == (1, 2)
     assert rows(store)[CRASH] == want[CRASH]
     local.close()
+
+
+def test_cli_index_on_a_scheduler(
+    tmp_path: Path, client: distributed.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "photos"
+    photo_files(root, 4, (160, 120))
+    address = client.scheduler.address
+    result = CliRunner().invoke(cli, ["index", str(root), "--scheduler", address, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["new"] == 4
+    photo_files(tmp_path / "more", 2, (160, 120))
+    (tmp_path / "more" / "000.jpg").rename(root / "new.jpg")
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address)  # as Dask's own tools read it
+    result = CliRunner().invoke(cli, ["index", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    assert (json.loads(result.output)["new"], json.loads(result.output)["unchanged"]) == (1, 4)

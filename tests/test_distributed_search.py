@@ -10,6 +10,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from dask_cluster import local_cluster  # noqa: E402
+
 from dedupdb.distributed.search import block_bounds, partitioned_search, search  # noqa: E402
 from dedupdb.distributed.synthetic import synthetic_block  # noqa: E402
 from dedupdb.hashes import DIHEDRAL  # noqa: E402
@@ -18,13 +20,8 @@ from dedupdb.match import search as local_search  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[distributed.Client]:
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as connected,
-    ):
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[distributed.Client]:
+    with local_cluster(tmp_path_factory.mktemp("dask")) as connected:
         yield connected
 
 

@@ -64,7 +64,7 @@ class WorkerDied(Lost):
 
 class DaskExecutor(Generic[T, R]):
     """Runs ``function`` over submitted tasks on the cluster behind ``client`` (which the
-    caller opened and closes). See the module docstring.
+    caller opened and closes, unless ``owns_client``). See the module docstring.
 
     At most ``DEPTH`` tasks per worker thread are on the cluster at once, the rest wait here:
     a worker that dies then takes few innocent tasks down with it (each counts as one of
@@ -78,8 +78,10 @@ class DaskExecutor(Generic[T, R]):
         *,
         retries: int = 0,
         in_flight: int | None = None,
+        owns_client: bool = False,
     ) -> None:
         self.client = client
+        self.owns_client = owns_client
         self.function = function
         self.retries = retries
         self._in_flight = in_flight
@@ -141,12 +143,14 @@ class DaskExecutor(Generic[T, R]):
 
     def close(self, *, kill: bool = False) -> None:
         """Forget waiting tasks and cancel those on the cluster (they cannot be answered now);
-        the client and its cluster stay up."""
+        the cluster stays up, and the client unless this executor owns it."""
         self._waiting.clear()
         self._suspects.clear()
         if self._running:
             self.client.cancel(list(self._running))  # type: ignore[no-untyped-call]
             self._running.clear()
+        if self.owns_client:
+            self.client.close()  # type: ignore[no-untyped-call]
 
     def _limit(self) -> int:
         if self._in_flight is not None:
@@ -190,6 +194,6 @@ def _run_file(task: Any) -> Any:
 RUN_FILE: Callable[[Any], Any] = _run_file
 
 
-def index_executor(client: Client) -> DaskExecutor[Any, Any]:
+def index_executor(client: Client, *, owns_client: bool = False) -> DaskExecutor[Any, Any]:
     """The executor ``index`` takes to run its files on the cluster behind ``client``."""
-    return DaskExecutor(client, RUN_FILE)
+    return DaskExecutor(client, RUN_FILE, owns_client=owns_client)

@@ -24,6 +24,7 @@ from sqlalchemy import select  # noqa: E402
 from dedupdb.cli import cli  # noqa: E402
 from dedupdb.distributed.executor import RUN_FILE, DaskExecutor, index_executor  # noqa: E402
 from dedupdb.index import IndexOptions, index  # noqa: E402
+from dedupdb.pool import Lost  # noqa: E402
 from dedupdb.store import Store, open_store  # noqa: E402
 from dedupdb.store.schema import Failure, Image  # noqa: E402
 
@@ -39,6 +40,12 @@ def crash_on_marker(task: Any) -> Any:
         faulthandler.disable()
         ctypes.string_at(0)
     return RUN_FILE(task)
+
+
+def double_but_not_three(value: int) -> int:
+    if value == 3:
+        raise ValueError("three")
+    return 2 * value
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +133,14 @@ def test_cli_index_on_a_scheduler(
     result = CliRunner().invoke(cli, ["index", str(root), "--json"])
     assert result.exit_code == 0, result.output
     assert (json.loads(result.output)["new"], json.loads(result.output)["unchanged"]) == (1, 4)
+
+
+def test_results_in_completion_order_and_errors_as_lost(client: distributed.Client) -> None:
+    with DaskExecutor(client, double_but_not_three, retries=1) as executor:
+        for value in range(6):
+            executor.submit(value)
+        assert all(isinstance(worker, str) for worker, _, _ in executor.activity())
+        answers = dict(executor.results())
+        executor.submit(10)  # more work after the first results
+        answers.update(executor.results())
+    assert answers == {0: 0, 1: 2, 2: 4, 3: Lost(error="ValueError: three"), 4: 8, 5: 10, 10: 20}

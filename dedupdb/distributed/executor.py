@@ -113,7 +113,7 @@ class DaskExecutor(Generic[T, R]):
         while self._running or self._waiting or self._suspects:
             if self._suspects and not self._running:
                 self._send(self._suspects.popleft(), alone=True)
-            elif not self._suspects:
+            else:
                 self._fill()
             done, _ = wait(list(self._running), return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
             for future in done:
@@ -159,6 +159,8 @@ class DaskExecutor(Generic[T, R]):
         return DEPTH * max(1, threads)
 
     def _fill(self) -> None:
+        if self._suspects or any(alone for _, alone in self._running.values()):
+            return  # a suspect runs alone: nothing else until it is answered
         limit = self._limit() if self._waiting else 0
         while self._waiting and len(self._running) < limit:
             self._send(self._waiting.popleft())

@@ -45,7 +45,8 @@ ERRORS_KEPT = 20
 # Counts a run's code keeps in its own objects and hands over at each update.
 COUNT_NAMES = ("new", "changed", "moved", "unchanged", "skipped", "failed")
 
-# (pid, path of the file it is on or None when idle, seconds on it or None)
+# (pid, or a Dask worker's address; path of the file it is on or None when idle; seconds on it
+# or None)
 WorkerState = tuple[int | str, str | None, float | None]
 
 

@@ -27,6 +27,8 @@ from .base import (
 )
 
 if TYPE_CHECKING:
+    from ..executor import Executor
+    from ..fingerprint import Result, Task
     from ..indexing import IndexSummary
 
 
@@ -113,6 +115,15 @@ if TYPE_CHECKING:
     help="Exit with code 3 when some files could not be read (for scripts that must notice "
     "them). Without it such files are recorded, listed, and the run exits 0.",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    default=None,
+    help="Decode on the workers of this Dask scheduler (e.g. tcp://host:8786; env "
+    "DASK_SCHEDULER_ADDRESS) instead of local processes. Every worker must see ROOT at the "
+    "same path. Needs the [dask] extra.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @handle_errors
@@ -132,6 +143,7 @@ def index_command(
     min_resolution: int,
     allow_empty: bool,
     strict: bool,
+    scheduler: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -150,6 +162,7 @@ def index_command(
       dedupdb index /photos --json > summary.json
       dedupdb index /photos --strict || echo "some files could not be read"
       dedupdb index /photos --features   # local features, for `report --deep`
+      dedupdb index /mnt/photos --scheduler tcp://scheduler:8786   # on a Dask cluster
     """
     from ..walk import absolute_root
     from ..workers import start_early
@@ -158,7 +171,13 @@ def index_command(
 
     # The workers start first when the run will have files to decode: each loads and warms up
     # the decode and hash code while this process loads the database code and opens it.
-    pool = start_early(workers, timeout or None, db, root, max_memory or None)
+    pool: Executor[Task, Result] | None
+    if scheduler:  # a Dask cluster's workers decode (docs/scale-out.md)
+        from ..distributed import connect
+
+        pool = connect(scheduler)
+    else:
+        pool = start_early(workers, timeout or None, db, root, max_memory or None)
     with pool if pool is not None else contextlib.nullcontext():
         from ..indexing import IndexOptions, index
 

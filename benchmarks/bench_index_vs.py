@@ -32,7 +32,10 @@ SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 def child(corpus: Path, passes: int) -> dict[str, float]:
     """Run in the measured interpreter: median wall and CPU seconds of one pass."""
-    from dedupdb.indexing import run_tasks
+    try:
+        from dedupdb.indexing import run_tasks
+    except ImportError:  # a dedupdb from before the module was named for its stage
+        from dedupdb.index import run_tasks  # type: ignore[no-redef]
     from dedupdb.walk import walk
 
     root = os.fsencode(corpus.resolve())

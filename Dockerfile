@@ -36,11 +36,12 @@ RUN groupadd --gid 1000 dedup \
     && chown dedup:dedup /state /output
 
 COPY --from=build /dist/ /tmp/dist/
-# The wheel with PostgreSQL (psycopg), HEIC/AVIF (pillow-heif) and the review UI (serve). The wheel is this
+# The wheel with PostgreSQL (psycopg), HEIC/AVIF (pillow-heif), the review UI (serve) and Dask (the
+# `dask scheduler` / `dask worker` of docker-compose.yml's cluster profile). The wheel is this
 # build's own file, so DL3013's "pin the version" does not apply.
 # hadolint ignore=DL3013
 RUN set -- /tmp/dist/dedupdb-*.whl \
-    && pip install --no-cache-dir "$1[postgres,heif,serve]" \
+    && pip install --no-cache-dir "$1[postgres,heif,serve,dask]" \
     && rm -rf /tmp/dist
 
 # Numeric, so that Kubernetes' runAsNonRoot can verify it: 1000 is `dedup`.

@@ -28,8 +28,9 @@ from typing import Any
 from sqlalchemy import select
 
 from dedupdb.cluster import build_clusters
-from dedupdb.index import IndexOptions, index
-from dedupdb.match import MatchOptions, find_pairs
+from dedupdb.indexing import IndexOptions, index
+from dedupdb.match import MatchOptions
+from dedupdb.report import find_pairs
 from dedupdb.store import Store, open_store
 from dedupdb.store.schema import Image, Root
 

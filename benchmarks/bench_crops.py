@@ -41,16 +41,11 @@ from sqlalchemy import select, update
 from dedupdb import hashes, signals
 from dedupdb.decode import DecodedImage, decode
 from dedupdb.hashes import HashParams
-from dedupdb.match import (
-    CROP_THRESHOLD,
-    LEGACY_WINDOWS,
-    Candidates,
-    MatchOptions,
-    crop_candidates,
-    find_pairs,
-    load_rows,
-)
+from dedupdb.match import CROP_THRESHOLD, MatchOptions, crop_candidates
+from dedupdb.report import find_pairs
+from dedupdb.search import Candidates
 from dedupdb.store import Store, open_store
+from dedupdb.store.catalog import LEGACY_WINDOWS, StoredEvidence, load_rows
 from dedupdb.store.schema import Image
 
 HERE = Path(__file__).resolve().parent
@@ -125,13 +120,15 @@ def report_side(images: int, repeats: int, thresholds: list[int]) -> None:
             ("find_pairs, crops on", lambda: find_pairs(store, on)),
             (
                 f"crop_candidates alone (search + colours of candidates), {CROP_THRESHOLD} bits",
-                lambda: crop_candidates(rows, heads, none, CROP_THRESHOLD, False, store),
+                lambda: crop_candidates(
+                    rows, heads, none, CROP_THRESHOLD, False, StoredEvidence(store)
+                ),
             ),
             *(
                 (
                     f"crop_candidates, {which} at {bits} bits",
                     lambda rows=table, bits=bits: crop_candidates(
-                        rows, heads, none, bits, False, store
+                        rows, heads, none, bits, False, StoredEvidence(store)
                     ),
                 )
                 for which, table in (

@@ -66,13 +66,13 @@ from PIL import Image
 
 import dedupdb
 from dedupdb.decode import WORKING_SIZE
-from dedupdb.index import IndexOptions, run_tasks
+from dedupdb.fingerprint import FingerprintSettings, Indexed, Task
+from dedupdb.indexing import IndexOptions, run_tasks
 from dedupdb.store import open_store
 from dedupdb.walk import walk
-from dedupdb.workers import Indexed, Task
 
 # The module, not the function that dedupdb/__init__.py exports under the same name.
-index_module = importlib.import_module("dedupdb.index")
+index_module = importlib.import_module("dedupdb.indexing")
 
 # One thread everywhere: the per-image comparison is about one core.
 SINGLE_THREAD_ENV = {
@@ -156,7 +156,7 @@ def full_decode_phash(files: list[Path]) -> Pass:
 
 def dedupdb_per_image(corpus: Path) -> Pass:
     root = os.fsencode(corpus.resolve())
-    tasks = [Task(root, entry, 8, 100) for entry in walk(root)]
+    tasks = [Task(root, entry, FingerprintSettings(8, 100)) for entry in walk(root)]
 
     def run() -> None:
         for result in run_tasks(tasks, 1, in_process=True):

@@ -32,12 +32,22 @@ SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 def child(corpus: Path, passes: int) -> dict[str, float]:
     """Run in the measured interpreter: median wall and CPU seconds of one pass."""
-    from dedupdb.index import run_tasks
+    try:
+        from dedupdb.indexing import run_tasks
+    except ImportError:  # a dedupdb from before the module was named for its stage
+        from dedupdb.index import run_tasks  # type: ignore[no-redef]
     from dedupdb.walk import walk
-    from dedupdb.workers import Indexed, Task
 
     root = os.fsencode(corpus.resolve())
-    tasks = [Task(root, entry, 8, 100) for entry in walk(root)]
+    try:
+        from dedupdb.fingerprint import FingerprintSettings, Indexed, Task
+    except ImportError:  # a dedupdb from before the fingerprint stage (the other side)
+        from dedupdb.workers import Indexed, Task  # type: ignore[no-redef]
+
+        tasks = [Task(root, entry, 8, 100) for entry in walk(root)]  # type: ignore[arg-type]
+    else:
+        settings = FingerprintSettings(8, 100)
+        tasks = [Task(root, entry, settings) for entry in walk(root)]
 
     def one_pass() -> int:
         return sum(isinstance(r, Indexed) for r in run_tasks(tasks, 1, in_process=True))

@@ -3,7 +3,7 @@ plain index and report, on a real corpus (e.g. make_heavy_corpus.py's, or shared
 
     python benchmarks/bench_localmatch.py CORPUS [--repeats 5]
 
-1. Index, per image, one process: ``extract.process_file`` on every file of CORPUS without and
+1. Index, per image, one process: ``fingerprint.process_file`` on every file of CORPUS without and
    with ``Task.features`` (read, hash, decode, hashes and signals; plus ORB keypoints, the
    grey thumbnail and text-likeness), interleaved, median pass; CPU time of this process.
 2. Report: ``build_report`` without and with ``deep`` on a database of CORPUS indexed with
@@ -26,13 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dedupdb import localmatch
-from dedupdb.extract import process_file
-from dedupdb.index import IndexOptions, index
-from dedupdb.match import load_rows
+from dedupdb.fingerprint import FingerprintSettings, Task, process_file
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.report import ReportOptions, build_report
-from dedupdb.store import open_store
+from dedupdb.store import catalog, open_store
+from dedupdb.store.catalog import load_rows
 from dedupdb.walk import FileEntry
-from dedupdb.workers import Task
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -64,7 +63,7 @@ def index_passes(corpus: Path) -> dict[str, Callable[[], None]]:
                 entry = FileEntry(
                     os.fsencode(path.relative_to(corpus)), st.st_size, st.st_mtime_ns, 0, 0
                 )
-                process_file(Task(root, entry, 8, 0, features=features))
+                process_file(Task(root, entry, FingerprintSettings(8, 0, features)))
 
         return go
 
@@ -99,7 +98,7 @@ def main() -> None:
         )
         rows = load_rows(store, "phash")
         contents = list(dict.fromkeys(rows.content))
-        stored = localmatch.load_features(store, contents)
+        stored = catalog.local_features(store, contents)
         features = [stored[d] for d in contents if d in stored]
         start = time.process_time()
         candidates = localmatch.candidate_pairs(features)

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from dedupdb.defaults import DEFAULT_MAX_MEMORY_MB
+from dedupdb.fingerprint import FingerprintSettings, Indexed, NotIndexed, Task
 from dedupdb.walk import FileEntry
-from dedupdb.workers import Indexed, NotIndexed, Task, worker_pool
+from dedupdb.workers import worker_pool
 
 
 def high_water_mb(pid: int) -> float:
@@ -47,7 +48,7 @@ def high_water_mb(pid: int) -> float:
 def task(path: Path) -> Task:
     st = path.stat()
     entry = FileEntry(os.fsencode(path.name), st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino)
-    return Task(os.fsencode(path.parent), entry, 8, 100)
+    return Task(os.fsencode(path.parent), entry, FingerprintSettings(8, 100))
 
 
 def measure(path: Path, warm: Path, max_memory: int | None) -> tuple[float, float, str]:

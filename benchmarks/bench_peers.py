@@ -29,9 +29,9 @@ from pathlib import Path
 
 from bench_accuracy import ROTATION_KINDS, image_paths, load_score
 
-from dedupdb.cluster import find_clusters
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.match import MatchOptions
+from dedupdb.report import find_clusters
 from dedupdb.store import open_store
 
 HERE = Path(__file__).resolve().parent

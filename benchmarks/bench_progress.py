@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, os, resource, sys, time
 import dedupdb
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.store import open_store
 
 root, db, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -33,7 +33,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from dedupdb.hashes import VARIANTS, HashParams
-from dedupdb.index import IndexOptions, resolve_params
+from dedupdb.indexing import IndexOptions, resolve_params
 from dedupdb.store import open_store
 from dedupdb.store.schema import PRESENT, Image, Root
 from dedupdb.walk import display

@@ -9,7 +9,7 @@ with their 8 dihedral variants and 17 crop-window pHashes, as ``dedupdb index`` 
 third of the images are near copies, in groups of 2-3 within a few bits of each other, a tenth
 of those byte-identical), then times, median of ``--repeats`` runs:
 
-- ``find_clusters``: the matching stage (search + clustering), when it is installed;
+- ``find_clusters``: the matching stage (search + clustering);
 - ``rank + assemble``: ``report_from_clusters`` (loading the members' rows, keeper ranking,
   distances to the keeper);
 - ``JSON``: ``to_json`` of the whole report;
@@ -23,7 +23,6 @@ Prints a markdown table (the README's report benchmark).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import platform
 import random
@@ -38,10 +37,11 @@ import numpy as np
 from sqlalchemy import insert
 
 from dedupdb.hashes import CROP_WINDOWS, HashParams, pack_variants
-from dedupdb.index import HASH_PARAMS_KEY
-from dedupdb.report import ReportOptions, build_report, report_from_clusters, to_json
+from dedupdb.match import MatchOptions
+from dedupdb.render.json_report import to_json
+from dedupdb.report import ReportOptions, build_report, find_clusters, report_from_clusters
 from dedupdb.signals import DCT_BLOCKS
-from dedupdb.store import Store, open_store
+from dedupdb.store import HASH_PARAMS_KEY, Store, open_store
 from dedupdb.store.schema import PRESENT, Image, Root
 
 DIHEDRAL_OF_BITS = 8
@@ -148,6 +148,9 @@ def populate(
 
 
 class _Cluster:
+    """A planted group as a cluster (``report.ClusterLike``), for benchmarks that time the
+    report's assembly without matching (bench_serve)."""
+
     def __init__(self, members: list[int]) -> None:
         self.members = members
         self.exact = False
@@ -192,28 +195,20 @@ def main() -> None:
               f"{os.cpu_count()} cores")  # fmt: skip
         options = ReportOptions(threshold=10)
         results: list[tuple[str, tuple[float, float], str]] = []
-        if importlib.util.find_spec("dedupdb.cluster") is not None:
-            from dedupdb.cluster import find_clusters  # type: ignore[import-not-found]
-            from dedupdb.match import MatchOptions  # type: ignore[import-not-found]
-
-            seconds, found = timed(
-                lambda: find_clusters(store, MatchOptions(threshold=10)), args.repeats
-            )
-            results.append(("find_clusters", seconds, f"{len(found):,} clusters"))
-            clusters = found
-        else:
-            clusters = [_Cluster(g) for g in groups]
+        seconds, clusters = timed(
+            lambda: find_clusters(store, MatchOptions(threshold=10)), args.repeats
+        )
+        results.append(("find_clusters", seconds, f"{len(clusters):,} clusters"))
         seconds, report = timed(
             lambda: report_from_clusters(store, clusters, options, threshold=10), args.repeats
         )
         results.append(("rank + assemble", seconds, f"{report.summary.clusters:,} clusters"))
         seconds, text = timed(lambda: to_json(report), args.repeats)
         results.append(("JSON", seconds, f"{len(text) / 1e6:,.1f} MB"))
-        if importlib.util.find_spec("dedupdb.cluster") is not None:
-            seconds, whole = timed(lambda: build_report(store, options), args.repeats)
-            results.append(("build_report (all of it)", seconds, f"{whole.summary.clusters:,}"))
-            seconds, text = timed(lambda: to_json(build_report(store, options)), args.repeats)
-            results.append(("build_report + JSON", seconds, f"{len(text) / 1e6:,.1f} MB"))
+        seconds, whole = timed(lambda: build_report(store, options), args.repeats)
+        results.append(("build_report (all of it)", seconds, f"{whole.summary.clusters:,}"))
+        seconds, text = timed(lambda: to_json(build_report(store, options)), args.repeats)
+        results.append(("build_report + JSON", seconds, f"{len(text) / 1e6:,.1f} MB"))
         store.close()
     print(f"\n| stage, {args.images:,} images | wall s | CPU s | output |")
     print("| --- | ---: | ---: | --- |")

@@ -9,7 +9,7 @@ the 8 symmetries of an 8x8 bit grid, as a rotated picture's hashes are. Colour s
 random; thumbnails are left empty (SSIM is not timed).
 
 Printed, as medians of ``--repeat`` runs, wall and CPU seconds:
-- ``search``: the exact all-pairs search alone (bktree.MultiIndex) over the N stored pHash
+- ``search``: the exact all-pairs search alone (search.MultiIndex) over the N stored pHash
   values, upright only and rotation-aware (8 variants of each against the upright hashes),
   checked against the brute force on a sample;
 - ``pairs+clusters``: ``find_pairs`` + ``build_clusters`` from the database with default options
@@ -31,12 +31,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy import insert, select
 
-from dedupdb.bktree import MultiIndex, brute_force
 from dedupdb.cluster import build_clusters
 from dedupdb.hashes import DIHEDRAL
-from dedupdb.index import HASH_PARAMS_KEY
-from dedupdb.match import MatchOptions, dihedral, find_pairs, load_rows
-from dedupdb.store import Store, open_store
+from dedupdb.match import MatchOptions, dihedral
+from dedupdb.report import find_pairs
+from dedupdb.search import MultiIndex, brute_force
+from dedupdb.store import HASH_PARAMS_KEY, Store, open_store
+from dedupdb.store.catalog import load_rows
 from dedupdb.store.schema import Image, Root
 
 

@@ -9,8 +9,6 @@ The library API; the ``dedupdb`` command is a thin layer over it::
 
 from __future__ import annotations
 
-import sys
-import types
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +17,11 @@ from .errors import DedupdbError
 if TYPE_CHECKING:
     from ._version import __version__
     from .actions import ActionPlan, apply, history, plan_actions, resume, undo
-    from .cluster import Cluster, build_clusters, find_clusters
-    from .index import IndexOptions, IndexSummary, Progress, index
-    from .match import MatchOptions, Pair, find_pairs
-    from .report import Report, ReportOptions, build_report
-    from .status import Status, prune, status
+    from .cluster import Cluster, build_clusters
+    from .indexing import IndexOptions, IndexSummary, Progress, index
+    from .library import Status, prune, status
+    from .match import MatchOptions, Pair
+    from .report import Report, ReportOptions, build_report, find_clusters, find_pairs
     from .store import Store, open_store
 
 # Everything is imported on first use: each command loads only what it needs, so that
@@ -34,11 +32,13 @@ _LAZY = {
     **dict.fromkeys(
         ["ActionPlan", "apply", "history", "plan_actions", "resume", "undo"], "actions"
     ),
-    **dict.fromkeys(["Cluster", "build_clusters", "find_clusters"], "cluster"),
-    **dict.fromkeys(["IndexOptions", "IndexSummary", "Progress", "index"], "index"),
-    **dict.fromkeys(["MatchOptions", "Pair", "find_pairs"], "match"),
-    **dict.fromkeys(["Report", "ReportOptions", "build_report"], "report"),
-    **dict.fromkeys(["Status", "prune", "status"], "status"),
+    **dict.fromkeys(["Cluster", "build_clusters"], "cluster"),
+    **dict.fromkeys(["IndexOptions", "IndexSummary", "Progress", "index"], "indexing"),
+    **dict.fromkeys(["MatchOptions", "Pair"], "match"),
+    **dict.fromkeys(
+        ["Report", "ReportOptions", "build_report", "find_clusters", "find_pairs"], "report"
+    ),
+    **dict.fromkeys(["Status", "prune", "status"], "library"),
     **dict.fromkeys(["Store", "open_store"], "store"),
 }
 
@@ -51,20 +51,6 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
-
-class _Package(types.ModuleType):
-    """The package's own type: ``dedupdb.index`` and ``dedupdb.status`` are the API's
-    functions, also when their modules (of the same names) are imported after them, which
-    would otherwise set the package's attributes to the modules. The modules stay in
-    ``sys.modules`` (``importlib.import_module("dedupdb.index")``)."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if _LAZY.get(name) == name and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "ActionPlan",

@@ -17,10 +17,8 @@ import socket
 import stat
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import delete, func, select
 
 from . import fileops
 from .plan import (
@@ -40,14 +38,30 @@ from .plan import (
     plan_actions,
     report_source,
 )
-from .store import Store, process_alive, running_index
-from .store.schema import PRESENT, Action, ApplyRun, Image, Run
-from .tracking import APPLY, FAILED, FINISHED, INTERRUPTED, RESUME, UNDO, Recorder
+from .store import Store
+from .store import applies as journal
+from .store.applies import (
+    DONE,
+    INTERRUPTED,
+    PLANNED,
+    RUNNING,
+    SKIPPED,
+    UNDOING,
+    UNDONE,
+    UNDONE_RUN,
+    ApplyHolds,
+    ApplyWaiting,
+    Blocker,
+    FileStat,
+    IndexHolds,
+    JournalEntry,
+    NewAction,
+    NewRefusal,
+)
+from .store.schema import PRESENT
+from .tracking import APPLY, FAILED, FINISHED, RESUME, UNDO, Recorder
+from .tracking import INTERRUPTED as RUN_INTERRUPTED
 from .walk import display
-
-# Journal states of one action.
-PLANNED, DONE, SKIPPED, UNDONE = "planned", "done", "skipped", "undone"
-
 
 # ----------------------------------------------------------------------------- apply
 
@@ -69,10 +83,6 @@ class ApplyResult:
 ProgressCallback = Callable[[int, int, str], None]
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 def apply(store: Store, plan: ActionPlan, progress: ProgressCallback | None = None) -> ApplyResult:
     """Carry out a plan with the journal; returns what was done and what was skipped, why.
 
@@ -89,73 +99,54 @@ def apply(store: Store, plan: ActionPlan, progress: ProgressCallback | None = No
                 f"{err.strerror or err}",
                 "choose another with --move-to DIR",
             ) from err
-    with store.transaction() as session:
-        run = ApplyRun(
-            action=plan.action,
-            status="running",
-            quarantine=plan.quarantine,
-            source=plan.source,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            started_at=_now(),
-        )
-        session.add(run)
-        session.flush()
-        run_id = run.id
-        for refusal in plan.refused:
-            session.add(_refusal_row(run_id, refusal))
-        for item in plan.actions:
-            session.add(
-                Action(
-                    run_id=run_id,
-                    image_id=item.file.image_id,
-                    keeper_id=item.keeper.image_id,
-                    cluster=item.cluster,
-                    state=PLANNED,
-                    path=item.file.path,
-                    display_path=display(item.file.path),
-                    keeper_path=item.keeper.path,
-                    destination=item.destination,
-                    size=item.file.size,
-                    mtime_ns=item.file.mtime_ns,
-                    content_hash=item.file.content_hash,
-                    updated_at=_now(),
-                )
-            )
-    _step_back_if_second(store, run_id)
+    run_id = journal.start_run(
+        store,
+        action=plan.action,
+        quarantine=plan.quarantine,
+        source=plan.source,
+        actions=[_new_action(item) for item in plan.actions],
+        refused=[NewRefusal(r.cluster, r.image_id, r.path, r.reason) for r in plan.refused],
+    )
+    blocker = journal.step_back_if_second(store, run_id)
+    if blocker is not None:
+        raise _blocked(blocker)
     return _run(store, run_id, progress, resuming=False)
 
 
-def _step_back_if_second(store: Store, run_id: int) -> None:
-    """Of two applies started together, both passed ``_claim``; the later one (higher id)
-    sees the earlier one here, removes its own journal and steps back. Likewise when an index
-    started meanwhile (each writes its run first and checks for the other second, so of two
-    started together at least one steps back)."""
-    host = socket.gethostname()
-    with store.session() as session:
-        earlier = session.execute(
-            select(ApplyRun).where(
-                ApplyRun.status.in_(("running", "undoing")), ApplyRun.id < run_id
-            )
-        ).scalars()
-        other = next((r for r in earlier if r.host != host or process_alive(r.pid)), None)
-        indexing = running_index(session)
-    if other is None and indexing is None:
-        return
-    with store.transaction() as session:
-        session.execute(delete(Action).where(Action.run_id == run_id))
-        session.execute(delete(ApplyRun).where(ApplyRun.id == run_id))
-    if indexing is not None:
-        raise _index_running(indexing)
-    assert other is not None
-    raise ActionError(
-        f"another dedupdb apply (run {other.id}, pid {other.pid} on {other.host}) is running "
-        "on this database",
+def _new_action(item: PlannedAction) -> NewAction:
+    return NewAction(
+        image_id=item.file.image_id,
+        keeper_id=item.keeper.image_id,
+        cluster=item.cluster,
+        path=item.file.path,
+        display_path=display(item.file.path),
+        keeper_path=item.keeper.path,
+        destination=item.destination,
+        size=item.file.size,
+        mtime_ns=item.file.mtime_ns,
+        content_hash=item.file.content_hash,
+    )
+
+
+def _blocked(blocker: Blocker) -> ActionError:
+    """Why a run may not start now, in words."""
+    if isinstance(blocker, IndexHolds):
+        return _index_running(blocker)
+    if isinstance(blocker, ApplyWaiting):
+        return ActionError(
+            f"apply run {blocker.run_id} was interrupted before it finished",
+            f"finish it with `dedupdb apply --resume`, or reverse it with "
+            f"`dedupdb undo {blocker.run_id}`, then apply again",
+        )
+    assert isinstance(blocker, ApplyHolds)
+    return ActionError(
+        f"another dedupdb apply (run {blocker.run_id}, pid {blocker.pid} on {blocker.host}) is "
+        "running on this database",
         "wait for it to finish",
     )
 
 
-def _index_running(run: Run) -> ActionError:
+def _index_running(run: IndexHolds) -> ActionError:
     """Apply and undo move files and update their rows: not while an index records them."""
     here = run.host == socket.gethostname()
     return ActionError(
@@ -175,96 +166,28 @@ def _index_running(run: Run) -> ActionError:
 def _take_over(store: Store, run_id: int, status: str) -> None:
     """Mark an existing run as this process's (resume: running, undo: undoing), then step
     back, restoring the row, if an index started meanwhile."""
-    with store.transaction() as session:
-        row = session.get(ApplyRun, run_id)
-        assert row is not None
-        before = (row.status, row.host, row.pid)
-        row.status, row.host, row.pid = status, socket.gethostname(), os.getpid()
-    with store.session() as session:
-        indexing = running_index(session)
-    if indexing is None:
-        return
-    with store.transaction() as session:
-        row = session.get(ApplyRun, run_id)
-        assert row is not None
-        row.status, row.host, row.pid = before
-    raise _index_running(indexing)
+    indexing = journal.take_over(store, run_id, status)
+    if indexing is not None:
+        raise _index_running(indexing)
 
 
 def resume(store: Store, progress: ProgressCallback | None = None) -> ApplyResult:
     """Finish the latest interrupted apply run: actions caught mid-way are settled by looking
     at the disk, actions not started are checked and done as planned."""
     _claim(store, resuming=True)
-    with store.session() as session:
-        run_id = session.execute(
-            select(ApplyRun.id)
-            .where(ApplyRun.status == "interrupted")
-            .order_by(ApplyRun.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+    run_id = journal.latest_interrupted(store)
     if run_id is None:
         raise ActionError("no interrupted apply run to resume", "see `dedupdb history`")
-    _take_over(store, run_id, "running")
+    _take_over(store, run_id, RUNNING)
     return _run(store, run_id, progress, resuming=True)
-
-
-def _refusal_row(run_id: int, refusal: Refusal) -> Action:
-    return Action(
-        run_id=run_id,
-        image_id=refusal.image_id,
-        cluster=refusal.cluster,
-        state=SKIPPED,
-        path=os.fsencode(refusal.path),
-        display_path=refusal.path,
-        keeper_path=b"",
-        size=0,
-        mtime_ns=0,
-        content_hash=b"",
-        reason=refusal.reason,
-        updated_at=_now(),
-    )
 
 
 def _claim(store: Store, resuming: bool = False) -> None:
     """Refuse to start while another apply runs; mark dead runs interrupted; refuse a new run
     while an interrupted one has unsettled actions."""
-    host = socket.gethostname()
-    with store.transaction() as session:
-        for run in session.execute(
-            select(ApplyRun).where(ApplyRun.status.in_(("running", "undoing")))
-        ).scalars():
-            if run.host != host or process_alive(run.pid):
-                raise ActionError(
-                    f"another dedupdb apply (run {run.id}, pid {run.pid} on {run.host}) is "
-                    "running on this database",
-                    "wait for it to finish",
-                )
-            run.status = "interrupted"
-        indexing = running_index(session)
-        if indexing is not None:
-            raise _index_running(indexing)
-        if resuming:
-            return
-        waiting = session.execute(
-            select(ApplyRun.id)
-            .join(Action, Action.run_id == ApplyRun.id)
-            .where(ApplyRun.status == "interrupted", Action.state == PLANNED)
-            .limit(1)
-        ).scalar_one_or_none()
-        if waiting is not None:
-            raise ActionError(
-                f"apply run {waiting} was interrupted before it finished",
-                f"finish it with `dedupdb apply --resume`, or reverse it with "
-                f"`dedupdb undo {waiting}`, then apply again",
-            )
-
-
-def _finish(store: Store, run_id: int, status: str) -> None:
-    with store.transaction() as session:
-        run = session.get(ApplyRun, run_id)
-        assert run is not None
-        run.status = status
-        run.finished_at = _now()
+    blocker = journal.claim(store, resuming=resuming)
+    if blocker is not None:
+        raise _blocked(blocker)
 
 
 class _Skip(Exception):
@@ -274,20 +197,14 @@ class _Skip(Exception):
 def _run(
     store: Store, run_id: int, progress: ProgressCallback | None, resuming: bool
 ) -> ApplyResult:
-    with store.session() as session:
-        run = session.get(ApplyRun, run_id)
-        assert run is not None
-        action, source = run.action, run.source
-        entries = list(
-            session.execute(
-                select(Action).where(Action.run_id == run_id).order_by(Action.id)
-            ).scalars()
-        )
+    run = journal.get_run(store, run_id)
+    assert run is not None
+    action = run.action
     result = ApplyResult(run_id=run_id, action=action)
     keepers = _KeeperCheck(store)
-    todo = [e for e in entries if e.state == PLANNED]
+    todo = journal.entries(store, run_id, (PLANNED,))
     recorder = Recorder.start(
-        store, RESUME if resuming else APPLY, source, apply_run_id=run_id, planned=len(todo)
+        store, RESUME if resuming else APPLY, run.source, apply_run_id=run_id, planned=len(todo)
     )
     try:
         for done, entry in enumerate(todo, start=1):
@@ -297,31 +214,31 @@ def _run(
                 _record(store, entry.id, SKIPPED, reason=str(skip))
                 recorder.error(entry.display_path, str(skip), SKIPPED)
             else:
-                _record(store, entry.id, DONE, destination=destination, action=action)
+                _record(
+                    store, entry.id, DONE, destination=destination, action=action, path=entry.path
+                )
                 recorder.bytes_read += entry.size
             _tick(recorder, done)
             if progress:
                 progress(done, len(todo), entry.display_path)
     except BaseException as err:  # Ctrl+C, or the database went away: resumable, or undoable
-        _finish(store, run_id, "interrupted")
+        journal.finish_run(store, run_id, INTERRUPTED)
         _ended(recorder, err)
         raise
-    with store.session() as session:
-        final = session.execute(select(Action).where(Action.run_id == run_id)).scalars()
-        for row in final:
-            if row.state == DONE:
-                result.done.append(
-                    {
-                        "path": row.display_path,
-                        "destination": display(row.destination) if row.destination else None,
-                    }
-                )
-                result.bytes += row.size
-            elif row.state == SKIPPED:
-                result.skipped.append(
-                    Refusal(row.cluster, row.image_id, row.display_path, row.reason or "")
-                )
-    _finish(store, run_id, "done")
+    for row in journal.entries(store, run_id):
+        if row.state == DONE:
+            result.done.append(
+                {
+                    "path": row.display_path,
+                    "destination": display(row.destination) if row.destination else None,
+                }
+            )
+            result.bytes += row.size
+        elif row.state == SKIPPED:
+            result.skipped.append(
+                Refusal(row.cluster, row.image_id, row.display_path, row.reason or "")
+            )
+    journal.finish_run(store, run_id, DONE)
     recorder.finish(FINISHED)
     return result
 
@@ -335,7 +252,7 @@ def _tick(recorder: Recorder, done: int) -> None:
 def _ended(recorder: Recorder, err: BaseException) -> None:
     """Record how a run that raised ended: interrupted by Ctrl+C or SIGTERM, else failed."""
     if isinstance(err, KeyboardInterrupt):
-        recorder.finish(INTERRUPTED)
+        recorder.finish(RUN_INTERRUPTED)
     else:
         recorder.finish(FAILED, f"{type(err).__name__}: {err}")
 
@@ -348,33 +265,23 @@ def _record(
     reason: str | None = None,
     destination: bytes | None = None,
     action: str | None = None,
+    path: bytes | None = None,
 ) -> None:
-    """The journal's 'after' step, with the image row's new status in the same transaction."""
-    with store.transaction() as session:
-        entry = session.get(Action, entry_id)
-        assert entry is not None
-        entry.state, entry.reason, entry.updated_at = state, reason, _now()
-        if destination is not None:
-            entry.destination = destination
-        if state == DONE and action is not None and entry.image_id is not None:
-            image = session.get(Image, entry.image_id)
-            if image is not None:
-                image.status = IMAGE_STATUS[action]
-                if action == HARDLINK:  # so that `index` recognises the link as ours
-                    st = fileops.lstat_or_none(entry.path)
-                    if st is not None:
-                        image.device, image.inode = _signed64(st.st_dev), _signed64(st.st_ino)
-
-
-def _set_destination(store: Store, entry_id: int, destination: bytes) -> None:
-    with store.transaction() as session:
-        entry = session.get(Action, entry_id)
-        assert entry is not None
-        entry.destination, entry.updated_at = destination, _now()
-
-
-def _signed64(value: int) -> int:
-    return value - (1 << 64) if value >= (1 << 63) else value
+    """The journal's 'after' step, with the image row's new status in the same transaction
+    (``path``: the file acted on, whose hard link ``index`` must recognise as ours)."""
+    image_status = IMAGE_STATUS[action] if state == DONE and action is not None else None
+    link = None
+    if image_status is not None and action == HARDLINK and path is not None:
+        st = fileops.lstat_or_none(path)
+        link = None if st is None else FileStat.of(st)
+    journal.Journal(store).settled(
+        entry_id,
+        state,
+        reason=reason,
+        destination=destination,
+        image_status=image_status,
+        link=link,
+    )
 
 
 class _KeeperCheck:
@@ -384,9 +291,8 @@ class _KeeperCheck:
         self.store = store
         self.verified: dict[tuple[bytes, int, int, int, int], bytes] = {}
 
-    def check(self, entry: Action) -> os.stat_result:
-        with self.store.session() as session:
-            keeper = session.get(Image, entry.keeper_id) if entry.keeper_id is not None else None
+    def check(self, entry: JournalEntry) -> os.stat_result:
+        keeper = journal.keeper_state(self.store, entry.keeper_id)
         path = entry.keeper_path
         if keeper is None or keeper.status != PRESENT:
             state = "gone from the index" if keeper is None else keeper.status
@@ -425,7 +331,7 @@ def _why(err: OSError) -> str:
     return names.get(err.errno or 0, err.strerror or str(err))
 
 
-def _check_file(entry: Action, keeper_stat: os.stat_result, action: str) -> None:
+def _check_file(entry: JournalEntry, keeper_stat: os.stat_result, action: str) -> None:
     """The file is still what the index says, and is not its keeper under another name."""
     st = fileops.lstat_or_none(entry.path)
     if st is None:
@@ -452,7 +358,7 @@ def _check_file(entry: Action, keeper_stat: os.stat_result, action: str) -> None
 
 
 def _settle_or_perform(
-    store: Store, action: str, entry: Action, keepers: _KeeperCheck, resuming: bool
+    store: Store, action: str, entry: JournalEntry, keepers: _KeeperCheck, resuming: bool
 ) -> bytes | None:
     """Finish an action caught mid-way by a crash (when resuming), or check and perform one
     not started. Returns where the file went (None for delete)."""
@@ -473,7 +379,9 @@ def _settle_or_perform(
         raise _Skip(f"{_why(err)}; left as it was") from err
 
 
-def _perform(store: Store, action: str, entry: Action, keeper_stat: os.stat_result) -> bytes | None:
+def _perform(
+    store: Store, action: str, entry: JournalEntry, keeper_stat: os.stat_result
+) -> bytes | None:
     if action == DELETE:
         os.unlink(entry.path)
         fileops.fsync_dir(os.path.dirname(entry.path))
@@ -495,15 +403,16 @@ def _perform(store: Store, action: str, entry: Action, keeper_stat: os.stat_resu
     return destination
 
 
-def _move_aside(store: Store, entry: Action) -> bytes:
+def _move_aside(store: Store, entry: JournalEntry) -> bytes:
     """Move the file to its quarantine path, never overwriting: a taken name gets a suffix,
     written to the journal before the move."""
     assert entry.destination is not None
+    planned = entry.destination
     for _ in range(100):
-        destination = fileops.free_name(entry.destination)
-        if destination != entry.destination:
-            _set_destination(store, entry.id, destination)
-            entry.destination = destination
+        destination = fileops.free_name(planned)
+        if destination != planned:
+            journal.Journal(store).destination(entry.id, destination)
+            planned = destination
         try:
             fileops.move(entry.path, destination, entry.content_hash)
         except FileExistsError:
@@ -512,7 +421,7 @@ def _move_aside(store: Store, entry: Action) -> bytes:
     raise _Skip("no free name in the quarantine folder")  # pragma: no cover
 
 
-def _settle_forward(action: str, entry: Action) -> tuple[bool, bytes | None]:
+def _settle_forward(action: str, entry: JournalEntry) -> tuple[bool, bytes | None]:
     """For a planned action, look at the disk: if the filesystem step began (a crash caught
     it), finish it: (True, where the file went). If it did not begin: (False, None)."""
     path, dest = entry.path, entry.destination
@@ -545,7 +454,7 @@ def _settle_forward(action: str, entry: Action) -> tuple[bool, bytes | None]:
     return True, dest
 
 
-def _is_our_link(entry: Action) -> bool:
+def _is_our_link(entry: JournalEntry) -> bool:
     keeper_stat = fileops.lstat_or_none(entry.keeper_path)
     return fileops.is_link_to(entry.path, entry.keeper_path, keeper_stat)
 
@@ -600,42 +509,25 @@ def undo(
     go back, links are replaced by the original files again, trashed files come back from a
     freedesktop trash. Deleted files cannot come back: they are listed as skipped."""
     _claim(store, resuming=True)
-    with store.session() as session:
+    if run_id is None:
+        run_id = journal.latest_not_undone(store)
         if run_id is None:
-            run_id = session.execute(
-                select(ApplyRun.id)
-                .where(ApplyRun.status.notin_(("undone",)))
-                .order_by(ApplyRun.id.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            if run_id is None:
-                raise ActionError("there is no apply run to undo", "see `dedupdb history`")
-        run = session.get(ApplyRun, run_id)
-        if run is None:
-            raise ActionError(f"there is no apply run {run_id}", "see `dedupdb history`")
-        if run.status == "undone":
-            raise ActionError(f"apply run {run_id} is already undone")
-        action, quarantine, source = run.action, run.quarantine, run.source
-        entries = list(
-            session.execute(
-                select(Action)
-                .where(Action.run_id == run_id, Action.state.in_((PLANNED, DONE)))
-                .order_by(Action.id.desc())
-            ).scalars()
-        )
-    _take_over(store, run_id, "undoing")
-    result = UndoResult(run_id=run_id, action=action)
-    recorder = Recorder.start(store, UNDO, source, apply_run_id=run_id, planned=len(entries))
+            raise ActionError("there is no apply run to undo", "see `dedupdb history`")
+    run = journal.get_run(store, run_id)
+    if run is None:
+        raise ActionError(f"there is no apply run {run_id}", "see `dedupdb history`")
+    if run.status == UNDONE_RUN:
+        raise ActionError(f"apply run {run_id} is already undone")
+    entries = journal.entries(store, run_id, (PLANNED, DONE), newest_first=True)
+    _take_over(store, run_id, UNDOING)
+    result = UndoResult(run_id=run_id, action=run.action)
+    recorder = Recorder.start(store, UNDO, run.source, apply_run_id=run_id, planned=len(entries))
     try:
-        _undo_entries(store, action, entries, quarantine, result, recorder, progress)
+        _undo_entries(store, run.action, entries, run.quarantine, result, recorder, progress)
     except BaseException as err:
         _ended(recorder, err)
         raise
-    with store.transaction() as session:
-        row = session.get(ApplyRun, run_id)
-        assert row is not None
-        row.status = "partly-undone" if result.skipped else "undone"
-        row.undone_at = _now()
+    journal.finish_undo(store, run_id, partly=bool(result.skipped))
     recorder.finish(FINISHED)
     return result
 
@@ -643,7 +535,7 @@ def undo(
 def _undo_entries(
     store: Store,
     action: str,
-    entries: list[Action],
+    entries: list[JournalEntry],
     quarantine: bytes | None,
     result: UndoResult,
     recorder: Recorder,
@@ -674,7 +566,7 @@ def _undo_entries(
             progress(count, len(entries), entry.display_path)
 
 
-def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:
+def _undo_entry(action: str, entry: JournalEntry, quarantine: bytes | None) -> None:
     path, dest = entry.path, entry.destination
     if action == DELETE:
         if entry.state == PLANNED and fileops.lstat_or_none(path) is not None:
@@ -711,7 +603,7 @@ def _undo_entry(action: str, entry: Action, quarantine: bytes | None) -> None:
     _remove_empty_folders(os.path.dirname(dest), quarantine)
 
 
-def _undo_trash(entry: Action, trashed: bytes | None) -> None:
+def _undo_trash(entry: JournalEntry, trashed: bytes | None) -> None:
     """Take a file out of the trash, or finish doing so: an undo stopped mid-way can leave it
     under both names (linked back, not yet unlinked from the trash), a partial copy (a trash
     on another filesystem), or back in place with its ``.trashinfo`` left behind."""
@@ -745,23 +637,13 @@ def _remove_empty_folders(folder: bytes, top: bytes | None) -> None:
 
 
 def _note(store: Store, entry_id: int, reason: str) -> None:
-    with store.transaction() as session:
-        entry = session.get(Action, entry_id)
-        assert entry is not None
-        entry.reason, entry.updated_at = f"undo: {reason}", _now()
+    journal.Journal(store).note(entry_id, f"undo: {reason}")
 
 
-def _restored(store: Store, entry: Action) -> None:
-    with store.transaction() as session:
-        row = session.get(Action, entry.id)
-        assert row is not None
-        row.state, row.updated_at = UNDONE, _now()
-        image = session.get(Image, entry.image_id) if entry.image_id is not None else None
-        st = fileops.lstat_or_none(entry.path)
-        if image is not None and st is not None and image.status != PRESENT:
-            image.status = PRESENT
-            image.device, image.inode = _signed64(st.st_dev), _signed64(st.st_ino)
-            image.mtime_ns, image.size = st.st_mtime_ns, st.st_size
+def _restored(store: Store, entry: JournalEntry) -> None:
+    st = fileops.lstat_or_none(entry.path)
+    found = None if st is None else FileStat.of(st)
+    journal.Journal(store).restored(entry.id, entry.image_id, found)
 
 
 # ----------------------------------------------------------------------------- history
@@ -786,50 +668,43 @@ class RunInfo:
 
 def history(store: Store) -> list[RunInfo]:
     """Every apply run, newest first, with how many actions are in each state."""
-    with store.session() as session:
-        counts: dict[int, dict[str, tuple[int, int]]] = {}
-        for run_id, state, n, size in session.execute(
-            select(Action.run_id, Action.state, func.count(), func.sum(Action.size)).group_by(
-                Action.run_id, Action.state
-            )
-        ):
-            counts.setdefault(run_id, {})[state] = (n, int(size or 0))
-        runs = session.execute(select(ApplyRun).order_by(ApplyRun.id.desc())).scalars()
-        result = []
-        for run in runs:
-            c = counts.get(run.id, {})
-            result.append(
-                RunInfo(
-                    id=run.id,
-                    action=run.action,
-                    status=run.status,
-                    started_at=_iso(run.started_at),
-                    finished_at=_iso(run.finished_at) if run.finished_at else None,
-                    undone_at=_iso(run.undone_at) if run.undone_at else None,
-                    source=run.source,
-                    quarantine=display(run.quarantine) if run.quarantine else None,
-                    done=c.get(DONE, (0, 0))[0],
-                    skipped=c.get(SKIPPED, (0, 0))[0],
-                    undone=c.get(UNDONE, (0, 0))[0],
-                    planned=c.get(PLANNED, (0, 0))[0],
-                    bytes=c.get(DONE, (0, 0))[1],
-                )
-            )
-    return result
+    return [
+        RunInfo(
+            id=a.run.id,
+            action=a.run.action,
+            status=a.run.status,
+            started_at=_iso(a.run.started_at),
+            finished_at=_iso(a.run.finished_at) if a.run.finished_at else None,
+            undone_at=_iso(a.run.undone_at) if a.run.undone_at else None,
+            source=a.run.source,
+            quarantine=display(a.run.quarantine) if a.run.quarantine else None,
+            done=a.done,
+            skipped=a.skipped,
+            undone=a.undone,
+            planned=a.planned,
+            bytes=a.done_bytes,
+        )
+        for a in journal.applied_runs(store)
+    ]
 
 
 def _iso(value: datetime) -> str:
     return value.replace(microsecond=0).isoformat() + "Z"
 
 
-# The plan's names are re-exported: ``actions`` is the one import for acting on a report.
+# The plan's names and the journal's states are re-exported: ``actions`` is the one import for
+# acting on a report.
 __all__ = [
     "ACTIONS",
     "DELETE",
+    "DONE",
     "HARDLINK",
     "MOVE",
+    "PLANNED",
+    "SKIPPED",
     "SYMLINK",
     "TRASH",
+    "UNDONE",
     "ActionError",
     "ActionPlan",
     "ApplyResult",

@@ -26,8 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .match import CROP, UNCROP, MatchOptions, Pair, Rows, find_pairs, load_rows
-from .store import Store
+from .match import CROP, UNCROP, Pair
 
 # How many luma levels (0..255) of tone difference weigh as much as one bit of hash distance
 # when a member is placed between clusters.
@@ -210,24 +209,6 @@ def attach_crops(
             )
         )
     return out
-
-
-def find_clusters(store: Store, options: MatchOptions, rows: Rows | None = None) -> list[Cluster]:
-    """The database's duplicate clusters: ``find_pairs`` then ``build_clusters`` (``rows``:
-    the rows already loaded, see ``find_pairs``). With ``options.deep``, the local-feature
-    stage's pairs join, and its guards apply to the hashes' pairs (``localmatch.deep_pairs``)."""
-    pairs = find_pairs(store, options, rows)
-    if options.deep:
-        from .features import require_opencv
-        from .localmatch import deep_pairs  # loads OpenCV: only for `report --deep`
-
-        require_opencv()
-
-        if rows is None:
-            second = options.resolved_second()
-            rows = load_rows(store, options.hash, second[0] if second else None)
-        pairs = deep_pairs(store, rows, pairs, options)
-    return build_clusters(pairs)
 
 
 def _components(partners: dict[int, dict[int, Pair]]) -> list[list[int]]:

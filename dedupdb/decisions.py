@@ -10,31 +10,20 @@ The clusters of the last report are remembered too (as image ids), so that a use
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, select, tuple_
-from sqlalchemy.exc import OperationalError
-
 from .errors import DedupdbError
-from .store import Store
-from .store.schema import PRESENT, Image, NotDuplicate, Root
+from .store import Store, library
+from .store import decisions as stored
+from .store.reports import LAST_REPORT_DOCUMENT_KEY, LAST_REPORT_KEY
 from .walk import display
 
-LAST_REPORT_KEY = "last_report_clusters"
-# What `dedupdb apply` without a report file acts on: the last report's time, settings,
-# clusters and keepers, with each member's path and content hash (to refuse a file that
-# changed since), recorded when the report was made.
-LAST_REPORT_DOCUMENT_KEY = "last_report"
 # A cluster of n pictures is n(n-1)/2 decisions; beyond this many members, refuse (a cluster
 # that large is a matching problem: lower --threshold instead).
 MAX_CLUSTER_DECISION = 200
-_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -48,43 +37,36 @@ class Decision:
     created_at: str
 
 
-def _chunks(items: Sequence[object], size: int = _CHUNK) -> Iterable[Sequence[object]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def image_ids_for_paths(store: Store, paths: Sequence[str | bytes]) -> list[int]:
     """The image ids of indexed files given by path (absolute or relative to the cwd).
 
     Raises ``DedupdbError`` naming the first path that is not in the database.
     """
-    with store.session() as session:
-        roots = [(r.id, r.path) for r in session.scalars(select(Root))]
-        found: list[int] = []
-        for given in paths:
-            raw = os.fsencode(given)
-            absolute = os.path.abspath(raw)
-            candidates = {absolute, os.path.realpath(raw)}
-            image_id = None
-            for root_id, root in sorted(roots, key=lambda r: -len(r[1])):
-                for path in candidates:
-                    if not path.startswith(root.rstrip(b"/") + b"/"):
-                        continue
-                    relpath = os.path.relpath(path, root)
-                    image_id = session.scalar(
-                        select(Image.id).where(Image.root_id == root_id, Image.relpath == relpath)
-                    )
-                    if image_id is not None:
-                        break
-                if image_id is not None:
-                    break
-            if image_id is None:
-                raise DedupdbError(
-                    f"not in the database: {display(absolute)}",
-                    "give the path of an indexed image (dedupdb index FOLDER first)",
-                )
-            found.append(image_id)
+    roots = sorted(((r.id, r.path) for r in library.roots(store)), key=lambda r: -len(r[1]))
+    found: list[int] = []
+    for given in paths:
+        raw = os.fsencode(given)
+        absolute = os.path.abspath(raw)
+        image_id = _image_at(store, roots, {absolute, os.path.realpath(raw)})
+        if image_id is None:
+            raise DedupdbError(
+                f"not in the database: {display(absolute)}",
+                "give the path of an indexed image (dedupdb index FOLDER first)",
+            )
+        found.append(image_id)
     return found
+
+
+def _image_at(store: Store, roots: list[tuple[int, bytes]], candidates: set[bytes]) -> int | None:
+    """The image at one of these absolute paths, looked for below the deepest root first."""
+    for root_id, root in roots:
+        for path in candidates:
+            if not path.startswith(root.rstrip(b"/") + b"/"):
+                continue
+            image_id = library.image_id_at(store, root_id, os.path.relpath(path, root))
+            if image_id is not None:
+                return image_id
+    return None
 
 
 def mark_not_duplicates(store: Store, image_ids: Sequence[int]) -> int:
@@ -101,132 +83,41 @@ def mark_not_duplicates(store: Store, image_ids: Sequence[int]) -> int:
             f"{len(ids)} images at once is more than {MAX_CLUSTER_DECISION}",
             "a cluster that large means the threshold is too loose: try --threshold lower",
         )
-    with store.transaction() as session:
-        rows = {
-            row.id: row
-            for row in session.execute(
-                select(Image.id, Image.content_hash, Image.display_path, Root.display_path)
-                .join(Root, Root.id == Image.root_id)
-                .where(Image.id.in_(ids))
-            )
-        }
-        missing = [i for i in ids if i not in rows]
-        if missing:
-            raise DedupdbError(
-                f"image id {missing[0]} is no longer in the database",
-                "run dedupdb report again and use its cluster ids",
-            )
-        by_hash: dict[bytes, str] = {}
-        for image_id in ids:
-            row = rows[image_id]
-            by_hash.setdefault(row.content_hash, os.path.join(row[3], row.display_path))
-        if len(by_hash) < 2:
-            raise DedupdbError(
-                "these files are identical copies (same content): they are duplicates",
-                "to keep them all, simply do not apply the report to them",
-            )
-        existing = {
-            (a, b)
-            for a, b in session.execute(
-                select(NotDuplicate.hash_a, NotDuplicate.hash_b).where(
-                    NotDuplicate.hash_a.in_(list(by_hash))
-                )
-            )
-        }
-        added = 0
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
-        for a, b in itertools.combinations(sorted(by_hash), 2):
-            if (a, b) in existing:
-                continue
-            session.add(
-                NotDuplicate(
-                    hash_a=a, hash_b=b, path_a=by_hash[a], path_b=by_hash[b], created_at=now
-                )
-            )
-            added += 1
-    return added
+    rows = stored.pictures(store, ids)
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise DedupdbError(
+            f"image id {missing[0]} is no longer in the database",
+            "run dedupdb report again and use its cluster ids",
+        )
+    by_hash: dict[bytes, str] = {}
+    for image_id in ids:
+        row = rows[image_id]
+        by_hash.setdefault(row.content_hash, os.path.join(row.root, row.display_path))
+    if len(by_hash) < 2:
+        raise DedupdbError(
+            "these files are identical copies (same content): they are duplicates",
+            "to keep them all, simply do not apply the report to them",
+        )
+    return stored.add_not_duplicates(store, by_hash)
 
 
 def forget_not_duplicates(store: Store, image_ids: Sequence[int] | None = None) -> int:
     """Forget decisions between the given pictures (or all of them); returns how many."""
-    with store.transaction() as session:
-        if image_ids is None:
-            result: CursorResult[Any] = session.execute(delete(NotDuplicate))  # type: ignore[assignment]
-            return int(result.rowcount or 0)
-        hashes = sorted(
-            set(session.scalars(select(Image.content_hash).where(Image.id.in_(image_ids))))
-        )
-        pairs = list(itertools.combinations(hashes, 2))
-        removed = 0
-        for chunk in _chunks(pairs):
-            deleted: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-                delete(NotDuplicate).where(
-                    tuple_(NotDuplicate.hash_a, NotDuplicate.hash_b).in_(chunk)
-                )
-            )
-            removed += int(deleted.rowcount or 0)
-        return removed
+    return stored.forget_not_duplicates(store, image_ids)
 
 
 def list_not_duplicates(store: Store) -> list[Decision]:
-    with store.session() as session:
-        return [
-            Decision(
-                hash_a=row.hash_a.hex(),
-                hash_b=row.hash_b.hex(),
-                path_a=row.path_a,
-                path_b=row.path_b,
-                created_at=row.created_at.isoformat(timespec="seconds"),
-            )
-            for row in session.scalars(select(NotDuplicate).order_by(NotDuplicate.id))
-        ]
-
-
-def excluded_pairs(store: Store) -> frozenset[tuple[int, int]]:
-    """The (smaller id, larger id) pairs of present images the user said are not duplicates."""
-    with store.session() as session:
-        decisions = session.execute(select(NotDuplicate.hash_a, NotDuplicate.hash_b)).all()
-        if not decisions:
-            return frozenset()
-        hashes = sorted({h for pair in decisions for h in pair})
-        ids: dict[bytes, list[int]] = defaultdict(list)
-        for chunk in _chunks(hashes):
-            for image_id, content_hash in session.execute(
-                select(Image.id, Image.content_hash).where(
-                    Image.content_hash.in_(chunk), Image.status == PRESENT
-                )
-            ):
-                ids[content_hash].append(image_id)
-    pairs: set[tuple[int, int]] = set()
-    for hash_a, hash_b in decisions:
-        for a in ids.get(hash_a, ()):
-            for b in ids.get(hash_b, ()):
-                pairs.add((min(a, b), max(a, b)))
-    return frozenset(pairs)
-
-
-def remember_clusters(store: Store, clusters: dict[int, list[int]]) -> bool:
-    """Keep the last report's clusters (id -> image ids) for ``--cluster ID``. Returns False
-    when the database cannot be written (e.g. a read-only file): reporting still works."""
-    try:
-        with store.transaction() as session:
-            store.set_setting(session, LAST_REPORT_KEY, {str(k): v for k, v in clusters.items()})
-    except OperationalError:
-        return False
-    return True
-
-
-def remember_report(store: Store, clusters: dict[int, list[int]], document: dict[str, Any]) -> bool:
-    """Keep the last report: its clusters (for ``--cluster ID``) and the document ``apply``
-    acts on (``report.actionable``), in one transaction. Returns False when the database
-    cannot be written (e.g. a read-only file): reporting still works."""
-    try:
-        with store.transaction() as session:
-            store.set_setting(session, LAST_REPORT_KEY, {str(k): v for k, v in clusters.items()})
-            store.set_setting(session, LAST_REPORT_DOCUMENT_KEY, document)
-    except OperationalError:
-        return False
-    return True
+    return [
+        Decision(
+            hash_a=pair.hash_a.hex(),
+            hash_b=pair.hash_b.hex(),
+            path_a=pair.path_a,
+            path_b=pair.path_b,
+            created_at=pair.created_at.isoformat(timespec="seconds"),
+        )
+        for pair in stored.not_duplicates(store)
+    ]
 
 
 def last_report(store: Store) -> dict[str, Any]:

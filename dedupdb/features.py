@@ -15,12 +15,15 @@ stored per image (models.LocalFeatures) by ``dedupdb index --features``.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from .errors import DedupdbError
+from .fingerprint.records import PackedFeatures
 
 # Parameters of the stored features; a change invalidates stored rows, so ``PARAMS`` is stored
 # with them and rows of other parameters are not compared.
@@ -160,35 +163,34 @@ def text_likeness(luma: np.ndarray) -> float:
 # ---------------------------------------------------------------- storage
 
 
-def pack(features: LocalFeatures) -> dict[str, object]:
-    """The stored columns of models.LocalFeatures (without the image id)."""
-    return {
-        "params": PARAMS,
-        "width": features.width,
-        "height": features.height,
-        "count": len(features.points),
+def pack(features: LocalFeatures) -> PackedFeatures:
+    """The features as stored (models.LocalFeatures' columns, without the content hash)."""
+    return PackedFeatures(
+        params=PARAMS,
+        width=features.width,
+        height=features.height,
+        count=len(features.points),
         # Quarter pixels in 16 bits: keypoints are located to about a pixel anyway.
-        "points": np.round(features.points * 4).astype("<u2").tobytes(),
-        "descriptors": features.descriptors.tobytes(),
-        "thumb_width": features.thumb.shape[1],
-        "thumb": features.thumb.tobytes(),
-        "textlike": features.textlike,
-    }
+        points=np.round(features.points * 4).astype("<u2").tobytes(),
+        descriptors=features.descriptors.tobytes(),
+        thumb_width=features.thumb.shape[1],
+        thumb=features.thumb.tobytes(),
+        textlike=features.textlike,
+    )
 
 
-def unpack(row: dict[str, object]) -> LocalFeatures:
-    """``pack``'s columns back into features."""
-    count = int(row["count"])  # type: ignore[call-overload]
-    thumb_width = int(row["thumb_width"])  # type: ignore[call-overload]
-    thumb = np.frombuffer(row["thumb"], np.uint8)  # type: ignore[call-overload]
+def unpack(row: PackedFeatures | Mapping[str, Any]) -> LocalFeatures:
+    """``pack``'s record (or a stored row of the same columns) back into features."""
+    if isinstance(row, PackedFeatures):
+        row = asdict(row)
+    count = int(row["count"])
+    thumb_width = int(row["thumb_width"])
+    thumb = np.frombuffer(row["thumb"], np.uint8)
     return LocalFeatures(
-        width=int(row["width"]),  # type: ignore[call-overload]
-        height=int(row["height"]),  # type: ignore[call-overload]
-        points=np.frombuffer(row["points"], "<u2")  # type: ignore[call-overload]
-        .reshape(count, 2)
-        .astype(np.float32)
-        / 4,
-        descriptors=np.frombuffer(row["descriptors"], np.uint8).reshape(count, 32),  # type: ignore[call-overload]
+        width=int(row["width"]),
+        height=int(row["height"]),
+        points=np.frombuffer(row["points"], "<u2").reshape(count, 2).astype(np.float32) / 4,
+        descriptors=np.frombuffer(row["descriptors"], np.uint8).reshape(count, 32),
         thumb=thumb.reshape(-1, thumb_width),
-        textlike=float(row["textlike"]),  # type: ignore[arg-type]
+        textlike=float(row["textlike"]),
     )

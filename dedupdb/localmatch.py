@@ -27,30 +27,28 @@ perspective, stickers, and a picture shown inside a screenshot.
    guard (``colours_agree``). A pair the hashes already joined is not looked at again.
 
 Everything here works on arrays; ``find_local_matches`` takes the features of the rows to
-compare and returns ``LocalMatch`` values, which ``deep_pairs`` turns into pairs.
+compare and returns ``LocalMatch`` values, which ``deep_pairs`` turns into pairs. The report
+stage reads the stored features (``store.catalog.local_features``) and passes them in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
 
-from .features import PARAMS, LocalFeatures, unpack
+from .features import LocalFeatures
 from .match import (
     CROP,
     UNCROP,
     MatchOptions,
     Pair,
-    Rows,
     colour_guard,
     compare_signatures,
     resample_to_window,
 )
-from .store import Store
-from .store.schema import LocalFeatures as LocalFeaturesRow
+from .store.catalog import Rows
 
 TABLES = 10  # bytes 0-29 of the 32, three per table
 MIN_VOTES = 2
@@ -434,36 +432,36 @@ _EMPTY = LocalFeatures(
 )
 
 
-# ---------------------------------------------------------------- from the store
+# ---------------------------------------------------------------- the pairs
 
 
-def load_features(store: Store, contents: Sequence[bytes]) -> dict[bytes, LocalFeatures]:
-    """The stored features of these content hashes (those of the current ``PARAMS``)."""
-    table = LocalFeaturesRow.__table__
-    wanted = set(contents)
-    out: dict[bytes, LocalFeatures] = {}
-    statement = select(table).where(table.c.params == PARAMS)
-    with store.engine.connect() as conn:
-        for row in conn.execute(statement).mappings():
-            digest = bytes(row["content_hash"])
-            if digest in wanted:
-                out[digest] = unpack(dict(row))
-    return out
+def deep_contents(rows: Rows) -> list[bytes]:
+    """The content hashes whose stored features ``deep_pairs`` reads (of the rows that are
+    not low-information), in the order it takes them."""
+    return list(_content_groups(rows))
 
 
-def deep_pairs(
-    store: Store, rows: Rows, known: Sequence[Pair], options: MatchOptions
-) -> list[Pair]:
-    """The hash stage's pairs (``known``) with this stage applied, sorted by (a, b): the
-    pairs of verified local matches added (one per two contents, for every two files of
-    them), and the pairs of two text-like pictures that are not the same page dropped
-    (``same_page``)."""
+def _content_groups(rows: Rows) -> dict[bytes, list[int]]:
     groups: dict[bytes, list[int]] = {}
     for row, digest in enumerate(rows.content):
         if not rows.low_information[row]:
             groups.setdefault(digest, []).append(row)
+    return groups
+
+
+def deep_pairs(
+    rows: Rows,
+    stored: Mapping[bytes, LocalFeatures],
+    known: Sequence[Pair],
+    options: MatchOptions,
+) -> list[Pair]:
+    """The hash stage's pairs (``known``) with this stage applied, sorted by (a, b): the
+    pairs of verified local matches added (one per two contents, for every two files of
+    them), and the pairs of two text-like pictures that are not the same page dropped
+    (``same_page``). ``stored``: the features of the contents (``deep_contents``) that have
+    them."""
+    groups = _content_groups(rows)
     contents = list(groups)
-    stored = load_features(store, contents)
     ids = rows.ids.tolist()
     index_of = {digest: i for i, digest in enumerate(contents)}
     content_of_id = {ids[r]: index_of[d] for d, members in groups.items() for r in members}

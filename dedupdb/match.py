@@ -1,14 +1,15 @@
-"""Stored hashes -> pairs of duplicate images (exact copies, then near duplicates).
+"""The library's rows -> pairs of duplicate images (exact copies, then near duplicates).
 
-``find_pairs(store, options)`` reads what ``dedupdb index`` stored and never decodes an image:
+``match_rows(rows, options, evidence)`` works on what ``dedupdb index`` stored, loaded by the
+report stage (``store.catalog.load_rows``), and never decodes an image nor reads the database:
 
 1. Only rows that are present and share the database's hash size take part. Rows that are one
    file (same device and inode: hard links, or a folder reached through two roots) collapse to the
-   lowest id, so a file is never its own duplicate.
+   lowest id, so a file is never its own duplicate (``store.catalog`` does both).
 2. Exact copies (same content hash) pair up first, with distance 0 and ``exact=True``; each group
    of copies is then searched once, through its lowest id.
 3. Near duplicates: every pair of pictures within ``threshold`` Hamming bits on the chosen hash,
-   found exactly by multi-index hashing (``bktree.MultiIndex``). Rotation and flip aware by
+   found exactly by multi-index hashing (``search.all_pairs``). Rotation and flip aware by
    default: each picture's 8 dihedral variants are looked up among the others' upright hashes,
    and a pair keeps its smallest distance and the transform that gave it. Cropped copies: each
    picture's upright full-frame pHash is also looked up among the others' crop-window pHashes
@@ -19,76 +20,53 @@
    versions of a wallpaper), not duplicates; two photos whose EXIF dates differ are two moments
    (burst shots); with ``ssim`` set, the stored 32x32 thumbnails, aligned by the pair's transform,
    must be at least that similar. User decisions (``exclude_pairs``) are honoured last.
+
+The few columns read for some candidate pairs only (crop-window colours, thumbnails) come
+through ``Evidence``, which the caller provides (``store.catalog.StoredEvidence``).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
+from typing import Protocol
 
 import numpy as np
-from sqlalchemy import select
 
-from .bktree import WORD_BITS, Matches, MultiIndex
 from .errors import DedupdbError
 from .hashes import (
     ALGORITHMS,
-    CROP_LEVELS,
     CROP_WINDOWS,
     DIHEDRAL,
     DIHEDRAL_NAMES,
     VARIANTS,
-    HashParams,
     area_weights,
     centred,
 )
-from .signals import SIGNATURE_GRID, THUMB_SIZE
-from .store import HASH_PARAMS_KEY, Store, driver_rows
-from .store.schema import PRESENT, Image
+from .search import INVERSE, Candidates, all_pairs, crop_pairs, merge
+from .signals import SIGNATURE_GRID
+from .store.catalog import LEGACY_WINDOWS, Rows
 
-# Default thresholds (Hamming bits for 64-bit hashes), measured on the benchmark corpus: see
-# README "Accuracy" and benchmarks/bench_accuracy.py. 256-bit hashes (hash size 16) scale them.
+# Default thresholds (Hamming bits for 64-bit hashes), chosen on the benchmark corpus (README,
+# "Accuracy"; benchmarks/bench_accuracy.py). 256-bit hashes (hash size 16) scale them.
 DEFAULT_THRESHOLDS = {"phash": 10, "dhash": 10, "ahash": 8, "whash": 8}
-# A picture's full-frame pHash against another's crop-window pHashes (upright). With four
-# centres (90/80/70/60 %), measured with benchmarks/make_heldout.py's corpus (README, "Matching
-# accuracy"): held-out F1 0.790 at 8 bits, 0.808 at 10, 0.815 at 12, 0.827 at 14; the public
-# corpus lost rotated copies to spurious crop matches at 14; once crop pairs joined their
-# picture's cluster, 8 found the same crops as 10. With the seventeen windows 5 % apart
-# (hashes.CROP_WINDOWS) a crop lies nearer one of them: 6 bits find what 8 did on the public
-# (F1 0.990 at both) and held-out corpora (0.909 against 0.912: one tilt, one mat), and on the
-# crop probe (benchmarks/make_crop_probe.py) every centred and aspect crop but one 25 % crop,
-# while the search over four times the windows costs 0.97 CPU s at 100,000 pictures, against
-# 2.04 s at 8 bits and 0.56 s for the four centres at 8 (benchmarks/bench_crops.py).
+# A picture's full-frame pHash against another's crop-window pHashes (upright). The seventeen
+# windows lie 5 % apart (hashes.CROP_WINDOWS), so a crop lies near one of them and a tight
+# threshold finds it; a looser one pairs look-alikes through a window (rotated copies lost to
+# spurious crop matches) and searches more. README, "Matching accuracy", and
+# benchmarks/bench_crops.py measure the choice.
 CROP_THRESHOLD = 6
-# Rows indexed when only the centre 90/80/70/60 % were stored hold these first windows, and are
-# searched as they were then, within 8 bits: at 6 those four centres, 10 % apart, miss more
-# (public F1 0.988 instead of 0.990, held-out 0.906 instead of 0.909, until a --rehash).
-LEGACY_WINDOWS = len(CROP_LEVELS)
+# Rows indexed when only the centre 90/80/70/60 % were stored (``store.catalog.LEGACY_WINDOWS``)
+# are searched as they were then: four windows 10 % apart lie farther from a crop, and a
+# threshold this tight would miss crops they found (until a --rehash).
 LEGACY_CROP_THRESHOLD = 8
-# The crop search looks up upright full frames only by default: with the 8 variants it costs
-# 1.9x more (seventeen windows at 6 bits, 100,000 pictures: 2.5 CPU s instead of 1.3,
-# benchmarks/bench_crops.py), for cropped copies that were also turned or mirrored (crop probe:
-# a 10 % crop turned 90 degrees paired with its picture 0.36 -> 0.97). `--turned-crops` asks.
+# The crop search looks up upright full frames only by default: looking up the 8 variants
+# costs about twice the crop search, for cropped copies that were also turned or mirrored,
+# which are rare. `--turned-crops` asks.
 CROP_ROTATIONS = False
-
-# The index of each dihedral transform's inverse (rot90 and rot270 undo each other; the others
-# are their own inverse).
-_INVERSE = [
-    DIHEDRAL_NAMES.index(name)
-    for name in (
-        "identity",
-        "rot270",
-        "rot180",
-        "rot90",
-        "mirror",
-        "flip",
-        "transpose",
-        "transverse",
-    )
-]
 
 
 class MatchOptionsError(DedupdbError):
@@ -113,7 +91,7 @@ class MatchOptions:
     # crop-window pHashes (hashes.CROP_WINDOWS), within CROP_THRESHOLD bits, upright.
     crops: bool = True
     # Also look the full frame's 7 rotated and mirrored variants up among the windows, so that
-    # a copy cropped and then turned or mirrored is found: 1.9x the crop search (CROP_ROTATIONS).
+    # a copy cropped and then turned or mirrored is found (slower: see CROP_ROTATIONS).
     turned_crops: bool = CROP_ROTATIONS
     # Also the local-feature stage (``localmatch``) over the rows with stored features.
     deep: bool = False
@@ -170,198 +148,6 @@ class Pair:
     region: tuple[float, float, float, float] | None = None
 
 
-@dataclass
-class Candidates:
-    """Image pairs (as row numbers into ``Rows``) within the threshold, before the guards."""
-
-    a: np.ndarray  # int64 rows, a < b
-    b: np.ndarray
-    distance: np.ndarray  # int64 bits
-    variant: np.ndarray  # int64 index into DIHEDRAL: b looks like DIHEDRAL[variant](a)
-
-    def take(self, keep: np.ndarray) -> Candidates:
-        return Candidates(self.a[keep], self.b[keep], self.distance[keep], self.variant[keep])
-
-
-@dataclass
-class Rows:
-    """The columns matching needs, one entry per searchable image, sorted by id."""
-
-    ids: np.ndarray  # int64 image ids
-    content: list[bytes]  # content hashes
-    low_information: np.ndarray  # bool
-    hashes: np.ndarray  # (n, 8, words) uint64: the chosen hash's 8 dihedral variants
-    second: np.ndarray | None  # the same for the second hash, when one is asked for
-    colour: np.ndarray  # (n, 4, 4, 3) uint8 RGB signature
-    taken_at: list[str | None]
-    hash_size: int
-    extra_same_file: dict[int, list[int]] = field(default_factory=dict)  # id -> hidden ids
-    # (n, len(CROP_WINDOWS), words) uint64 crop-window pHashes; has_crops (n, windows) False
-    # where unknown (rows indexed before: none, or the first four of a four-window row)
-    crops: np.ndarray | None = None
-    has_crops: np.ndarray | None = None
-
-
-def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
-    """The present images of the database's hash size, one per file (lowest id wins)."""
-    stored = store.get_setting(HASH_PARAMS_KEY)
-    params = HashParams(int(stored["hash_size"]) if stored else 8)
-    column = getattr(Image, algorithm)
-    second_column = getattr(Image, second or algorithm)
-    query = (
-        select(
-            Image.id,
-            Image.device,
-            Image.inode,
-            Image.content_hash,
-            Image.low_information,
-            column,
-            Image.colour,
-            Image.taken_at,
-            second_column,
-            Image.crop_phash,
-        )
-        .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
-        .order_by(Image.id)
-    )
-    with store.engine.connect() as conn:  # the driver's tuples: no ORM or row objects
-        records = driver_rows(conn, query)
-    n_all = len(records)
-    columns = list(zip(*records, strict=True)) if records else [()] * 10
-    ids_all = np.asarray(columns[0], dtype=np.int64)
-    # One file reached twice (hard links, overlapping roots): keep its lowest id. Inode 0
-    # means a filesystem without stable inode numbers: no merging there.
-    device = np.asarray(columns[1], dtype=np.int64)
-    inode = np.asarray(columns[2], dtype=np.int64)
-    keep = np.ones(n_all, dtype=bool)
-    hidden: dict[int, list[int]] = {}
-    if n_all:
-        order = np.lexsort((ids_all, inode, device))
-        same = (device[order][1:] == device[order][:-1]) & (inode[order][1:] == inode[order][:-1])
-        same &= inode[order][1:] != 0
-        starts = np.concatenate([[True], ~same])  # first row of each run of one file
-        first_row = order[np.flatnonzero(starts)][np.cumsum(starts) - 1]
-        later = ~starts
-        keep[order[later]] = False
-        for row, first in zip(order[later].tolist(), first_row[later].tolist(), strict=True):
-            hidden.setdefault(int(ids_all[first]), []).append(int(ids_all[row]))
-    kept = np.flatnonzero(keep)
-    n = len(kept)
-    words = params.bits // WORD_BITS
-    blob_size = VARIANTS * params.nbytes
-
-    def variants(blobs_of: Sequence[bytes], name: str) -> np.ndarray:
-        blobs = b"".join(blobs_of[i] for i in kept.tolist())
-        if len(blobs) != n * blob_size:
-            raise DedupdbError(
-                f"the database holds {name} values of an unexpected size",
-                "re-index with `dedupdb index --rehash`",
-            )
-        return np.frombuffer(blobs, dtype=">u8").astype(np.uint64).reshape(n, VARIANTS, words)
-
-    hashes = variants(columns[5], algorithm)
-    crops, has_crops = _crop_hashes([columns[9][i] for i in kept.tolist()], params)
-    colour_size = SIGNATURE_GRID * SIGNATURE_GRID * 3
-    colour_blobs = columns[6]
-    colours = b"".join(
-        c if len(c) == colour_size else bytes(colour_size)
-        for c in (colour_blobs[i] for i in kept.tolist())
-    )
-    kept_list = kept.tolist()
-    return Rows(
-        ids=ids_all[kept],
-        content=[columns[3][i] for i in kept_list],
-        low_information=np.asarray(columns[4], dtype=bool)[kept] if n_all else np.zeros(0, bool),
-        hashes=hashes,
-        second=variants(columns[8], second) if second else None,
-        crops=crops,
-        has_crops=has_crops,
-        colour=np.frombuffer(colours, dtype=np.uint8).reshape(n, SIGNATURE_GRID, SIGNATURE_GRID, 3),
-        taken_at=[columns[7][i] for i in kept_list],
-        hash_size=params.hash_size,
-        extra_same_file=hidden,
-    )
-
-
-def _crop_hashes(
-    blobs: Sequence[bytes | None], params: HashParams
-) -> tuple[np.ndarray, np.ndarray]:
-    """The stored crop-window hashes as (n, windows, words) uint64, and which are known: all
-    of a row with every window, the first four of a row indexed when only the centre 90/80/70/60
-    % were stored (``hashes.CROP_LEVELS``, the first four windows), none of a row without."""
-    windows, words, nbytes = len(CROP_WINDOWS), params.bits // WORD_BITS, params.nbytes
-    size = windows * nbytes
-    nothing = bytes(size)
-    counts = []  # known windows per row
-    padded = []
-    for blob in blobs:
-        count = len(blob) // nbytes if blob is not None else 0
-        if blob is None or len(blob) % nbytes or count not in (LEGACY_WINDOWS, windows):
-            counts.append(0)
-            padded.append(nothing)
-        else:
-            counts.append(count)
-            padded.append(blob if count == windows else blob + bytes(size - len(blob)))
-    known = np.arange(windows) < np.asarray(counts, dtype=np.int64).reshape(-1, 1)
-    hashes = np.frombuffer(b"".join(padded), dtype=">u8").astype(np.uint64)
-    return hashes.reshape(len(blobs), windows, words), known
-
-
-def search(hashes: np.ndarray, threshold: int, rotations: bool) -> Candidates:
-    """Every pair of rows within ``threshold`` bits, with its best dihedral variant.
-
-    ``hashes`` is ``(n, 8, words)``; row ``q``'s variant ``v`` is looked up among every other
-    row's upright hash, so a pair may be found several ways: it keeps the smallest distance,
-    then the lowest variant (the identity first).
-    """
-    n = len(hashes)
-    index = MultiIndex(hashes[:, 0, :])
-    same = index.search(None, threshold)
-    parts_a, parts_b = [same.query], [same.stored]
-    parts_d, parts_v = [same.distance], [np.zeros(len(same), dtype=np.int64)]
-    if rotations and n > 1:
-        queries = hashes[:, 1:, :].transpose(1, 0, 2).reshape(-1, hashes.shape[2])
-        owner = np.tile(np.arange(n, dtype=np.int64), VARIANTS - 1)
-        found = index.search(queries, threshold, owner=owner)
-        q = found.query % n
-        v = found.query // n + 1
-        s = found.stored
-        # s looks like DIHEDRAL[v](q). As (a, b) with a < b: if q < s, b = DIHEDRAL[v](a);
-        # otherwise a = DIHEDRAL[v](b), so b = inverse(v)(a).
-        forward = q < s
-        parts_a.append(np.where(forward, q, s))
-        parts_b.append(np.where(forward, s, q))
-        parts_d.append(found.distance)
-        parts_v.append(np.where(forward, v, np.asarray(_INVERSE)[v]))
-    a, b = np.concatenate(parts_a), np.concatenate(parts_b)
-    d, v = np.concatenate(parts_d), np.concatenate(parts_v)
-    order = np.lexsort((v, d, b, a))
-    a, b, d, v = a[order], b[order], d[order], v[order]
-    first = np.ones(len(a), dtype=bool)
-    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-    return Candidates(a[first], b[first], d[first], v[first])
-
-
-def merge(found: Candidates, more: Candidates, hashes: np.ndarray) -> Candidates:
-    """``found`` plus the pairs of ``more`` it lacks, with their distance on ``hashes`` (the
-    first hash) under the transform that matched."""
-    n = len(hashes) + 1
-    known = found.a * n + found.b
-    new = ~np.isin(more.a * n + more.b, known)
-    extra = more.take(new)
-    diff = hashes[extra.a, extra.variant, :] ^ hashes[extra.b, 0, :]
-    distance = np.bitwise_count(diff).sum(axis=1, dtype=np.int64)
-    a = np.concatenate([found.a, extra.a])
-    b = np.concatenate([found.b, extra.b])
-    order = np.lexsort((b, a))
-    return Candidates(
-        a[order],
-        b[order],
-        np.concatenate([found.distance, distance])[order],
-        np.concatenate([found.variant, extra.variant])[order],
-    )
-
-
 def _joined(
     found: Candidates, colours: ColourComparison, more: Candidates, more_colours: ColourComparison
 ) -> tuple[Candidates, ColourComparison]:
@@ -391,87 +177,64 @@ CROP = "crop"
 UNCROP = "uncrop"
 
 
+class Evidence(Protocol):
+    """What matching reads of a few candidate pairs' images only, by image id (the caller's
+    source: ``store.catalog.StoredEvidence``). An image without the value is left out."""
+
+    def crop_colours(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Crop-window colour signatures, (windows, 4, 4, 3) uint8 each."""
+        ...
+
+    def thumbnails(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """32x32 grayscale thumbnails, float64."""
+        ...
+
+
 def crop_candidates(
     rows: Rows,
     heads: np.ndarray,
     known: Candidates,
     threshold: int,
     rotations: bool = True,
-    store: Store | None = None,
+    evidence: Evidence | None = None,
     legacy_threshold: int | None = None,
 ) -> tuple[Candidates, ColourComparison, np.ndarray, np.ndarray] | None:
     """Pairs where one picture's full frame is within ``threshold`` bits of the other's
     (upright) crop window (``hashes.CROP_WINDOWS``), that ``known`` lacks, with their colours
     compared on the crop: the larger picture's stored window signature
-    (``signals.crop_colours``, read from ``store`` for these pairs only), or for rows indexed
-    without one its 4x4 signature resampled to the window (coarse: a 60 % centre's cells
-    straddle the stored cells, and hues then drift by 10-20 degrees on textured pictures). With
-    ``rotations``, each full frame's 8 dihedral variants are looked up, so a cropped copy that
-    was also turned or mirrored is found too. The third array says, per pair, whether a is
-    the whole picture (b its crop), the fourth which window matched. The windows of rows
-    indexed when only four centres were stored are searched within ``legacy_threshold`` bits
-    (default ``threshold``)."""
+    (``signals.crop_colours``, read through ``evidence`` for these pairs only), or for rows
+    indexed without one its 4x4 signature resampled to the window (coarse: a 60 % centre's
+    cells straddle the stored cells, and hues then drift by 10-20 degrees on textured
+    pictures). With ``rotations``, each full frame's 8 dihedral variants are looked up, so a
+    cropped copy that was also turned or mirrored is found too (``search.crop_pairs``). The
+    third array says, per pair, whether a is the whole picture (b its crop), the fourth which
+    window matched. The windows of rows indexed when only four centres were stored are
+    searched within ``legacy_threshold`` bits (default ``threshold``)."""
     assert rows.crops is not None and rows.has_crops is not None
-    # The known windows of the searched rows, as (row, window) entries.
-    entry_row, entry_window = np.nonzero(rows.has_crops[heads])
-    if len(entry_row) < 1 or len(heads) < 2:
+    found = crop_pairs(
+        rows.hashes,
+        rows.crops,
+        rows.has_crops,
+        heads,
+        threshold,
+        rotations,
+        legacy_threshold,
+        LEGACY_WINDOWS,
+    )
+    if found is None:
         return None
-    stored = rows.crops[heads[entry_row], entry_window]
-    m = len(heads)
-    variants = VARIANTS if rotations else 1
-    queries = rows.hashes[heads, :variants, :].transpose(1, 0, 2).reshape(m * variants, -1)
-    legacy = (
-        ~rows.has_crops[heads[entry_row], LEGACY_WINDOWS]
-        if legacy_threshold not in (None, threshold) and rows.has_crops.shape[1] > LEGACY_WINDOWS
-        else None
-    )
-    if legacy is None or not legacy.any():
-        found = MultiIndex(stored).search(queries, threshold)
-    else:  # two searches, each mapped back to the entries
-        parts = []
-        for subset, bits in ((~legacy, threshold), (legacy, legacy_threshold)):
-            entries = np.flatnonzero(subset)
-            if len(entries) and bits is not None:
-                part = MultiIndex(stored[entries]).search(queries, bits)
-                parts.append(Matches(part.query, entries[part.stored], part.distance))
-        found = Matches.concat(parts)
-    crop_row = heads[entry_row[found.stored]]  # the picture cropped (the original)
-    level = entry_window[found.stored]
-    copy_row = heads[found.query % m]  # the picture whose full frame matched (the cropped copy)
-    variant = found.query // m  # crop looks like DIHEDRAL[variant](copy)
-    other = crop_row != copy_row
-    crop_row, level, copy_row = crop_row[other], level[other], copy_row[other]
-    distance, variant = found.distance[other], variant[other]
-    # One pair, one (best) match: the smallest distance, then the first window (the mildest
-    # centred crop first), then the identity before other transforms.
-    a, b = np.minimum(crop_row, copy_row), np.maximum(crop_row, copy_row)
-    order = np.lexsort((variant, level, distance, b, a))
-    a, b, level, distance, variant = (
-        a[order],
-        b[order],
-        level[order],
-        distance[order],
-        variant[order],
-    )
-    crop_row, copy_row = crop_row[order], copy_row[order]
-    first = np.ones(len(a), dtype=bool)
-    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
     n = int(max(heads.max(initial=0), 0)) + 1
-    first &= ~np.isin(a * n + b, known.a * n + known.b)
-    a, b, level, distance, variant = (
-        a[first],
-        b[first],
-        level[first],
-        distance[first],
-        variant[first],
-    )
-    crop_row, copy_row = crop_row[first], copy_row[first]
+    new = ~np.isin(found.a * n + found.b, known.a * n + known.b)
+    a, b, level = found.a[new], found.b[new], found.level[new]
+    distance, variant = found.distance[new], found.variant[new]
+    crop_row = found.crop_row[new]
     if not len(a):
         return None
     # b looks like DIHEDRAL[v](a): v when a is the copy, its inverse when a is the original.
     a_is_crop = crop_row == a
-    variant = np.where(a_is_crop, np.asarray(_INVERSE)[variant], variant)
-    stored = load_crop_colours(store, [int(rows.ids[r]) for r in set(crop_row.tolist())])
+    variant = np.where(a_is_crop, np.asarray(INVERSE)[variant], variant)
+    wanted = [int(rows.ids[r]) for r in set(crop_row.tolist())]
+    stored = evidence.crop_colours(wanted) if evidence is not None else {}
     signature = np.stack(
         [
             stored[i][k] if (i := int(rows.ids[r])) in stored and k < len(stored[i]) else
@@ -488,28 +251,6 @@ def crop_candidates(
     first_aligned = aligned(first_sig, variant).reshape(-1, cells, 3)
     colours = compare_signatures(first_aligned, second_sig.reshape(-1, cells, 3))
     return pairs, colours, a_is_crop, level
-
-
-def load_crop_colours(store: Store | None, ids: Sequence[int]) -> dict[int, np.ndarray]:
-    """The stored crop-window colour signatures of these images, (windows, 4, 4, 3) uint8 each
-    (the first four windows only for rows indexed when four were stored); images without them
-    (indexed before they were stored) are left out."""
-    out: dict[int, np.ndarray] = {}
-    if store is None:
-        return out
-    cell = SIGNATURE_GRID * SIGNATURE_GRID * 3
-    with store.engine.connect() as conn:
-        for chunk in _chunks(sorted(ids), 500):
-            query = select(Image.id, Image.crop_colour).where(Image.id.in_(chunk))
-            for image_id, blob in conn.execute(query):
-                if blob is not None and len(blob) in (
-                    LEGACY_WINDOWS * cell,
-                    len(CROP_WINDOWS) * cell,
-                ):
-                    out[image_id] = np.frombuffer(blob, dtype=np.uint8).reshape(
-                        -1, SIGNATURE_GRID, SIGNATURE_GRID, 3
-                    )
-    return out
 
 
 def resample_to_centre(grid: np.ndarray, scale: float) -> np.ndarray:
@@ -529,17 +270,17 @@ def resample_to_window(grid: np.ndarray, window: tuple[float, float, float, floa
     return out
 
 
-def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) -> list[Pair]:
-    """Every pair of duplicate images in the database, sorted by (a, b).
+def match_rows(rows: Rows, options: MatchOptions, evidence: Evidence | None = None) -> list[Pair]:
+    """Every pair of duplicate images among the rows, sorted by (a, b).
 
-    ``rows``: the database's rows already loaded by the caller, to share them (``load_rows``
-    with ``options.hash`` and the second hash of ``options.resolved_second``, if any).
+    ``rows``: the library's searchable rows (``store.catalog.load_rows`` with ``options.hash``
+    and the second hash of ``options.resolved_second``, if any); ``evidence``: where the crop
+    colours and thumbnails of a few rows are read (without it, crop pairs are judged on the
+    resampled 4x4 signatures and no pair passes an SSIM check).
     """
     options.validate()
     second = options.resolved_second()
-    if rows is None:
-        rows = load_rows(store, options.hash, second[0] if second else None)
-    elif (rows.second is None) != (second is None):
+    if (rows.second is None) != (second is None):
         raise ValueError("rows loaded without the second hash the options ask for")
     options.validate(rows.hash_size)
     threshold = options.resolved_threshold(rows.hash_size)
@@ -559,9 +300,9 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
     heads = heads[~rows.low_information[heads]]
     members_of = {m[0]: m for m in groups.values()}
 
-    found = search(rows.hashes[heads], threshold, options.rotations)
+    found = all_pairs(rows.hashes[heads], threshold, options.rotations)
     if second is not None and rows.second is not None:
-        more = search(rows.second[heads], second[1], options.rotations)
+        more = all_pairs(rows.second[heads], second[1], options.rotations)
         found = merge(found, more, rows.hashes[heads])
     found = Candidates(heads[found.a], heads[found.b], found.distance, found.variant)
     colours = compare_colours(rows, found)
@@ -580,7 +321,7 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
             passing if options.guards else found,
             CROP_THRESHOLD * rows.hash_size**2 // 64,
             options.turned_crops,
-            store,
+            evidence,
             LEGACY_CROP_THRESHOLD * rows.hash_size**2 // 64,
         )
     if cropped is not None:
@@ -594,7 +335,7 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
     else:
         tones = colours.tone
     if options.ssim is not None and len(found.a):
-        keep = ssim_scores(store, rows, found, kind, level) >= options.ssim
+        keep = ssim_scores(evidence, rows, found, kind, level) >= options.ssim
         found, tones, kind, level = found.take(keep), tones[keep], kind[keep], level[keep]
 
     for ra, rb, dist, var, tone, k in zip(
@@ -609,7 +350,7 @@ def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) ->
         if k:  # a crop pair: which one is the crop, whichever way round the ids come
             name, inverse = (CROP, UNCROP) if k == 1 else (UNCROP, CROP)
         else:
-            name, inverse = DIHEDRAL_NAMES[var], DIHEDRAL_NAMES[_INVERSE[var]]
+            name, inverse = DIHEDRAL_NAMES[var], DIHEDRAL_NAMES[INVERSE[var]]
         for x in members_of[ra]:
             for y in members_of[rb]:
                 ia, ib = ids[x], ids[y]
@@ -824,7 +565,7 @@ def _parse(stamp: str) -> datetime | None:
 
 
 def ssim_scores(
-    store: Store,
+    evidence: Evidence | None,
     rows: Rows,
     found: Candidates,
     kind: np.ndarray | None = None,
@@ -841,7 +582,8 @@ def ssim_scores(
     kinds = np.zeros(n, dtype=np.int8) if kind is None else kind
     levels = np.full(n, -1, dtype=np.int64) if level is None else level
     needed = sorted(set(found.a.tolist()) | set(found.b.tolist()))
-    thumbs = load_thumbs(store, [int(rows.ids[r]) for r in needed])
+    ids = [int(rows.ids[r]) for r in needed]
+    thumbs = evidence.thumbnails(ids) if evidence is not None else {}
     scores = np.empty(n, dtype=np.float64)
     for i, (x, y, v, k, c) in enumerate(
         zip(
@@ -883,25 +625,3 @@ def thumb_window(thumb: np.ndarray, window: tuple[float, float, float, float]) -
     box = (width * left, height * top, width * right, height * bottom)
     part = picture.resize((width, height), PILImage.Resampling.BOX, box=box)
     return np.asarray(part, dtype=np.float64)
-
-
-def load_thumbs(store: Store, ids: Sequence[int]) -> dict[int, np.ndarray]:
-    """The 32x32 grayscale thumbnails of these images."""
-    out: dict[int, np.ndarray] = {}
-    size = THUMB_SIZE * THUMB_SIZE
-    with store.session() as session:
-        for chunk in _chunks(ids, 500):
-            query = select(Image.id, Image.thumb).where(Image.id.in_(chunk))
-            for image_id, thumb in session.execute(query):
-                if thumb is not None and len(thumb) == size:
-                    out[image_id] = (
-                        np.frombuffer(thumb, dtype=np.uint8)
-                        .reshape(THUMB_SIZE, THUMB_SIZE)
-                        .astype(np.float64)
-                    )
-    return out
-
-
-def _chunks(values: Sequence[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(values), size):
-        yield list(values[start : start + size])

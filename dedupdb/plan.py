@@ -19,13 +19,11 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from . import review
 from .errors import DedupdbError
-from .store import Store
-from .store.schema import DELETED, LINKED, PRESENT, QUARANTINED, TRASHED, Image, Root
+from .store import Store, library
+from .store.applies import IndexedRow, indexed_rows
+from .store.schema import DELETED, LINKED, PRESENT, QUARANTINED, TRASHED
 from .walk import display
 
 MOVE, TRASH, HARDLINK, SYMLINK, DELETE = "move", "trash", "hardlink", "symlink", "delete"
@@ -226,9 +224,8 @@ def plan_actions(
         for m in c.get("members", [])
         if isinstance(m, dict) and isinstance(m.get("image_id"), int)
     }
-    with store.session() as session:
-        rows = _load_rows(session, ids)
-        labels = _root_labels(session)
+    rows = _load_rows(store, ids)
+    labels = _root_labels(store)
     keepers = {c.get("keeper") for c in clusters}
     taken: set[int] = set()
     for cluster in clusters:
@@ -244,26 +241,21 @@ class _Row:
     relpath: bytes
 
 
-def _load_rows(session: Session, ids: set[Any]) -> dict[int, _Row]:
-    rows: dict[int, _Row] = {}
-    wanted = sorted(i for i in ids if isinstance(i, int))
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        for image, root in session.execute(
-            select(Image, Root.path).join(Root, Root.id == Image.root_id).where(Image.id.in_(chunk))
-        ):
-            path = os.path.join(root, image.relpath)
-            indexed = IndexedFile(
-                image.id, path, image.size, image.mtime_ns, image.content_hash,
-                image.device, image.inode,
-            )  # fmt: skip
-            rows[image.id] = _Row(indexed, image.status, root, image.relpath)
-    return rows
+def _load_rows(store: Store, ids: set[Any]) -> dict[int, _Row]:
+    found = indexed_rows(store, (i for i in ids if isinstance(i, int)))
+    return {image_id: _row(row) for image_id, row in found.items()}
 
 
-def _root_labels(session: Session) -> dict[bytes, bytes]:
+def _row(row: IndexedRow) -> _Row:
+    indexed = IndexedFile(
+        row.image_id, row.path, row.size, row.mtime_ns, row.content_hash, row.device, row.inode
+    )
+    return _Row(indexed, row.status, row.root, row.relpath)
+
+
+def _root_labels(store: Store) -> dict[bytes, bytes]:
     """The quarantine sub-folder of each root: its name, made unique when two roots share it."""
-    roots = list(session.execute(select(Root.path)).scalars())
+    roots = [r.path for r in library.roots(store)]
     names = [os.path.basename(r.rstrip(b"/")) or b"root" for r in roots]
     labels = {}
     for root, name in zip(roots, names, strict=True):

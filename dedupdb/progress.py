@@ -22,13 +22,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import desc, func, select
-
 from .errors import DedupdbError
 from .store import Store, process_alive
+from .store import progress as stored
+from .store.progress import ProgressRow
 from .store.schema import FAILED as FAILED_FILE
-from .store.schema import PRESENT, SKIPPED, Failure, Image, ReportTotals, Root
-from .store.schema import RunProgress as RunRow
+from .store.schema import PRESENT, SKIPPED
 from .tracking import FAILED, FINISHED, INTERRUPTED, RUNNING
 
 # A live run whose counts have not moved for this long is stuck (the Docker health check's
@@ -209,7 +208,7 @@ def _utcnow() -> datetime:
 
 
 def effective_state(
-    row: RunRow, now: datetime, host: str, stale_after: float = DEFAULT_STALE_AFTER_S
+    row: ProgressRow, now: datetime, host: str, stale_after: float = DEFAULT_STALE_AFTER_S
 ) -> str:
     """The state a row stands for: a running row whose process is gone is interrupted.
 
@@ -245,7 +244,7 @@ def _exists(pid: int) -> bool:
 
 
 def _progress(
-    row: RunRow, now: datetime, host: str, stuck_after: float, stale_after: float
+    row: ProgressRow, now: datetime, host: str, stuck_after: float, stale_after: float
 ) -> RunProgress:
     state = effective_state(row, now, host, stale_after)
     return RunProgress(
@@ -290,16 +289,13 @@ def _json_list(text: str) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def _read(
-    store: Store,
-    statement: Any,
+def _judged(
+    rows: list[ProgressRow],
     stuck_after: float = DEFAULT_STUCK_AFTER_S,
     stale_after: float = DEFAULT_STALE_AFTER_S,
 ) -> list[RunProgress]:
     now, host = _utcnow(), socket.gethostname()
-    with store.session() as session:
-        rows = session.execute(statement).scalars().all()
-        return [_progress(r, now, host, stuck_after, stale_after) for r in rows]
+    return [_progress(r, now, host, stuck_after, stale_after) for r in rows]
 
 
 def live_runs(
@@ -309,8 +305,7 @@ def live_runs(
     stale_after: float = DEFAULT_STALE_AFTER_S,
 ) -> list[RunProgress]:
     """The runs going on now (index, apply, resume, undo), oldest first; killed ones left out."""
-    statement = select(RunRow).where(RunRow.state == RUNNING).order_by(RunRow.id)
-    runs = _read(store, statement, stuck_after, stale_after)
+    runs = _judged(stored.running_progress(store), stuck_after, stale_after)
     return [r for r in runs if r.running]
 
 
@@ -322,8 +317,8 @@ def get_run(
     stale_after: float = DEFAULT_STALE_AFTER_S,
 ) -> RunProgress | None:
     """One run by its progress id (``RunProgress.id``); None when there is none."""
-    found = _read(store, select(RunRow).where(RunRow.id == run_id), stuck_after, stale_after)
-    return found[0] if found else None
+    row = stored.progress_row(store, run_id)
+    return None if row is None else _judged([row], stuck_after, stale_after)[0]
 
 
 def run_history(
@@ -337,10 +332,8 @@ def run_history(
     """The latest ``limit`` runs (of ``kinds``, or of every kind), newest first, running ones
     included, each with its figures and how it ended. Runs made before dedupdb recorded
     progress (schema 0010) are not in it."""
-    statement = select(RunRow).order_by(desc(RunRow.id)).limit(limit)
-    if kinds:
-        statement = statement.where(RunRow.kind.in_(kinds))
-    return _read(store, statement, stuck_after, stale_after)
+    rows = stored.latest_progress(store, limit=limit, kinds=kinds)
+    return _judged(rows, stuck_after, stale_after)
 
 
 def interrupted_runs(store: Store, *, limit: int = 50) -> list[RunProgress]:
@@ -382,43 +375,18 @@ def watch(
 def library_totals(store: Store) -> LibraryTotals:
     """Images and failures now, exact duplicates counted now (cheap: grouped by content hash,
     which is indexed), and the latest report's figures."""
-    with store.session() as session:
-        by_status = {
-            str(s): int(n)
-            for s, n in session.execute(select(Image.status, func.count()).group_by(Image.status))
-        }
-        failures = {
-            str(k): int(n)
-            for k, n in session.execute(select(Failure.kind, func.count()).group_by(Failure.kind))
-        }
-        groups = (
-            select(
-                (func.count() - 1).label("extra"),
-                (func.sum(Image.size) - func.max(Image.size)).label("bytes"),
-            )
-            .where(Image.status == PRESENT)
-            .group_by(Image.content_hash)
-            .having(func.count() > 1)
-            .subquery()
-        )
-        extra, extra_bytes = session.execute(
-            select(
-                func.coalesce(func.sum(groups.c.extra), 0),
-                func.coalesce(func.sum(groups.c.bytes), 0),
-            )
-        ).one()
-        roots = session.execute(select(func.count()).select_from(Root)).scalar_one()
+    counts = stored.library_counts(store)
     history = totals_history(store, limit=1)
     return LibraryTotals(
-        roots=int(roots),
-        images=by_status.get(PRESENT, 0),
-        missing=by_status.get("missing", 0),
-        failed=failures.get(FAILED_FILE, 0),
-        skipped=failures.get(SKIPPED, 0),
-        exact_duplicates=int(extra),
-        exact_reclaimable_bytes=int(extra_bytes),
+        roots=counts.roots,
+        images=counts.by_status.get(PRESENT, 0),
+        missing=counts.by_status.get("missing", 0),
+        failed=counts.failures.get(FAILED_FILE, 0),
+        skipped=counts.failures.get(SKIPPED, 0),
+        exact_duplicates=counts.exact_duplicates,
+        exact_reclaimable_bytes=counts.exact_reclaimable_bytes,
         report=history[-1] if history else None,
-        by_status=by_status,
+        by_status=counts.by_status,
     )
 
 
@@ -429,23 +397,18 @@ def totals_history(
     duplicates and reclaimable bytes over time. With ``same_settings``, only the reports
     made with the latest one's match settings: a `report --exact` between two default
     reports is not a drop in duplicates."""
-    with store.session() as session:
-        statement = select(ReportTotals).order_by(desc(ReportTotals.id)).limit(limit)
-        if same_settings:
-            latest = select(ReportTotals.settings).order_by(desc(ReportTotals.id)).limit(1)
-            statement = statement.where(ReportTotals.settings == latest.scalar_subquery())
-        rows = session.execute(statement).scalars()
-        points = [
-            TotalsPoint(
-                r.made_at,
-                r.images,
-                r.clusters,
-                r.duplicates,
-                r.reclaimable_bytes,
-                _json_dict(r.settings),
-            )
-            for r in rows
-        ]
+    rows = stored.report_totals(store, limit=limit, same_settings=same_settings)
+    points = [
+        TotalsPoint(
+            r.made_at,
+            r.images,
+            r.clusters,
+            r.duplicates,
+            r.reclaimable_bytes,
+            _json_dict(r.settings),
+        )
+        for r in rows
+    ]
     return points[::-1]
 
 

@@ -1,41 +1,30 @@
-"""The report: duplicate clusters with their keeper and reasons, as data first.
+"""The report stage: duplicate clusters with their keeper and reasons, as data first.
 
-``build_report(store, options)`` finds the clusters (``cluster.find_clusters``), ranks each
-cluster's members (``quality.rank``) and returns a ``Report`` of plain dataclasses that mirror
-the versioned JSON schema (docs/report-schema.md) one to one, so ``Report.from_dict(r.to_dict())
-== r``. Rendering is separate: ``write_json``, ``write_csv`` here and ``render_html`` in
-``html_report``.
+``build_report(store, options)`` reads the library's rows (``store.catalog``), runs the stages
+in order (``match.match_rows``: pairs; ``cluster.build_clusters``: clusters;
+``keeper.rank_clusters``: each cluster's keeper and reasons) and returns a ``Report`` of plain
+dataclasses that mirror the versioned JSON schema (docs/report-schema.md) one to one, so
+``Report.from_dict(r.to_dict()) == r``. Rendering is separate (``render``: JSON, CSV, HTML).
+``find_pairs`` and ``find_clusters`` run the first stages alone over a store.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-import csv
-import gc
-import io
-import json
 import os
-import posixpath
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
-import orjson
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.engine import make_url
 
-from . import decisions
-from .bktree import WORD_BITS
-from .cluster import Cluster, find_clusters
+from .cluster import Cluster, build_clusters
+from .collector import gc_paused
 from .errors import DedupdbError
-from .hashes import ALGORITHMS, DIHEDRAL_NAMES, VARIANTS, HashParams
-from .match import CROP, UNCROP, MatchOptions, Pair, Rows, load_rows
-from .quality import Rules
-from .ranking import (
+from .hashes import ALGORITHMS, DIHEDRAL_NAMES, HashParams
+from .keeper import (
     ORIGINAL_COLOURS,
     UNCROPPED,
     Rankings,
@@ -47,10 +36,11 @@ from .ranking import (
     rank_clusters,
     rounded,
 )
-from .signals import SIGNATURE_GRID
-from .store import Store, driver_rows
-from .store.schema import PRESENT, Failure, Image, Root
-from .tracking import record_report_totals
+from .keeper_rules import Rules
+from .match import CROP, UNCROP, MatchOptions, Pair, match_rows
+from .store import Store, catalog
+from .store.catalog import Details, Rows, StoredEvidence
+from .store.reports import record_report_totals
 
 SCHEMA = "dedupdb-report"
 SCHEMA_VERSION = 1
@@ -218,7 +208,7 @@ class Report:
             "summary": asdict(self.summary),
         }
         if clusters:
-            data["clusters"] = [_cluster_dict(c) for c in self.clusters]
+            data["clusters"] = [cluster_dict(c) for c in self.clusters]
         return data
 
     @classmethod
@@ -246,7 +236,7 @@ class Report:
             raise DedupdbError(f"the report is damaged or incomplete: {err!r}") from err
 
 
-def _cluster_dict(cluster: ReportCluster, *, copy: bool = True) -> dict[str, Any]:
+def cluster_dict(cluster: ReportCluster, *, copy: bool = True) -> dict[str, Any]:
     """``asdict`` by hand: a report has 100,000s of members and asdict deep-copies each.
     A dataclass instance's ``__dict__`` holds its fields in their declared order, the
     schema's; ``copy=False`` shares the lists and dicts (to serialise, not to hand out)."""
@@ -284,31 +274,41 @@ def _parse_cluster(data: dict[str, Any]) -> ReportCluster:
     return cluster
 
 
-# ----------------------------------------------------------------------------- building
+# ----------------------------------------------------------------------------- the stages
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused for the block.
+def _rows_for(store: Store, options: MatchOptions) -> Rows:
+    """The rows matching with these options reads (the second hash's too, if any)."""
+    second = options.resolved_second()
+    return catalog.load_rows(store, options.hash, second[0] if second else None)
 
-    A report allocates millions of small objects (pairs, members, their dicts) and no
-    reference cycles; every so many allocations the collector would scan all of them again,
-    about a quarter of the time at 100,000 images. Reference counting still frees everything.
-    At the end, what the block allocated is moved to the oldest generation at once (what
-    surviving a few collections would do): otherwise the first collection after the block
-    would scan every one of those objects (0.15 s at 100,000 images). Not when the program
-    froze objects itself (``gc.freeze``): unfreezing would hand those back to the collector.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            if gc.get_freeze_count() == 0:
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
+
+def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) -> list[Pair]:
+    """Every pair of duplicate images in the database, sorted by (a, b) (``match.match_rows``
+    over its rows; ``rows``: the rows already loaded by the caller, to share them)."""
+    options.validate()
+    if rows is None:
+        rows = _rows_for(store, options)
+    return match_rows(rows, options, StoredEvidence(store))
+
+
+def find_clusters(store: Store, options: MatchOptions, rows: Rows | None = None) -> list[Cluster]:
+    """The database's duplicate clusters: ``find_pairs`` then ``cluster.build_clusters``
+    (``rows``: the rows already loaded, see ``find_pairs``). With ``options.deep``, the
+    local-feature stage's pairs join, and its guards apply to the hashes' pairs
+    (``localmatch.deep_pairs``, over the features stored for the rows)."""
+    options.validate()
+    if rows is None:
+        rows = _rows_for(store, options)
+    pairs = match_rows(rows, options, StoredEvidence(store))
+    if options.deep:
+        from .features import require_opencv
+        from .localmatch import deep_contents, deep_pairs  # loads OpenCV: only for --deep
+
+        require_opencv()
+        features = catalog.local_features(store, deep_contents(rows))
+        pairs = deep_pairs(rows, features, pairs, options)
+    return build_clusters(pairs)
 
 
 def build_report(store: Store, options: ReportOptions | None = None) -> Report:
@@ -331,12 +331,12 @@ def build_report(store: Store, options: ReportOptions | None = None) -> Report:
 
 def _build_report(store: Store, options: ReportOptions | None) -> Report:
     options = options or ReportOptions()
-    params = _hash_params(store)
-    exclude = decisions.excluded_pairs(store)
+    params = catalog.hash_params(store)
+    exclude = catalog.excluded_pairs(store)
     clusters: list[ClusterLike] = []
     threshold = options.threshold
     rows = None
-    if params is not None and _counts(store)[0] >= 2:
+    if params is not None and catalog.counts(store)[0] >= 2:
         clusters, threshold, rows = _find_clusters(store, options, params, exclude)
     return report_from_clusters(
         store, clusters, options, threshold=threshold, excluded_pairs=len(exclude), rows=rows
@@ -349,7 +349,7 @@ def _find_clusters(
     """The clusters, the threshold used and the rows matching loaded (the report takes their
     hashes, colours, content hashes and dates from there rather than reading them again)."""
     if options.exact:
-        rows = load_rows(store, options.hash)
+        rows = catalog.load_rows(store, options.hash)
         return exact_clusters(rows), 0, rows
     match_options = MatchOptions(
         hash=options.hash,
@@ -363,8 +363,7 @@ def _find_clusters(
         deep=options.deep,
     )
     match_options.validate()
-    second = match_options.resolved_second()
-    rows = load_rows(store, options.hash, second[0] if second else None)
+    rows = _rows_for(store, match_options)
     clusters: list[ClusterLike] = list(find_clusters(store, match_options, rows))
     return clusters, match_options.resolved_threshold(params.hash_size), rows
 
@@ -384,13 +383,6 @@ def exact_clusters(rows: Rows) -> list[ClusterLike]:
     return found
 
 
-def _hash_params(store: Store) -> HashParams | None:
-    from .store import HASH_PARAMS_KEY
-
-    stored = store.get_setting(HASH_PARAMS_KEY)
-    return HashParams(**stored) if stored else None
-
-
 def report_from_clusters(
     store: Store,
     clusters: Iterable[ClusterLike],
@@ -403,14 +395,13 @@ def report_from_clusters(
 ) -> Report:
     """Rank the members of clusters found by the matching stage and assemble the report.
 
-    All clusters are ranked together (``ranking.rank_clusters``, the batch form of
-    ``quality.rank``): one pass of numpy over every member instead of Python per cluster.
-    ``rows``: the rows the clusters were found in (``match.load_rows(store, options.hash)``),
-    whose columns are then not read again.
+    All clusters are ranked together (``keeper.rank_clusters``): one pass of numpy over every
+    member instead of Python per cluster. ``rows``: the rows the clusters were found in
+    (``store.catalog.load_rows(store, options.hash)``), whose columns are then not read again.
     """
     options = options or ReportOptions()
     clusters = list(clusters)
-    params = _hash_params(store) or HashParams()
+    params = catalog.hash_params(store) or HashParams()
     ids = sorted({i for c in clusters for i in c.members})
     if rows is not None:
         loaded = _rows_of(store, ids, rows)
@@ -440,7 +431,7 @@ def report_from_clusters(
     built.sort(key=lambda c: (-c.reclaimable_bytes, c.members[0].path, c.keeper))
     for number, cluster in enumerate(built, start=1):
         cluster.id = number
-    images, failures = _counts(store)
+    images, failures = catalog.counts(store)
     summary = Summary(
         clusters=len(built),
         duplicates=sum(len(c.members) - 1 for c in built),
@@ -456,7 +447,7 @@ def report_from_clusters(
     stamp = (generated_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     return Report(
         generated_at=stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        database=_database_name(store),
+        database=catalog.database_name(store),
         settings={
             "hash": options.hash,
             "threshold": threshold if threshold is not None else options.threshold,
@@ -594,35 +585,6 @@ class _Loaded:
     colour: np.ndarray  # (rows, 4, 4, 3) uint8 colour signatures
 
 
-# What the report reads of an image row besides the columns matching loads (``match.Rows``:
-# id, content hash, colour signature, date taken and the hash's variants).
-DETAILS = (
-    Image.id, Image.root_id, Image.relpath, Image.size, Image.mtime_ns, Image.width,
-    Image.height, Image.format, Image.lossless, Image.sharpness, Image.exif_tags,
-    Image.camera_make, Image.camera_model, Image.content_width, Image.content_height,
-    Image.jpeg_quant,
-)  # fmt: skip
-# Ids per query: under SQLite's historical limit of 999 bound values; fewer queries cost less.
-_CHUNK = 900
-
-
-def _fetch(store: Store, columns: Sequence[Any], ids: list[int]) -> list[Any]:
-    """These columns of these images (a vanished one is left out), sorted by id (the first
-    column), their root known (as an inner join would); the roots apart (a few rows):
-    joining them costs SQLite a lookup per image."""
-    # One statement, compiled once; the ids are expanded into it at each execution.
-    query = select(*columns).where(Image.id.in_(bindparam("ids", expanding=True)))
-    records: list[Any] = []
-    with store.engine.connect() as conn:  # the driver's tuples: no ORM or row objects
-        roots = dict(conn.execute(select(Root.id, Root.path)).all())
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            records.extend(driver_rows(conn, query, {"ids": chunk}))
-    records = [r for r in records if r[1] in roots]
-    records.sort(key=lambda r: r[0])
-    return [roots, *(list(zip(*records, strict=True)) if records else [()] * len(columns))]
-
-
 def _dct_samples(store: Store, table: Table, seg: Segments) -> list[bytes | None]:
     """The DCT samples of the members that can be conversions (``conversion_candidates``),
     None for the others: a few rows of a library, so the report reads kilobytes, not the
@@ -631,9 +593,7 @@ def _dct_samples(store: Store, table: Table, seg: Segments) -> list[bytes | None
     wanted = conversion_candidates(table, seg).tolist()
     if not wanted:
         return samples
-    ids = sorted({int(table.image_id[r]) for r in wanted})
-    _, found, _, blobs = _fetch(store, (Image.id, Image.root_id, Image.dct_sample), ids)
-    by_id = dict(zip(found, blobs, strict=True))
+    by_id = catalog.dct_samples(store, sorted({int(table.image_id[r]) for r in wanted}))
     for r in wanted:
         samples[r] = by_id.get(int(table.image_id[r]))
     return samples
@@ -641,50 +601,25 @@ def _dct_samples(store: Store, table: Table, seg: Segments) -> list[bytes | None
 
 def _load_rows(store: Store, ids: list[int], hash_name: str, params: HashParams) -> _Loaded:
     """The rows of these images, read from the database."""
-    roots, *fields = _fetch(
-        store,
-        (*DETAILS, Image.content_hash, Image.taken_at, Image.colour, getattr(Image, hash_name)),
-        ids,
-    )
-    *fields, content, taken_at, colour, blobs = fields
-    n = len(content)
-    blob_size = VARIANTS * params.nbytes
-    joined = b"".join(blobs)
-    if len(joined) != n * blob_size:
-        raise DedupdbError(
-            f"the database holds {hash_name} values of an unexpected size",
-            "re-index with `dedupdb index --rehash`",
-        )
-    colour_size = SIGNATURE_GRID * SIGNATURE_GRID * 3
-    colours = b"".join(c if c is not None and len(c) == colour_size else bytes(colour_size)
-                       for c in colour)  # fmt: skip
-    return _loaded(
-        roots,
-        fields,
-        list(content),
-        list(taken_at),
-        np.frombuffer(joined, dtype=">u8")
-        .astype(np.uint64)
-        .reshape(n, VARIANTS, params.bits // WORD_BITS),
-        np.frombuffer(colours, dtype=np.uint8).reshape(n, SIGNATURE_GRID, SIGNATURE_GRID, 3),
-    )
+    details = catalog.member_details(store, ids, hash_name, params)
+    assert details.content_hash is not None and details.taken_at is not None
+    assert details.hashes is not None and details.colour is not None
+    return _loaded(details, details.content_hash, details.taken_at, details.hashes, details.colour)
 
 
 def _rows_of(store: Store, ids: list[int], rows: Rows) -> _Loaded:
-    """The rows of these images: ``DETAILS`` read from the database, the rest from what
+    """The rows of these images: their details read from the database, the rest from what
     matching loaded (``rows``)."""
-    roots, *fields = _fetch(store, DETAILS, ids)
-    found = np.asarray(fields[0], dtype=np.int64)
+    details = catalog.member_details(store, ids)
+    found = details.image_id
     at = np.minimum(np.searchsorted(rows.ids, found), max(len(rows.ids) - 1, 0))
     known = rows.ids[at] == found if len(rows.ids) else np.zeros(len(found), dtype=bool)
     if not known.all():  # not among the rows matching loaded: not a searchable image
-        keep = np.flatnonzero(known).tolist()
-        fields = [[column[i] for i in keep] for column in fields]
+        details = details.take(np.flatnonzero(known).tolist())
         at = at[known]
     picks = at.tolist()
     return _loaded(
-        roots,
-        fields,
+        details,
         [rows.content[i] for i in picks],
         [rows.taken_at[i] for i in picks],
         rows.hashes[at],
@@ -693,67 +628,41 @@ def _rows_of(store: Store, ids: list[int], rows: Rows) -> _Loaded:
 
 
 def _loaded(
-    roots: dict[int, bytes],
-    fields: Sequence[Sequence[Any]],
+    details: Details,
     content: list[bytes],
     taken_at: list[str | None],
     hashes: np.ndarray,
     colour: np.ndarray,
 ) -> _Loaded:
-    """``_Loaded`` from the ``DETAILS`` columns and what matching loads."""
-    (image_id, root, relpath, size, mtime, width, height, fmt, lossless, sharpness, exif_tags,
-     make, model, content_width, content_height, jpeg_quant) = fields  # fmt: skip
-    raw = _joined_paths(roots, root, relpath)
+    """``_Loaded`` from the members' details and what matching loads."""
+    raw = details.raw_path
     table = Table(
-        image_id=np.array(image_id, dtype=np.int64),
+        image_id=details.image_id,
         path=[p.decode("utf-8", "backslashreplace") for p in raw],
-        size=np.array(size, dtype=np.int64),
-        mtime_ns=np.array(mtime, dtype=np.int64),
-        width=np.array(width, dtype=np.int64),
-        height=np.array(height, dtype=np.int64),
-        format=list(fmt),
-        lossless=np.array(lossless, dtype=bool),
-        sharpness=np.array(sharpness, dtype=np.float64),
-        exif_tags=np.array(exif_tags, dtype=np.int64),
+        size=details.size,
+        mtime_ns=details.mtime_ns,
+        width=details.width,
+        height=details.height,
+        format=details.format,
+        lossless=details.lossless,
+        sharpness=details.sharpness,
+        exif_tags=details.exif_tags,
         taken_at=taken_at,
-        # "make model", or the one known ("" counts as unknown), or None
-        camera=[
-            m + " " + k if m and k else m or k or None for m, k in zip(make, model, strict=True)
-        ],
+        camera=details.camera,
         content_hash=list(content),
         colour_deviation=np.zeros(len(raw), dtype=np.float64),
-        # NULL (rows indexed before it was stored): the whole file is the picture
-        content_width=np.array(
-            [w if c is None else c for w, c in zip(width, content_width, strict=True)],
-            dtype=np.int64,
-        ),
-        content_height=np.array(
-            [h if c is None else c for h, c in zip(height, content_height, strict=True)],
-            dtype=np.int64,
-        ),
-        jpeg_quant=list(jpeg_quant),
+        content_width=details.content_width,
+        content_height=details.content_height,
+        jpeg_quant=details.jpeg_quant,
         dct_sample=[None] * len(raw),  # read for the few rows that need it (_dct_samples)
     )
     return _Loaded(
-        row_of=dict(zip(map(int, image_id), range(len(raw)), strict=True)),
+        row_of=dict(zip(details.image_id.tolist(), range(len(raw)), strict=True)),
         table=table,
         raw_path=raw,
         hashes=hashes,
         colour=colour,
     )
-
-
-def _joined_paths(
-    roots: dict[int, bytes], root: Sequence[int], relpath: Sequence[bytes]
-) -> list[bytes]:
-    """``os.path.join(roots[r], p)`` of each image; for POSIX paths by concatenation (the
-    same result, a tenth of the time)."""
-    if os.path.join is not posixpath.join:
-        return [os.path.join(roots[r], p) for r, p in zip(root, relpath, strict=True)]
-    prefix = {
-        r: path if not path or path.endswith(b"/") else path + b"/" for r, path in roots.items()
-    }
-    return [p if p[:1] == b"/" else prefix[r] + p for r, p in zip(root, relpath, strict=True)]
 
 
 def _region(region: tuple[float, ...] | None) -> list[float] | None:
@@ -766,20 +675,6 @@ def _path_b64(raw: bytes) -> str | None:
     except UnicodeDecodeError:
         return base64.b64encode(raw).decode("ascii")
     return None
-
-
-def _counts(store: Store) -> tuple[int, int]:
-    with store.session() as session:
-        images = session.scalar(select(func.count()).where(Image.status == PRESENT)) or 0
-        failures = session.scalar(select(func.count()).select_from(Failure)) or 0
-    return int(images), int(failures)
-
-
-def _database_name(store: Store) -> str:
-    path = store.sqlite_path
-    if path is not None:
-        return str(path)
-    return make_url(store.url).render_as_string(hide_password=True)
 
 
 def cluster_membership(report: Report) -> dict[int, list[int]]:
@@ -815,117 +710,3 @@ def actionable(report: Report) -> dict[str, Any]:
         for c in report.clusters
     ]
     return data
-
-
-# ----------------------------------------------------------------------------- JSON and CSV
-
-
-def write_json(report: Report, out: IO[str]) -> None:
-    """The report document, one top-level field per line and one cluster per line: easy to
-    read, diff and edit (change a keeper, delete a cluster's line).
-
-    Encoded with orjson (compact separators; its dataclass support reads each cluster and
-    member as it stands, without building dicts), about eight times faster than the standard
-    library here. A value orjson refuses (text that is not valid Unicode, an integer beyond
-    64 bits) is left to the standard library's encoder, which writes what it always wrote.
-    """
-    with gc_paused():
-        text = _json_text(report)
-    out.write(text)
-
-
-def _json_text(report: Report) -> str:
-    data = report.to_dict(clusters=False)
-    parts = ["{"]
-    for key, value in data.items():
-        parts.append(f"{_dumps(key)}: {_dumps(value)},")
-    if report.clusters:
-        parts.append('"clusters": [')
-        parts.append(",\n".join([_dumps(cluster) for cluster in report.clusters]))
-        parts.append("]}")
-    else:
-        parts.append('"clusters": []}')
-    return "\n".join(parts) + "\n"
-
-
-def _dumps(value: Any) -> str:
-    """One JSON value: orjson, else the standard library (see ``write_json``)."""
-    try:
-        return orjson.dumps(value).decode("utf-8")
-    except orjson.JSONEncodeError:
-        if isinstance(value, ReportCluster):
-            value = _cluster_dict(value, copy=False)
-        return json.dumps(value, ensure_ascii=False, check_circular=False)
-
-
-def to_json(report: Report) -> str:
-    buffer = io.StringIO()
-    write_json(report, buffer)
-    return buffer.getvalue()
-
-
-def read_json(text: str) -> Report:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DedupdbError(f"not a JSON report: {err}") from err
-    return Report.from_dict(data)
-
-
-CSV_COLUMNS = (
-    "cluster", "exact", "max_distance", "cluster_reclaimable_bytes", "keeper", "image_id",
-    "path", "size", "width", "height", "format", "distance", "transform", "score", "taken_at",
-    "camera", "mtime_ns", "content_hash", "reasons",
-)  # fmt: skip
-
-
-# A spreadsheet reads a cell that begins with one of these as a formula (OWASP's "CSV
-# injection"): EXIF text such as a camera maker `=HYPERLINK(...)` would become a live link.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula, prefixed with ``'`` (OWASP's
-    advice; the spreadsheet then shows the text as it is). Numbers are left as they are."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def write_csv(report: Report, out: IO[str]) -> None:
-    """One row per member, keeper first in each cluster; the reasons on the keeper's row.
-    Text that a spreadsheet would take for a formula is neutralised (``csv_cell``)."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for cluster in report.clusters:
-        for member in cluster.members:
-            writer.writerow(
-                csv_cell(cell)
-                for cell in [
-                    cluster.id,
-                    int(cluster.exact),
-                    cluster.max_distance,
-                    cluster.reclaimable_bytes,
-                    int(member.keeper),
-                    member.image_id,
-                    member.path,
-                    member.size,
-                    member.width,
-                    member.height,
-                    member.format,
-                    member.distance,
-                    member.transform,
-                    f"{member.score:.4f}",
-                    member.taken_at or "",
-                    member.camera or "",
-                    member.mtime_ns,
-                    member.content_hash,
-                    "; ".join(cluster.reasons) if member.keeper else "",
-                ]
-            )
-
-
-def to_csv(report: Report) -> str:
-    buffer = io.StringIO()
-    write_csv(report, buffer)
-    return buffer.getvalue()

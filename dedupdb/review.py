@@ -18,20 +18,17 @@ Clusters are read as the report's dataclasses (``report.ReportCluster``) or as t
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, select
-
 from .errors import DedupdbError
 from .store import Store
-from .store.schema import ReviewDecision
+from .store import decisions as stored
+from .store.decisions import ReviewRecord
 
 KEEP, SKIP = "keep", "skip"
-_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -79,18 +76,16 @@ def key_of(cluster: Any) -> bytes:
 
 def load_choices(store: Store) -> dict[bytes, Choice]:
     """Every stored decision, by cluster key."""
-    with store.session() as session:
-        return {row.cluster_key: _choice(row) for row in session.scalars(select(ReviewDecision))}
+    return {r.cluster_key: _choice(r) for r in stored.review_decisions(store)}
 
 
-def _choice(row: ReviewDecision) -> Choice:
-    keepers = tuple((str(h), str(p)) for h, p in json.loads(row.keepers))
+def _choice(record: ReviewRecord) -> Choice:
     return Choice(
-        kind=row.kind,
-        keepers=keepers,
-        label=row.label,
-        members=row.members,
-        created_at=row.created_at.replace(microsecond=0).isoformat() + "Z",
+        kind=record.kind,
+        keepers=record.keepers,
+        label=record.label,
+        members=record.members,
+        created_at=record.created_at.replace(microsecond=0).isoformat() + "Z",
     )
 
 
@@ -117,31 +112,26 @@ def current(cluster: Any, choices: dict[bytes, Choice]) -> Choice | None:
     return choice
 
 
-def _row(cluster: Any, kind: str, keepers: Sequence[_Member], now: datetime) -> ReviewDecision:
+def _row(cluster: Any, kind: str, keepers: Sequence[_Member], now: datetime) -> ReviewRecord:
     members = _members(cluster)
     label = (
         keepers[0].path
         if keepers
         else next((m.path for m in members if m.image_id == _suggested(cluster)), members[0].path)
     )
-    return ReviewDecision(
+    return ReviewRecord(
         cluster_key=key_of(cluster),
         kind=kind,
-        keepers=json.dumps([[k.content_hash, k.path] for k in keepers]),
+        keepers=tuple((k.content_hash, k.path) for k in keepers),
         members=len(members),
         label=label,
         created_at=now,
     )
 
 
-def _store(store: Store, rows: list[ReviewDecision]) -> None:
-    """Insert the rows, replacing any earlier decision about the same clusters."""
-    keys = [r.cluster_key for r in rows]
-    with store.transaction() as session:
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            session.execute(delete(ReviewDecision).where(ReviewDecision.cluster_key.in_(chunk)))
-        session.add_all(rows)
+def _store(store: Store, rows: list[ReviewRecord]) -> None:
+    """Store the decisions, replacing any earlier decision about the same clusters."""
+    stored.save_review_decisions(store, rows)
 
 
 def _now() -> datetime:
@@ -194,11 +184,7 @@ def accept_suggested(store: Store, clusters: Iterable[Any]) -> int:
 
 def forget(store: Store, cluster: Any) -> bool:
     """Forget the decision about this cluster (it is shown for review again)."""
-    with store.transaction() as session:
-        result = session.execute(
-            delete(ReviewDecision).where(ReviewDecision.cluster_key == key_of(cluster))
-        )
-        return bool(getattr(result, "rowcount", 0))
+    return stored.forget_review_decision(store, key_of(cluster))
 
 
 @dataclass(frozen=True)

@@ -16,19 +16,18 @@ update.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import socket
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, cast
-
-from sqlalchemy import Table, TextClause, bindparam, desc, select, text
-from sqlalchemy.exc import DBAPIError
+from typing import Any
 
 from .store import Store
-from .store.schema import ReportTotals, RunProgress
+from .store import progress as stored
+from .store.progress import ProgressFigures
 
 # Kinds of run.
 INDEX, APPLY, RESUME, UNDO = "index", "apply", "resume", "undo"
@@ -46,44 +45,13 @@ ERRORS_KEPT = 20
 # Counts a run's code keeps in its own objects and hands over at each update.
 COUNT_NAMES = ("new", "changed", "moved", "unchanged", "skipped", "failed")
 
-# (pid, path of the file it is on or None when idle, seconds on it or None)
-WorkerState = tuple[int, str | None, float | None]
+# (pid, or a Dask worker's address; path of the file it is on or None when idle; seconds on it
+# or None)
+WorkerState = tuple[int | str, str | None, float | None]
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-# The row's statements as plain SQL built from the model's columns (each bound with its
-# column's type, so values are stored as the ORM stores them). SQLAlchemy compiles a Core or
-# ORM statement on its first use in a process, a few milliseconds for twenty columns: more
-# than all of a run's updates cost together.
-_TABLE = cast(Table, RunProgress.__table__)
-# Set once, when the row is made.
-_FIXED = ("kind", "index_run_id", "apply_run_id", "target", "host", "pid", "started_at")
-
-
-def _typed(sql: str, names: list[str]) -> TextClause:
-    return text(sql).bindparams(*(bindparam(n, type_=_TABLE.c[n].type) for n in names))
-
-
-def _insert_statement(returning: bool) -> TextClause:
-    names = [c.name for c in _TABLE.columns if c.name != "id"]
-    sql = (
-        f"INSERT INTO {_TABLE.name} ({', '.join(names)}) "
-        f"VALUES ({', '.join(':' + n for n in names)})"
-    )
-    return _typed(sql + (" RETURNING id" if returning else ""), names)
-
-
-def _update_statement() -> TextClause:
-    names = [c.name for c in _TABLE.columns if c.name != "id" and c.name not in _FIXED]
-    sql = f"UPDATE {_TABLE.name} SET {', '.join(f'{n} = :{n}' for n in names)} WHERE id = :id"
-    return _typed(sql, names)
-
-
-_UPDATE = _update_statement()
-_INSERT = {True: _insert_statement(returning=True), False: _insert_statement(returning=False)}
 
 
 class Recorder:
@@ -137,31 +105,30 @@ class Recorder:
     ) -> Recorder:
         """Create the run's row (state running) and its recorder."""
         now = _now()
-        values = {
-            "kind": kind,
-            "index_run_id": index_run_id,
-            "apply_run_id": apply_run_id,
-            "target": target,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "state": RUNNING,
-            "phase": PLANNING if kind == INDEX else WORKING,
-            "started_at": now,
-            "updated_at": now,
-            "progressed_at": now,
-            "finished_at": None,
-            "planned": planned,
+        figures = ProgressFigures(
+            state=RUNNING,
+            phase=PLANNING if kind == INDEX else WORKING,
+            updated_at=now,
+            progressed_at=now,
+            finished_at=None,
+            planned=planned,
             **dict.fromkeys(("seen", "done", "bytes_read", *COUNT_NAMES), 0),
-            "rate": 0.0,
-            "workers": "[]",
-            "errors": "[]",
-            "message": None,
-        }
-        # SQLite gives the new row's id as the cursor's lastrowid (RETURNING needs 3.35+).
-        sqlite = store.dialect == "sqlite"
-        with store.engine.begin() as conn:
-            result = conn.execute(_INSERT[not sqlite], values)
-            row_id = int(result.lastrowid if sqlite else result.scalar_one())
+            rate=0.0,
+            workers="[]",
+            errors="[]",
+            message=None,
+        )
+        row_id = stored.start_progress(
+            store,
+            kind=kind,
+            target=target,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=now,
+            figures=figures,
+            index_run_id=index_run_id,
+            apply_run_id=apply_run_id,
+        )
         recorder = cls(store, row_id, counts=counts, interval=interval)
         recorder.phase = PLANNING if kind == INDEX else WORKING
         recorder.planned = planned
@@ -184,45 +151,45 @@ class Recorder:
         """Write the current figures now."""
         if self._closed:
             return
-        self._write(self._values())
+        stored.write_progress(self.store, self.id, self._figures())
 
     def finish(self, state: str, message: str | None = None) -> None:
         """The run ended: the final figures, how it ended, and why when it failed."""
         if self._closed:
             return
-        values = self._values()
-        values.update(state=state, finished_at=values["updated_at"], message=message)
-        values["workers"] = "[]"
-        self._write(values)
+        figures = self._figures()
+        final = dataclasses.replace(
+            figures, state=state, finished_at=figures.updated_at, message=message, workers="[]"
+        )
+        stored.write_progress(self.store, self.id, final)
         self._closed = True
 
-    def _values(self) -> dict[str, Any]:
+    def _figures(self) -> ProgressFigures:
         now, stamp = self.clock(), _now()
         self._last = now
         # Without a source of counts (apply, undo), the errors are the counts: skipped actions.
-        counts = dict(self.counts() if self.counts is not None else self._error_counts)
-        values: dict[str, Any] = {
-            "id": self.id,
-            "state": RUNNING,
-            "finished_at": None,
-            "message": None,
-            "phase": self.phase,
-            "planned": self.planned,
-            "seen": self.seen,
-            "done": self.done,
-            "bytes_read": self.bytes_read,
-            **{name: int(counts.get(name, 0)) for name in COUNT_NAMES},
-            "rate": self._rate(now),
-            "workers": json.dumps(self._worker_states()),
-            "errors": json.dumps(list(self._errors)),
-            "updated_at": stamp,
-        }
-        moved = (self.phase, self.seen, self.done, *(values[n] for n in COUNT_NAMES))
+        source = dict(self.counts() if self.counts is not None else self._error_counts)
+        counts = {name: int(source.get(name, 0)) for name in COUNT_NAMES}
+        moved = (self.phase, self.seen, self.done, *counts.values())
         if moved != self._written:
             self._progressed = stamp
             self._written = moved
-        values["progressed_at"] = self._progressed
-        return values
+        return ProgressFigures(
+            state=RUNNING,
+            phase=self.phase,
+            updated_at=stamp,
+            progressed_at=self._progressed,
+            finished_at=None,
+            planned=self.planned,
+            seen=self.seen,
+            done=self.done,
+            **counts,
+            bytes_read=self.bytes_read,
+            rate=self._rate(now),
+            workers=json.dumps(self._worker_states()),
+            errors=json.dumps(list(self._errors)),
+            message=None,
+        )
 
     def _rate(self, now: float) -> float:
         self._samples.append((now, self.done))
@@ -238,46 +205,3 @@ class Recorder:
             {"pid": pid, "path": path, "seconds": None if seconds is None else round(seconds, 1)}
             for pid, path, seconds in self.workers()
         ]
-
-    def _write(self, values: dict[str, Any]) -> None:
-        try:
-            with self.store.engine.begin() as conn:
-                conn.execute(_UPDATE, values)
-        except DBAPIError:  # busy or gone: the next update, or the reader's checks, tell
-            pass
-
-
-def record_report_totals(
-    store: Store,
-    *,
-    images: int,
-    clusters: int,
-    duplicates: int,
-    reclaimable_bytes: int,
-    settings: Mapping[str, Any],
-) -> None:
-    """Keep a report's figures (the library's totals over time); the same figures as the
-    latest recorded ones with the same settings are not kept twice."""
-    text = json.dumps(dict(settings), sort_keys=True, default=str)
-    figures = (images, clusters, duplicates, reclaimable_bytes)
-    try:
-        with store.transaction() as session:
-            latest = session.execute(
-                select(ReportTotals).order_by(desc(ReportTotals.id)).limit(1)
-            ).scalar_one_or_none()
-            if latest is not None and latest.settings == text:
-                recorded = (latest.images, latest.clusters, latest.duplicates)
-                if (*recorded, latest.reclaimable_bytes) == figures:
-                    return
-            session.add(
-                ReportTotals(
-                    made_at=_now(),
-                    images=images,
-                    clusters=clusters,
-                    duplicates=duplicates,
-                    reclaimable_bytes=reclaimable_bytes,
-                    settings=text,
-                )
-            )
-    except DBAPIError:  # a report made while the database is busy still gets made
-        pass

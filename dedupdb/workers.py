@@ -1,79 +1,28 @@
-"""The index's worker processes: the tasks they are sent, the results they send back, and how
-they start. Imports nothing heavy (no SQLAlchemy, numpy or Pillow).
+"""The index's local worker processes (the executor ``executor.local_executor`` makes): how
+they start, and when. Imports nothing heavy (no SQLAlchemy, numpy or Pillow).
 
-The workers' own code (``extract``: read, hash, decode, measure) needs numpy and Pillow, the
-indexing process SQLAlchemy, and neither needs the other's. So ``dedupdb index`` can fork its
-workers first, while it has loaded nothing but the command line (``start_early``): each
-worker then imports and warms up its code while the indexing process imports SQLAlchemy,
-opens the database and plans the run, instead of the two start-ups running one after the
-other. Only when the run will surely have files to decode, so that a re-index that finds
-nothing new starts no process and loads no decoder (``expects_work``).
+The workers' own code (``fingerprint.process_file``: read, hash, decode, measure) needs numpy
+and Pillow, the indexing process SQLAlchemy, and neither needs the other's. So ``dedupdb
+index`` can fork its workers first, while it has loaded nothing but the command line
+(``start_early``): each worker then imports and warms up its code while the indexing process
+imports SQLAlchemy, opens the database and plans the run, instead of the two start-ups running
+one after the other. Only when the run will surely have files to decode, so that a re-index
+that finds nothing new starts no process and loads no decoder (``expects_work``).
 """
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
-import resource
-import sqlite3
 import sys
 import threading
-from dataclasses import dataclass
 from multiprocessing.context import BaseContext
-from pathlib import Path
-from typing import Any
 
-from .defaults import DEFAULT_MAX_MEMORY_MB, ENV_VAR, default_database_path
-from .pool import Lost, Pool
-from .walk import FileEntry
-
-# The key under which an ``Indexed`` result carries a picture's packed local features
-# (features.pack), which go to their own table, not to the image's row.
-LOCAL_FEATURES_KEY = "local_features"
-
-
-@dataclass(frozen=True)
-class Task:
-    """A file to read, hash and decode. ``known``: the 8-byte prefixes of the stored content
-    hashes of files of this size (a move or an exact copy, recognised without decoding once the
-    file is hashed); empty for most files, which are then read once, hashing as they decode."""
-
-    root: bytes
-    entry: FileEntry
-    hash_size: int
-    min_resolution: int
-    known: frozenset[bytes] = frozenset()
-    features: bool = False  # also extract local features (``index --features``)
-
-
-@dataclass(frozen=True)
-class Indexed:
-    """A decoded and hashed image: the columns to store."""
-
-    entry: FileEntry
-    columns: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class KnownContent:
-    """Bytes the database already holds (a move or an exact copy): nothing was decoded."""
-
-    entry: FileEntry
-    content_hash: bytes
-
-
-@dataclass(frozen=True)
-class NotIndexed:
-    """A file recorded in the failures table: unreadable (failed) or deliberately not indexed
-    (``skipped``, e.g. below --min-resolution)."""
-
-    entry: FileEntry
-    reason: str
-    skipped: bool = False
-
-
-Result = Indexed | KnownContent | NotIndexed
+from . import collector
+from .defaults import DEFAULT_MAX_MEMORY_MB
+from .fingerprint.records import Result, Task
+from .pool import Pool
+from .store.peek import knows_root
 
 
 def default_workers() -> int:
@@ -87,9 +36,10 @@ def default_workers() -> int:
 def worker_pool(
     workers: int, timeout: float | None, max_memory: int | None = DEFAULT_MAX_MEMORY_MB
 ) -> Pool[Task, Result]:
-    """The processes that read, hash and decode files (``extract.process_file``). Each loads
-    and warms up that code when it starts, unless it was forked from a process that had, then
-    limits its memory to ``max_memory`` MiB beyond that (``limit_memory``; None: no limit)."""
+    """The processes that read, hash and decode files (``fingerprint.process_file``). Each
+    loads and warms up that code when it starts, unless it was forked from a process that had,
+    then limits its memory to ``max_memory`` MiB beyond that (``files.limit_memory``; None: no
+    limit)."""
     return Pool(
         _process,
         workers,
@@ -123,9 +73,8 @@ def start_early(
 def expects_work(db: str | None, root: str | bytes) -> bool:
     """Whether indexing ``root`` into ``db`` will surely decode files: the root holds something
     and the database has never indexed it (the database does not exist yet, or has no row for
-    the root). Reads the database with Python's own sqlite3 module, read-only; anything
-    unusual (a URL, an unreadable file, another schema) answers False, so that the run starts
-    its workers when it has planned, as every re-index does."""
+    the root). Anything unusual (a URL, an unreadable file, another schema) answers False, so
+    that the run starts its workers when it has planned, as every re-index does."""
     path = os.path.abspath(os.fsencode(root))
     try:
         with os.scandir(path) as entries:
@@ -133,106 +82,29 @@ def expects_work(db: str | None, root: str | bytes) -> bool:
                 return False
     except OSError:
         return False
-    value = db if db is not None else os.environ.get(ENV_VAR) or ""
-    if "://" in value:
-        return False
-    database = Path(value).expanduser() if value else default_database_path()
-    if not database.exists():
-        return True
-    try:
-        connection = sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return False
-    try:
-        found = connection.execute("SELECT 1 FROM roots WHERE path = ?", (path,)).fetchone()
-    except sqlite3.Error:
-        return False
-    finally:
-        connection.close()
-    return found is None
-
-
-def lost_file(task: Task, lost: Lost) -> NotIndexed:
-    """The failure recorded for a file whose worker died on it or was killed."""
-    if lost.timeout is not None:
-        reason = f"timed out: decoding took longer than {lost.timeout:g} s (see --timeout)"
-    elif lost.error is not None:
-        reason = f"dedupdb failed on it ({lost.error}); please report this"
-    else:
-        reason = f"the decoder crashed: {lost.reason}"
-    return NotIndexed(task.entry, reason)
+    return knows_root(db, path) is False
 
 
 def _process(task: Task) -> Result:
-    from . import extract  # loaded by ``_prepare``: a dictionary look-up
+    from .fingerprint import files  # loaded by ``_prepare``: a dictionary look-up
 
-    return extract.process_file(task)
+    return files.process_file(task)
 
 
 def _prepare(max_memory: int | None = None) -> None:
-    """A worker's start: load and warm up the decode and hash code (once: nothing to do in a
-    worker forked from a process that had), then limit its memory (``limit_memory``). A worker
-    forked while the command paused the garbage collector to load its modules (``cli.main``)
-    resumes it, leaving what its own imports made out of all collections, as the command does.
+    """A worker's start: load and warm up the fingerprint code (once: nothing to do in a
+    worker forked from a process that had), then limit its memory (``files.limit_memory``). A
+    worker forked while the command paused the garbage collector to load its modules resumes
+    it once it has loaded its own (``collector``), as the command does.
     """
-    paused = not gc.isenabled()
-    from . import extract
+    paused = collector.paused()
+    from .fingerprint import compute, files
 
-    extract.warm_up()
+    compute.warm_up()
     if paused:
-        gc.freeze()
-        gc.enable()
+        collector.resume()
     if max_memory is not None:
-        limit_memory(max_memory)
-
-
-# The limit this process set on itself (``limit_memory``), in MiB beyond its code; None: none.
-_memory_limit: int | None = None
-
-
-def limit_memory(megabytes: int) -> bool:
-    """Cap this process's address space at its present size plus ``megabytes`` MiB.
-
-    A decoder that needs more then fails its allocation (Pillow and numpy raise MemoryError),
-    which costs only the file at hand: it is recorded as too large (``memory_limit`` names the
-    limit), instead of one hostile file (a 13000x13000 PNG of 500 KB decodes to 500 MB) taking
-    the machine's memory, or the kernel's out-of-memory killer taking a process. The address
-    space, not the resident size, is what the kernel can cap (RLIMIT_AS); it is measured after
-    the worker has loaded and warmed up its code, so the code's own mappings do not count
-    against the budget. Linux only (elsewhere RLIMIT_AS is not enforced): False when not set.
-    """
-    global _memory_limit
-    size = _address_space()
-    if size is None:
-        return False
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    wanted = size + megabytes * 1024 * 1024
-    if hard != resource.RLIM_INFINITY:
-        wanted = min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft <= wanted:  # already lower: keep it
-        return False
-    resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
-    _memory_limit = megabytes
-    return True
-
-
-def memory_limit() -> int | None:
-    """The memory (MiB beyond its code) this process limited itself to, or None."""
-    return _memory_limit
-
-
-def _address_space() -> int | None:
-    """This process's virtual memory size in bytes (Linux's /proc), or None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None  # pragma: no cover - Linux only
-    try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):  # pragma: no cover - no /proc
-        return None
-    return None  # pragma: no cover
+        files.limit_memory(max_memory)
 
 
 def _pool_context() -> BaseContext:
@@ -250,6 +122,6 @@ def _pool_context() -> BaseContext:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["__main__", "dedupdb.extract"])
+        context.set_forkserver_preload(["__main__", "dedupdb.fingerprint.files"])
         return context
     return multiprocessing.get_context("spawn")

@@ -20,7 +20,7 @@ from browser import browser, chromium_missing, served
 from PIL import Image
 
 from dedupdb import index
-from dedupdb.index import IndexOptions
+from dedupdb.indexing import IndexOptions
 from dedupdb.store import open_store
 
 

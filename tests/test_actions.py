@@ -41,7 +41,7 @@ from dedupdb.actions import (
     undo,
 )
 from dedupdb.cli import cli
-from dedupdb.index import IndexOptions
+from dedupdb.indexing import IndexOptions
 from dedupdb.store import Store, open_store
 from dedupdb.store.schema import PRESENT, QUARANTINED, Image, Root
 

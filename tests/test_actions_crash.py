@@ -25,7 +25,7 @@ from test_actions import build_report, files_under, library, snapshot
 from dedupdb import index
 from dedupdb.actions import resume, undo
 from dedupdb.cli import cli
-from dedupdb.index import IndexOptions
+from dedupdb.indexing import IndexOptions
 from dedupdb.store import Store
 from dedupdb.store.schema import Action
 

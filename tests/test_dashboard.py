@@ -24,7 +24,7 @@ from test_progress import (
     wait_for_progress,
 )
 
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.metrics import CONTENT_TYPE
 from dedupdb.progress import TotalsPoint
 from dedupdb.report import build_report

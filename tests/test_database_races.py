@@ -16,8 +16,8 @@ from conftest import photo_files
 from pgserver import PostgresServer, new_database
 from sqlalchemy import event, func, select
 
-from dedupdb.index import _ensure_root
 from dedupdb.store import head_revision, open_store
+from dedupdb.store.images import ensure_root
 from dedupdb.store.schema import Image, Root
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 # two processes then reach the new database within a millisecond or so of each other.
 RACER = """
 import os, sys, time
-import alembic.command, alembic.script, dedupdb.cli, dedupdb.index, dedupdb.store
+import alembic.command, alembic.script, dedupdb.cli, dedupdb.indexing, dedupdb.store
 ready, start = sys.argv[1:3]
 open(ready, "w").close()
 while not os.path.exists(start):
@@ -109,11 +109,11 @@ def test_two_runs_adding_one_new_root_at_once_share_its_row(db_path: Path) -> No
 
     def first_inserts_in_between(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO ROOTS") and not interleaved:
-            interleaved.append(_ensure_root(first, root))
+            interleaved.append(ensure_root(first, root))
 
     event.listen(second.engine, "before_cursor_execute", first_inserts_in_between)
     try:
-        assert _ensure_root(second, root) == interleaved[0]
+        assert ensure_root(second, root) == interleaved[0]
         with second.session() as session:
             assert session.execute(select(func.count(Root.id))).scalar_one() == 1
     finally:

@@ -13,17 +13,17 @@ from sqlalchemy import inspect, select
 
 from dedupdb.cli import cli
 from dedupdb.decisions import (
-    excluded_pairs,
     forget_not_duplicates,
     image_ids_for_paths,
     last_cluster,
     list_not_duplicates,
     mark_not_duplicates,
-    remember_clusters,
 )
 from dedupdb.errors import DedupdbError
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.store import Store, open_store
+from dedupdb.store.catalog import excluded_pairs
+from dedupdb.store.reports import remember_clusters
 from dedupdb.store.schema import Image
 
 SEQUENTIAL = IndexOptions(workers=1)

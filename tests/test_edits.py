@@ -19,10 +19,11 @@ from sqlalchemy import select
 from dedupdb import hashes
 from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, content_box, decode
-from dedupdb.html_report import render_html
-from dedupdb.index import IndexOptions, index
-from dedupdb.match import MatchOptions, Pair, find_pairs, resample_to_centre
-from dedupdb.report import Report, build_report, to_json
+from dedupdb.indexing import IndexOptions, index
+from dedupdb.match import MatchOptions, Pair, resample_to_centre
+from dedupdb.render.html import render_html
+from dedupdb.render.json_report import to_json
+from dedupdb.report import Report, build_report, find_pairs
 from dedupdb.store import Store
 from dedupdb.store.schema import Image as ImageRow
 

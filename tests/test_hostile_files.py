@@ -28,7 +28,7 @@ import pytest
 from hostile import encode, picture
 from PIL import Image
 
-from dedupdb.index import IndexOptions, Progress, index
+from dedupdb.indexing import IndexOptions, Progress, index
 from dedupdb.store import open_store
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ import pytest
 from conftest import photo
 from PIL import Image
 
-from dedupdb.html_report import make_thumbnails, render_html, thumbnail_data_uri
+from dedupdb.render.html import make_thumbnails, render_html, thumbnail_data_uri
 from dedupdb.report import Member, Report, ReportCluster, Summary
 
 HOSTILE = [

@@ -28,7 +28,7 @@ from test_actions import build_report, fake_trash, files_under, library, snapsho
 
 from dedupdb import index
 from dedupdb.actions import SYMLINK, TRASH, ActionError, apply, plan_actions, resume, undo
-from dedupdb.index import IndexOptions
+from dedupdb.indexing import IndexOptions
 from dedupdb.store import Store, open_store
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from PIL import Image, ImageFilter
 
 from dedupdb.cli import cli
 from dedupdb.decode import decode
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.report import Report, ReportCluster, ReportOptions, build_report
 from dedupdb.signals import conversion_fit, dct_sample, jpeg_quality, quantization_table
 from dedupdb.store import Store

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from dedupdb import features, hashes, localmatch
 from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, decode
-from dedupdb.index import IndexOptions, index
-from dedupdb.store import Store
+from dedupdb.indexing import IndexOptions, index
+from dedupdb.store import Store, catalog
 from dedupdb.store.schema import Image as ImageRow
 from dedupdb.store.schema import LocalFeatures as LocalFeaturesRow
 
@@ -249,7 +249,7 @@ def test_index_stores_features_once_per_content(store: Store, tmp_path: Path) ->
     with store.engine.connect() as conn:
         digests = [bytes(d) for d in conn.execute(select(ImageRow.content_hash)).scalars()]
         assert conn.execute(select(func.count()).select_from(LocalFeaturesRow)).scalar() == 2
-    stored = localmatch.load_features(store, digests)
+    stored = catalog.local_features(store, digests)
     assert len(stored) == 2
     expected = features.extract(_luma_of(root / "a.jpg"))
     found = stored[hashes.content_hash((root / "a.jpg").read_bytes())]

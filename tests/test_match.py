@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +15,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageEnhance, ImageOps
 from sqlalchemy import select, update
 
-from dedupdb.bktree import hamming
-from dedupdb.hashes import DIHEDRAL_NAMES
-from dedupdb.index import IndexOptions, index
+from dedupdb.hashes import DIHEDRAL_NAMES, hamming
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.match import (
     CROP,
     DEFAULT_THRESHOLDS,
@@ -24,10 +25,11 @@ from dedupdb.match import (
     MatchOptionsError,
     Pair,
     different_moments,
-    find_pairs,
-    search,
+    match_rows,
 )
-from dedupdb.store import Store
+from dedupdb.report import find_pairs
+from dedupdb.search import all_pairs
+from dedupdb.store import Store, catalog
 from dedupdb.store.schema import MISSING
 from dedupdb.store.schema import Image as ImageRow
 
@@ -236,6 +238,39 @@ def test_ssim_check_drops_dissimilar_pairs(store: Store, library: Path) -> None:
     assert len(strict) < len(loose)
 
 
+@dataclass(frozen=True)
+class Held:
+    """Evidence held in memory (the ``match.Evidence`` protocol), counting what is asked."""
+
+    crops: dict[int, np.ndarray]
+    thumbs: dict[int, np.ndarray]
+    asked: list[str] = field(default_factory=list)
+
+    def crop_colours(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        self.asked.append("crop_colours")
+        return {i: self.crops[i] for i in ids if i in self.crops}
+
+    def thumbnails(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        self.asked.append("thumbnails")
+        return {i: self.thumbs[i] for i in ids if i in self.thumbs}
+
+
+def test_matching_reads_no_database(tmp_path: Path, store: Store, library: Path) -> None:
+    """The matcher works on loaded rows and the evidence it is given: with the store closed
+    and its file gone, it finds what ``find_pairs`` finds over the store."""
+    options = MatchOptions(ssim=0.3, turned_crops=True)
+    expected = find_pairs(store, options)
+    rows = catalog.load_rows(store, "phash", "dhash")
+    every = rows.ids.tolist()
+    held = Held(catalog.crop_colours(store, every), catalog.thumbnails(store, every))
+    path = store.sqlite_path
+    store.close()
+    if path is not None:
+        path.unlink()
+    assert match_rows(rows, options, held) == expected
+    assert expected and "thumbnails" in held.asked
+
+
 def test_different_moments() -> None:
     assert different_moments("2024-05-01T10:00:00.10", "2024-05-01T10:00:00.35")
     assert different_moments("2024-05-01T10:00:00", "2024-05-01T10:00:03")
@@ -284,7 +319,7 @@ def test_search_equals_brute_force(
     for i in range(1, len(hashes), 3):
         source = data.draw(st.integers(0, i - 1))
         hashes[i, :, 0] = hashes[source, data.draw(st.permutations(range(8))), 0]
-    found = search(hashes, threshold, rotations)
+    found = all_pairs(hashes, threshold, rotations)
     columns = (found.a, found.b, found.distance, found.variant)
     got = {(a, b): (d, v) for a, b, d, v in zip(*(c.tolist() for c in columns), strict=True)}
     expected: dict[tuple[int, int], tuple[int, int]] = {}

@@ -43,9 +43,10 @@ def test_wheel_holds_the_package_and_every_migration(wheel: Path) -> None:
     assert versions, "no migrations in the source tree"
     for name in versions:
         assert f"dedupdb/_migrations/versions/{name}" in names
-    modules = ("__init__", "__main__", "cli", "index", "store/__init__", "store/schema", "walk")
-    for module in (*modules, "decode"):
+    modules = ("__init__", "__main__", "indexing", "store/__init__", "store/schema", "walk")
+    for module in (*modules, "cli/__init__", "decode"):
         assert f"dedupdb/{module}.py" in names
+    assert "dedupdb/render/templates/report.html.j2" in names  # the HTML report's template
     assert "dedupdb = dedupdb.cli:main" in scripts
     assert b"Requires-Python: >=3.10" in metadata
     assert b"Provides-Extra: heif" in metadata

@@ -25,12 +25,12 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 from sqlalchemy import select, update
 
-from dedupdb import extract, hashes
-from dedupdb.index import IndexOptions, index
+from dedupdb import hashes
+from dedupdb.fingerprint import FingerprintSettings, Indexed, KnownContent, Task, compute, files
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.store import Store
 from dedupdb.store.schema import Image as ImageRow
 from dedupdb.walk import walk
-from dedupdb.workers import Indexed, KnownContent, Task
 
 # The module, not the function dedupdb exports under the same name.
 
@@ -169,17 +169,18 @@ def test_streamed_and_whole_file_paths_store_the_same_columns(tmp_path: Path) ->
     save_photo(root / "b.png", 2, (300, 200))
     save_photo(root / "c.webp", 3, (500, 400))
     entries = {e.relpath: e for e in walk(os.fsencode(root))}
-    task = {p: Task(os.fsencode(root), e, 8, 0) for p, e in entries.items()}
+    settings = FingerprintSettings(8, 0)
+    task = {p: Task(os.fsencode(root), e, settings) for p, e in entries.items()}
 
-    streamed = {p: extract.process_file(t) for p, t in task.items()}  # nothing stored
+    streamed = {p: files.process_file(t) for p, t in task.items()}  # nothing stored
     stored = frozenset({b"\0" * 8})  # a stored file of the same size: hashed first
-    whole = {p: extract.process_file(replace(t, known=stored)) for p, t in task.items()}
+    whole = {p: files.process_file(replace(t, known=stored)) for p, t in task.items()}
     for path in entries:
         a, b = streamed[path], whole[path]
         assert isinstance(a, Indexed) and isinstance(b, Indexed)
-        assert a.columns == b.columns, path
+        assert a.fingerprint == b.fingerprint, path
         data = (root / os.fsdecode(path)).read_bytes()
-        assert a.columns["content_hash"] == hashes.content_hash(data)
+        assert a.fingerprint.content_hash == hashes.content_hash(data)
 
 
 def test_a_file_of_a_known_size_is_hashed_before_decoding(
@@ -193,6 +194,7 @@ def test_a_file_of_a_known_size_is_hashed_before_decoding(
     def refuse(data: object) -> object:
         raise AssertionError("known bytes were decoded")
 
-    monkeypatch.setattr(extract, "decode", refuse)
-    result = extract.process_file(Task(os.fsencode(root), entry, 8, 0, frozenset({digest[:8]})))
+    monkeypatch.setattr(compute, "decode", refuse)
+    known = frozenset({digest[:8]})
+    result = files.process_file(Task(os.fsencode(root), entry, FingerprintSettings(8, 0), known))
     assert result == KnownContent(result.entry, digest)

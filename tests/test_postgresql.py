@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from sqlalchemy import inspect, select, text
 
 from dedupdb.cli import cli
-from dedupdb.index import IndexOptions, index
-from dedupdb.status import prune, status
+from dedupdb.indexing import IndexOptions, index
+from dedupdb.library import prune, status
 from dedupdb.store import Store, head_revision, open_store
 from dedupdb.store.schema import Base, Failure, Image, Root
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from dedupdb import index, review
 from dedupdb.actions import MOVE, apply, plan_actions
 from dedupdb.cli import cli
-from dedupdb.index import IndexOptions
+from dedupdb.indexing import IndexOptions
 from dedupdb.report import Report, ReportCluster, build_report
 from dedupdb.store import Store
 from dedupdb.store.schema import PRESENT, QUARANTINED, Image

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from dedupdb.actions import ActionError, history, undo
 from dedupdb.cli import cli
 from dedupdb.errors import DatabaseBusyError
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.store import open_store
 from dedupdb.store.schema import ApplyRun
 
@@ -119,7 +119,7 @@ def test_apply_and_undo_refuse_while_an_index_runs(tmp_path: Path, held: Held) -
     )
     assert moved.exit_code == 0, moved.output
     (root / "c").mkdir()  # something new for the next index to plan
-    index_proc = held("dedupdb.index", "plan", "index", str(root), "--db", str(db))
+    index_proc = held("dedupdb.indexing", "plan", "index", str(root), "--db", str(db))
 
     store = open_store(db)
     try:

@@ -15,7 +15,7 @@ from sqlalchemy import event, text
 
 from dedupdb.defaults import ENV_VAR, default_database_path
 from dedupdb.errors import DatabaseError
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.store import (
     backup,
     database_url,

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from dedupdb import index, review
-from dedupdb.index import IndexOptions
+from dedupdb.indexing import IndexOptions
 from dedupdb.store import Store
 from dedupdb.store.schema import PRESENT, QUARANTINED, ApplyRun, Image, NotDuplicate, ReviewDecision
 from dedupdb.web import create_app
@@ -38,8 +38,13 @@ def _app(store: Store, tmp_path: Path, token: str | None = None) -> object:
 
 
 @pytest.fixture
-def app(store: Store, library: Path, tmp_path: Path) -> object:
-    return _app(store, tmp_path)
+def app(store: Store, library: Path, tmp_path: Path) -> Iterator[object]:
+    app = _app(store, tmp_path)
+    yield app
+    # The job and the report it rebuilds run in threads that hold a database connection:
+    # finished before the store is closed, none is left open behind it.
+    state = app.state.review  # type: ignore[attr-defined]
+    assert state.jobs.wait(60) and state.reports.wait(60)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from review_corpus import make_library
 from sqlalchemy import func, select
 
 from dedupdb import index, review
-from dedupdb.index import IndexOptions
+from dedupdb.indexing import IndexOptions
 from dedupdb.store import Store, open_store
 from dedupdb.store.schema import PRESENT, QUARANTINED, ApplyRun, Image, NotDuplicate, ReviewDecision
 

@@ -17,7 +17,7 @@ from conftest import alive, photo_files, save_photo
 
 from dedupdb import workers
 from dedupdb.cli import cli
-from dedupdb.index import IndexOptions, index
+from dedupdb.indexing import IndexOptions, index
 from dedupdb.pool import Pool
 from dedupdb.store import open_store
 from dedupdb.store.schema import Run
@@ -232,15 +232,15 @@ def test_a_worker_forked_while_start_up_paused_the_collector_resumes_it(
 
 LIMIT_PROBE = """
 import resource, sys
-from dedupdb import workers
+from dedupdb.fingerprint import files
 before = int(sys.argv[1])
 if before:
-    lower = workers._address_space() + before
+    lower = files._address_space() + before
     resource.setrlimit(resource.RLIMIT_AS, (lower, resource.RLIM_INFINITY))
-size = workers._address_space()
+size = files._address_space()
 was = resource.getrlimit(resource.RLIMIT_AS)[0]
-print(workers.limit_memory(300), resource.getrlimit(resource.RLIMIT_AS)[0] - size, was - size,
-      workers.memory_limit())
+print(files.limit_memory(300), resource.getrlimit(resource.RLIMIT_AS)[0] - size, was - size,
+      files.memory_limit())
 """
 
 

@@ -15,11 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
-from ..html_report import thumbnail_jpeg
-from ..store import Store
-from ..store.schema import PRESENT, Image, Root
+from ..render.html import thumbnail_jpeg
+from ..store import Store, library
 
 # Widths the UI asks for; others are rounded up to one of these (a bounded cache).
 THUMB_SIZES = (160, 320, 640, 1280)
@@ -50,18 +47,11 @@ class PictureGone(Exception):
 
 def lookup(store: Store, image_id: int) -> IndexedPicture:
     """The present, unchanged file of this image id; raises ``PictureGone`` otherwise."""
-    with store.session() as session:
-        row = session.execute(
-            select(Image, Root.path)
-            .join(Root, Root.id == Image.root_id)
-            .where(Image.id == image_id, Image.status == PRESENT)
-        ).first()
-        if row is None:
-            raise PictureGone(f"image {image_id} is not a present file of the index")
-        image, root = row
-        path = os.path.join(root, image.relpath)
-        expected = (image.size, image.mtime_ns)
-        picture = IndexedPicture(image.id, path, image.content_hash, image.format)
+    found = library.present_file(store, image_id)
+    if found is None:
+        raise PictureGone(f"image {image_id} is not a present file of the index")
+    path, expected = found.path, (found.size, found.mtime_ns)
+    picture = IndexedPicture(found.image_id, path, found.content_hash, found.format)
     try:
         st = os.lstat(path)
     except OSError as err:

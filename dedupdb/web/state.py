@@ -18,10 +18,10 @@ from typing import Any
 
 from .. import review
 from ..actions import ActionPlan, ApplyResult, UndoResult
-from ..decisions import LAST_REPORT_DOCUMENT_KEY, remember_report
 from ..errors import DedupdbError
 from ..report import Report, ReportOptions, actionable, build_report, cluster_membership
 from ..store import Store
+from ..store.reports import LAST_REPORT_DOCUMENT_KEY, remember_report
 from .listing import ClusterInfo, Listing, describe_report
 
 _SETTINGS = ("hash", "threshold", "rotations", "ssim", "second_hash", "crops", "turned_crops",

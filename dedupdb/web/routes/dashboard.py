@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ... import metrics, progress
+from ...keeper_rules import human_bytes
 from ...progress import LibraryTotals, RunProgress, TotalsPoint, format_duration
-from ...quality import human_bytes
 from ..pages import ENV, render
 from ..state import State
 

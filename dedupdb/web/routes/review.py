@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from ... import decisions, review
 from ...errors import DedupdbError
-from ...quality import WEIGHTS
+from ...keeper_rules import WEIGHTS
 from ..listing import KINDS, SORTS, ClusterInfo, Query, page_of
 from ..pages import render
 from ..state import State

@@ -28,7 +28,7 @@ through ``Evidence``, which the caller provides (``store.catalog.StoredEvidence`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -49,6 +49,11 @@ from .hashes import (
 from .search import INVERSE, Candidates, all_pairs, crop_pairs, merge
 from .signals import SIGNATURE_GRID
 from .store.catalog import LEGACY_WINDOWS, Rows
+
+# The all-pairs search matching runs: (hashes (rows, 8, words), threshold, rotations) ->
+# candidate pairs. ``search.all_pairs`` on this machine; ``distributed.search.searcher``
+# partitions the same search over a Dask cluster, with the same result.
+Searcher = Callable[[np.ndarray, int, bool], Candidates]
 
 # Default thresholds (Hamming bits for 64-bit hashes), chosen on the benchmark corpus (README,
 # "Accuracy"; benchmarks/bench_accuracy.py). 256-bit hashes (hash size 16) scale them.
@@ -270,13 +275,19 @@ def resample_to_window(grid: np.ndarray, window: tuple[float, float, float, floa
     return out
 
 
-def match_rows(rows: Rows, options: MatchOptions, evidence: Evidence | None = None) -> list[Pair]:
+def match_rows(
+    rows: Rows,
+    options: MatchOptions,
+    evidence: Evidence | None = None,
+    searcher: Searcher = all_pairs,
+) -> list[Pair]:
     """Every pair of duplicate images among the rows, sorted by (a, b).
 
     ``rows``: the library's searchable rows (``store.catalog.load_rows`` with ``options.hash``
     and the second hash of ``options.resolved_second``, if any); ``evidence``: where the crop
     colours and thumbnails of a few rows are read (without it, crop pairs are judged on the
-    resampled 4x4 signatures and no pair passes an SSIM check).
+    resampled 4x4 signatures and no pair passes an SSIM check); ``searcher``: where the
+    all-pairs search runs (see ``Searcher``).
     """
     options.validate()
     second = options.resolved_second()
@@ -300,9 +311,9 @@ def match_rows(rows: Rows, options: MatchOptions, evidence: Evidence | None = No
     heads = heads[~rows.low_information[heads]]
     members_of = {m[0]: m for m in groups.values()}
 
-    found = all_pairs(rows.hashes[heads], threshold, options.rotations)
+    found = searcher(rows.hashes[heads], threshold, options.rotations)
     if second is not None and rows.second is not None:
-        more = all_pairs(rows.second[heads], second[1], options.rotations)
+        more = searcher(rows.second[heads], second[1], options.rotations)
         found = merge(found, more, rows.hashes[heads])
     found = Candidates(heads[found.a], heads[found.b], found.distance, found.variant)
     colours = compare_colours(rows, found)

@@ -37,7 +37,8 @@ from .keeper import (
     rounded,
 )
 from .keeper_rules import Rules
-from .match import CROP, UNCROP, MatchOptions, Pair, match_rows
+from .match import CROP, UNCROP, MatchOptions, Pair, Searcher, match_rows
+from .search import all_pairs
 from .store import Store, catalog
 from .store.catalog import Details, Rows, StoredEvidence
 from .store.reports import record_report_totals
@@ -283,16 +284,21 @@ def _rows_for(store: Store, options: MatchOptions) -> Rows:
     return catalog.load_rows(store, options.hash, second[0] if second else None)
 
 
-def find_pairs(store: Store, options: MatchOptions, rows: Rows | None = None) -> list[Pair]:
+def find_pairs(
+    store: Store, options: MatchOptions, rows: Rows | None = None, searcher: Searcher = all_pairs
+) -> list[Pair]:
     """Every pair of duplicate images in the database, sorted by (a, b) (``match.match_rows``
-    over its rows; ``rows``: the rows already loaded by the caller, to share them)."""
+    over its rows; ``rows``: the rows already loaded by the caller, to share them;
+    ``searcher``: where the all-pairs search runs)."""
     options.validate()
     if rows is None:
         rows = _rows_for(store, options)
-    return match_rows(rows, options, StoredEvidence(store))
+    return match_rows(rows, options, StoredEvidence(store), searcher)
 
 
-def find_clusters(store: Store, options: MatchOptions, rows: Rows | None = None) -> list[Cluster]:
+def find_clusters(
+    store: Store, options: MatchOptions, rows: Rows | None = None, searcher: Searcher = all_pairs
+) -> list[Cluster]:
     """The database's duplicate clusters: ``find_pairs`` then ``cluster.build_clusters``
     (``rows``: the rows already loaded, see ``find_pairs``). With ``options.deep``, the
     local-feature stage's pairs join, and its guards apply to the hashes' pairs
@@ -300,7 +306,7 @@ def find_clusters(store: Store, options: MatchOptions, rows: Rows | None = None)
     options.validate()
     if rows is None:
         rows = _rows_for(store, options)
-    pairs = match_rows(rows, options, StoredEvidence(store))
+    pairs = match_rows(rows, options, StoredEvidence(store), searcher)
     if options.deep:
         from .features import require_opencv
         from .localmatch import deep_contents, deep_pairs  # loads OpenCV: only for --deep
@@ -311,11 +317,14 @@ def find_clusters(store: Store, options: MatchOptions, rows: Rows | None = None)
     return build_clusters(pairs)
 
 
-def build_report(store: Store, options: ReportOptions | None = None) -> Report:
+def build_report(
+    store: Store, options: ReportOptions | None = None, *, searcher: Searcher = all_pairs
+) -> Report:
     """Find the duplicate clusters in the store and choose each one's keeper. Its figures are
-    kept in the database too (the library's totals over time: ``progress.totals_history``)."""
+    kept in the database too (the library's totals over time: ``progress.totals_history``).
+    ``searcher``: where the all-pairs search runs (a Dask cluster: ``distributed.search``)."""
     with gc_paused():
-        report = _build_report(store, options)
+        report = _build_report(store, options, searcher)
     summary = report.summary
     record_report_totals(
         store,
@@ -329,7 +338,7 @@ def build_report(store: Store, options: ReportOptions | None = None) -> Report:
     return report
 
 
-def _build_report(store: Store, options: ReportOptions | None) -> Report:
+def _build_report(store: Store, options: ReportOptions | None, searcher: Searcher) -> Report:
     options = options or ReportOptions()
     params = catalog.hash_params(store)
     exclude = catalog.excluded_pairs(store)
@@ -337,14 +346,18 @@ def _build_report(store: Store, options: ReportOptions | None) -> Report:
     threshold = options.threshold
     rows = None
     if params is not None and catalog.counts(store)[0] >= 2:
-        clusters, threshold, rows = _find_clusters(store, options, params, exclude)
+        clusters, threshold, rows = _find_clusters(store, options, params, exclude, searcher)
     return report_from_clusters(
         store, clusters, options, threshold=threshold, excluded_pairs=len(exclude), rows=rows
     )
 
 
 def _find_clusters(
-    store: Store, options: ReportOptions, params: HashParams, exclude: frozenset[tuple[int, int]]
+    store: Store,
+    options: ReportOptions,
+    params: HashParams,
+    exclude: frozenset[tuple[int, int]],
+    searcher: Searcher,
 ) -> tuple[list[ClusterLike], int, Rows]:
     """The clusters, the threshold used and the rows matching loaded (the report takes their
     hashes, colours, content hashes and dates from there rather than reading them again)."""
@@ -364,7 +377,7 @@ def _find_clusters(
     )
     match_options.validate()
     rows = _rows_for(store, match_options)
-    clusters: list[ClusterLike] = list(find_clusters(store, match_options, rows))
+    clusters: list[ClusterLike] = list(find_clusters(store, match_options, rows, searcher))
     return clusters, match_options.resolved_threshold(params.hash_size), rows
 
 

@@ -72,7 +72,9 @@ def local_cluster(
                 stderr=subprocess.DEVNULL,
             )
         )
-        with distributed.Client(scheduler_file=str(address_file)) as client:
+        # Not the process's default client, as none is in the command (``distributed.connect``):
+        # code that only works with a default client fails here too.
+        with distributed.Client(scheduler_file=str(address_file), set_as_default=False) as client:
             client.wait_for_workers(workers, timeout=START_TIMEOUT_S)
             yield client
     finally:

@@ -108,6 +108,15 @@ def _open_output(path: str) -> Any:
     metavar="N",
     help="Embed previews in the HTML for the first N clusters (0: none).",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    default=None,
+    help="Run the all-pairs search on the workers of this Dask scheduler (e.g. "
+    "tcp://host:8786; env DASK_SCHEDULER_ADDRESS), partitioned into blocks of rows; the same "
+    "report. Needs the [dask] extra.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No summary on the terminal.")
 @handle_errors
 def report_command(
@@ -127,6 +136,7 @@ def report_command(
     prefer: tuple[str, ...],
     avoid: tuple[str, ...],
     thumbnails: int,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Find duplicate and near-duplicate images in the database, choose the copy to keep in
@@ -141,6 +151,7 @@ def report_command(
       dedupdb report --exact --html exact.html        # byte-identical copies only
       dedupdb report --csv - | less
       dedupdb report --deep --html report.html        # also heavy crops, tilts (index --features)
+      dedupdb report --scheduler tcp://scheduler:8786  # the search on a Dask cluster
     """
     if not quiet and sys.stderr.isatty():  # a word at once, before loading the report's code
         click.echo("Finding duplicates among the indexed images ...", err=True)
@@ -169,10 +180,20 @@ def report_command(
         deep=deep,
     )
     store = open_db(db, create=False, reading=True)
+    client = None
     try:
-        result = build_report(store, options)
+        if scheduler:  # the all-pairs search on a Dask cluster's workers (docs/scale-out.md)
+            from ..distributed import open_client
+            from ..distributed.search import searcher
+
+            client = open_client(scheduler)
+            result = build_report(store, options, searcher=searcher(client))
+        else:
+            result = build_report(store, options)
         remembered = remember_report(store, cluster_membership(result), actionable(result))
     finally:
+        if client is not None:
+            client.close()  # type: ignore[no-untyped-call]
         store.close()
     if json_file:
         with _open_output(json_file) as out:

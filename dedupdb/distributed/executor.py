@@ -115,7 +115,10 @@ class DaskExecutor(Generic[T, R]):
                 self._send(self._suspects.popleft(), alone=True)
             else:
                 self._fill()
-            done, _ = wait(list(self._running), return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
+            # ``wait`` finds its client as the current one: the command's client is nobody's
+            # default (a library must not set one for its caller).
+            with self.client.as_current():
+                done, _ = wait(list(self._running), return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
             for future in done:
                 task, alone = self._running.pop(future)
                 self._seen.pop(str(future.key), None)

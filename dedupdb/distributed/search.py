@@ -24,6 +24,7 @@ import numpy as np
 from distributed import Client, Future, as_completed
 
 from ..hashes import DIHEDRAL
+from ..match import Searcher
 from ..search import Candidates, Matches, MultiIndex
 from ..search import all_pairs as local_search
 
@@ -159,7 +160,7 @@ def partitioned_search(
                 )
             )
     parts: list[Candidates] = []
-    for finished in as_completed(tasks):  # type: ignore[no-untyped-call]
+    for finished in as_completed(tasks, loop=client.loop):  # type: ignore[no-untyped-call]
         parts.append(finished.result())
         finished.release()
     if not parts:
@@ -189,3 +190,16 @@ def search(
     bounds = block_bounds(len(hashes), block_rows)
     blocks = [np.ascontiguousarray(hashes[start:stop]) for start, stop in bounds]
     return partitioned_search(client, blocks, [start for start, _ in bounds], threshold, rotations)
+
+
+def searcher(client: Client, *, block_rows: int = DEFAULT_BLOCK_ROWS) -> Searcher:
+    """The report's all-pairs search (``match.Searcher``) run on the cluster: ``dedupdb report
+    --scheduler``, and ``report.build_report(..., searcher=...)`` from Python. Fewer than two
+    rows have no pair to look for, and are not sent."""
+
+    def on_cluster(hashes: np.ndarray, threshold: int, rotations: bool) -> Candidates:
+        if len(hashes) < 2:
+            return local_search(hashes, threshold, rotations)
+        return search(client, hashes, threshold, rotations, block_rows=block_rows)
+
+    return on_cluster

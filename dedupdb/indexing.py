@@ -222,10 +222,7 @@ def _apply_links(store: Store, root_id: int, root: bytes) -> set[bytes]:
             st = os.lstat(os.path.join(root, relpath))
         except OSError:
             continue
-        if stat.S_ISLNK(st.st_mode) or (
-            stored.signed64(st.st_dev),
-            stored.signed64(st.st_ino),
-        ) == (device, inode):
+        if stat.S_ISLNK(st.st_mode) or (st.st_dev, st.st_ino) == (device, inode):
             links.add(relpath)
     return links
 

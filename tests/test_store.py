@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import event, text
 
 from dedupdb.defaults import ENV_VAR, default_database_path
@@ -282,3 +284,11 @@ def test_two_processes_writing_one_setting_at_once_do_not_collide(db_path: Path)
     assert first.get_setting("last_report") == {"from": "second"}
     first.engine.dispose()
     second.engine.dispose()
+
+
+@given(st.integers(min_value=0, max_value=(1 << 64) - 1))
+def test_device_and_inode_numbers_round_trip_through_their_signed_column(value: int) -> None:
+    from dedupdb.store.images import signed64, unsigned64
+
+    assert -(1 << 63) <= signed64(value) < (1 << 63)
+    assert unsigned64(signed64(value)) == value

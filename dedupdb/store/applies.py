@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from .engine import Store
+from .images import signed64
 from .locks import process_alive, running_index
 from .schema import PRESENT, Action, ApplyRun, Image, Root, Run
 
@@ -36,11 +37,6 @@ _CHUNK = 500
 
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def _signed64(value: int) -> int:
-    """A st_dev or st_ino as the signed 64-bit column holds it."""
-    return value - (1 << 64) if value >= (1 << 63) else value
 
 
 # ----------------------------------------------------------------------------- records
@@ -515,7 +511,7 @@ class Journal:
             if image is not None:
                 image.status = image_status
                 if link is not None:
-                    image.device, image.inode = _signed64(link.device), _signed64(link.inode)
+                    image.device, image.inode = signed64(link.device), signed64(link.inode)
 
     def destination(self, entry_id: int, destination: bytes) -> None:
         """Where the file goes, written before it is moved there."""
@@ -541,7 +537,7 @@ class Journal:
             image = session.get(Image, image_id) if image_id is not None else None
             if image is not None and found is not None and image.status != PRESENT:
                 image.status = PRESENT
-                image.device, image.inode = _signed64(found.device), _signed64(found.inode)
+                image.device, image.inode = signed64(found.device), signed64(found.inode)
                 image.mtime_ns, image.size = found.mtime_ns, found.size
 
 

@@ -42,7 +42,8 @@ class StoredFile(NamedTuple):
 
 
 class LinkedFile(NamedTuple):
-    """A path `dedupdb apply` replaced by a link to its keeper, as recorded."""
+    """A path `dedupdb apply` replaced by a link to its keeper, as recorded: its device and
+    inode as ``os.stat`` gives them (unsigned)."""
 
     relpath: bytes
     device: int
@@ -70,6 +71,11 @@ def _now() -> datetime:
 def signed64(value: int) -> int:
     """Device and inode numbers are unsigned 64-bit; databases store signed 64-bit."""
     return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def unsigned64(value: int) -> int:
+    """A stored device or inode number (``signed64``) as ``os.stat`` gives it."""
+    return value & ((1 << 64) - 1)
 
 
 # ----------------------------------------------------------------------------- roots, settings
@@ -141,7 +147,10 @@ def linked_files(store: Store, root_id: int) -> list[LinkedFile]:
         Image.root_id == root_id, Image.status == LINKED
     )
     with store.session() as session:
-        return [LinkedFile(*row) for row in session.execute(statement)]
+        return [
+            LinkedFile(relpath, unsigned64(device), unsigned64(inode))
+            for relpath, device, inode in session.execute(statement)
+        ]
 
 
 def update_presence(

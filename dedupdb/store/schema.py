@@ -159,6 +159,15 @@ class Image(Base):
     dct_sample: Mapped[bytes | None] = mapped_column(
         LargeBinary, nullable=True, comment="a lossless picture's luma DCT sample"
     )
+    # A picture shown inside this one, as in a phone screenshot (its box and hashes), and
+    # finer hashes that tell look-alike layouts apart (document pages, product shots). NULL
+    # for rows indexed before migration 0014 and, for inner_picture, when there is none.
+    inner_picture: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, comment="a picture shown inside this one: its box and hashes"
+    )
+    fine_hash: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True, comment="finer hashes for look-alike layouts"
+    )
 
     indexed_at: Mapped[datetime] = mapped_column(DateTime)
 

@@ -468,6 +468,7 @@ def report_from_clusters(
             "crops": options.crops,
             "turned_crops": options.turned_crops,
             "exact": options.exact,
+            "deep": options.deep,
             "ssim": options.ssim,
             "second_hash": options.second_hash if options.second_hash != options.hash else None,
             "prefer": list(options.prefer),
@@ -574,17 +575,46 @@ def name_the_edit(cluster: ReportCluster) -> list[str]:
     """The keeper's reasons, with the edit named as found: when every copy whose colours
     differ from the cluster's (a low "unedited" part) is a cropped copy, the keeper is the
     uncropped picture, not the one with the original colours (a crop's colour signature
-    differs from the whole picture's)."""
+    differs from the whole picture's). Pairs that say what kind of copy they are (a tilted
+    copy, a picture inside a screenshot: ``ReportPair.kind``) are named too: in place of the
+    colours when they explain them, else as a last reason."""
+    kinds = list(dict.fromkeys(p.kind for p in cluster.pairs if p.kind))
+    named = _colours_named(cluster, kinds)
+    if named is not None:
+        return named
+    if kinds:
+        return [*cluster.reasons, f"the copies include {_a_list(kinds)}"]
+    return cluster.reasons
+
+
+def _colours_named(cluster: ReportCluster, kinds: list[str]) -> list[str] | None:
+    """The reasons with ORIGINAL_COLOURS replaced by the edit that explains the differing
+    colours (see ``name_the_edit``), or None when there is none to replace."""
     if ORIGINAL_COLOURS not in cluster.reasons:
-        return cluster.reasons
+        return None
     differing = {
         m.image_id
         for m in cluster.members
         if not m.keeper and m.score_parts.get("unedited", 1.0) < 0.5
     }
-    if not differing or not differing <= cropped_members(cluster):
-        return cluster.reasons
-    return [UNCROPPED if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
+    explained = cropped_members(cluster) | {i for p in cluster.pairs if p.kind for i in (p.a, p.b)}
+    if not differing or not differing <= explained:
+        return None
+    if kinds and set(kinds) != {CROPPED_COPY}:
+        text = f"unedited (another copy is {_a_list(kinds)})"
+    else:
+        text = UNCROPPED
+    return [text if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
+
+
+# ``localmatch.CROPPED``: a crop found by local features is named as the hashes' crops are.
+CROPPED_COPY = "cropped copy"
+
+
+def _a_list(kinds: list[str]) -> str:
+    """ "a tilted copy", "a tilted copy and a cropped copy", ..."""
+    named = [f"a {kind}" for kind in kinds]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
 @dataclass

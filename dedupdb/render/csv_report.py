@@ -7,11 +7,12 @@ import io
 from typing import IO
 
 from ..report import Report
+from .parts import PartPair, member_pairs
 
 CSV_COLUMNS = (
     "cluster", "exact", "max_distance", "cluster_reclaimable_bytes", "keeper", "image_id",
     "path", "size", "width", "height", "format", "distance", "transform", "score", "taken_at",
-    "camera", "mtime_ns", "content_hash", "reasons",
+    "camera", "mtime_ns", "content_hash", "reasons", "kind", "region", "region_of",
 )  # fmt: skip
 
 
@@ -34,6 +35,7 @@ def write_csv(report: Report, out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for cluster in report.clusters:
+        parts = member_pairs(cluster)
         for member in cluster.members:
             writer.writerow(
                 csv_cell(cell)
@@ -57,8 +59,18 @@ def write_csv(report: Report, out: IO[str]) -> None:
                     member.mtime_ns,
                     member.content_hash,
                     "; ".join(cluster.reasons) if member.keeper else "",
+                    *_part_cells(parts.get(member.image_id)),
                 ]
             )
+
+
+def _part_cells(pair: PartPair | None) -> tuple[str, str, str | int]:
+    """kind, region ("left top right bottom" fractions) and region_of (the image id of the
+    whole picture the region lies in) of a member's part-copy pair; empty cells otherwise."""
+    if pair is None:
+        return "", "", ""
+    region = " ".join(f"{v:g}" for v in pair.region) if pair.region is not None else ""
+    return pair.kind, region, pair.whole
 
 
 def to_csv(report: Report) -> str:

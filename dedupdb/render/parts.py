@@ -139,7 +139,15 @@ def member_words(cluster: ReportCluster) -> dict[int, str]:
         return {}
     names = _names(cluster.members)
     words: dict[int, str] = {}
+    kept = [p for p in part_pairs(cluster) if cluster.keeper in (p.part, p.whole)]
+    if len(kept) > 1:
+        # Paired with several copies: each of them says what it is; the keeper, what they are.
+        kinds = list(dict.fromkeys(p.kind for p in kept))
+        listed = " and ".join(f"a {kind}" for kind in kinds)
+        words[cluster.keeper] = f"its copies include {listed}"
     for image_id, pair in chosen.items():
+        if image_id in words:
+            continue
         other = pair.whole if pair.part == image_id else pair.part
         other_name = "the keeper" if other == cluster.keeper else names.get(other, "another copy")
         words[image_id] = describe(pair, image_id, other_name)

@@ -37,6 +37,7 @@ def write_csv(report: Report, out: IO[str]) -> None:
     for cluster in report.clusters:
         parts = member_pairs(cluster)
         for member in cluster.members:
+            part = parts.get(member.image_id) if parts else None
             writer.writerow(
                 csv_cell(cell)
                 for cell in [
@@ -59,16 +60,17 @@ def write_csv(report: Report, out: IO[str]) -> None:
                     member.mtime_ns,
                     member.content_hash,
                     "; ".join(cluster.reasons) if member.keeper else "",
-                    *_part_cells(parts.get(member.image_id)),
+                    *(_NO_PART if part is None else _part_cells(part)),
                 ]
             )
 
 
-def _part_cells(pair: PartPair | None) -> tuple[str, str, str | int]:
+_NO_PART = ("", "", "")  # the kind, region and region_of of a member of no part-copy pair
+
+
+def _part_cells(pair: PartPair) -> tuple[str, str, str | int]:
     """kind, region ("left top right bottom" fractions) and region_of (the image id of the
-    whole picture the region lies in) of a member's part-copy pair; empty cells otherwise."""
-    if pair is None:
-        return "", "", ""
+    whole picture the region lies in) of a member's part-copy pair."""
     region = " ".join(f"{v:g}" for v in pair.region) if pair.region is not None else ""
     return pair.kind, region, pair.whole
 

@@ -60,6 +60,12 @@ def part_pairs(cluster: ReportCluster) -> list[PartPair]:
     return [_part_pair(p) for p in cluster.pairs if p.kind]
 
 
+def has_parts(cluster: ReportCluster) -> bool:
+    """Whether any pair of the cluster says what kind of copy it is (most have none: a report
+    of 100,000 clusters asks this of each)."""
+    return any(p.kind for p in cluster.pairs)
+
+
 def _part_pair(pair: ReportPair) -> PartPair:
     # CROP: b is the part of a; UNCROP: a is the part of b (match.Pair.transform).
     part, whole = (pair.a, pair.b) if pair.transform == UNCROP else (pair.b, pair.a)
@@ -119,10 +125,10 @@ def share_text(region: Region) -> str:
 def member_pairs(cluster: ReportCluster) -> dict[int, PartPair]:
     """Image id -> the pair with a kind that describes that member: its pair with the keeper
     when it has one, else its first such pair. Members of no such pair are left out."""
-    pairs = part_pairs(cluster)
     chosen: dict[int, PartPair] = {}
-    if not pairs:
+    if not has_parts(cluster):
         return chosen
+    pairs = part_pairs(cluster)
     for member in cluster.members:
         mine = [p for p in pairs if member.image_id in (p.part, p.whole)]
         with_keeper = [p for p in mine if cluster.keeper in (p.part, p.whole)]
@@ -189,8 +195,10 @@ def outlines(cluster: ReportCluster) -> dict[int, list[Outline]]:
     """Whole's image id -> the parts to outline over its thumbnail, in fractions of the
     whole's picture (``in_file_frame`` maps them onto a file with borders). A part that is
     (nearly) all of the whole, or whose region is not known, has no outline."""
-    names = _names(cluster.members)
     out: dict[int, list[Outline]] = {}
+    if not has_parts(cluster):
+        return out
+    names = _names(cluster.members)
     for pair in part_pairs(cluster):
         if pair.region is None or nearly_all(pair.region) or pair.whole not in names:
             continue

@@ -51,10 +51,9 @@ def _cropped_ids(cluster: ReportCluster) -> dict[int, str]:
     """The members a crop match joined (most clusters have none), with their badge: CROPPED,
     or the kind their pair names (``_PAIR_BADGES``), taken from a pair with the keeper first."""
     badges: dict[int, str] = {}
-    pairs = sorted(
-        (p for p in cluster.pairs if p.transform in _CROP_PAIRS),
-        key=lambda p: cluster.keeper not in (p.a, p.b),
-    )
+    pairs = [p for p in cluster.pairs if p.transform in _CROP_PAIRS]
+    if len(pairs) > 1:
+        pairs.sort(key=lambda p: cluster.keeper not in (p.a, p.b))
     for pair in pairs:
         badge = _PAIR_BADGES.get(pair.kind or "", CROPPED)
         for image_id in (pair.a, pair.b):

@@ -18,6 +18,7 @@ import pytest
 from browser import browser, chromium_missing, served
 from click.testing import CliRunner
 from PIL import Image
+from playwright.sync_api import expect
 from skimage import data
 
 from dedupdb.cli import cli
@@ -58,8 +59,8 @@ def _run(*args: str) -> None:
 @pytest.fixture(scope="module")
 def deep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A folder with a picture, its off-centre crop, a copy tilted by 25 degrees and another
-    picture, indexed with --features and reported with --deep (JSON, HTML, CSV) in the
-    folder's parent; yields that parent."""
+    picture with an exact copy, indexed with --features and reported with --deep (JSON,
+    HTML, CSV) in the folder's parent; yields that parent."""
     base = tmp_path_factory.mktemp("parts")
     root = base / "photos"
     root.mkdir()
@@ -72,6 +73,7 @@ def deep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     # smaller than the original, which is then the keeper
     tilted.resize((tilted.width * 3 // 5, tilted.height * 3 // 5)).save(root / "tilted.jpg")
     Image.fromarray(data.coffee()).convert("RGB").save(root / "other.jpg", quality=92)
+    (root / "other copy.jpg").write_bytes((root / "other.jpg").read_bytes())  # no part-copy
     db = str(base / "db.sqlite")
     _run("index", str(root), "--db", db, "--workers", "1", "-q", "--features")
     _run(
@@ -242,6 +244,8 @@ def test_the_csv_has_kind_and_region_columns(deep: Path) -> None:
     assert crop["kind"] == "cropped copy" and crop["region_of"] == original["image_id"]
     assert _close([float(v) for v in crop["region"].split()], CROP_BOX)
     assert by_name["tilted.jpg"]["kind"] == "tilted copy"
+    for name in ("other.jpg", "other copy.jpg"):
+        assert by_name[name]["kind"] == by_name[name]["region"] == by_name[name]["region_of"] == ""
 
 
 def test_a_report_without_part_copies_keeps_its_csv_cells_empty(deep: Path) -> None:
@@ -341,6 +345,12 @@ def test_the_html_report_outlines_the_part_in_the_browser(deep: Path) -> None:
         assert words.inner_text().startswith("cropped copy — shows the lower left of ")
         assert page.locator(".member .part", has_text="tilted copy").count() >= 1
         assert page.locator("i", has_text="centre").count() == 0  # the name made no element
+        # The exact copies show no words and no outline, as before.
+        plain = page.locator(".cluster", has_text="other copy.jpg")
+        assert plain.count() == 1 and plain.locator(".part, .outline").count() == 0
+        page.select_option("#kind", "parts")  # the filter keeps the clusters with part-copies
+        assert page.locator(".cluster").count() == 1
+        assert page.locator(".cluster", has_text="other copy.jpg").count() == 0
         assert errors == []
 
 
@@ -358,7 +368,7 @@ def test_the_review_page_outlines_the_part_in_the_browser(deep: Path) -> None:
         page.goto(url)
         page.wait_for_selector(".cluster-row")  # once the report is built
         page.fill("#search", "original")
-        page.wait_for_function("document.querySelectorAll('.cluster-row').length === 1")
+        expect(page.locator(".cluster-row")).to_have_count(1)
         page.click(".cluster-row .row-title")
         page.wait_for_selector("#copies")
         copy = page.locator(f".copy[data-id='{original.image_id}']")

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from ... import decisions, review
 from ...errors import DedupdbError
 from ...keeper_rules import WEIGHTS
-from ...render.parts import Outline, in_file_frame, member_words, outlines
+from ...render.parts import Outline, has_parts, in_file_frame, member_words, outlines
 from ...report import ReportCluster
 from ..listing import KINDS, SORTS, ClusterInfo, Query, page_of
 from ..pages import render
@@ -117,7 +117,9 @@ async def cluster_page(request: Request) -> Response:
     previous, following, position, count = await run_in_threadpool(
         _neighbours, state, query, info.key
     )
-    drawn = await run_in_threadpool(_outlines, info.cluster)
+    # Placing an outline may read a file (one with borders): in a thread, and only for the
+    # clusters that have part-copies.
+    drawn = await run_in_threadpool(_outlines, info.cluster) if has_parts(info.cluster) else {}
     choice = state.choice(info)
     resolved = review.resolve(info.cluster, choice)
     kept = set(resolved[1]) if resolved else {info.cluster.keeper}

@@ -310,7 +310,9 @@ def _picture_box(image_box: dict[str, float], width: int, height: int) -> dict[s
     }
 
 
-def _assert_outline_over(outline: dict[str, float], picture: dict[str, float], region: Any) -> None:
+def _assert_outline_over(
+    outline: dict[str, float], picture: dict[str, float], region: Any, within: float = 3
+) -> None:
     """The outline's box is the region of the picture's box, within 3 px (its stroke)."""
     left, top, right, bottom = region
     expected = (
@@ -320,7 +322,10 @@ def _assert_outline_over(outline: dict[str, float], picture: dict[str, float], r
         (bottom - top) * picture["height"],
     )
     found = (outline["x"], outline["y"], outline["width"], outline["height"])
-    assert all(abs(a - b) <= 3 for a, b in zip(found, expected, strict=True)), (found, expected)
+    assert all(abs(a - b) <= within for a, b in zip(found, expected, strict=True)), (
+        found,
+        expected,
+    )
 
 
 @needs_chromium
@@ -390,4 +395,20 @@ def test_the_review_page_outlines_the_part_in_the_browser(deep: Path) -> None:
         assert page.locator(".badge.tilted").count() >= 1
         # The crop's name, with its escape character made visible, never acted on.
         assert "\\x1b[2J" in crop.locator(".path").inner_text()
+
+        # Full size, side by side: the outline over the original's pane, also when zoomed.
+        page.keyboard.press("f")
+        pane = page.locator("#panes .pane", has_text="original.jpg")
+        expect(pane).to_have_count(1)
+        full = pane.locator("img")
+        full.evaluate("img => img.complete || new Promise(done => img.onload = done)")
+        for _ in range(2):
+            box, full_box = pane.locator("rect.outline").bounding_box(), full.bounding_box()
+            assert box is not None and full_box is not None
+            picture = _picture_box(full_box, original.width, original.height)
+            zoom = page.locator("#zoom-level").inner_text()
+            scale = 1 if zoom == "fit" else int(zoom.rstrip("%")) / 100
+            _assert_outline_over(box, picture, drawn.region, within=3 * scale)  # the stroke
+            page.click("[data-zoom=in]")
+        assert zoom != "fit"
         assert errors == []

@@ -35,7 +35,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -243,9 +243,20 @@ WORDS = [
 
 
 def document_page(page: int) -> Image.Image:
-    """Page ``page`` of one letter/receipt template: the same letterhead, logo, table rules
-    and footer, different text."""
+    """Page ``page`` of one of three document templates (``page % 3``): an invoice, a letter
+    on letterhead paper, a till receipt (long and narrow). Pages of one template share the
+    letterhead, logo, rules and footer; their text, its length and the figures differ."""
     rng = random.Random(f"{SALT}:doc:{page}")
+    template = (_invoice_page, _letter_page, _receipt_page)[page % 3]
+    return template(page, rng)
+
+
+def _text_line(rng: random.Random, low: int, high: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high))).capitalize()
+
+
+def _invoice_page(page: int, rng: random.Random) -> Image.Image:
+    """An invoice: letterhead, a table of items with prices, a total and a footer."""
     im = Image.new("RGB", (1240, 1754), (255, 255, 255))
     draw = ImageDraw.Draw(im)
     draw.rectangle((80, 80, 240, 200), fill=(20, 60, 140))
@@ -254,58 +265,257 @@ def document_page(page: int) -> Image.Image:
     draw.text((300, 160), "12 Harbour Road, Springfield", font=font(28), fill=(90, 90, 90))
     draw.line((80, 250, 1160, 250), fill=(20, 60, 140), width=4)
     draw.text((80, 290), f"INVOICE No. {1000 + page * 37}", font=font(40), fill=(20, 20, 20))
-    y = 380
-    for _ in range(rng.randint(18, 26)):
-        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 9)))
-        draw.text((80, y), words.capitalize(), font=font(30), fill=(30, 30, 30))
-        draw.text(
-            (1000, y),
-            f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}",
-            font=font(30),
-            fill=(30, 30, 30),
-        )
-        y += 48
+    draw.text(
+        (760, 290),
+        f"Date 2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        font=font(30),
+        fill=(60, 60, 60),
+    )
+    draw.rectangle((80, 360, 1160, 410), fill=(230, 234, 242))
+    for x, title in ((90, "Description"), (760, "Qty"), (1000, "Amount")):
+        draw.text((x, 368), title, font=font(30), fill=(20, 20, 20))
+    y = 430
+    for _ in range(rng.randint(8, 26)):
+        draw.text((90, y), _text_line(rng, 2, 5), font=font(30), fill=(30, 30, 30))
+        draw.text((770, y), str(rng.randint(1, 12)), font=font(30), fill=(30, 30, 30))
+        price = f"{rng.randint(1, 999)}.{rng.randint(0, 99):02d}"
+        draw.text((1000, y), price, font=font(30), fill=(30, 30, 30))
+        y += 46
     draw.line((80, y + 20, 1160, y + 20), fill=(20, 20, 20), width=2)
     draw.text((800, y + 40), f"Total {rng.randint(100, 9999)}.00", font=font(36), fill=(0, 0, 0))
+    for line in range(rng.randint(0, 4)):  # payment terms, as long as the page needs
+        draw.text(
+            (80, y + 120 + line * 40), _text_line(rng, 6, 11), font=font(26), fill=(90, 90, 90)
+        )
     draw.text(
         (80, 1660), "Page 1 of 1 - Thank you for your business", font=font(26), fill=(120, 120, 120)
     )
     return im
 
 
+def _letter_page(page: int, rng: random.Random) -> Image.Image:
+    """A letter on letterhead paper: a round logo and a coloured band, an address block, a
+    greeting, paragraphs of text, a signature and a footer with the company's details."""
+    im = Image.new("RGB", (1240, 1754), (253, 252, 248))
+    draw = ImageDraw.Draw(im)
+    draw.rectangle((0, 0, 1240, 40), fill=(120, 20, 40))
+    draw.ellipse((90, 80, 230, 220), fill=(120, 20, 40))
+    draw.text((122, 128), "NB", font=font(52), fill=(253, 252, 248))
+    draw.text((270, 100), "Northbridge & Partners", font=font(50), fill=(120, 20, 40))
+    draw.text((270, 165), "Solicitors - 4 Mill Lane - Eastbury", font=font(26), fill=(80, 80, 80))
+    y = 300
+    for _ in range(4):  # the recipient's address
+        draw.text((100, y), _text_line(rng, 2, 4), font=font(28), fill=(30, 30, 30))
+        y += 38
+    draw.text((860, 300), f"{rng.randint(1, 28)} March 2026", font=font(28), fill=(30, 30, 30))
+    y += 60
+    draw.text((100, y), f"Dear {rng.choice(WORDS).capitalize()},", font=font(30), fill=(20, 20, 20))
+    y += 70
+    for _ in range(rng.randint(2, 5)):  # paragraphs of ragged lines, as many as fit
+        if y > 1250:
+            break
+        for line in range(rng.randint(3, 7)):
+            text = _text_line(rng, 5, 8)
+            draw.text((100 + (40 if line == 0 else 0), y), text, font=font(28), fill=(25, 25, 25))
+            y += 40
+        y += 34
+    draw.text((100, y + 10), "Yours sincerely,", font=font(30), fill=(20, 20, 20))
+    points = [(110 + k * 18, y + 110 + rng.randint(-22, 22)) for k in range(14)]
+    draw.line(points, fill=(20, 30, 90), width=4)  # the signature
+    draw.line((100, 1640, 1140, 1640), fill=(120, 20, 40), width=2)
+    draw.text(
+        (100, 1660),
+        "Northbridge & Partners LLP - registered in England no. 0451 2290",
+        font=font(22),
+        fill=(110, 110, 110),
+    )
+    return im
+
+
+def _receipt_page(page: int, rng: random.Random) -> Image.Image:
+    """A till receipt: long and narrow, mostly text, the shop's name and address on top,
+    items and prices, dashed rules, a total, a barcode."""
+    items = rng.randint(6, 22)
+    height = 900 + items * 44
+    im = Image.new("RGB", (560, height), (250, 249, 244))
+    draw = ImageDraw.Draw(im)
+    draw.text((150, 40), "CORNER MARKET", font=font(40), fill=(20, 20, 20))
+    draw.text((120, 100), "221 Station Street, Millford", font=font(24), fill=(40, 40, 40))
+    draw.text((170, 135), "Tel 0161 555 0134", font=font(24), fill=(40, 40, 40))
+    draw.text(
+        (40, 200),
+        f"Receipt {40000 + page * 113}   Till {rng.randint(1, 6)}",
+        font=font(24),
+        fill=(30, 30, 30),
+    )
+    y = 250
+
+    def dashes(at: int) -> None:
+        for x in range(30, 530, 20):
+            draw.line((x, at, x + 10, at), fill=(60, 60, 60), width=2)
+
+    dashes(y)
+    y += 25
+    for _ in range(items):
+        draw.text((40, y), _text_line(rng, 1, 3).upper()[:22], font=font(26), fill=(20, 20, 20))
+        draw.text(
+            (420, y),
+            f"{rng.randint(0, 40)}.{rng.randint(0, 99):02d}",
+            font=font(26),
+            fill=(20, 20, 20),
+        )
+        y += 44
+    dashes(y + 10)
+    draw.text((40, y + 40), "TOTAL", font=font(34), fill=(0, 0, 0))
+    draw.text(
+        (390, y + 40),
+        f"{rng.randint(10, 300)}.{rng.randint(0, 99):02d}",
+        font=font(34),
+        fill=(0, 0, 0),
+    )
+    draw.text(
+        (40, y + 100), f"CARD ****{rng.randint(1000, 9999)}", font=font(26), fill=(30, 30, 30)
+    )
+    draw.text(
+        (40, y + 145),
+        f"VAT {rng.randint(1, 50)}.{rng.randint(0, 99):02d}",
+        font=font(26),
+        fill=(30, 30, 30),
+    )
+    dashes(y + 200)
+    draw.text((110, y + 230), "Thank you for shopping", font=font(28), fill=(20, 20, 20))
+    x = 80
+    while x < 480:  # the barcode of the receipt number
+        bar = rng.choice((3, 3, 6, 9))
+        draw.rectangle((x, y + 300, x + bar - 1, y + 420), fill=(10, 10, 10))
+        x += bar + rng.choice((3, 6))
+    return im
+
+
+# A catalogue's product lines: one shape each, several versions differing in body colour, label
+# colour and text, as a shop photographs them. Body colours repeat within a line, so some pairs
+# differ by their label only.
+BODY_COLOURS = (
+    (38, 92, 60),
+    (150, 30, 40),
+    (38, 92, 60),
+    (30, 60, 130),
+    (150, 30, 40),
+    (230, 200, 60),
+)
+LABEL_COLOURS = (
+    (245, 240, 225),
+    (250, 200, 40),
+    (255, 255, 255),
+    (200, 225, 240),
+    (60, 60, 60),
+    (240, 120, 40),
+)
+
+
 def product_shot(number: int) -> Image.Image:
-    """One simple object, shaded, on a white background with a soft shadow."""
+    """A product on white with a soft shadow: product lines (``number % 3``) share one
+    outline (a bottle, a mug, a box); their versions differ in colour, label and text."""
     rng = random.Random(f"{SALT}:product:{number}")
     im = Image.new("RGB", (1200, 1200), (255, 255, 255))
     draw = ImageDraw.Draw(im)
-    colour = tuple(rng.randint(20, 220) for _ in range(3))
-    shape = number % 6
-    draw.ellipse((330, 960, 870, 1040), fill=(225, 225, 225))
-    if shape == 0:  # a mug
-        draw.rounded_rectangle((380, 420, 760, 980), radius=30, fill=colour)
-        draw.ellipse((700, 560, 900, 820), outline=colour, width=40)
-    elif shape == 1:  # a bottle
-        draw.rectangle((540, 220, 660, 420), fill=colour)
-        draw.rounded_rectangle((440, 400, 760, 990), radius=60, fill=colour)
-    elif shape == 2:  # a ball
-        draw.ellipse((350, 420, 850, 920), fill=colour)
-    elif shape == 3:  # a box
+    version = number // 3
+    body = BODY_COLOURS[version % len(BODY_COLOURS)]
+    label = LABEL_COLOURS[(version * 5 + number) % len(LABEL_COLOURS)]
+    ink = (20, 20, 20) if sum(label) > 400 else (250, 250, 250)
+    name = f"{rng.choice(WORDS).upper()}"
+    draw.ellipse((330, 960, 870, 1040), fill=(228, 228, 228))
+    line = number % 3
+    if line == 0:  # a bottle: neck, cap, shoulders, a label round its body
+        draw.rectangle((555, 200, 645, 250), fill=(40, 40, 40))
+        draw.rectangle((560, 250, 640, 400), fill=body)
+        draw.rounded_rectangle((450, 380, 750, 990), radius=70, fill=body)
+        draw.rectangle((450, 560, 750, 820), fill=label)
+        draw.text((480, 600), name[:9], font=font(48), fill=ink)
+        draw.text((480, 670), f"{rng.randint(250, 1000)} ml", font=font(34), fill=ink)
+        _label_mark(draw, rng, (640, 700, 730, 800), ink)
+    elif line == 1:  # a mug with a handle and a printed motif
+        draw.rounded_rectangle((380, 420, 760, 980), radius=30, fill=body)
+        draw.ellipse((700, 560, 900, 820), outline=body, width=40)
+        draw.rounded_rectangle((420, 560, 720, 840), radius=20, fill=label)
+        _label_mark(draw, rng, (470, 580, 670, 760), ink)
+        draw.text((450, 770), name[:8], font=font(40), fill=ink)
+    else:  # a box standing at an angle: its front carries the brand, its side a stripe
         draw.polygon(
-            [(350, 500), (650, 420), (880, 520), (880, 960), (580, 1010), (350, 900)], fill=colour
+            [(350, 500), (650, 420), (880, 520), (880, 960), (580, 1010), (350, 900)], fill=body
         )
+        draw.polygon([(580, 560), (880, 520), (880, 960), (580, 1010)], fill=_shade(body, 0.75))
         draw.line((650, 420, 580, 560, 580, 1010), fill=(255, 255, 255), width=6)
-    elif shape == 4:  # a lamp
-        draw.polygon([(420, 300), (780, 300), (880, 560), (320, 560)], fill=colour)
-        draw.rectangle((585, 560, 615, 930), fill=(60, 60, 60))
-        draw.ellipse((470, 900, 730, 990), fill=(60, 60, 60))
-    else:  # a shoe
-        draw.polygon(
-            [(300, 880), (320, 640), (520, 600), (640, 760), (900, 820), (920, 960), (300, 960)],
-            fill=colour,
-        )
-    label = f"{rng.choice(WORDS).upper()} {number}"
-    draw.text((480, 700), label, font=font(44), fill=(255, 255, 255))
+        draw.polygon([(370, 640), (560, 680), (560, 800), (370, 760)], fill=label)
+        draw.text((385, 690), name[:7], font=font(36), fill=ink)
+        _label_mark(draw, rng, (640, 640, 820, 860), label)
     return im
+
+
+def _shade(colour: tuple[int, ...], factor: float) -> tuple[int, int, int]:
+    r, g, b = (round(c * factor) for c in colour[:3])
+    return (r, g, b)
+
+
+def _label_mark(
+    draw: ImageDraw.ImageDraw, rng: random.Random, box: tuple[int, int, int, int], ink: Any
+) -> None:
+    """A motif in ``box``: a disc, a star, stripes or a leaf, chosen by ``rng``."""
+    left, top, right, bottom = box
+    cx, cy, r = (left + right) / 2, (top + bottom) / 2, min(right - left, bottom - top) / 2
+    motif = rng.randrange(4)
+    if motif == 0:
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=ink, width=8)
+    elif motif == 1:
+        points = [
+            (
+                cx + (r if k % 2 == 0 else r * 0.45) * np.sin(np.pi / 5 * k),
+                cy - (r if k % 2 == 0 else r * 0.45) * np.cos(np.pi / 5 * k),
+            )
+            for k in range(10)
+        ]
+        draw.polygon(points, fill=ink)
+    elif motif == 2:
+        for k in range(4):
+            y = top + (bottom - top) * (k + 0.5) / 4
+            draw.line((left, y, right, y), fill=ink, width=10)
+    else:
+        draw.ellipse((cx - r, cy - r * 0.45, cx + r, cy + r * 0.45), fill=ink)
+        draw.line((cx - r, cy, cx + r, cy), fill=(255, 255, 255), width=4)
+
+
+# True copies of a few documents and products, so that a guard refusing whatever looks like a
+# document or a product shot is caught: (edit, JPEG quality) by kind.
+LOOKALIKE_COPIES: dict[str, tuple[Callable[[Image.Image], Image.Image], int]] = {
+    "jpeg_q50": (lambda im: im, 50),
+    "resize_60": (
+        lambda im: im.resize(
+            (round(im.width * 0.6), round(im.height * 0.6)), Image.Resampling.LANCZOS
+        ),
+        92,
+    ),
+    "bright_110": (lambda im: ImageEnhance.Brightness(im).enhance(1.10), 92),
+    "rot90": (lambda im: im.transpose(Image.Transpose.ROTATE_90), 92),
+}
+COPIED = 3  # documents and products 0..2 (one of each template and product line)
+
+
+def lookalike_copies(outdir: Path, files: dict[str, dict[str, str]]) -> None:
+    """Add to ``files`` (and write) the ``LOOKALIKE_COPIES`` of the first ``COPIED``
+    documents and products, made from their written files; kinds ``document_jpeg_q50``..."""
+    for path, entry in list(files.items()):
+        group, _, name = entry["family"].partition("/")
+        if group not in ("document", "product") or entry["kind"] != "original":
+            continue
+        if int(name.rsplit("-", 1)[1]) >= COPIED:
+            continue
+        with Image.open(outdir / path) as im:
+            picture = im.convert("RGB")
+        for kind, (edit, quality) in LOOKALIKE_COPIES.items():
+            copy = f"{Path(path).parent}/copies/{Path(path).stem}_{kind}.jpg"
+            (outdir / copy).parent.mkdir(parents=True, exist_ok=True)
+            edit(picture).save(outdir / copy, "JPEG", quality=quality)
+            files[copy] = {"family": entry["family"], "kind": f"{group}_{kind}"}
 
 
 # ---------------------------------------------------------------- writing
@@ -371,6 +581,7 @@ def build(outdir: Path, families: list[Any], documents: int, products: int) -> d
             "family": fam,
             "kind": "original",
         }
+    lookalike_copies(outdir, files)
     negatives = [
         sorted(pair)
         for group in (doc_families, product_families, photo_families)

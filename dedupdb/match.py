@@ -194,6 +194,10 @@ class Evidence(Protocol):
         """32x32 grayscale thumbnails, float64."""
         ...
 
+    def fine_hashes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """Stored fine hashes (``finehash``), as stored."""
+        ...
+
 
 def crop_candidates(
     rows: Rows,
@@ -321,11 +325,15 @@ def match_rows(
     kind = np.zeros(len(found.a), dtype=np.int8)
     level = np.full(len(found.a), -1, dtype=np.int64)  # the crop level of a crop pair
     cropped: tuple[Candidates, ColourComparison, np.ndarray, np.ndarray] | None = None
+    # Look-alike layouts (document pages, product shots): only refused where the guards apply.
+    fine = np.ones(len(kind), dtype=bool)
+    if options.guards:
+        fine = fine_guard(rows, found, kind, level, evidence)
     if options.crops and rows.crops is not None and rows.has_crops is not None:
         # A full-frame pair is not looked for again as a crop; a full-frame candidate the
         # guards refuse is (they compared full frames, and a crop's colours differ from its
         # original's): it is judged again on the crop's colours.
-        passing = found.take(colour_guard(colours) & date_guard(rows, found))
+        passing = found.take(colour_guard(colours) & date_guard(rows, found) & fine)
         cropped = crop_candidates(
             rows,
             heads,
@@ -338,10 +346,14 @@ def match_rows(
     if cropped is not None:
         more, more_colours, a_is_whole, more_level = cropped
         found, colours = _joined(found, colours, more, more_colours)
-        kind = np.concatenate([kind, np.where(a_is_whole, 1, 2).astype(np.int8)])
+        more_kind = np.where(a_is_whole, 1, 2).astype(np.int8)
+        if options.guards:
+            more_fine = fine_guard(rows, more, more_kind, more_level, evidence)
+            fine = np.concatenate([fine, more_fine])
+        kind = np.concatenate([kind, more_kind])
         level = np.concatenate([level, more_level.astype(np.int64)])
     if options.guards:
-        keep = colour_guard(colours) & date_guard(rows, found)
+        keep = colour_guard(colours) & date_guard(rows, found) & fine
         found, tones, kind, level = found.take(keep), colours.tone[keep], kind[keep], level[keep]
     else:
         tones = colours.tone
@@ -548,6 +560,76 @@ def date_guard(rows: Rows, found: Candidates) -> np.ndarray:
     taken = rows.taken_at
     for i, x, y in zip(both.tolist(), found.a[both].tolist(), found.b[both].tolist(), strict=True):
         keep[i] = not different_moments(taken[x], taken[y])
+    return keep
+
+
+# The fine-hash guard (``fine_guard``). Pictures that look like printed text (text likeness of
+# both at least LOOKALIKE_TEXT) or like a product on a flat background (both with at least
+# LOOKALIKE_FLAT of the frame at their uniform border's level) are where pHash joins different
+# pictures by their layout: such a pair is a copy only if its fine hashes agree, at most
+# MAX_FINE_DISAGREEMENT of their clear coefficients on different sides. Measured on the
+# heavy-edits corpus's documents and products (benchmarks/make_heavy_corpus.py): copies
+# (JPEG 50, 60 %, +10 %, turned) at most 0.042, two pages of one letter template at least
+# 0.072; photos are at most 0.33 text-like, documents 0.56 and more.
+LOOKALIKE_TEXT = 0.45
+LOOKALIKE_FLAT = 0.5
+MAX_FINE_DISAGREEMENT = 0.055
+
+
+def fine_guard(
+    rows: Rows,
+    found: Candidates,
+    kind: np.ndarray,
+    level: np.ndarray,
+    evidence: Evidence | None,
+) -> np.ndarray:
+    """False for candidate pairs of look-alike layouts whose fine hashes disagree (see
+    ``finehash``): two pages of one document template, two product shots of one outline.
+
+    Judged: pairs of pictures that both look like printed text or both like a product on a
+    flat background. A crop pair (``kind`` 1: b is a crop of a, 2: a of b, at the window
+    ``CROP_WINDOWS[level]``) is compared on the window: the whole picture's coefficients
+    carried to the window (``finehash.window``), over the frequencies that survive. Pictures
+    without a stored fine hash (indexed before it existed) are not judged; the comparison runs
+    for judged pairs only."""
+    from . import finehash  # numpy only; loaded when a report matches
+
+    keep = np.ones(len(found.a), dtype=bool)
+    if evidence is None or not len(found.a):
+        return keep
+    involved = np.union1d(found.a, found.b)
+    blobs = evidence.fine_hashes([int(rows.ids[r]) for r in involved])
+    text = np.full(len(rows.ids), -1.0)
+    flat = np.full(len(rows.ids), -1.0)
+    unpacked: dict[int, finehash.FineHash] = {}
+    for r in involved.tolist():
+        fine = finehash.unpack(blobs.get(int(rows.ids[r])))
+        if fine is not None:
+            unpacked[r] = fine
+            text[r], flat[r] = fine.text, fine.flat
+    document = np.minimum(text[found.a], text[found.b]) >= LOOKALIKE_TEXT
+    product = np.minimum(flat[found.a], flat[found.b]) >= LOOKALIKE_FLAT
+    chosen = np.flatnonzero(document | product)
+    for i, x, y, v, k, w in zip(
+        chosen.tolist(),
+        found.a[chosen].tolist(),
+        found.b[chosen].tolist(),
+        found.variant[chosen].tolist(),
+        kind[chosen].tolist(),
+        level[chosen].tolist(),
+        strict=True,
+    ):
+        first, second = unpacked[x].coefficients, unpacked[y].coefficients
+        band = finehash.SIDE
+        if k:  # b looks like DIHEDRAL[v] of a's window (k 1), or a like b's window
+            box = CROP_WINDOWS[w]
+            band = finehash.window_band(box)
+            if k == 1:
+                first = finehash.window(first, box)
+            else:
+                second = finehash.window(second, box)
+        turned = finehash.aligned(first, v)
+        keep[i] = finehash.disagreement(turned, second, band) <= MAX_FINE_DISAGREEMENT
     return keep
 
 

@@ -235,6 +235,29 @@ def test_exact_copy_is_a_new_row_without_decoding(
     assert rows[b"cat.jpg"].status == PRESENT
 
 
+def test_the_fine_hash_is_stored_replaced_with_a_changed_file_and_shared_by_an_exact_copy(
+    store: Store, photo_tree: Path
+) -> None:
+    """``images.fine_hash`` (finehash.compute of the whole frame) through every write path:
+    a new row, a changed file's row replaced in place, an exact copy's row copied."""
+    from dedupdb import finehash
+
+    index(store, photo_tree, SEQUENTIAL)
+    first = images(store)
+    assert all(finehash.unpack(row.fine_hash) is not None for row in first.values())
+    target = photo_tree / "cat.jpg"
+    save_photo(target, 77, (240, 320), quality=95)
+    bump_mtime(target)
+    shutil.copy2(photo_tree / "2025" / "snow.jpg", photo_tree / "snow copy.jpg")
+    index(store, photo_tree, SEQUENTIAL)
+    after = images(store)
+    decoded = compute.decoding.decode(target.read_bytes())
+    assert isinstance(decoded, compute.DecodedImage)
+    assert after[b"cat.jpg"].fine_hash == finehash.compute(decoded.working_luma)
+    assert after[b"cat.jpg"].fine_hash != first[b"cat.jpg"].fine_hash
+    assert after[b"snow copy.jpg"].fine_hash == after[b"2025/snow.jpg"].fine_hash is not None
+
+
 def test_deleted_file_is_marked_missing_then_pruned(store: Store, photo_tree: Path) -> None:
     index(store, photo_tree, SEQUENTIAL)
     (photo_tree / "2025" / "snow.jpg").unlink()

@@ -12,6 +12,7 @@ import pytest
 from conftest import photo
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lookalikes import bottle_shot, letter_page
 from PIL import Image, ImageEnhance, ImageOps
 from sqlalchemy import select, update
 
@@ -244,6 +245,7 @@ class Held:
 
     crops: dict[int, np.ndarray]
     thumbs: dict[int, np.ndarray]
+    fine: dict[int, bytes] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
 
     def crop_colours(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
@@ -254,6 +256,10 @@ class Held:
         self.asked.append("thumbnails")
         return {i: self.thumbs[i] for i in ids if i in self.thumbs}
 
+    def fine_hashes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        self.asked.append("fine_hashes")
+        return {i: self.fine[i] for i in ids if i in self.fine}
+
 
 def test_matching_reads_no_database(tmp_path: Path, store: Store, library: Path) -> None:
     """The matcher works on loaded rows and the evidence it is given: with the store closed
@@ -262,7 +268,11 @@ def test_matching_reads_no_database(tmp_path: Path, store: Store, library: Path)
     expected = find_pairs(store, options)
     rows = catalog.load_rows(store, "phash", "dhash")
     every = rows.ids.tolist()
-    held = Held(catalog.crop_colours(store, every), catalog.thumbnails(store, every))
+    held = Held(
+        catalog.crop_colours(store, every),
+        catalog.thumbnails(store, every),
+        catalog.fine_hashes(store, every),
+    )
     path = store.sqlite_path
     store.close()
     if path is not None:
@@ -337,3 +347,82 @@ def test_search_equals_brute_force(
                 if key not in expected or (d, var) < expected[key]:
                     expected[key] = (d, var)
     assert got == expected
+
+
+# ---------------------------------------------------------------- look-alike layouts
+
+
+@pytest.fixture
+def lookalikes(tmp_path: Path, store: Store) -> Path:
+    """Pages of one letter template and bottles of one shape with other labels (which pHash
+    joins), with true copies of one page and one bottle."""
+    root = tmp_path / "lookalikes"
+    root.mkdir()
+    for seed in (1, 3):
+        letter_page(seed).save(root / f"page{seed}.png")
+    page = letter_page(1)
+    page.save(root / "page1_resaved.jpg", quality=50)
+    page.resize((372, 526), Image.Resampling.LANCZOS).save(root / "page1_small.jpg", quality=90)
+    page.transpose(Image.Transpose.ROTATE_90).save(root / "page1_turned.png")
+    bottle_shot(0, "LIME").save(root / "lime.png")
+    bottle_shot(2, "PEAR").save(root / "pear.png")
+    bright = ImageEnhance.Brightness(bottle_shot(0, "LIME")).enhance(1.1)
+    bright.save(root / "lime_brighter.jpg", quality=92)
+    index(store, root, SEQUENTIAL)
+    return root
+
+
+PAGE_COPIES = ("page1_resaved.jpg", "page1_small.jpg", "page1_turned.png")
+
+
+def test_pages_of_one_template_are_not_paired_and_their_copies_are(
+    store: Store, lookalikes: Path
+) -> None:
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    assert frozenset(("page1.png", "page3.png")) not in pairs
+    for copy in PAGE_COPIES:
+        assert frozenset(("page1.png", copy)) in pairs, copy
+    assert pairs[frozenset(("page1.png", "page1_turned.png"))].transform in ("rot90", "rot270")
+    # The fine hashes are what tells the pages apart: pHash alone joins them.
+    loose = by_names(store, find_pairs(store, MatchOptions(guards=False)))
+    assert frozenset(("page1.png", "page3.png")) in loose
+
+
+def test_product_shots_of_one_outline_are_not_paired_and_a_brighter_copy_is(
+    store: Store, lookalikes: Path
+) -> None:
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    assert frozenset(("lime.png", "pear.png")) not in pairs
+    assert frozenset(("lime.png", "lime_brighter.jpg")) in pairs
+    loose = by_names(store, find_pairs(store, MatchOptions(guards=False)))
+    assert frozenset(("lime.png", "pear.png")) in loose
+
+
+def test_rows_without_a_fine_hash_match_as_before(store: Store, lookalikes: Path) -> None:
+    """Rows indexed before the fine hash existed (NULL) are not judged by it."""
+    with store.transaction() as session:
+        session.execute(update(ImageRow).values(fine_hash=None))
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    assert frozenset(("page1.png", "page3.png")) in pairs
+    assert frozenset(("lime.png", "pear.png")) in pairs
+
+
+def test_the_fine_hashes_are_read_for_candidate_pairs_only(store: Store, lookalikes: Path) -> None:
+    rows = catalog.load_rows(store, "phash", "dhash")
+    every = rows.ids.tolist()
+    held = Held(
+        catalog.crop_colours(store, every),
+        catalog.thumbnails(store, every),
+        catalog.fine_hashes(store, every),
+    )
+    asked: list[Sequence[int]] = []
+
+    def fine_hashes(wanted: Sequence[int]) -> dict[int, bytes]:
+        asked.append(wanted)
+        return {i: held.fine[i] for i in wanted if i in held.fine}
+
+    object.__setattr__(held, "fine_hashes", fine_hashes)
+    match_rows(rows, MatchOptions(), held)
+    candidates = find_pairs(store, MatchOptions(guards=False))
+    in_pairs = {i for p in candidates for i in (p.a, p.b)}
+    assert asked and all(set(wanted) <= in_pairs for wanted in asked)

@@ -15,7 +15,7 @@ from typing import BinaryIO
 from PIL import Image as PILImage
 
 from .. import decode as decoding
-from .. import hashes, signals
+from .. import finehash, hashes, signals
 from ..decode import DecodedImage, DecodeFailure, ImageInfo, decode
 from .records import Fingerprint, FingerprintSettings, Rejected
 
@@ -88,6 +88,7 @@ def _measure(decoded: DecodedImage, digest: bytes, settings: FingerprintSettings
     params = settings.params
     info = decoded.info
     full_size = decoded.picture.size
+    fine = finehash.compute(decoded.working_luma)  # the whole frame's: see finehash
     decoded = decoded.content  # hashes and signals of the picture inside any added borders
     content_width, content_height = content_size(info, full_size, decoded.picture.size)
     luma = decoded.working_luma
@@ -126,6 +127,7 @@ def _measure(decoded: DecodedImage, digest: bytes, settings: FingerprintSettings
         thumb=measured.thumb,
         jpeg_quant=info.jpeg_quant,
         dct_sample=info.dct_sample,
+        fine_hash=fine,
     )
 
 

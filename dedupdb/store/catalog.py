@@ -221,6 +221,19 @@ def thumbnails(store: Store, ids: Sequence[int]) -> dict[int, np.ndarray]:
     return out
 
 
+def fine_hashes(store: Store, ids: Sequence[int]) -> dict[int, bytes]:
+    """The stored fine hashes (``finehash``) of these images; images without one (indexed
+    before it was stored) are left out."""
+    out: dict[int, bytes] = {}
+    with store.engine.connect() as conn:
+        for chunk in _chunks(sorted(ids), 500):
+            query = select(Image.id, Image.fine_hash).where(Image.id.in_(chunk))
+            for image_id, blob in conn.execute(query):
+                if blob is not None:
+                    out[image_id] = bytes(blob)
+    return out
+
+
 @dataclass(frozen=True)
 class StoredEvidence:
     """What matching reads of a few candidate pairs' images only, from the store (the
@@ -233,6 +246,9 @@ class StoredEvidence:
 
     def thumbnails(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         return thumbnails(self.store, ids)
+
+    def fine_hashes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        return fine_hashes(self.store, ids)
 
 
 def local_features(store: Store, contents: Sequence[bytes]) -> dict[bytes, LocalFeatures]:
@@ -451,6 +467,7 @@ __all__ = [
     "database_name",
     "dct_samples",
     "excluded_pairs",
+    "fine_hashes",
     "hash_params",
     "load_rows",
     "local_features",

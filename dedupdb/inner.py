@@ -36,7 +36,7 @@ from .signals import SIGNATURE_GRID, colour_signature
 
 # A margin's run: pixels within this many luma levels of the row's outermost pixel (flat UI,
 # allowing for JPEG noise and dithering).
-RUN_TOLERANCE = 8
+RUN_TOLERANCE = 4
 # Two rows keep the same edges when their runs end within this many pixels of each other
 # (an anti-aliased or JPEG-blurred edge moves by a pixel or two).
 EDGE_SLACK = 1
@@ -90,15 +90,24 @@ def find(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     height, width = luma.shape
     if width < 4 * MIN_PIXELS or height < 4 * MIN_PIXELS:
         return None
-    start, end = _runs(luma)
-    span = end - start
     margin = max(2, MIN_MARGIN * width)
+    needed = max(MIN_PIXELS, MIN_HEIGHT * height)
+    # Only rows whose both ends are flat over a margin can hold the picture, or lie inside
+    # its band: most photos have too few of them, and are done with after two thin strips.
+    strip = max(1, int(margin) - EDGE_SLACK)
+    flat = _flat(luma[:, :strip]) & _flat(luma[:, -strip:][:, ::-1])
+    if flat.sum() < needed:
+        return None
+    start = np.zeros(height, dtype=np.int64)  # rows without flat ends: inside no band
+    end = np.full(height, width, dtype=np.int64)
+    start[flat], end[flat] = _runs(luma[flat].astype(np.int16))
+    span = end - start
     wide = (span >= MIN_WIDTH * width) & (start >= margin) & (width - end >= margin)
-    if wide.sum() < max(MIN_PIXELS, MIN_HEIGHT * height):
+    if wide.sum() < needed:
         return None
     best: tuple[int, int, int, int] | None = None
     for left, right in _common_edges(start[wide], end[wide]):
-        box = _band(start, end, left, right)
+        box = _band(start, end, left, right, needed)
         if box is None:
             continue
         top, bottom = box
@@ -108,9 +117,16 @@ def find(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     return best
 
 
-def _runs(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, where the leading flat run ends and the trailing one starts (pixels)."""
-    pixels = luma.astype(np.int16)
+def _flat(strip: np.ndarray) -> np.ndarray:
+    """Per row of ``strip`` (uint8), whether all of it is within the tolerance of its first
+    pixel."""
+    pixels = strip.astype(np.int16)
+    return np.asarray((np.abs(pixels - pixels[:, :1]) <= RUN_TOLERANCE).all(axis=1))
+
+
+def _runs(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``pixels`` (int16 luma), where the leading flat run ends and the trailing
+    one starts."""
     width = pixels.shape[1]
     off_left = np.abs(pixels - pixels[:, :1]) > RUN_TOLERANCE
     off_right = np.abs(pixels - pixels[:, -1:]) > RUN_TOLERANCE
@@ -133,24 +149,23 @@ def _common_edges(start: np.ndarray, end: np.ndarray, count: int = 3) -> list[tu
     return [(int(pairs[i, 0]), int(pairs[i, 1])) for i in order[:count]]
 
 
-def _band(start: np.ndarray, end: np.ndarray, left: int, right: int) -> tuple[int, int] | None:
-    """The longest band of consecutive rows (top, bottom) whose runs end at ``left`` and
-    ``right``, allowing rows inside it whose runs stop short of the edges (the picture's own
-    pixels at the margins' level) but none whose content leaves the edges or that is blank."""
+def _band(
+    start: np.ndarray, end: np.ndarray, left: int, right: int, needed: float
+) -> tuple[int, int] | None:
+    """The longest band of consecutive rows (top, bottom), ``needed`` rows at least, whose
+    runs end at ``left`` and ``right``, allowing rows inside it whose runs stop short of the
+    edges (the picture's own pixels at the margins' level) but none whose content leaves the
+    edges or that is blank."""
     fits = (np.abs(start - left) <= EDGE_SLACK) & (np.abs(end - right) <= EDGE_SLACK)
     inside = (start >= left - EDGE_SLACK) & (end <= right + EDGE_SLACK) & (end - start > 0)
+    steps = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
     best: tuple[int, int] | None = None
-    top = None
-    for row in range(len(start) + 1):
-        if row < len(start) and inside[row]:
-            if top is None:
-                top = row
+    for top, bottom in zip(np.flatnonzero(steps == 1), np.flatnonzero(steps == -1), strict=True):
+        if bottom - top < needed:
             continue
-        if top is not None:
-            band = _trimmed(fits, start, end, top, row)
-            if band is not None and (best is None or band[1] - band[0] > best[1] - best[0]):
-                best = band
-            top = None
+        band = _trimmed(fits, start, end, int(top), int(bottom))
+        if band is not None and (best is None or band[1] - band[0] > best[1] - best[0]):
+            best = band
     return best
 
 

@@ -169,8 +169,18 @@ def attach_crops(
             theirs = touched[parent, child] | {
                 p.a if group_of[p.a] == parent else p.b for p in found
             }
-            if 2 * paired >= len(members) * size or (
-                2 * len(mine) >= len(members) and 2 * len(theirs) >= size
+            # Screenshots whose every member shows a picture of the cluster: it shows that
+            # picture, not its other copies, which a large cluster (the picture with its crops
+            # and tilts) has most of.
+            shows = {
+                p.a if group_of[p.a] == child else p.b
+                for p in found
+                if p.kind == INSIDE_A_SCREENSHOT
+            }
+            if (
+                2 * paired >= len(members) * size
+                or (2 * len(mine) >= len(members) and 2 * len(theirs) >= size)
+                or len(shows) == len(members)
             ):
                 mean = sum(p.distance for p in found) / len(found)
                 key = (-len(found), mean, parent)

@@ -46,7 +46,7 @@ from .hashes import (
     area_weights,
     centred,
 )
-from .search import INVERSE, Candidates, all_pairs, crop_pairs, merge
+from .search import INVERSE, Candidates, MultiIndex, all_pairs, crop_pairs, merge
 from .signals import SIGNATURE_GRID
 from .store.catalog import LEGACY_WINDOWS, Rows
 
@@ -100,6 +100,9 @@ class MatchOptions:
     turned_crops: bool = CROP_ROTATIONS
     # Also the local-feature stage (``localmatch``) over the rows with stored features.
     deep: bool = False
+    # Also the pictures shown inside others (``inner``): each one's pHash against the others'
+    # full frames, and no full-frame pair of two pictures whose inner pictures differ.
+    inner: bool = True
 
     def resolved_threshold(self, hash_size: int = 8) -> int:
         """The threshold in bits for this hash size (the default scales with the hash's bits)."""
@@ -360,6 +363,10 @@ def match_rows(
     if options.ssim is not None and len(found.a):
         keep = ssim_scores(evidence, rows, found, kind, level) >= options.ssim
         found, tones, kind, level = found.take(keep), tones[keep], kind[keep], level[keep]
+    shown = options.inner and options.hash == "phash" and rows.inner is not None
+    if shown and len(found.a):
+        keep = inner_veto(rows, found)
+        found, tones, kind, level = found.take(keep), tones[keep], kind[keep], level[keep]
 
     for ra, rb, dist, var, tone, k in zip(
         found.a.tolist(),
@@ -381,10 +388,129 @@ def match_rows(
                     pairs.append(Pair(ia, ib, dist, False, name, tone))
                 else:  # b relative to a is the inverse transform
                     pairs.append(Pair(ib, ia, dist, False, inverse, tone))
+    if shown:
+        pairs.extend(_inner_pairs(rows, heads, found, members_of, options.guards))
     excluded = options.exclude_pairs
     if excluded:
         pairs = [p for p in pairs if (p.a, p.b) not in excluded]
     return sorted(pairs, key=attrgetter("a", "b"))
+
+
+# ---------------------------------------------------------------- pictures inside others
+
+# What a pair found through an inner picture is, in plain words (as ``localmatch`` says it).
+INSIDE_A_SCREENSHOT = "picture inside a screenshot"
+# An inner picture's pHash against a full frame's (64-bit hashes; scaled for 256-bit): the
+# inner picture is cut from the reduced screenshot, at a few hundred pixels, so its hash lies
+# a few bits farther from its picture's than a resized copy's does.
+INNER_THRESHOLD = 10
+# Two pictures that both show a picture inside are not copies when their inner pictures'
+# hashes lie farther apart than this (under the transform that fits them best): screenshots
+# of different pictures in one app's chrome agree on the chrome, not on the pictures. (On the
+# heavy-edits corpus: inner pictures of one picture 0-4 bits apart, of different ones 18 and
+# more.)
+INNER_VETO = 12
+# A picture that shows one inside and a picture where none was found (a pale picture that
+# blends into the page) are copies only when their full frames are this close (64-bit
+# hashes): a re-saved copy is, a screenshot of another picture in the same chrome is not.
+ONE_SIDED_DISTANCE = 4
+
+
+def inner_veto(rows: Rows, found: Candidates) -> np.ndarray:
+    """False for candidate pairs of two pictures that both show an inner picture, when their
+    inner pictures differ (see ``INNER_VETO``), and for pairs where only one does, unless
+    their full frames are nearly identical (``ONE_SIDED_DISTANCE``); True for the others."""
+    keep = np.ones(len(found.a), dtype=bool)
+    shown = rows.inner
+    if shown is None:
+        return keep
+    scale = rows.hash_size**2 // 64
+    has_a, has_b = shown.has[found.a], shown.has[found.b]
+    one_sided = np.flatnonzero(has_a != has_b)
+    keep[one_sided] = found.distance[one_sided] <= ONE_SIDED_DISTANCE * scale
+    both = np.flatnonzero(has_a & has_b)
+    if not len(both):
+        return keep
+    first = shown.hashes[found.a[both]]  # (k, 8, words)
+    second = shown.hashes[found.b[both], :1]  # (k, 1, words): upright
+    distance = np.bitwise_count(first ^ second).sum(axis=2, dtype=np.int64).min(axis=1)
+    keep[both] = distance <= INNER_VETO * scale
+    return keep
+
+
+def inner_candidates(rows: Rows, heads: np.ndarray, known: Candidates) -> Candidates:
+    """Pairs of ``heads`` (row numbers) where one's inner picture, under one of its 8
+    transforms, is within ``INNER_THRESHOLD`` bits of the other's upright full frame, that
+    ``known`` lacks, as (a: the picture showing it, b: the picture shown, distance, variant:
+    b looks like ``DIHEDRAL[variant]`` of a's inner picture). One per pair: the nearest."""
+    shown = rows.inner
+    nothing = np.zeros(0, dtype=np.int64)
+    if shown is None or len(heads) < 2:
+        return Candidates(nothing, nothing, nothing, nothing)
+    showing = np.flatnonzero(shown.has[heads])  # positions in heads
+    if not len(showing):
+        return Candidates(nothing, nothing, nothing, nothing)
+    k = len(showing)
+    queries = shown.hashes[heads[showing]].transpose(1, 0, 2).reshape(k * VARIANTS, -1)
+    owner = np.tile(showing, VARIANTS)
+    threshold = INNER_THRESHOLD * rows.hash_size**2 // 64
+    found = MultiIndex(rows.hashes[heads, 0, :]).search(queries, threshold, owner=owner)
+    a = heads[showing[found.query % k]]
+    b = heads[found.stored]
+    variant = found.query // k
+    n = len(rows.ids) + 1
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    new = ~np.isin(low * n + high, np.minimum(known.a, known.b) * n + np.maximum(known.a, known.b))
+    a, b, distance, variant = a[new], b[new], found.distance[new], variant[new]
+    order = np.lexsort((variant, distance, b, a))
+    a, b, distance, variant = a[order], b[order], distance[order], variant[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return Candidates(a[first], b[first], distance[first], variant[first])
+
+
+def _inner_pairs(
+    rows: Rows,
+    heads: np.ndarray,
+    known: Candidates,
+    members_of: dict[int, list[int]],
+    guards: bool,
+) -> list[Pair]:
+    """The pairs of ``inner_candidates`` whose colours agree (the inner picture's own
+    signature against the picture's, aligned), for every file of each content: the
+    picture shown is the part (``CROP`` when it is b), its place in the screenshot the
+    region."""
+    shown = rows.inner
+    found = inner_candidates(rows, heads, known)
+    if shown is None or not len(found.a):
+        return []
+    cells = SIGNATURE_GRID * SIGNATURE_GRID
+    colours = compare_signatures(
+        aligned(shown.colour[found.a], found.variant).reshape(-1, cells, 3).astype(np.float64),
+        rows.colour[found.b].reshape(-1, cells, 3).astype(np.float64),
+    )
+    keep = (
+        colour_guard(colours) & date_guard(rows, found) if guards else np.ones(len(found.a), bool)
+    )
+    ids = rows.ids.tolist()
+    pairs = []
+    for screen, picture, distance, tone in zip(
+        found.a[keep].tolist(),
+        found.b[keep].tolist(),
+        found.distance[keep].tolist(),
+        np.round(colours.tone[keep], 2).tolist(),
+        strict=True,
+    ):
+        left, top, right, bottom = (round(float(v), 3) for v in shown.box[screen])
+        region = (left, top, right, bottom)
+        for x in members_of[screen]:
+            for y in members_of[picture]:
+                ix, iy = ids[x], ids[y]
+                a, b, transform = (ix, iy, CROP) if ix < iy else (iy, ix, UNCROP)
+                pairs.append(
+                    Pair(a, b, distance, False, transform, tone, INSIDE_A_SCREENSHOT, region)
+                )
+    return pairs
 
 
 # ---------------------------------------------------------------- guards

@@ -37,7 +37,15 @@ from .keeper import (
     rounded,
 )
 from .keeper_rules import Rules
-from .match import CROP, UNCROP, MatchOptions, Pair, Searcher, match_rows
+from .match import (
+    CROP,
+    INSIDE_A_SCREENSHOT,
+    UNCROP,
+    MatchOptions,
+    Pair,
+    Searcher,
+    match_rows,
+)
 from .search import all_pairs
 from .store import Store, catalog
 from .store.catalog import Details, Rows, StoredEvidence
@@ -431,6 +439,7 @@ def report_from_clusters(
     # One entry per cluster member (a picture listed in two clusters is ranked in each).
     by_member = Segments.of(member_rows)
     table = loaded.table.take(by_member.rows)
+    _screenshots_show_their_picture(kept, table)
     seg = Segments(np.arange(len(by_member.rows), dtype=np.int64), by_member.starts)
     hashes = loaded.hashes[by_member.rows]
     table.colour_deviation = colour_deviations(
@@ -562,6 +571,29 @@ def _assemble(
         made.reasons = name_the_edit(made)
         built.append(made)
     return built
+
+
+def _screenshots_show_their_picture(clusters: Sequence[ClusterLike], table: Table) -> None:
+    """Rank a screenshot by the picture it shows: its content is the part its pair's region
+    covers (as a picture inside added borders), so the keeper is the picture, not the larger
+    screenshot around a smaller copy of it (``table``: one entry per cluster member)."""
+    regions: dict[int, tuple[float, float, float, float]] = {}
+    for found in clusters:
+        for p in found.pairs:
+            region = getattr(p, "region", None)
+            if getattr(p, "kind", None) == INSIDE_A_SCREENSHOT and region is not None:
+                screenshot = p.a if p.transform == CROP else p.b  # the picture is the part
+                regions[screenshot] = region
+    if not regions:
+        return
+    for entry, image_id in enumerate(table.image_id.tolist()):
+        region = regions.get(image_id)
+        if region is not None:
+            left, top, right, bottom = region
+            # Regions are shares of the picture inside any added borders (its content size).
+            width, height = table.content_width[entry], table.content_height[entry]
+            table.content_width[entry] = max(1, round(width * (right - left)))
+            table.content_height[entry] = max(1, round(height * (bottom - top)))
 
 
 def cropped_members(cluster: ReportCluster) -> set[int]:

@@ -79,6 +79,9 @@ class Fingerprint(NamedTuple):
     # ``finehash.compute``: finer hashes that tell look-alike layouts apart (pages of one
     # template, product shots of one outline); None for rows indexed before it existed.
     fine_hash: bytes | None = None
+    # A picture shown inside this one, as in a phone screenshot (``inner.pack``); None when
+    # there is none.
+    inner_picture: bytes | None = None
     # Stored in a table of their own, by content; None unless the settings ask for them.
     local_features: PackedFeatures | None = None
 

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from dedupdb import hashes, inner, match
 from dedupdb.cli import cli
-from dedupdb.decode import DecodedImage, decode
+from dedupdb.decode import DecodedImage, content_box, decode
 from dedupdb.fingerprint.compute import fingerprint
 from dedupdb.fingerprint.records import Fingerprint
 from dedupdb.hashparams import HashParams
@@ -145,7 +145,17 @@ def test_a_pasted_photo_in_a_document_is_found() -> None:
     assert found.inner_picture is not None
     unpacked = inner.unpack(found.inner_picture)
     assert unpacked is not None
-    expected = (200 / 900, 500 / 1270, 700 / 900, (500 + picture.height) / 1270)
+    # The box is a share of the page inside its trimmed white margins, as every region is.
+    decoded = decode(_jpeg(page))
+    assert isinstance(decoded, DecodedImage)
+    left, top, right, bottom = content_box(decoded.luma)
+    scale = decoded.picture.width / page.width
+    inside = [(v * scale - o) / (e - o) for v, o, e in ((200, left, right), (500, top, bottom))]
+    far = [
+        (v * scale - o) / (e - o)
+        for v, o, e in ((700, left, right), (500 + picture.height, top, bottom))
+    ]
+    expected = (inside[0], inside[1], far[0], far[1])
     assert np.allclose(unpacked[0].box, expected, atol=0.01)
 
 

@@ -37,7 +37,7 @@ from .keeper import (
     rounded,
 )
 from .keeper_rules import Rules
-from .match import CROP, UNCROP, MatchOptions, Pair, Searcher, match_rows
+from .match import CROP, TONINGS, UNCROP, MatchOptions, Pair, Searcher, match_rows
 from .search import all_pairs
 from .store import Store, catalog
 from .store.catalog import Details, Rows, StoredEvidence
@@ -574,7 +574,8 @@ def name_the_edit(cluster: ReportCluster) -> list[str]:
     """The keeper's reasons, with the edit named as found: when every copy whose colours
     differ from the cluster's (a low "unedited" part) is a cropped copy, the keeper is the
     uncropped picture, not the one with the original colours (a crop's colour signature
-    differs from the whole picture's)."""
+    differs from the whole picture's); when every such copy is a toned copy (sepia), the
+    reason says so."""
     if ORIGINAL_COLOURS not in cluster.reasons:
         return cluster.reasons
     differing = {
@@ -582,9 +583,29 @@ def name_the_edit(cluster: ReportCluster) -> list[str]:
         for m in cluster.members
         if not m.keeper and m.score_parts.get("unedited", 1.0) < 0.5
     }
-    if not differing or not differing <= cropped_members(cluster):
+    if not differing:
         return cluster.reasons
-    return [UNCROPPED if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
+    if differing <= cropped_members(cluster):
+        return [UNCROPPED if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
+    toned = toned_members(cluster)
+    if differing <= set(toned):
+        # "original colours (another copy is the same picture, sepia)"
+        kinds = sorted({toned[m] for m in differing})
+        named = f"original colours (another copy is the {' or '.join(kinds)})"
+        return [named if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
+    return cluster.reasons
+
+
+def toned_members(cluster: ReportCluster) -> dict[int, str]:
+    """The members of a toned pair (``match.TONINGS``: "same picture, sepia") that is not
+    the keeper, with the pair's kind: the toned copy of the keeper, or of one of its copies."""
+    toned: dict[int, str] = {}
+    for p in cluster.pairs:
+        if p.kind is not None and p.kind in TONINGS.values():
+            for member in (p.a, p.b):
+                if member != cluster.keeper:
+                    toned.setdefault(member, p.kind)
+    return toned
 
 
 @dataclass

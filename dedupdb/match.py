@@ -378,10 +378,40 @@ def match_rows(
                     pairs.append(Pair(ia, ib, dist, False, name, tone, named))
                 else:  # b relative to a is the inverse transform
                     pairs.append(Pair(ib, ia, dist, False, inverse, tone, named))
+    if rows.shorter_side is not None:
+        pairs = small_picture_rule(pairs, set(rows.ids[rows.shorter_side < SMALL_PICTURE].tolist()))
     excluded = options.exclude_pairs
     if excluded:
         pairs = [p for p in pairs if (p.a, p.b) not in excluded]
     return sorted(pairs, key=attrgetter("a", "b"))
+
+
+# A picture whose shorter side is under this many pixels (an icon, an emoji, a thumbnail) is
+# paired only with a picture at least this large: a thumbnail of 160x90 is a copy of its
+# 1600x900 picture, but at 64x64 many different icons hash alike. (Indexing skips pictures
+# under ``--min-resolution``, 32 px by default, whose hashes say nothing at all.)
+SMALL_PICTURE = 100
+
+
+def small_picture_rule(pairs: list[Pair], small: set[int]) -> list[Pair]:
+    """``pairs`` without those of two small pictures (ids in ``small``), unless they are
+    byte-identical or both paired with one larger picture (two thumbnails of one photo: the
+    complete linkage needs their pair to cluster them with it)."""
+    if not small:
+        return pairs
+    large_partners: dict[int, set[int]] = defaultdict(set)
+    for p in pairs:
+        if (p.a in small) != (p.b in small):
+            thumb, picture = (p.a, p.b) if p.a in small else (p.b, p.a)
+            large_partners[thumb].add(picture)
+    return [
+        p
+        for p in pairs
+        if p.exact
+        or p.a not in small
+        or p.b not in small
+        or not large_partners[p.a].isdisjoint(large_partners[p.b])
+    ]
 
 
 # ---------------------------------------------------------------- guards

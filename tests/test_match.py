@@ -310,6 +310,49 @@ def test_a_toned_pair_must_agree_on_its_thumbnails(tmp_path: Path, store: Store)
     assert pair not in {(p.a, p.b) for p in match_rows(rows, MatchOptions(), None)}
 
 
+def icon(mark: int) -> Image.Image:
+    """A 64x64 app icon: a rounded blue square with a white glyph (``mark`` picks which)."""
+    im = Image.new("RGB", (64, 64), (255, 255, 255))
+    draw = ImageDraw.Draw(im)
+    draw.rounded_rectangle((4, 4, 60, 60), radius=12, fill=(30, 110, 220))
+    if mark == 0:
+        draw.ellipse((20, 20, 44, 44), fill=(255, 255, 255))
+    else:
+        draw.rectangle((21, 21, 43, 43), fill=(255, 255, 255))
+    return im
+
+
+def test_a_thumbnail_pairs_with_its_picture_and_icons_do_not_pair(
+    tmp_path: Path, store: Store
+) -> None:
+    """Under 100 px a picture is paired only with a larger one: a 160x90 thumbnail (and a
+    second one, of 150x84) with their 1600x900 picture, and with each other through it; two
+    different 64x64 icons that hash alike are not paired, a byte-identical copy of one is."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    picture = photo(31, (1600, 900))
+    picture.save(root / "picture.jpg", quality=92)
+    picture.resize((160, 90), Image.Resampling.LANCZOS).save(root / "thumb.jpg", quality=85)
+    picture.resize((150, 84), Image.Resampling.LANCZOS).save(root / "thumb150.png")
+    icon(0).save(root / "icon-disc.png")
+    icon(1).save(root / "icon-square.png")
+    (root / "icon-disc-copy.png").write_bytes((root / "icon-disc.png").read_bytes())
+    index(store, root, SEQUENTIAL)
+    names = ids(store)
+    pairs = by_names(store, find_pairs(store, MatchOptions()))
+    assert frozenset(("picture.jpg", "thumb.jpg")) in pairs
+    assert frozenset(("picture.jpg", "thumb150.png")) in pairs
+    assert frozenset(("thumb.jpg", "thumb150.png")) in pairs
+    rows = catalog.load_rows(store, "phash")
+    row = {int(i): r for r, i in enumerate(rows.ids.tolist())}
+    disc, square = row[names["icon-disc.png"]], row[names["icon-square.png"]]
+    distance = hamming(int(rows.hashes[disc, 0, 0]), int(rows.hashes[square, 0, 0]))
+    assert distance <= DEFAULT_THRESHOLDS["phash"]  # the hashes alone would join them
+    assert frozenset(("icon-disc.png", "icon-square.png")) not in pairs
+    assert pairs[frozenset(("icon-disc.png", "icon-disc-copy.png"))].exact
+    assert {p for p in pairs if "icon-square.png" in p} == set()
+
+
 def test_burst_shots_are_not_duplicates(store: Store, library: Path) -> None:
     names = ids(store)
     with store.transaction() as session:

@@ -56,6 +56,8 @@ class Rows:
     # where unknown (rows indexed before: none, or the first four of a four-window row)
     crops: np.ndarray | None = None
     has_crops: np.ndarray | None = None
+    # (n,) int64: each picture's shorter side in pixels (None: unknown, every picture large)
+    shorter_side: np.ndarray | None = None
 
 
 def hash_params(store: Store) -> HashParams | None:
@@ -82,6 +84,8 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
             Image.taken_at,
             second_column,
             Image.crop_phash,
+            Image.width,
+            Image.height,
         )
         .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
         .order_by(Image.id)
@@ -89,7 +93,7 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
     with store.engine.connect() as conn:  # the driver's tuples: no ORM or row objects
         records = driver_rows(conn, query)
     n_all = len(records)
-    columns = list(zip(*records, strict=True)) if records else [()] * 10
+    columns = list(zip(*records, strict=True)) if records else [()] * 12
     ids_all = np.asarray(columns[0], dtype=np.int64)
     keep, hidden = _one_per_file(ids_all, columns[1], columns[2])
     kept = np.flatnonzero(keep)
@@ -112,6 +116,11 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
         taken_at=[columns[7][i] for i in kept_list],
         hash_size=params.hash_size,
         extra_same_file=hidden,
+        shorter_side=np.minimum(
+            np.asarray(columns[10], dtype=np.int64), np.asarray(columns[11], dtype=np.int64)
+        )[kept]
+        if n_all
+        else np.zeros(0, dtype=np.int64),
     )
 
 

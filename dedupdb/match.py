@@ -343,17 +343,18 @@ def match_rows(
         kind = np.concatenate([kind, np.where(a_is_whole, 1, 2).astype(np.int8)])
         level = np.concatenate([level, more_level.astype(np.int64)])
     toning = toned_pairs(colours)
+    named = toned_names(colours, toning)
     if options.guards:
         keep = colour_guard(colours) & date_guard(rows, found)
         keep &= toned_structure_agrees(evidence, rows, found, kind, level, toning)
         found, tones, kind, level = found.take(keep), colours.tone[keep], kind[keep], level[keep]
-        toning = toning[keep]
+        named = named[keep]
     else:
         tones = colours.tone
     if options.ssim is not None and len(found.a):
         keep = ssim_scores(evidence, rows, found, kind, level) >= options.ssim
         found, tones, kind, level = found.take(keep), tones[keep], kind[keep], level[keep]
-        toning = toning[keep]
+        named = named[keep]
 
     for ra, rb, dist, var, tone, k, tn in zip(
         found.a.tolist(),
@@ -362,7 +363,7 @@ def match_rows(
         found.variant.tolist(),
         np.round(tones, 2).tolist(),
         kind.tolist(),
-        toning.tolist(),
+        named.tolist(),
         strict=True,
     ):
         if k:  # a crop pair: which one is the crop, whichever way round the ids come
@@ -370,14 +371,14 @@ def match_rows(
         else:
             name, inverse = DIHEDRAL_NAMES[var], DIHEDRAL_NAMES[INVERSE[var]]
         # A toned copy is named; a crop pair keeps no kind (``Pair.kind`` makes it a frame).
-        named = TONINGS.get(tn) if not k else None
+        edit = TONINGS.get(tn) if not k else None
         for x in members_of[ra]:
             for y in members_of[rb]:
                 ia, ib = ids[x], ids[y]
                 if ia < ib:
-                    pairs.append(Pair(ia, ib, dist, False, name, tone, named))
+                    pairs.append(Pair(ia, ib, dist, False, name, tone, edit))
                 else:  # b relative to a is the inverse transform
-                    pairs.append(Pair(ib, ia, dist, False, inverse, tone, named))
+                    pairs.append(Pair(ib, ia, dist, False, inverse, tone, edit))
     if rows.shorter_side is not None:
         pairs = small_picture_rule(pairs, set(rows.ids[rows.shorter_side < SMALL_PICTURE].tolist()))
     excluded = options.exclude_pairs
@@ -483,11 +484,14 @@ MULTICOLOURED = 0.9
 # hue of a toning: brown to straw yellow (sepia, 135-175 degrees in the Cb-Cr plane, sepia
 # itself near 148) or cyan-blue (cyanotype, 300-340, near 325). Two versions of a picture in two
 # designed colours are refused as before unless one of them looks exactly like that. And
-# toning tints the whole picture: at least TONED_COVERAGE of its cells have a hue (sepia copies
-# on the corpora: 15 or 16 of 16), where a product shot on white is coloured only where the
-# object is (2-12 of 16), and two products of one shape in two colours are two products.
+# toning tints the whole picture: at least TONED_COVERAGE of its cells have a hue or are dark
+# (luma under TONED_DARK, where sepia's chroma, about 0.15 of the luma, is too faint to
+# measure; sepia copies on the corpora: 15 or 16 of 16), where a product shot on white is
+# coloured only where the object is (2-12 of 16), and two products of one shape in two
+# colours are two products.
 TONED_MAX_CHROMA = 40.0
 TONED_COVERAGE = 0.85
+TONED_DARK = 40.0
 # Sixteen cells say little about structure: two different dark gradients (a wall of blue dots,
 # a misty lake at dusk) correlate there as a copy does. A pair that only the toning lets
 # through must also agree on the stored 32x32 grey thumbnails (Pearson correlation at least
@@ -495,9 +499,10 @@ TONED_COVERAGE = 0.85
 TONED_THUMB_CORRELATION = 0.9
 SEPIA_HUES = (135.0, 175.0)
 CYANOTYPE_HUES = (300.0, 340.0)
-# How a toned copy is named in the report (``Pair.kind``), by its toning.
+# How a toned copy is named in the report (``Pair.kind``), by its toning: a cyan-blue one may
+# be a cyanotype or an auto-contrast copy of a bluish grey picture, so it says what it looks.
 SEPIA = "same picture, sepia"
-CYANOTYPE = "same picture, cyanotype"
+CYANOTYPE = "same picture, toned blue"
 TONINGS = {1: SEPIA, 2: CYANOTYPE}
 
 
@@ -549,8 +554,8 @@ def compare_signatures(first_rgb: np.ndarray, second_rgb: np.ndarray) -> ColourC
         luma_correlation=_correlation(first[..., 0], second[..., 0]),
         monotone_a=(mono_a := _monotone(chroma_a, sat_a)),
         monotone_b=(mono_b := _monotone(chroma_b, sat_b)),
-        toning_a=_toning(chroma_a, sat_a, mono_a),
-        toning_b=_toning(chroma_b, sat_b, mono_b),
+        toning_a=_toning(chroma_a, sat_a, mono_a, first[..., 0]),
+        toning_b=_toning(chroma_b, sat_b, mono_b, second[..., 0]),
     )
 
 
@@ -572,7 +577,9 @@ def _monotone(chroma: np.ndarray, sat: np.ndarray) -> np.ndarray:
     return np.asarray(resultant / np.maximum(weight.sum(axis=1), 1e-9))
 
 
-def _toning(chroma: np.ndarray, sat: np.ndarray, monotone: np.ndarray) -> np.ndarray:
+def _toning(
+    chroma: np.ndarray, sat: np.ndarray, monotone: np.ndarray, luma: np.ndarray
+) -> np.ndarray:
     """Per signature: 1 when it looks like a sepia copy, 2 a cyanotype, 0 neither (one hue
     everywhere, modest chroma, a toning's hue; see ``TONED_MAX_CHROMA``)."""
     weight = np.where(sat >= MIN_CHROMA, sat, 0.0)
@@ -580,7 +587,8 @@ def _toning(chroma: np.ndarray, sat: np.ndarray, monotone: np.ndarray) -> np.nda
     resultant = (unit * weight[..., None]).sum(axis=1)
     angle = np.degrees(np.arctan2(resultant[:, 1], resultant[:, 0])) % 360.0
     toned = (monotone >= MONOTONE) & (sat.max(axis=1) <= TONED_MAX_CHROMA)
-    toned &= (sat >= MIN_CHROMA).mean(axis=1) >= TONED_COVERAGE
+    tinted = (sat >= MIN_CHROMA) | (luma < TONED_DARK)
+    toned &= tinted.mean(axis=1) >= TONED_COVERAGE
     sepia = toned & (angle >= SEPIA_HUES[0]) & (angle <= SEPIA_HUES[1])
     cyanotype = toned & (angle >= CYANOTYPE_HUES[0]) & (angle <= CYANOTYPE_HUES[1])
     out: np.ndarray = np.where(sepia, 1, np.where(cyanotype, 2, 0)).astype(np.int8)
@@ -637,6 +645,17 @@ def toned_pairs(colours: ColourComparison) -> np.ndarray:
     hue_differs = colours.hue_degrees > MAX_HUE_DEGREES
     toning = np.where(colours.toning_b > 0, colours.toning_b, colours.toning_a)
     out: np.ndarray = np.where(toned & brightness & hue_differs, toning, 0).astype(np.int8)
+    return out
+
+
+def toned_names(colours: ColourComparison, toning: np.ndarray) -> np.ndarray:
+    """``toning`` (``toned_pairs``) where one picture of the pair looks toned and the other
+    does not, 0 where both do: two low-colour versions of a picture (an auto-contrast copy of
+    a bluish grey photo) are paired as toned, but which is the toned copy, if any, is unknown."""
+    if colours.toning_a is None or colours.toning_b is None:
+        return toning
+    one = (colours.toning_a > 0) != (colours.toning_b > 0)
+    out: np.ndarray = np.where(one, toning, 0).astype(np.int8)
     return out
 
 

@@ -26,8 +26,12 @@ from dedupdb.match import (
     MatchOptions,
     MatchOptionsError,
     Pair,
+    colour_guard,
+    compare_signatures,
     different_moments,
     match_rows,
+    toned_names,
+    toned_pairs,
 )
 from dedupdb.report import find_pairs
 from dedupdb.search import all_pairs
@@ -283,6 +287,33 @@ def test_versions_in_two_designed_colours_stay_apart(tmp_path: Path, store: Stor
     for a, b in refused:
         assert frozenset((a, b)) in unguarded, (a, b)  # the hashes alone join them
         assert frozenset((a, b)) not in pairs, (a, b)
+
+
+def ramp(dark: tuple[int, int, int], light: tuple[int, int, int]) -> np.ndarray:
+    """A (1, 16, 3) colour signature: 16 grey levels of one light pattern on a colour ramp."""
+    levels = np.linspace(0.1, 0.95, 16)[[3, 9, 0, 14, 7, 12, 1, 5, 15, 2, 10, 6, 13, 4, 8, 11]]
+    low, high = np.asarray(dark, np.float64), np.asarray(light, np.float64)
+    return (low + levels[:, None] * (high - low))[None]
+
+
+def test_which_pictures_look_toned_and_which_pairs_are_named() -> None:
+    """Sepia and a cyan-blue toning look toned; a blue in strong colour does not. A pair is
+    named after its toned picture only when the other does not look toned too."""
+    sepia_sig, cyan = ramp((40, 28, 14), (250, 226, 180)), ramp((20, 40, 70), (200, 225, 245))
+    strong_blue = ramp((10, 30, 90), (120, 180, 255))
+    compared = compare_signatures(strong_blue, sepia_sig)
+    assert compared.toning_a is not None and compared.toning_b is not None
+    assert (compared.toning_a.tolist(), compared.toning_b.tolist()) == ([0], [1])
+    assert toned_pairs(compared).tolist() == [1] and colour_guard(compared).tolist() == [True]
+    assert toned_names(compared, toned_pairs(compared)).tolist() == [1]
+    both = compare_signatures(cyan, sepia_sig)
+    assert both.toning_a is not None and both.toning_b is not None
+    assert (both.toning_a.tolist(), both.toning_b.tolist()) == ([2], [1])
+    assert colour_guard(both).tolist() == [True]
+    assert toned_names(both, toned_pairs(both)).tolist() == [0]
+    # Strong blue and strong orange: neither looks toned, the hues differ: refused.
+    orange = compare_signatures(strong_blue, ramp((90, 40, 0), (255, 200, 120)))
+    assert toned_pairs(orange).tolist() == [0] and colour_guard(orange).tolist() == [False]
 
 
 def test_a_toned_pair_must_agree_on_its_thumbnails(tmp_path: Path, store: Store) -> None:

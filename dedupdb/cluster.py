@@ -47,21 +47,17 @@ class Cluster:
 def build_clusters(pairs: list[Pair]) -> list[Cluster]:
     """Complete-linkage clusters of the pairs: exact clusters first, then by lowest member id.
 
-    Crop pairs (``match.CROP``, ``match.UNCROP``) and a toned copy's pairs (``Pair.toned``)
-    take no part in the complete linkage; they attach groups of cropped (or toned) copies to
-    the cluster of their picture afterwards (``attach_crops``).
+    Crop pairs (``match.CROP``, ``match.UNCROP``) take no part in the complete linkage; they
+    attach groups of cropped copies to the cluster of their picture afterwards
+    (``attach_crops``).
     """
     # Pairs of the local-feature stage (``kind`` set) were verified by their geometry: unlike
     # a crop window's hash, they link copies to each other as well as to their picture, so
     # they take part in the complete linkage, which keeps one wrong pair from chaining two
     # pictures' whole groups together.
-    # A toned copy (``Pair.toned``: a sepia copy) comes last in the complete linkage: its
-    # colours are a toning of its picture's, not of every copy's (stickers), and taken first
-    # it would shut those out. Left out, it joins afterwards (``attach_toned``).
-    toned = [p for p in pairs if p.toned is not None]
-    crops = [p for p in pairs if p.transform in (CROP, UNCROP) and p.toned is None]
+    crops = [p for p in pairs if p.transform in (CROP, UNCROP)]
     frames = [p for p in pairs if p.transform not in (CROP, UNCROP) or p.kind is not None]
-    clusters = _complete_clusters(frames, {p.toned for p in toned if p.toned is not None})
+    clusters = _complete_clusters(frames)
     # Attached groups are groups too: a picture whose cropped copies joined one of its copies'
     # cluster may now be the whole of that larger group (repeat until nothing moves).
     for _ in range(MAX_PASSES):
@@ -69,55 +65,11 @@ def build_clusters(pairs: list[Pair]) -> list[Cluster]:
         if [c.members for c in joined] == [c.members for c in clusters]:
             break
         clusters = joined
-    clusters = attach_toned(clusters, toned, frames)
     clusters.sort(key=lambda c: (not c.exact, c.members[0]))
     return clusters
 
 
-def attach_toned(clusters: list[Cluster], toned: list[Pair], frames: list[Pair]) -> list[Cluster]:
-    """Each toned copy (``Pair.toned``) in no cluster joins the cluster it has a pair with
-    (toned or full frame) for at least half of the members, the one with the most such
-    pairs (then the lowest first member); alone, it never pulls other pictures along. A
-    cluster lists the toned pairs between its members."""
-    if not toned:
-        return clusters
-    out = [Cluster(list(c.members), c.exact, c.max_distance, list(c.pairs)) for c in clusters]
-    cluster_of = {m: i for i, c in enumerate(out) for m in c.members}
-    partners: dict[int, dict[int, Pair]] = defaultdict(dict)
-    for p in (*toned, *frames):
-        partners[p.a].setdefault(p.b, p)
-        partners[p.b].setdefault(p.a, p)
-    alone = {p.toned for p in toned if p.toned is not None and p.toned not in cluster_of}
-    for copy in sorted(alone):
-        counts: dict[int, int] = defaultdict(int)
-        for other in partners[copy]:
-            if other in cluster_of:
-                counts[cluster_of[other]] += 1
-        fits = [
-            (-n, out[i].members[0], i) for i, n in counts.items() if 2 * n >= len(out[i].members)
-        ]
-        if not fits:
-            continue
-        target = out[min(fits)[2]]
-        joined = [partners[copy][m] for m in target.members if m in partners[copy]]
-        target.members = sorted([*target.members, copy])
-        target.pairs.extend(joined)
-        target.exact = False
-        target.max_distance = max(target.max_distance, *(p.distance for p in joined))
-        cluster_of[copy] = out.index(target)
-    for c in out:
-        inside = set(c.members)
-        known = {(p.a, p.b) for p in c.pairs}
-        c.pairs.extend(
-            p for p in toned if p.a in inside and p.b in inside and (p.a, p.b) not in known
-        )
-        c.pairs.sort(key=lambda p: (p.a, p.b))
-    return out
-
-
-def _complete_clusters(
-    pairs: list[Pair], last: frozenset[int] | set[int] = frozenset()
-) -> list[Cluster]:
+def _complete_clusters(pairs: list[Pair]) -> list[Cluster]:
     partners: dict[int, dict[int, Pair]] = defaultdict(dict)
     for p in pairs:
         if p.a == p.b:
@@ -130,7 +82,7 @@ def _complete_clusters(
             pair = partners[component[0]][component[1]]
             clusters.append(Cluster(component, pair.exact, pair.distance, [pair]))
             continue
-        for members in _split(component, partners, last):
+        for members in _split(component, partners):
             inside = sorted(
                 {partners[x][y] for x in members for y in members if x < y},
                 key=lambda p: (p.a, p.b),
@@ -278,13 +230,8 @@ def _components(partners: dict[int, dict[int, Pair]]) -> list[list[int]]:
     return out
 
 
-def _split(
-    component: list[int],
-    partners: dict[int, dict[int, Pair]],
-    last: frozenset[int] | set[int] = frozenset(),
-) -> list[list[int]]:
-    """The component as complete clusters (itself, when it already is one); members in
-    ``last`` (toned copies) are taken as seeds and candidates after the others."""
+def _split(component: list[int], partners: dict[int, dict[int, Pair]]) -> list[list[int]]:
+    """The component as complete clusters (itself, when it already is one)."""
     size = len(component)
     if all(len(partners[x]) == size - 1 for x in component):
         return [component]
@@ -292,9 +239,9 @@ def _split(
     out = []
     while len(left) > 1:
 
-        def rank(x: int) -> tuple[bool, int, int, int]:
+        def rank(x: int) -> tuple[int, int, int]:
             mates = [p.distance for y, p in partners[x].items() if y in left]
-            return (x in last, -len(mates), sum(mates), x)
+            return (-len(mates), sum(mates), x)
 
         seed = min(left, key=rank)
         cluster = [seed]
@@ -303,7 +250,7 @@ def _split(
         # one, say) does not shut out every copy it fails to match.
         candidates = {y for y in partners[seed] if y in left}
         while candidates:
-            chosen = min(candidates, key=_ranking(candidates, seed, partners, last))
+            chosen = min(candidates, key=_ranking(candidates, seed, partners))
             cluster.append(chosen)
             candidates = {z for z in candidates if z != chosen and z in partners[chosen]}
         left.difference_update(cluster)
@@ -314,17 +261,14 @@ def _split(
 
 
 def _ranking(
-    candidates: set[int],
-    seed: int,
-    partners: dict[int, dict[int, Pair]],
-    last: frozenset[int] | set[int] = frozenset(),
-) -> Callable[[int], tuple[bool, int, int, int]]:
-    """Sort key for the next member of a cluster: members not in ``last`` first, then most
-    candidates kept, then nearest the seed, then lowest id."""
+    candidates: set[int], seed: int, partners: dict[int, dict[int, Pair]]
+) -> Callable[[int], tuple[int, int, int]]:
+    """Sort key for the next member of a cluster: most candidates kept, then nearest the seed,
+    then lowest id."""
 
-    def key(y: int) -> tuple[bool, int, int, int]:
+    def key(y: int) -> tuple[int, int, int]:
         kept = sum(1 for z in candidates if z in partners[y])
-        return (y in last, -kept, partners[seed][y].distance, y)
+        return (-kept, partners[seed][y].distance, y)
 
     return key
 

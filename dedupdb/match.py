@@ -151,10 +151,6 @@ class Pair:
     # part's region in the whole (left, top, right, bottom fractions); None for the others.
     kind: str | None = None
     region: tuple[float, float, float, float] | None = None
-    # A toned copy's pair (``kind`` "same picture, sepia"): which of a and b is the toned copy.
-    # Like a crop, it cannot be compared with every copy of its picture (a stickered copy's
-    # colours are not a toning of it), so it joins the picture's cluster as crops do.
-    toned: int | None = None
 
 
 def _joined(
@@ -348,20 +344,19 @@ def match_rows(
         level = np.concatenate([level, more_level.astype(np.int64)])
     toning = toned_pairs(colours)
     named = toned_names(colours, toning)
-    toned_a = colours.toning_a > 0 if colours.toning_a is not None else np.zeros(len(named), bool)
     if options.guards:
         keep = colour_guard(colours) & date_guard(rows, found)
         keep &= toned_structure_agrees(evidence, rows, found, kind, level, toning)
         found, tones, kind, level = found.take(keep), colours.tone[keep], kind[keep], level[keep]
-        named, toned_a = named[keep], toned_a[keep]
+        named = named[keep]
     else:
         tones = colours.tone
     if options.ssim is not None and len(found.a):
         keep = ssim_scores(evidence, rows, found, kind, level) >= options.ssim
         found, tones, kind, level = found.take(keep), tones[keep], kind[keep], level[keep]
-        named, toned_a = named[keep], toned_a[keep]
+        named = named[keep]
 
-    for ra, rb, dist, var, tone, k, tn, ta in zip(
+    for ra, rb, dist, var, tone, k, tn in zip(
         found.a.tolist(),
         found.b.tolist(),
         found.distance.tolist(),
@@ -369,7 +364,6 @@ def match_rows(
         np.round(tones, 2).tolist(),
         kind.tolist(),
         named.tolist(),
-        toned_a.tolist(),
         strict=True,
     ):
         if k:  # a crop pair: which one is the crop, whichever way round the ids come
@@ -381,11 +375,10 @@ def match_rows(
         for x in members_of[ra]:
             for y in members_of[rb]:
                 ia, ib = ids[x], ids[y]
-                toned = (ia if ta else ib) if edit is not None else None
                 if ia < ib:
-                    pairs.append(Pair(ia, ib, dist, False, name, tone, edit, toned=toned))
+                    pairs.append(Pair(ia, ib, dist, False, name, tone, edit))
                 else:  # b relative to a is the inverse transform
-                    pairs.append(Pair(ib, ia, dist, False, inverse, tone, edit, toned=toned))
+                    pairs.append(Pair(ib, ia, dist, False, inverse, tone, edit))
     if rows.shorter_side is not None:
         pairs = small_picture_rule(pairs, set(rows.ids[rows.shorter_side < SMALL_PICTURE].tolist()))
     excluded = options.exclude_pairs

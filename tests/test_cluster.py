@@ -12,7 +12,7 @@ from PIL import Image
 
 from dedupdb.cluster import Cluster, build_clusters
 from dedupdb.indexing import IndexOptions, index
-from dedupdb.match import SEPIA, MatchOptions, Pair
+from dedupdb.match import MatchOptions, Pair
 from dedupdb.report import find_clusters
 from dedupdb.store import Store
 
@@ -45,25 +45,6 @@ def test_a_bridge_between_two_groups_is_cut() -> None:
     right = [pair(a, b, 2) for a, b in itertools.combinations([5, 6, 7], 2)]
     clusters = build_clusters([*left, *right, pair(4, 5, 9)])
     assert [c.members for c in clusters] == [[1, 2, 3, 4], [5, 6, 7]]
-
-
-def test_a_toned_copy_does_not_shut_a_stickered_copy_out() -> None:
-    """1 a picture, 2 a copy, 3 a copy under stickers (no pair with the sepia copy: its
-    colours are not a toning of the stickers'), 4 a sepia copy, nearer. Taken first, the sepia
-    copy would leave the stickered one out; it comes last and joins the cluster afterwards, its
-    toned pairs listed."""
-    sepia = [
-        Pair(1, 4, 2, False, "identity", kind=SEPIA, toned=4),
-        Pair(2, 4, 2, False, "identity", kind=SEPIA, toned=4),
-    ]
-    pairs = [pair(1, 2, 2), pair(1, 3, 6), pair(2, 3, 6), *sepia]
-    [cluster] = build_clusters(pairs)
-    assert cluster.members == [1, 2, 3, 4]
-    assert set(sepia) <= set(cluster.pairs)
-    assert [c.members for c in build_clusters([p for p in pairs if p.toned is None])] == [[1, 2, 3]]
-    # Paired with fewer than half of a cluster, a toned copy stays out of it.
-    [alone] = build_clusters([pair(1, 2, 2), pair(1, 3, 6), pair(2, 3, 6), sepia[0]])
-    assert alone.members == [1, 2, 3]
 
 
 def test_exact_clusters_come_first() -> None:

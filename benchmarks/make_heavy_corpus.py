@@ -1,14 +1,25 @@
 """Build a corpus of heavy edits that perceptual hashes miss, with hard negatives (issue 16).
 
     python benchmarks/make_heavy_corpus.py OUTDIR [--families 20] [--shared ../shared/bench]
+        [--half public|heldout] [--style 1|2] [--more-kinds]
 
 The pictures are shared/bench's (make_corpus.py: Debian's wallpaper packages, fetched with
 `apt-get download` into ~/.cache/dedupdb-bench; `apt-get update` first on a fresh machine),
-from its public half, the first ``--families`` look-alike groups by a fixed hash of their
-name. Each family gets its picture (kind "original", at most 1600 px, JPEG 92) and one copy
-per kind in ``KINDS``: phone screenshots with fake UI chrome (and the mirrored screenshot),
-off-centre and centre crops, a 4:5 portrait crop, tilts of 10 and 25 degrees with and without
-black corners, a mild perspective (a photo of a screen) and stickers over ~10 % of it.
+from its public half (``--half heldout``: the other half, whose pictures make_heldout.py
+uses), the first ``--families`` look-alike groups by a fixed hash of their name. Each family
+gets its picture (kind "original", at most 1600 px, JPEG 92) and one copy per kind in
+``KINDS``: phone screenshots with fake UI chrome (and the mirrored screenshot), off-centre and
+centre crops, a 4:5 portrait crop, tilts of 10 and 25 degrees with and without black corners,
+a mild perspective (a photo of a screen) and stickers over ~10 % of it. ``--more-kinds`` adds
+``MORE_KINDS``: a sepia-toned copy and a thumbnail whose longer side is 160 px (left out by
+default, so that the default corpus stays the one earlier figures were measured on).
+
+``--style 2`` is a second, different test of the same kinds of edit: other parameters for
+every edit (``KINDS_2``: a dark-themed screenshot app showing the picture at 40-70 % of the
+screen's width, at another height, with another caption; tilts of 8, 15 and 20 degrees; crops
+at other places; other sticker shapes; another toning), other document pages and products,
+another salt, and ``MORE_KINDS_2`` always. Its kinds are named by their edit (``tilt_15``),
+so that a score names what was measured.
 
 Hard negatives (pairs of families that must not be joined; every file is its own family):
 pages of one text-document template with different text, product shots of different simple
@@ -44,6 +55,7 @@ from make_heldout import load_make_corpus  # a sibling script
 HERE = Path(__file__).resolve().parent
 MASTER_SIDE = 1600
 SALT = "heavy-edits-v1"
+SALTS = {1: SALT, 2: "heavy-edits-v2-other-params"}
 
 Edit = Callable[[Image.Image, random.Random], Image.Image]
 
@@ -88,6 +100,42 @@ def phone_screenshot(picture: Image.Image, rng: random.Random) -> Image.Image:
     return screen
 
 
+def dark_screenshot(picture: Image.Image, rng: random.Random) -> Image.Image:
+    """Another app's screenshot: dark theme, the picture at 40-70 % of the screen's width
+    (``rng``), at another height, a bottom sheet with another caption and a gesture bar."""
+    width, height = 1080, 2340
+    screen = Image.new("RGB", (width, height), (18, 18, 20))
+    draw = ImageDraw.Draw(screen)
+    draw.text((40, 22), "12:07", font=font(40), fill=(235, 235, 235))
+    draw.ellipse((width // 2 - 18, 26, width // 2 + 18, 62), fill=(0, 0, 0))  # the camera hole
+    draw.rounded_rectangle((930, 30, 1020, 62), radius=8, outline=(235, 235, 235), width=4)
+    draw.rectangle((934, 34, 990, 58), fill=(235, 235, 235))
+    draw.text((120, 150), "Album", font=font(54), fill=(240, 240, 240))
+    draw.line((50, 180, 80, 150, 50, 180, 80, 210), fill=(240, 240, 240), width=6)
+    for i in range(3):  # the overflow menu
+        draw.ellipse((1010, 150 + i * 22, 1022, 162 + i * 22), fill=(240, 240, 240))
+    shown = picture.copy()
+    shown.thumbnail(
+        (round(width * rng.uniform(0.40, 0.70)), round(height * 0.5)), Image.Resampling.LANCZOS
+    )
+    x = rng.randint(40, width - shown.width - 40)
+    y = rng.randint(300, 700)
+    screen.paste(shown, (x, y))
+    sheet = max(y + shown.height + 80, height - 700)
+    draw.rounded_rectangle((0, sheet, width, height), radius=40, fill=(38, 38, 42))
+    lines = ["Sent from the family group", "Tap to download the original", "3 comments"]
+    for line, text in enumerate(lines):
+        draw.text((70, sheet + 60 + line * 70), text, font=font(42), fill=(200, 200, 205))
+    for i, label in enumerate(["Share", "Edit", "Like", "Delete"]):
+        draw.text((80 + i * 250, height - 230), label, font=font(38), fill=(170, 200, 255))
+    draw.rounded_rectangle(
+        (width // 2 - 140, height - 40, width // 2 + 140, height - 28),
+        radius=6,
+        fill=(220, 220, 220),
+    )
+    return screen
+
+
 # ---------------------------------------------------------------- geometry
 
 
@@ -105,6 +153,15 @@ def portrait_crop(im: Image.Image, _rng: random.Random) -> Image.Image:
     cw = min(w, round(h * 4 / 5))
     ch = min(h, round(cw * 5 / 4))
     left, top = (w - cw) // 2, (h - ch) // 2
+    return im.crop((left, top, left + cw, top + ch))
+
+
+def portrait_at(im: Image.Image, place: float) -> Image.Image:
+    """A 4:5 portrait cut at ``place`` (0 left .. 1 right) of a landscape picture."""
+    w, h = im.size
+    cw = min(w, round(h * 4 / 5))
+    ch = min(h, round(cw * 5 / 4))
+    left, top = round((w - cw) * place), (h - ch) // 2
     return im.crop((left, top, left + cw, top + ch))
 
 
@@ -131,16 +188,21 @@ def tilt_corners(im: Image.Image, degrees: float) -> Image.Image:
     return im.rotate(degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0))
 
 
-def perspective(im: Image.Image, _rng: random.Random) -> Image.Image:
+KEYSTONE = ((0.06, 0.02), (0.97, 0.08), (0.94, 0.93), (0.03, 0.98))
+# Style 2: from slightly above and to the right.
+KEYSTONE_2 = ((0.02, 0.07), (0.95, 0.01), (0.98, 0.97), (0.07, 0.91))
+
+
+def perspective(
+    im: Image.Image,
+    _rng: random.Random,
+    corners: tuple[tuple[float, float], ...] = KEYSTONE,
+    surround: tuple[int, int, int] = (25, 25, 28),
+) -> Image.Image:
     """A mild keystone, as a photo of a screen taken from slightly below and to the left, on a
-    dark surround."""
+    dark surround (the picture's corners go to ``corners``, fractions of its size)."""
     w, h = im.size
-    target = [
-        (0.06 * w, 0.02 * h),
-        (0.97 * w, 0.08 * h),
-        (0.94 * w, 0.93 * h),
-        (0.03 * w, 0.98 * h),
-    ]
+    target = [(x * w, y * h) for x, y in corners]
     source = [(0, 0), (w, 0), (w, h), (0, h)]
     coeffs = _perspective_coefficients(target, source)
     out = im.transform(
@@ -148,7 +210,7 @@ def perspective(im: Image.Image, _rng: random.Random) -> Image.Image:
         Image.Transform.PERSPECTIVE,
         coeffs,
         Image.Resampling.BICUBIC,
-        fillcolor=(25, 25, 28),
+        fillcolor=surround,
     )
     return out
 
@@ -186,6 +248,60 @@ def stickers(im: Image.Image, rng: random.Random) -> Image.Image:
     return out
 
 
+def labels(im: Image.Image, rng: random.Random) -> Image.Image:
+    """Style 2's stickers: six rounded labels, triangles and hearts, in other colours, over
+    ~10 % of the picture."""
+    out = im.copy()
+    draw = ImageDraw.Draw(out)
+    w, h = out.size
+    side = np.sqrt(0.10 * w * h / 6)  # each about side x side
+    colours = [(255, 87, 34), (156, 39, 176), (0, 188, 212), (255, 235, 59), (33, 33, 33)]
+    for i in range(6):
+        cx, cy = rng.uniform(0.08, 0.92) * w, rng.uniform(0.08, 0.92) * h
+        colour = colours[i % len(colours)]
+        shape = i % 3
+        if shape == 0:  # a label, wider than tall
+            draw.rounded_rectangle(
+                (cx - side * 0.7, cy - side * 0.36, cx + side * 0.7, cy + side * 0.36),
+                radius=round(side * 0.12),
+                fill=colour,
+            )
+        elif shape == 1:  # a triangle
+            r = side * 0.76
+            draw.polygon(
+                [(cx, cy - r), (cx + r, cy + r * 0.75), (cx - r, cy + r * 0.75)], fill=colour
+            )
+        else:  # a heart: two discs and a triangle
+            r = side * 0.3
+            draw.ellipse((cx - 2 * r, cy - 1.6 * r, cx, cy + 0.4 * r), fill=colour)
+            draw.ellipse((cx, cy - 1.6 * r, cx + 2 * r, cy + 0.4 * r), fill=colour)
+            draw.polygon(
+                [(cx - 1.95 * r, cy - 0.3 * r), (cx + 1.95 * r, cy - 0.3 * r), (cx, cy + 2 * r)],
+                fill=colour,
+            )
+    return out
+
+
+def sepia(im: Image.Image, _rng: random.Random) -> Image.Image:
+    """The classic sepia matrix of photo apps (and of CSS ``sepia()``)."""
+    rgb = np.asarray(im, dtype=np.float64)
+    matrix = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
+    return Image.fromarray(np.clip(rgb @ matrix.T + 0.5, 0, 255).astype(np.uint8))
+
+
+def toned(im: Image.Image, dark: tuple[int, int, int], light: tuple[int, int, int]) -> Image.Image:
+    """Grey levels mapped onto a ramp from ``dark`` to ``light`` (a duotone: another sepia, a
+    cyanotype)."""
+    return ImageOps.colorize(im.convert("L"), black=dark, white=light)
+
+
+def thumbnail(im: Image.Image, longest: int) -> Image.Image:
+    """The picture with its longer side ``longest`` px (a 16:9 picture at 160 is 160x90)."""
+    out = im.copy()
+    out.thumbnail((longest, longest), Image.Resampling.LANCZOS)
+    return out
+
+
 KINDS: dict[str, Edit] = {
     "screenshot": phone_screenshot,
     "screenshot_mirror": lambda im, rng: ImageOps.mirror(phone_screenshot(im, rng)),
@@ -200,6 +316,34 @@ KINDS: dict[str, Edit] = {
     "tilt_25_corners": lambda im, _r: tilt_corners(im, -25),
     "perspective": perspective,
     "stickers": stickers,
+}
+MORE_KINDS: dict[str, Edit] = {
+    "sepia": sepia,
+    "thumbnail_160": lambda im, _r: thumbnail(im, 160),
+}
+KINDS_2: dict[str, Edit] = {
+    "screenshot_dark": dark_screenshot,
+    "screenshot_dark_mirror": lambda im, rng: ImageOps.mirror(dark_screenshot(im, rng)),
+    "crop_offcentre_60": lambda im, _r: crop_fraction(im, 0.36, 0.05, 0.60, 0.60),
+    "crop_lower_60": lambda im, _r: crop_fraction(im, 0.12, 0.36, 0.60, 0.60),
+    "crop_left_75": lambda im, _r: crop_fraction(im, 0.03, 0.16, 0.75, 0.75),
+    "crop_square_left": lambda im, _r: crop_fraction(
+        im, 0.04, 0.0, min(im.size) / im.width, min(im.size) / im.height
+    ),
+    "crop_portrait_45_right": lambda im, _r: portrait_at(im, 0.85),
+    "tilt_8": lambda im, _r: tilt_inside(im, -8),
+    "tilt_15": lambda im, _r: tilt_inside(im, 15),
+    "tilt_20": lambda im, _r: tilt_inside(im, -20),
+    "tilt_8_corners": lambda im, _r: tilt_corners(im, -8),
+    "tilt_20_corners": lambda im, _r: tilt_corners(im, 20),
+    "perspective_above": lambda im, rng: perspective(im, rng, KEYSTONE_2, (230, 228, 222)),
+    "labels": labels,
+}
+MORE_KINDS_2: dict[str, Edit] = {
+    "sepia_duotone": lambda im, _r: toned(im, (38, 24, 10), (255, 242, 214)),
+    "cyanotype": lambda im, _r: toned(im, (8, 30, 70), (226, 240, 250)),
+    "grayscale": lambda im, _r: im.convert("L").convert("RGB"),
+    "thumbnail_160": lambda im, _r: thumbnail(im, 160),
 }
 
 
@@ -521,15 +665,18 @@ def lookalike_copies(outdir: Path, files: dict[str, dict[str, str]]) -> None:
 # ---------------------------------------------------------------- writing
 
 
-def choose_families(make_corpus: ModuleType, cache: Path, count: int) -> list[Any]:
-    """``count`` families of the public half, one per look-alike group, in a fixed order."""
+def choose_families(
+    make_corpus: ModuleType, cache: Path, count: int, half: str = "public", salt: str = SALT
+) -> list[Any]:
+    """``count`` families of one half ("public" or "heldout"), one per look-alike group, in
+    a fixed order (by ``salt``)."""
     package_root, _ = make_corpus.fetch_packages(cache)
-    public, _ = make_corpus.split_families(make_corpus.discover_families(package_root))
+    public, heldout = make_corpus.split_families(make_corpus.discover_families(package_root))
     by_group: dict[str, Any] = {}
-    for family in public:
+    for family in public if half == "public" else heldout:
         by_group.setdefault(family.group, family)
     ordered = sorted(
-        by_group.values(), key=lambda f: hashlib.sha256(f"{SALT}:{f.name}".encode()).hexdigest()
+        by_group.values(), key=lambda f: hashlib.sha256(f"{salt}:{f.name}".encode()).hexdigest()
     )
     return ordered[:count]
 
@@ -549,27 +696,38 @@ def write(outdir: Path, name: str, im: Image.Image) -> str:
     return name
 
 
-def build(outdir: Path, families: list[Any], documents: int, products: int) -> dict[str, Any]:
+def build(
+    outdir: Path,
+    families: list[Any],
+    documents: int,
+    products: int,
+    kinds: dict[str, Edit] = KINDS,
+    salt: str = SALT,
+    first_page: int = 0,
+) -> dict[str, Any]:
+    """Write the corpus; return its truth. Documents are pages ``first_page`` on of the
+    template, products numbers ``first_page`` on."""
     files: dict[str, dict[str, str]] = {}
     photo_families = []
     for number, family in enumerate(families):
         picture = master(family.files[0])
         fam = f"photo/{family.name}"
         photo_families.append(fam)
-        token = hashlib.sha256(f"{SALT}:{family.name}".encode()).hexdigest()[:8]
+        token = hashlib.sha256(f"{salt}:{family.name}".encode()).hexdigest()[:8]
         files[write(outdir, f"photos/{token}/IMG_{number:04d}.jpg", picture)] = {
             "family": fam,
             "kind": "original",
         }
-        for index, (kind, edit) in enumerate(KINDS.items()):
-            rng = random.Random(f"{SALT}:{family.name}:{kind}")
+        for index, (kind, edit) in enumerate(kinds.items()):
+            rng = random.Random(f"{salt}:{family.name}:{kind}")
             name = f"shared/{token}/{index:02d}_{hashlib.sha256(kind.encode()).hexdigest()[:6]}.jpg"
             files[write(outdir, name, edit(picture, rng))] = {"family": fam, "kind": kind}
     doc_families = []
     for page in range(documents):
         fam = f"document/page-{page:02d}"
         doc_families.append(fam)
-        files[write(outdir, f"scans/scan_{page:03d}.jpg", document_page(page))] = {
+        picture = document_page(first_page + page)
+        files[write(outdir, f"scans/scan_{page:03d}.jpg", picture)] = {
             "family": fam,
             "kind": "original",
         }
@@ -577,7 +735,8 @@ def build(outdir: Path, families: list[Any], documents: int, products: int) -> d
     for number in range(products):
         fam = f"product/item-{number:02d}"
         product_families.append(fam)
-        files[write(outdir, f"shop/item_{number:03d}.jpg", product_shot(number))] = {
+        picture = product_shot(first_page + number)
+        files[write(outdir, f"shop/item_{number:03d}.jpg", picture)] = {
             "family": fam,
             "kind": "original",
         }
@@ -606,10 +765,29 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=12)
     parser.add_argument("--shared", type=Path, default=HERE.parent.parent / "shared" / "bench")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "dedupdb-bench")
+    parser.add_argument(
+        "--half",
+        choices=["public", "heldout"],
+        default="public",
+        help="which half of shared/bench's pictures (heldout: make_heldout.py's)",
+    )
+    parser.add_argument(
+        "--style", type=int, choices=[1, 2], default=1, help="2: other parameters for every edit"
+    )
+    parser.add_argument(
+        "--more-kinds", action="store_true", help="also sepia and 160 px thumbnails (style 1)"
+    )
     args = parser.parse_args()
     make_corpus = load_make_corpus(args.shared)
-    families = choose_families(make_corpus, args.cache, args.families)
-    truth = build(args.outdir, families, args.documents, args.products)
+    salt = SALTS[args.style]
+    families = choose_families(make_corpus, args.cache, args.families, args.half, salt)
+    if args.style == 1:
+        kinds = {**KINDS, **MORE_KINDS} if args.more_kinds else KINDS
+    else:
+        kinds = {**KINDS_2, **MORE_KINDS_2}
+    # Style 2's pages and products are others of the same templates.
+    first = 0 if args.style == 1 else 100
+    truth = build(args.outdir, families, args.documents, args.products, kinds, salt, first)
     (args.outdir / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     print(
         f"{args.outdir}: {len(families)} photo families, {len(truth['files'])} files, "

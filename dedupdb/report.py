@@ -40,6 +40,7 @@ from .keeper_rules import Rules
 from .match import (
     CROP,
     INSIDE_A_SCREENSHOT,
+    TONINGS,
     UNCROP,
     MatchOptions,
     Pair,
@@ -607,11 +608,15 @@ def name_the_edit(cluster: ReportCluster) -> list[str]:
     """The keeper's reasons, with the edit named as found: when every copy whose colours
     differ from the cluster's (a low "unedited" part) is a cropped copy, the keeper is the
     uncropped picture, not the one with the original colours (a crop's colour signature
-    differs from the whole picture's). Pairs that say what kind of copy they are (a tilted
-    copy, a picture inside a screenshot: ``ReportPair.kind``) are named too: in place of the
-    colours when they explain them, else as a last reason."""
-    kinds = list(dict.fromkeys(p.kind for p in cluster.pairs if p.kind))
-    named = _colours_named(cluster, kinds)
+    differs from the whole picture's); when every such copy is a toned copy (sepia), the
+    reason says so. Pairs that say what kind of copy they are (a tilted copy, a picture
+    inside a screenshot: ``ReportPair.kind``) are named too: in place of the colours when
+    they explain them, else as a last reason."""
+    toned = toned_members(cluster)
+    kinds = list(
+        dict.fromkeys(p.kind for p in cluster.pairs if p.kind and p.kind not in toned_kinds())
+    )
+    named = _colours_named(cluster, kinds, toned)
     if named is not None:
         return named
     if kinds:
@@ -619,7 +624,14 @@ def name_the_edit(cluster: ReportCluster) -> list[str]:
     return cluster.reasons
 
 
-def _colours_named(cluster: ReportCluster, kinds: list[str]) -> list[str] | None:
+def toned_kinds() -> set[str]:
+    """The kinds a toned pair has ("same picture, sepia"): colour edits, not part-copies."""
+    return set(TONINGS.values())
+
+
+def _colours_named(
+    cluster: ReportCluster, kinds: list[str], toned: dict[int, str]
+) -> list[str] | None:
     """The reasons with ORIGINAL_COLOURS replaced by the edit that explains the differing
     colours (see ``name_the_edit``), or None when there is none to replace."""
     if ORIGINAL_COLOURS not in cluster.reasons:
@@ -629,14 +641,33 @@ def _colours_named(cluster: ReportCluster, kinds: list[str]) -> list[str] | None
         for m in cluster.members
         if not m.keeper and m.score_parts.get("unedited", 1.0) < 0.5
     }
-    explained = cropped_members(cluster) | {i for p in cluster.pairs if p.kind for i in (p.a, p.b)}
-    if not differing or not differing <= explained:
+    if not differing:
+        return None
+    if differing <= set(toned):
+        # "original colours (another copy is the same picture, sepia)"
+        toning = sorted({toned[m] for m in differing})
+        text = f"original colours (another copy is the {' or '.join(toning)})"
+        return [text if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
+    parts = {i for p in cluster.pairs if p.kind in kinds for i in (p.a, p.b)}
+    if not differing <= cropped_members(cluster) | parts:
         return None
     if kinds and set(kinds) != {CROPPED_COPY}:
         text = f"unedited (another copy is {_a_list(kinds)})"
     else:
         text = UNCROPPED
     return [text if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
+
+
+def toned_members(cluster: ReportCluster) -> dict[int, str]:
+    """The members of a toned pair (``match.TONINGS``: "same picture, sepia") that is not
+    the keeper, with the pair's kind: the toned copy of the keeper, or of one of its copies."""
+    toned: dict[int, str] = {}
+    for p in cluster.pairs:
+        if p.kind is not None and p.kind in TONINGS.values():
+            for member in (p.a, p.b):
+                if member != cluster.keeper:
+                    toned.setdefault(member, p.kind)
+    return toned
 
 
 # ``localmatch.CROPPED``: a crop found by local features is named as the hashes' crops are.

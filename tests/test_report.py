@@ -9,6 +9,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -516,3 +517,67 @@ def test_the_report_side_holds_no_sql(module: str) -> None:
     source = (Path(dedupdb.__file__).parent / module).read_text(encoding="utf-8")
     for word in ("sqlalchemy", "sqlite3", "select(", "session", ".engine", "store.schema"):
         assert word not in source, (module, word)
+
+
+def test_a_sepia_copy_is_reported_with_its_picture_and_named(tmp_path: Path) -> None:
+    """A sepia copy of a one-hue (blue) picture and a smaller copy: one cluster, the original
+    kept, the sepia copy's pairs and the keeper's reason say "same picture, sepia"."""
+    from click.testing import CliRunner
+    from test_match import BLUE, one_hue, sepia
+
+    from dedupdb.cli import cli
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    blue = one_hue(21, *BLUE)
+    blue.save(root / "blue.jpg", quality=95)
+    sepia(blue).save(root / "blue-sepia.jpg", quality=95)
+    blue.resize((200, 150)).save(root / "blue-small.jpg", quality=90)
+    db = ["--db", str(tmp_path / "d.sqlite")]
+    runner = CliRunner()
+    assert runner.invoke(cli, ["index", str(root), *db, "-q"]).exit_code == 0
+    out = tmp_path / "r.json"
+    made = runner.invoke(cli, ["report", "--json", str(out), "--quiet", *db])
+    assert made.exit_code == 0, made.output
+    [cluster] = json.loads(out.read_text(encoding="utf-8"))["clusters"]
+    keeper = next(m for m in cluster["members"] if m["keeper"])
+    assert Path(keeper["path"]).name == "blue.jpg"
+    names = {m["image_id"]: Path(m["path"]).name for m in cluster["members"]}
+    kinds = {frozenset((names[p["a"]], names[p["b"]])): p["kind"] for p in cluster["pairs"]}
+    assert kinds == {
+        frozenset(("blue.jpg", "blue-sepia.jpg")): "same picture, sepia",
+        frozenset(("blue-small.jpg", "blue-sepia.jpg")): "same picture, sepia",
+        frozenset(("blue.jpg", "blue-small.jpg")): None,
+    }
+    assert "original colours (another copy is the same picture, sepia)" in cluster["reasons"]
+
+
+def test_a_thumbnail_is_reported_as_a_copy_of_its_picture(tmp_path: Path) -> None:
+    """Through the command line, with the defaults: a 160x90 thumbnail (made later, so the
+    oldest-file tie-break cannot decide) joins its 1600x900 picture, which is kept; a 20x20
+    picture is skipped; ``index --help`` gives the floor."""
+    from click.testing import CliRunner
+
+    from dedupdb.cli import cli
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    picture = photo(33, (1600, 900))
+    picture.save(root / "picture.jpg", quality=90)
+    picture.resize((160, 90), Image.Resampling.LANCZOS).save(root / "thumb.png")
+    os.utime(root / "picture.jpg", (2_000_000_000, 2_000_000_000))  # the thumbnail is older
+    Image.new("RGB", (20, 20), (200, 30, 30)).save(root / "spacer.png")
+    db = ["--db", str(tmp_path / "d.sqlite")]
+    runner = CliRunner()
+    indexed = runner.invoke(cli, ["index", str(root), *db])
+    assert indexed.exit_code == 0, indexed.output
+    assert re.search(r"new\s+2\n", indexed.output) and re.search(r"skipped\s+1\n", indexed.output)
+    out = tmp_path / "r.json"
+    made = runner.invoke(cli, ["report", "--json", str(out), "--quiet", *db])
+    assert made.exit_code == 0, made.output
+    [cluster] = json.loads(out.read_text(encoding="utf-8"))["clusters"]
+    members = {Path(m["path"]).name: m for m in cluster["members"]}
+    assert set(members) == {"picture.jpg", "thumb.png"}
+    assert members["picture.jpg"]["keeper"]
+    helped = runner.invoke(cli, ["index", "--help"])
+    assert "--min-resolution PX" in helped.output and "default: 32" in helped.output

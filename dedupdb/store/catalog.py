@@ -59,6 +59,8 @@ class Rows:
     # The pictures shown inside others (``inner``): None when no row has one, else
     # ``InnerColumns`` for every row (``has`` False where there is none).
     inner: InnerColumns | None = None
+    # (n,) int64: each picture's shorter side in pixels (None: unknown, every picture large)
+    shorter_side: np.ndarray | None = None
 
 
 @dataclass
@@ -67,7 +69,9 @@ class InnerColumns:
 
     has: np.ndarray  # (n,) bool
     hashes: np.ndarray  # (n, 8, words) uint64: the inner picture's pHash variants (0: none)
-    box: np.ndarray  # (n, 4) float64: left, top, right, bottom fractions of the frame
+    box: (
+        np.ndarray
+    )  # (n, 4) float64: left, top, right, bottom fractions of the picture inside its borders
     colour: np.ndarray  # (n, 4, 4, 3) uint8 RGB signature
 
 
@@ -96,6 +100,8 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
             second_column,
             Image.crop_phash,
             Image.inner_picture,
+            Image.width,
+            Image.height,
         )
         .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
         .order_by(Image.id)
@@ -103,7 +109,7 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
     with store.engine.connect() as conn:  # the driver's tuples: no ORM or row objects
         records = driver_rows(conn, query)
     n_all = len(records)
-    columns = list(zip(*records, strict=True)) if records else [()] * 11
+    columns = list(zip(*records, strict=True)) if records else [()] * 13
     ids_all = np.asarray(columns[0], dtype=np.int64)
     keep, hidden = _one_per_file(ids_all, columns[1], columns[2])
     kept = np.flatnonzero(keep)
@@ -127,6 +133,11 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
         hash_size=params.hash_size,
         extra_same_file=hidden,
         inner=inner_columns([columns[10][i] for i in kept_list], params),
+        shorter_side=np.minimum(
+            np.asarray(columns[12], dtype=np.int64), np.asarray(columns[11], dtype=np.int64)
+        )[kept]
+        if n_all
+        else np.zeros(0, dtype=np.int64),
     )
 
 

@@ -412,3 +412,14 @@ def test_the_review_page_outlines_the_part_in_the_browser(deep: Path) -> None:
             page.click("[data-zoom=in]")
         assert zoom != "fit"
         assert errors == []
+
+
+def test_a_toned_copy_is_named_as_a_colour_edit_not_outlined_as_a_part() -> None:
+    """A toned pair ("same picture, sepia") has a kind but no part: the toned member says
+    what it is, nothing is outlined, and the headline names the toning, not a part-copy."""
+    toned = _screenshot_cluster([ORIGINAL_COLOURS], kind=None)
+    toned.pairs = [ReportPair(1, 2, 3, False, "identity", "same picture, sepia", None)]
+    assert member_words(toned) == {2: "same picture, sepia"}
+    assert outlines(toned) == {}
+    assert name_the_edit(toned) == ["original colours (another copy is the same picture, sepia)"]
+    assert describe_cluster(toned).badges[2] == ("recoloured",)  # not a part-copy badge

@@ -17,13 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..decode import DecodedImage, content_box, decode
-from ..match import CROP, UNCROP
+from ..match import CROP, TONINGS, UNCROP
 from ..report import Member, ReportCluster, ReportPair
 
 # The plain-words kinds a pair may carry (``localmatch``); any other kind is shown as given.
 CROPPED = "cropped copy"
 TILTED = "tilted copy"
 SCREENSHOT = "picture inside a screenshot"
+# The kinds of a toned pair ("same picture, sepia"): a colour edit of the whole picture, not
+# a part of it; the toned member says so, with no region and no outline.
+TONED = frozenset(TONINGS.values())
 
 # A region at least this share of the whole's width and height is (nearly) all of it: no
 # place to name, no outline to draw (it would be the thumbnail's own edge).
@@ -57,13 +60,24 @@ class Outline:
 
 def part_pairs(cluster: ReportCluster) -> list[PartPair]:
     """The cluster's pairs that say what kind of copy they are, in the cluster's pair order."""
-    return [_part_pair(p) for p in cluster.pairs if p.kind]
+    return [_part_pair(p) for p in cluster.pairs if p.kind and p.kind not in TONED]
 
 
 def has_parts(cluster: ReportCluster) -> bool:
     """Whether any pair of the cluster says what kind of copy it is (most have none: a report
     of 100,000 clusters asks this of each)."""
-    return any(p.kind for p in cluster.pairs)
+    return any(p.kind and p.kind not in TONED for p in cluster.pairs)
+
+
+def toned_words(cluster: ReportCluster) -> dict[int, str]:
+    """Image id -> "same picture, sepia" for the members toned from the keeper (which of two
+    other members is the toned one, their pair does not say)."""
+    words: dict[int, str] = {}
+    for p in cluster.pairs:
+        if p.kind in TONED and cluster.keeper in (p.a, p.b):
+            toned = p.a if p.b == cluster.keeper else p.b
+            words.setdefault(toned, str(p.kind))
+    return words
 
 
 def _part_pair(pair: ReportPair) -> PartPair:
@@ -141,8 +155,9 @@ def member_words(cluster: ReportCluster) -> dict[int, str]:
     """Image id -> what that member is, in plain words (``describe``), for the members that
     ``member_pairs`` describes; the others are shown as they always were."""
     chosen = member_pairs(cluster)
+    toned = toned_words(cluster) if any(p.kind in TONED for p in cluster.pairs) else {}
     if not chosen:
-        return {}
+        return toned
     names = _names(cluster.members)
     words: dict[int, str] = {}
     kept = [p for p in part_pairs(cluster) if cluster.keeper in (p.part, p.whole)]
@@ -157,7 +172,7 @@ def member_words(cluster: ReportCluster) -> dict[int, str]:
         other = pair.whole if pair.part == image_id else pair.part
         other_name = "the keeper" if other == cluster.keeper else names.get(other, "another copy")
         words[image_id] = describe(pair, image_id, other_name)
-    return words
+    return {**toned, **words}
 
 
 def _names(members: Sequence[Member]) -> dict[int, str]:

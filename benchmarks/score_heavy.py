@@ -1,6 +1,7 @@
 """Score a `dedupdb report --json` on the heavy-edits corpus (make_heavy_corpus.py): shared/bench's
 score.py figures, plus the joined pairs of each hard-negative group (documents, products, photos
-whose screenshots share the phone chrome) and the kinds of local-feature pairs.
+whose screenshots share the phone chrome) and the kinds of named pairs (local features, toned
+copies).
 
     python benchmarks/score_heavy.py OUTDIR/truth.json REPORT.json [--score SCORE_PY]
 """
@@ -43,7 +44,7 @@ def main() -> None:
     kinds = Counter(
         p["kind"] for c in report["clusters"] for p in c.get("pairs", []) if p.get("kind")
     )
-    print("local-feature pairs by kind:", dict(kinds) or "none")
+    print("pairs by kind (local features, toned copies):", dict(kinds) or "none")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .match import CROP, UNCROP, Pair
+from .match import CROP, INSIDE_A_SCREENSHOT, UNCROP, Pair
 
 # How many luma levels (0..255) of tone difference weigh as much as one bit of hash distance
 # when a member is placed between clusters.
@@ -55,8 +55,14 @@ def build_clusters(pairs: list[Pair]) -> list[Cluster]:
     # a crop window's hash, they link copies to each other as well as to their picture, so
     # they take part in the complete linkage, which keeps one wrong pair from chaining two
     # pictures' whole groups together.
+    # A screenshot shows its picture, not the picture's other copies (its crops): it joins
+    # the picture's cluster as a cropped copy does (``attach_crops``), not by complete linkage.
     crops = [p for p in pairs if p.transform in (CROP, UNCROP)]
-    frames = [p for p in pairs if p.transform not in (CROP, UNCROP) or p.kind is not None]
+    frames = [
+        p
+        for p in pairs
+        if p.transform not in (CROP, UNCROP) or p.kind not in (None, INSIDE_A_SCREENSHOT)
+    ]
     clusters = _complete_clusters(frames)
     # Attached groups are groups too: a picture whose cropped copies joined one of its copies'
     # cluster may now be the whole of that larger group (repeat until nothing moves).
@@ -134,6 +140,8 @@ def attach_crops(
     links: dict[int, dict[int, list[Pair]]] = defaultdict(lambda: defaultdict(list))
     for p in crops:
         crop, whole = (p.b, p.a) if p.transform == CROP else (p.a, p.b)
+        if p.kind == INSIDE_A_SCREENSHOT:  # the picture is the part: the screenshot joins it
+            crop, whole = whole, crop
         child, parent = group_of[crop], group_of[whole]
         if child != parent:
             links[child][parent].append(p)
@@ -161,8 +169,18 @@ def attach_crops(
             theirs = touched[parent, child] | {
                 p.a if group_of[p.a] == parent else p.b for p in found
             }
-            if 2 * paired >= len(members) * size or (
-                2 * len(mine) >= len(members) and 2 * len(theirs) >= size
+            # Screenshots whose every member shows a picture of the cluster: it shows that
+            # picture, not its other copies, which a large cluster (the picture with its crops
+            # and tilts) has most of.
+            shows = {
+                p.a if group_of[p.a] == child else p.b
+                for p in found
+                if p.kind == INSIDE_A_SCREENSHOT
+            }
+            if (
+                2 * paired >= len(members) * size
+                or (2 * len(mine) >= len(members) and 2 * len(theirs) >= size)
+                or len(shows) == len(members)
             ):
                 mean = sum(p.distance for p in found) / len(found)
                 key = (-len(found), mean, parent)

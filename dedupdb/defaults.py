@@ -8,8 +8,11 @@ from pathlib import Path
 
 # The environment variable that names the database (a file path or a SQLAlchemy URL).
 ENV_VAR = "DEDUPDB_DB"
-# Images whose shorter side is smaller are recorded as skipped (``--min-resolution``).
-DEFAULT_MIN_RESOLUTION = 100
+# Images whose shorter side is smaller are recorded as skipped (``--min-resolution``): below
+# this, hashes say nothing (1x1 spacers, favicons). Small pictures above it are indexed, and
+# the report pairs them only with larger pictures (``match.SMALL_PICTURE``): a thumbnail is a
+# copy of its picture, icons and emoji make no clusters of their own.
+DEFAULT_MIN_RESOLUTION = 32
 # A file whose decoding takes longer is recorded as failed (``--timeout``).
 DEFAULT_TIMEOUT_S = 120.0
 # The memory (MiB) a worker may take for one file beyond its own code (``--max-memory``): a

@@ -46,7 +46,7 @@ from .hashes import (
     area_weights,
     centred,
 )
-from .search import INVERSE, Candidates, all_pairs, crop_pairs, merge
+from .search import INVERSE, Candidates, MultiIndex, all_pairs, crop_pairs, merge
 from .signals import SIGNATURE_GRID
 from .store.catalog import LEGACY_WINDOWS, Rows
 
@@ -100,6 +100,9 @@ class MatchOptions:
     turned_crops: bool = CROP_ROTATIONS
     # Also the local-feature stage (``localmatch``) over the rows with stored features.
     deep: bool = False
+    # Also the pictures shown inside others (``inner``): each one's pHash against the others'
+    # full frames, and no full-frame pair of two pictures whose inner pictures differ.
+    inner: bool = True
 
     def resolved_threshold(self, hash_size: int = 8) -> int:
         """The threshold in bits for this hash size (the default scales with the hash's bits)."""
@@ -174,6 +177,8 @@ def _joined(
         cat(colours.luma_correlation, more_colours.luma_correlation),
         cat(colours.monotone_a, more_colours.monotone_a),
         cat(colours.monotone_b, more_colours.monotone_b),
+        cat(colours.toning_a, more_colours.toning_a),
+        cat(colours.toning_b, more_colours.toning_b),
     )
 
 
@@ -192,6 +197,10 @@ class Evidence(Protocol):
 
     def thumbnails(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """32x32 grayscale thumbnails, float64."""
+        ...
+
+    def fine_hashes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """Stored fine hashes (``finehash``), as stored."""
         ...
 
 
@@ -321,11 +330,15 @@ def match_rows(
     kind = np.zeros(len(found.a), dtype=np.int8)
     level = np.full(len(found.a), -1, dtype=np.int64)  # the crop level of a crop pair
     cropped: tuple[Candidates, ColourComparison, np.ndarray, np.ndarray] | None = None
+    # Look-alike layouts (document pages, product shots): only refused where the guards apply.
+    fine = np.ones(len(kind), dtype=bool)
+    if options.guards:
+        fine = fine_guard(rows, found, kind, level, evidence)
     if options.crops and rows.crops is not None and rows.has_crops is not None:
         # A full-frame pair is not looked for again as a crop; a full-frame candidate the
         # guards refuse is (they compared full frames, and a crop's colours differ from its
         # original's): it is judged again on the crop's colours.
-        passing = found.take(colour_guard(colours) & date_guard(rows, found))
+        passing = found.take(colour_guard(colours) & date_guard(rows, found) & fine)
         cropped = crop_candidates(
             rows,
             heads,
@@ -338,41 +351,207 @@ def match_rows(
     if cropped is not None:
         more, more_colours, a_is_whole, more_level = cropped
         found, colours = _joined(found, colours, more, more_colours)
-        kind = np.concatenate([kind, np.where(a_is_whole, 1, 2).astype(np.int8)])
+        more_kind = np.where(a_is_whole, 1, 2).astype(np.int8)
+        if options.guards:
+            more_fine = fine_guard(rows, more, more_kind, more_level, evidence)
+            fine = np.concatenate([fine, more_fine])
+        kind = np.concatenate([kind, more_kind])
         level = np.concatenate([level, more_level.astype(np.int64)])
+    toning = toned_pairs(colours)
+    named = toned_names(colours, toning)
     if options.guards:
-        keep = colour_guard(colours) & date_guard(rows, found)
+        keep = colour_guard(colours) & date_guard(rows, found) & fine
+        keep &= toned_structure_agrees(evidence, rows, found, kind, level, toning)
         found, tones, kind, level = found.take(keep), colours.tone[keep], kind[keep], level[keep]
+        named = named[keep]
     else:
         tones = colours.tone
     if options.ssim is not None and len(found.a):
         keep = ssim_scores(evidence, rows, found, kind, level) >= options.ssim
         found, tones, kind, level = found.take(keep), tones[keep], kind[keep], level[keep]
+        named = named[keep]
+    shown = options.inner and options.hash == "phash" and rows.inner is not None
+    if shown and len(found.a):
+        keep = inner_veto(rows, found)
+        found, tones, kind, level = found.take(keep), tones[keep], kind[keep], level[keep]
+        named = named[keep]
 
-    for ra, rb, dist, var, tone, k in zip(
+    for ra, rb, dist, var, tone, k, tn in zip(
         found.a.tolist(),
         found.b.tolist(),
         found.distance.tolist(),
         found.variant.tolist(),
         np.round(tones, 2).tolist(),
         kind.tolist(),
+        named.tolist(),
         strict=True,
     ):
         if k:  # a crop pair: which one is the crop, whichever way round the ids come
             name, inverse = (CROP, UNCROP) if k == 1 else (UNCROP, CROP)
         else:
             name, inverse = DIHEDRAL_NAMES[var], DIHEDRAL_NAMES[INVERSE[var]]
+        # A toned copy is named; a crop pair keeps no kind (``Pair.kind`` makes it a frame).
+        edit = TONINGS.get(tn) if not k else None
         for x in members_of[ra]:
             for y in members_of[rb]:
                 ia, ib = ids[x], ids[y]
                 if ia < ib:
-                    pairs.append(Pair(ia, ib, dist, False, name, tone))
+                    pairs.append(Pair(ia, ib, dist, False, name, tone, edit))
                 else:  # b relative to a is the inverse transform
-                    pairs.append(Pair(ib, ia, dist, False, inverse, tone))
+                    pairs.append(Pair(ib, ia, dist, False, inverse, tone, edit))
+    if shown:
+        pairs.extend(_inner_pairs(rows, heads, found, members_of, options.guards))
+    if rows.shorter_side is not None:
+        pairs = small_picture_rule(pairs, set(rows.ids[rows.shorter_side < SMALL_PICTURE].tolist()))
     excluded = options.exclude_pairs
     if excluded:
         pairs = [p for p in pairs if (p.a, p.b) not in excluded]
     return sorted(pairs, key=attrgetter("a", "b"))
+
+
+# ---------------------------------------------------------------- pictures inside others
+
+# What a pair found through an inner picture is, in plain words (as ``localmatch`` says it).
+INSIDE_A_SCREENSHOT = "picture inside a screenshot"
+# An inner picture's pHash against a full frame's (64-bit hashes; scaled for 256-bit): the
+# inner picture is cut from the reduced screenshot, at a few hundred pixels, so its hash lies
+# a few bits farther from its picture's than a resized copy's does.
+INNER_THRESHOLD = 10
+# Two pictures that both show a picture inside are not copies when their inner pictures'
+# hashes lie farther apart than this (under the transform that fits them best): screenshots
+# of different pictures in one app's chrome agree on the chrome, not on the pictures. (On the
+# heavy-edits corpus: inner pictures of one picture 0-4 bits apart, of different ones 18 and
+# more.)
+INNER_VETO = 12
+# A picture that shows one inside and a picture where none was found (a pale picture that
+# blends into the page) are copies only when their full frames are this close (64-bit
+# hashes): a re-saved copy is, a screenshot of another picture in the same chrome is not.
+ONE_SIDED_DISTANCE = 4
+
+
+def inner_veto(rows: Rows, found: Candidates) -> np.ndarray:
+    """False for candidate pairs of two pictures that both show an inner picture, when their
+    inner pictures differ (see ``INNER_VETO``), and for pairs where only one does, unless
+    their full frames are nearly identical (``ONE_SIDED_DISTANCE``); True for the others."""
+    keep = np.ones(len(found.a), dtype=bool)
+    shown = rows.inner
+    if shown is None:
+        return keep
+    scale = rows.hash_size**2 // 64
+    has_a, has_b = shown.has[found.a], shown.has[found.b]
+    one_sided = np.flatnonzero(has_a != has_b)
+    keep[one_sided] = found.distance[one_sided] <= ONE_SIDED_DISTANCE * scale
+    both = np.flatnonzero(has_a & has_b)
+    if not len(both):
+        return keep
+    first = shown.hashes[found.a[both]]  # (k, 8, words)
+    second = shown.hashes[found.b[both], :1]  # (k, 1, words): upright
+    distance = np.bitwise_count(first ^ second).sum(axis=2, dtype=np.int64).min(axis=1)
+    keep[both] = distance <= INNER_VETO * scale
+    return keep
+
+
+def inner_candidates(rows: Rows, heads: np.ndarray, known: Candidates) -> Candidates:
+    """Pairs of ``heads`` (row numbers) where one's inner picture, under one of its 8
+    transforms, is within ``INNER_THRESHOLD`` bits of the other's upright full frame, that
+    ``known`` lacks, as (a: the picture showing it, b: the picture shown, distance, variant:
+    b looks like ``DIHEDRAL[variant]`` of a's inner picture). One per pair: the nearest."""
+    shown = rows.inner
+    nothing = np.zeros(0, dtype=np.int64)
+    if shown is None or len(heads) < 2:
+        return Candidates(nothing, nothing, nothing, nothing)
+    showing = np.flatnonzero(shown.has[heads])  # positions in heads
+    if not len(showing):
+        return Candidates(nothing, nothing, nothing, nothing)
+    k = len(showing)
+    queries = shown.hashes[heads[showing]].transpose(1, 0, 2).reshape(k * VARIANTS, -1)
+    owner = np.tile(showing, VARIANTS)
+    threshold = INNER_THRESHOLD * rows.hash_size**2 // 64
+    found = MultiIndex(rows.hashes[heads, 0, :]).search(queries, threshold, owner=owner)
+    a = heads[showing[found.query % k]]
+    b = heads[found.stored]
+    variant = found.query // k
+    n = len(rows.ids) + 1
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    new = ~np.isin(low * n + high, np.minimum(known.a, known.b) * n + np.maximum(known.a, known.b))
+    a, b, distance, variant = a[new], b[new], found.distance[new], variant[new]
+    order = np.lexsort((variant, distance, b, a))
+    a, b, distance, variant = a[order], b[order], distance[order], variant[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return Candidates(a[first], b[first], distance[first], variant[first])
+
+
+def _inner_pairs(
+    rows: Rows,
+    heads: np.ndarray,
+    known: Candidates,
+    members_of: dict[int, list[int]],
+    guards: bool,
+) -> list[Pair]:
+    """The pairs of ``inner_candidates`` whose colours agree (the inner picture's own
+    signature against the picture's, aligned), for every file of each content: the
+    picture shown is the part (``CROP`` when it is b), its place in the screenshot the
+    region."""
+    shown = rows.inner
+    found = inner_candidates(rows, heads, known)
+    if shown is None or not len(found.a):
+        return []
+    cells = SIGNATURE_GRID * SIGNATURE_GRID
+    colours = compare_signatures(
+        aligned(shown.colour[found.a], found.variant).reshape(-1, cells, 3).astype(np.float64),
+        rows.colour[found.b].reshape(-1, cells, 3).astype(np.float64),
+    )
+    keep = (
+        colour_guard(colours) & date_guard(rows, found) if guards else np.ones(len(found.a), bool)
+    )
+    ids = rows.ids.tolist()
+    pairs = []
+    for screen, picture, distance, tone in zip(
+        found.a[keep].tolist(),
+        found.b[keep].tolist(),
+        found.distance[keep].tolist(),
+        np.round(colours.tone[keep], 2).tolist(),
+        strict=True,
+    ):
+        left, top, right, bottom = (round(float(v), 3) for v in shown.box[screen])
+        region = (left, top, right, bottom)
+        for x in members_of[screen]:
+            for y in members_of[picture]:
+                ix, iy = ids[x], ids[y]
+                a, b, transform = (ix, iy, CROP) if ix < iy else (iy, ix, UNCROP)
+                pairs.append(
+                    Pair(a, b, distance, False, transform, tone, INSIDE_A_SCREENSHOT, region)
+                )
+    return pairs
+
+
+# A picture whose shorter side is under this many pixels (an icon, an emoji, a thumbnail) is
+# paired only with a picture at least this large: a thumbnail of 160x90 is a copy of its
+# 1600x900 picture, but at 64x64 many different icons hash alike. (Indexing skips pictures
+# under ``--min-resolution``, 32 px by default, whose hashes say nothing at all.)
+SMALL_PICTURE = 100
+
+
+def small_picture_rule(pairs: list[Pair], small: set[int]) -> list[Pair]:
+    """``pairs`` without those of two small pictures (ids in ``small``), unless they are
+    byte-identical or both paired with one larger picture (two thumbnails of one photo: the
+    complete linkage needs their pair to cluster them with it)."""
+    if not small:
+        return pairs
+    large_partners: dict[int, set[int]] = defaultdict(set)
+    for p in pairs:
+        if (p.a in small) != (p.b in small):
+            thumb, picture = (p.a, p.b) if p.a in small else (p.b, p.a)
+            large_partners[thumb].add(picture)
+    return [
+        p
+        for p in pairs
+        if p.exact
+        or p.a not in small
+        or p.b not in small
+        or not large_partners[p.a].isdisjoint(large_partners[p.b])
+    ]
 
 
 # ---------------------------------------------------------------- guards
@@ -437,6 +616,33 @@ MIN_CHROMA = 4.0
 # version of a one-hue wallpaper are both monotone and still compared.
 MONOTONE = 0.97
 MULTICOLOURED = 0.9
+# A toned copy (sepia, a sepia duotone, a cyanotype) of any picture, even one of a single hue
+# (most wallpapers are blue, a sepia copy of one is brown): besides one hue everywhere, toning
+# leaves every cell's chroma modest (at most TONED_MAX_CHROMA on 0..255: sepia copies stay
+# under 35, where a wallpaper or product in one strong colour reaches 50-90) and gives the
+# hue of a toning: brown to straw yellow (sepia, 135-175 degrees in the Cb-Cr plane, sepia
+# itself near 148) or cyan-blue (cyanotype, 300-340, near 325). Two versions of a picture in two
+# designed colours are refused as before unless one of them looks exactly like that. And
+# toning tints the whole picture: at least TONED_COVERAGE of its cells have a hue or are dark
+# (luma under TONED_DARK, where sepia's chroma, about 0.15 of the luma, is too faint to
+# measure; sepia copies on the corpora: 15 or 16 of 16), where a product shot on white is
+# coloured only where the object is (2-12 of 16), and two products of one shape in two
+# colours are two products.
+TONED_MAX_CHROMA = 40.0
+TONED_COVERAGE = 0.85
+TONED_DARK = 40.0
+# Sixteen cells say little about structure: two different dark gradients (a wall of blue dots,
+# a misty lake at dusk) correlate there as a copy does. A pair that only the toning lets
+# through must also agree on the stored 32x32 grey thumbnails (Pearson correlation at least
+# this): sepia copies 0.95-1.00 on the corpora, such look-alikes about 0.5.
+TONED_THUMB_CORRELATION = 0.9
+SEPIA_HUES = (135.0, 175.0)
+CYANOTYPE_HUES = (300.0, 340.0)
+# How a toned copy is named in the report (``Pair.kind``), by its toning: a cyan-blue one may
+# be a cyanotype or an auto-contrast copy of a bluish grey picture, so it says what it looks.
+SEPIA = "same picture, sepia"
+CYANOTYPE = "same picture, toned blue"
+TONINGS = {1: SEPIA, 2: CYANOTYPE}
 
 
 @dataclass
@@ -451,6 +657,10 @@ class ColourComparison:
     # How much each picture's coloured cells share one hue (0..1; 0 without colour)
     monotone_a: np.ndarray | None = None
     monotone_b: np.ndarray | None = None
+    # Each picture's toning, when it looks like a toned copy (``TONED_MAX_CHROMA``): 1
+    # sepia, 2 cyanotype, 0 none (int8)
+    toning_a: np.ndarray | None = None
+    toning_b: np.ndarray | None = None
 
 
 def compare_colours(rows: Rows, found: Candidates) -> ColourComparison:
@@ -481,8 +691,10 @@ def compare_signatures(first_rgb: np.ndarray, second_rgb: np.ndarray) -> ColourC
         hue_degrees=hue,
         tone=np.abs(first[..., 0] - second[..., 0]).mean(axis=1),
         luma_correlation=_correlation(first[..., 0], second[..., 0]),
-        monotone_a=_monotone(chroma_a, sat_a),
-        monotone_b=_monotone(chroma_b, sat_b),
+        monotone_a=(mono_a := _monotone(chroma_a, sat_a)),
+        monotone_b=(mono_b := _monotone(chroma_b, sat_b)),
+        toning_a=_toning(chroma_a, sat_a, mono_a, first[..., 0]),
+        toning_b=_toning(chroma_b, sat_b, mono_b, second[..., 0]),
     )
 
 
@@ -504,6 +716,24 @@ def _monotone(chroma: np.ndarray, sat: np.ndarray) -> np.ndarray:
     return np.asarray(resultant / np.maximum(weight.sum(axis=1), 1e-9))
 
 
+def _toning(
+    chroma: np.ndarray, sat: np.ndarray, monotone: np.ndarray, luma: np.ndarray
+) -> np.ndarray:
+    """Per signature: 1 when it looks like a sepia copy, 2 a cyanotype, 0 neither (one hue
+    everywhere, modest chroma, a toning's hue; see ``TONED_MAX_CHROMA``)."""
+    weight = np.where(sat >= MIN_CHROMA, sat, 0.0)
+    unit = chroma / np.maximum(sat, 1e-9)[..., None]
+    resultant = (unit * weight[..., None]).sum(axis=1)
+    angle = np.degrees(np.arctan2(resultant[:, 1], resultant[:, 0])) % 360.0
+    toned = (monotone >= MONOTONE) & (sat.max(axis=1) <= TONED_MAX_CHROMA)
+    tinted = (sat >= MIN_CHROMA) | (luma < TONED_DARK)
+    toned &= tinted.mean(axis=1) >= TONED_COVERAGE
+    sepia = toned & (angle >= SEPIA_HUES[0]) & (angle <= SEPIA_HUES[1])
+    cyanotype = toned & (angle >= CYANOTYPE_HUES[0]) & (angle <= CYANOTYPE_HUES[1])
+    out: np.ndarray = np.where(sepia, 1, np.where(cyanotype, 2, 0)).astype(np.int8)
+    return out
+
+
 def colour_guard(colours: ColourComparison) -> np.ndarray:
     """True for candidate pairs whose colours agree as those of a copy would.
 
@@ -517,8 +747,10 @@ def colour_guard(colours: ColourComparison) -> np.ndarray:
     - colour: where both pictures have colour, their hues must agree within
       ``MAX_HUE_DEGREES``. A grayscale copy has no hue to compare, so it passes; so does a
       toned monochrome copy (sepia: one hue everywhere) of a multicoloured picture whose light
-      pattern it keeps. Clustering then keeps such copies with the pictures whose tones they
-      match best (see cluster.py).
+      pattern it keeps; and a copy that looks toned (``_toning``: sepia or cyanotype, modest
+      chroma) of any picture, even one of a single other hue, whose light pattern it keeps.
+      Clustering then keeps such copies with the pictures whose tones they match best (see
+      cluster.py).
     """
     ratio, hue = colours.luma_ratio, colours.hue_degrees
     n = len(ratio)
@@ -533,6 +765,69 @@ def colour_guard(colours: ColourComparison) -> np.ndarray:
         & (np.minimum(mono_a, mono_b) < MULTICOLOURED)
     )
     keep: np.ndarray = brightness & ((hue <= MAX_HUE_DEGREES) | monochrome)
+    return keep | (toned_pairs(colours) > 0)
+
+
+def toned_pairs(colours: ColourComparison) -> np.ndarray:
+    """Per candidate pair, how the colour guard passes it as a toned copy of a picture of
+    another hue (``_toning``: 1 sepia, 2 cyanotype; 0 not so): the light pattern kept, the
+    brightness change a tone curve's, and one of the two looks toned. Matching checks these
+    pairs' structure on their thumbnails too (``toned_structure_agrees``) and names them."""
+    n = len(colours.luma_ratio)
+    if colours.toning_a is None or colours.toning_b is None:
+        return np.zeros(n, dtype=np.int8)
+    correlation = _or_default(colours.luma_correlation, n, 1.0)
+    toned = correlation >= TONE_CORRELATION
+    brightness = (colours.luma_ratio <= MAX_LUMA_RATIO) | (
+        toned & (colours.luma_ratio <= MAX_TONE_RATIO)
+    )
+    hue_differs = colours.hue_degrees > MAX_HUE_DEGREES
+    toning = np.where(colours.toning_b > 0, colours.toning_b, colours.toning_a)
+    out: np.ndarray = np.where(toned & brightness & hue_differs, toning, 0).astype(np.int8)
+    return out
+
+
+def toned_names(colours: ColourComparison, toning: np.ndarray) -> np.ndarray:
+    """``toning`` (``toned_pairs``) where one picture of the pair looks toned and the other
+    does not, 0 where both do: two low-colour versions of a picture (an auto-contrast copy of
+    a bluish grey photo) are paired as toned, but which is the toned copy, if any, is unknown."""
+    if colours.toning_a is None or colours.toning_b is None:
+        return toning
+    one = (colours.toning_a > 0) != (colours.toning_b > 0)
+    out: np.ndarray = np.where(one, toning, 0).astype(np.int8)
+    return out
+
+
+def toned_structure_agrees(
+    evidence: Evidence | None,
+    rows: Rows,
+    found: Candidates,
+    kind: np.ndarray,
+    level: np.ndarray,
+    toning: np.ndarray,
+) -> np.ndarray:
+    """False for the toned pairs (``toning`` > 0) whose stored thumbnails, the first aligned
+    by the transform (and cut to the crop window for a crop pair, as ``ssim_scores`` does),
+    correlate below ``TONED_THUMB_CORRELATION``, or that have none; True for the others."""
+    keep = np.ones(len(found.a), dtype=bool)
+    check = np.flatnonzero(toning > 0)
+    if not len(check):
+        return keep
+    rows_needed = set(found.a[check].tolist()) | set(found.b[check].tolist())
+    ids = [int(rows.ids[r]) for r in sorted(rows_needed)]
+    thumbs = evidence.thumbnails(ids) if evidence is not None else {}
+    for i in check.tolist():
+        ta = thumbs.get(int(rows.ids[found.a[i]]))
+        tb = thumbs.get(int(rows.ids[found.b[i]]))
+        if ta is None or tb is None:
+            keep[i] = False
+            continue
+        if kind[i] == 1:
+            ta = thumb_window(ta, CROP_WINDOWS[level[i]])
+        elif kind[i] == 2:
+            tb = thumb_window(tb, CROP_WINDOWS[level[i]])
+        first, second = DIHEDRAL[int(found.variant[i])](ta).ravel(), tb.ravel()
+        keep[i] = bool(_correlation(first[None], second[None])[0] >= TONED_THUMB_CORRELATION)
     return keep
 
 
@@ -548,6 +843,76 @@ def date_guard(rows: Rows, found: Candidates) -> np.ndarray:
     taken = rows.taken_at
     for i, x, y in zip(both.tolist(), found.a[both].tolist(), found.b[both].tolist(), strict=True):
         keep[i] = not different_moments(taken[x], taken[y])
+    return keep
+
+
+# The fine-hash guard (``fine_guard``). Pictures that look like printed text (text likeness of
+# both at least LOOKALIKE_TEXT) or like a product on a flat background (both with at least
+# LOOKALIKE_FLAT of the frame at their uniform border's level) are where pHash joins different
+# pictures by their layout: such a pair is a copy only if its fine hashes agree, at most
+# MAX_FINE_DISAGREEMENT of their clear coefficients on different sides. Measured on the
+# heavy-edits corpus's documents and products (benchmarks/make_heavy_corpus.py): copies
+# (JPEG 50, 60 %, +10 %, turned) at most 0.042, two pages of one letter template at least
+# 0.072; photos are at most 0.33 text-like, documents 0.56 and more.
+LOOKALIKE_TEXT = 0.45
+LOOKALIKE_FLAT = 0.5
+MAX_FINE_DISAGREEMENT = 0.055
+
+
+def fine_guard(
+    rows: Rows,
+    found: Candidates,
+    kind: np.ndarray,
+    level: np.ndarray,
+    evidence: Evidence | None,
+) -> np.ndarray:
+    """False for candidate pairs of look-alike layouts whose fine hashes disagree (see
+    ``finehash``): two pages of one document template, two product shots of one outline.
+
+    Judged: pairs of pictures that both look like printed text or both like a product on a
+    flat background. A crop pair (``kind`` 1: b is a crop of a, 2: a of b, at the window
+    ``CROP_WINDOWS[level]``) is compared on the window: the whole picture's coefficients
+    carried to the window (``finehash.window``), over the frequencies that survive. Pictures
+    without a stored fine hash (indexed before it existed) are not judged; the comparison runs
+    for judged pairs only."""
+    from . import finehash  # numpy only; loaded when a report matches
+
+    keep = np.ones(len(found.a), dtype=bool)
+    if evidence is None or not len(found.a):
+        return keep
+    involved = np.union1d(found.a, found.b)
+    blobs = evidence.fine_hashes([int(rows.ids[r]) for r in involved])
+    text = np.full(len(rows.ids), -1.0)
+    flat = np.full(len(rows.ids), -1.0)
+    unpacked: dict[int, finehash.FineHash] = {}
+    for r in involved.tolist():
+        fine = finehash.unpack(blobs.get(int(rows.ids[r])))
+        if fine is not None:
+            unpacked[r] = fine
+            text[r], flat[r] = fine.text, fine.flat
+    document = np.minimum(text[found.a], text[found.b]) >= LOOKALIKE_TEXT
+    product = np.minimum(flat[found.a], flat[found.b]) >= LOOKALIKE_FLAT
+    chosen = np.flatnonzero(document | product)
+    for i, x, y, v, k, w in zip(
+        chosen.tolist(),
+        found.a[chosen].tolist(),
+        found.b[chosen].tolist(),
+        found.variant[chosen].tolist(),
+        kind[chosen].tolist(),
+        level[chosen].tolist(),
+        strict=True,
+    ):
+        first, second = unpacked[x].coefficients, unpacked[y].coefficients
+        band = finehash.SIDE
+        if k:  # b looks like DIHEDRAL[v] of a's window (k 1), or a like b's window
+            box = CROP_WINDOWS[w]
+            band = finehash.window_band(box)
+            if k == 1:
+                first = finehash.window(first, box)
+            else:
+                second = finehash.window(second, box)
+        turned = finehash.aligned(first, v)
+        keep[i] = finehash.disagreement(turned, second, band) <= MAX_FINE_DISAGREEMENT
     return keep
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import copy
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -37,7 +37,16 @@ from .keeper import (
     rounded,
 )
 from .keeper_rules import Rules
-from .match import CROP, UNCROP, MatchOptions, Pair, Searcher, match_rows
+from .match import (
+    CROP,
+    INSIDE_A_SCREENSHOT,
+    TONINGS,
+    UNCROP,
+    MatchOptions,
+    Pair,
+    Searcher,
+    match_rows,
+)
 from .search import all_pairs
 from .store import Store, catalog
 from .store.catalog import Details, Rows, StoredEvidence
@@ -431,6 +440,7 @@ def report_from_clusters(
     # One entry per cluster member (a picture listed in two clusters is ranked in each).
     by_member = Segments.of(member_rows)
     table = loaded.table.take(by_member.rows)
+    _screenshots_show_their_picture(kept, table, StoredEvidence(store).thumbnails)
     seg = Segments(np.arange(len(by_member.rows), dtype=np.int64), by_member.starts)
     hashes = loaded.hashes[by_member.rows]
     table.colour_deviation = colour_deviations(
@@ -468,6 +478,7 @@ def report_from_clusters(
             "crops": options.crops,
             "turned_crops": options.turned_crops,
             "exact": options.exact,
+            "deep": options.deep,
             "ssim": options.ssim,
             "second_hash": options.second_hash if options.second_hash != options.hash else None,
             "prefer": list(options.prefer),
@@ -563,6 +574,84 @@ def _assemble(
     return built
 
 
+def _screenshots_show_their_picture(
+    clusters: Sequence[ClusterLike],
+    table: Table,
+    thumbnails: Callable[[Sequence[int]], dict[int, np.ndarray]],
+) -> None:
+    """Rank a copy that shows another picture whole by the picture it shows, so the keeper is
+    the picture, not the larger copy around it (``table``: one entry per cluster member):
+
+    - a screenshot: its content is the part its pair's region covers (as a picture inside
+      added borders);
+    - a tilted copy whose turned frame holds the other picture whole, with corners added
+      around it: its content is the other's size, as if the corners were added borders (the
+      turned picture is no larger than it was). The geometry alone cannot tell it from a
+      tilted copy cropped inside the other (the part's turned frame touches the whole's edges
+      either way): the whole's corners, flat and of one level (``filled_corners``, on its
+      stored thumbnail), can.
+    """
+    regions: dict[int, tuple[float, float, float, float]] = {}
+    holders: dict[int, int] = {}  # a tilted copy with corners -> the picture it holds
+    for found in clusters:
+        for p in found.pairs:
+            region = getattr(p, "region", None)
+            kind = getattr(p, "kind", None)
+            if region is None or p.transform not in (CROP, UNCROP):
+                continue
+            part, whole = (p.b, p.a) if p.transform == CROP else (p.a, p.b)
+            if kind == INSIDE_A_SCREENSHOT:
+                regions[whole] = region
+            elif kind == TILTED_COPY and min(region[2] - region[0], region[3] - region[1]) >= (
+                NEARLY_WHOLE
+            ):
+                holders[whole] = part
+    if holders:
+        corners = thumbnails(sorted(holders))
+        holders = {h: p for h, p in holders.items() if h in corners and filled_corners(corners[h])}
+    if not regions and not holders:
+        return
+    ids = table.image_id.tolist()
+    size = {
+        image_id: (int(table.content_width[entry]), int(table.content_height[entry]))
+        for entry, image_id in enumerate(ids)
+    }
+    for entry, image_id in enumerate(ids):
+        region = regions.get(image_id)
+        width, height = size[image_id]
+        if region is not None:
+            left, top, right, bottom = region
+            # Regions are shares of the picture inside any added borders (its content size).
+            table.content_width[entry] = max(1, round(width * (right - left)))
+            table.content_height[entry] = max(1, round(height * (bottom - top)))
+        elif image_id in holders and holders[image_id] in size:
+            held_width, held_height = size[holders[image_id]]
+            table.content_width[entry] = min(width, held_width)
+            table.content_height[entry] = min(height, held_height)
+
+
+def filled_corners(thumb: np.ndarray) -> bool:
+    """Whether the four corners of a (32x32 grey) thumbnail are flat and of one level: the
+    fill a turned picture's frame gets where the picture does not reach."""
+    patches = [thumb[:CORNER, :CORNER], thumb[:CORNER, -CORNER:]]
+    patches += [thumb[-CORNER:, :CORNER], thumb[-CORNER:, -CORNER:]]
+    levels = [float(patch.mean()) for patch in patches]
+    flat = all(float(np.ptp(patch)) <= CORNER_FLAT for patch in patches)
+    return flat and max(levels) - min(levels) <= CORNER_FLAT
+
+
+# A turned picture's added corners reach 2 px into a 32-px thumbnail from a turn of about 8
+# degrees on (smaller turns are left to the hashes); within 6 levels they are flat.
+CORNER = 2
+CORNER_FLAT = 6.0
+
+
+# ``localmatch.TILTED`` (not imported: it loads the local-feature stage); a tilted copy whose
+# region covers at least this share of both its sides holds the other picture whole.
+TILTED_COPY = "tilted copy"
+NEARLY_WHOLE = 0.95
+
+
 def cropped_members(cluster: ReportCluster) -> set[int]:
     """The members found as a cropped copy of another (the cropped side of a crop pair)."""
     return {
@@ -574,17 +663,76 @@ def name_the_edit(cluster: ReportCluster) -> list[str]:
     """The keeper's reasons, with the edit named as found: when every copy whose colours
     differ from the cluster's (a low "unedited" part) is a cropped copy, the keeper is the
     uncropped picture, not the one with the original colours (a crop's colour signature
-    differs from the whole picture's)."""
+    differs from the whole picture's); when every such copy is a toned copy (sepia), the
+    reason says so. Pairs that say what kind of copy they are (a tilted copy, a picture
+    inside a screenshot: ``ReportPair.kind``) are named too: in place of the colours when
+    they explain them, else as a last reason."""
+    toned = toned_members(cluster)
+    kinds = list(
+        dict.fromkeys(p.kind for p in cluster.pairs if p.kind and p.kind not in toned_kinds())
+    )
+    named = _colours_named(cluster, kinds, toned)
+    if named is not None:
+        return named
+    if kinds:
+        return [*cluster.reasons, f"the copies include {_a_list(kinds)}"]
+    return cluster.reasons
+
+
+def toned_kinds() -> set[str]:
+    """The kinds a toned pair has ("same picture, sepia"): colour edits, not part-copies."""
+    return set(TONINGS.values())
+
+
+def _colours_named(
+    cluster: ReportCluster, kinds: list[str], toned: dict[int, str]
+) -> list[str] | None:
+    """The reasons with ORIGINAL_COLOURS replaced by the edit that explains the differing
+    colours (see ``name_the_edit``), or None when there is none to replace."""
     if ORIGINAL_COLOURS not in cluster.reasons:
-        return cluster.reasons
+        return None
     differing = {
         m.image_id
         for m in cluster.members
         if not m.keeper and m.score_parts.get("unedited", 1.0) < 0.5
     }
-    if not differing or not differing <= cropped_members(cluster):
-        return cluster.reasons
-    return [UNCROPPED if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
+    if not differing:
+        return None
+    if differing <= set(toned):
+        # "original colours (another copy is the same picture, sepia)"
+        toning = sorted({toned[m] for m in differing})
+        text = f"original colours (another copy is the {' or '.join(toning)})"
+        return [text if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
+    parts = {i for p in cluster.pairs if p.kind in kinds for i in (p.a, p.b)}
+    if not differing <= cropped_members(cluster) | parts:
+        return None
+    if kinds and set(kinds) != {CROPPED_COPY}:
+        text = f"unedited (another copy is {_a_list(kinds)})"
+    else:
+        text = UNCROPPED
+    return [text if reason == ORIGINAL_COLOURS else reason for reason in cluster.reasons]
+
+
+def toned_members(cluster: ReportCluster) -> dict[int, str]:
+    """The members of a toned pair (``match.TONINGS``: "same picture, sepia") that is not
+    the keeper, with the pair's kind: the toned copy of the keeper, or of one of its copies."""
+    toned: dict[int, str] = {}
+    for p in cluster.pairs:
+        if p.kind is not None and p.kind in TONINGS.values():
+            for member in (p.a, p.b):
+                if member != cluster.keeper:
+                    toned.setdefault(member, p.kind)
+    return toned
+
+
+# ``localmatch.CROPPED``: a crop found by local features is named as the hashes' crops are.
+CROPPED_COPY = "cropped copy"
+
+
+def _a_list(kinds: list[str]) -> str:
+    """ "a tilted copy", "a tilted copy and a cropped copy", ..."""
+    named = [f"a {kind}" for kind in kinds]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
 @dataclass

@@ -108,3 +108,29 @@ def test_report_end_to_end_on_real_files(tmp_path: Path, store: Store) -> None:
     assert data["settings"]["threshold"] == 10  # the default, resolved
     page = html.read_text()
     assert page.count("data:image/jpeg;base64,") >= 2
+
+
+def test_report_keeps_pages_of_one_template_apart_and_a_page_with_its_copies(
+    db_path: Path, tmp_path: Path
+) -> None:
+    """`dedupdb index` + `dedupdb report` with defaults: two pages of one letter template are
+    two pictures, not copies (the fine-hash guard); a page's re-saved, smaller and turned
+    copies are one cluster with it."""
+    from lookalikes import letter_page
+    from PIL import Image
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    letter_page(1).save(folder / "page1.png")
+    letter_page(3).save(folder / "page3.png")
+    letter_page(1).save(folder / "page1_q50.jpg", quality=50)
+    letter_page(1).resize((372, 526), Image.Resampling.LANCZOS).save(folder / "small.jpg")
+    letter_page(1).transpose(Image.Transpose.ROTATE_270).save(folder / "turned.png")
+    code, text = run("index", str(folder), "--db", str(db_path), "--workers", "1", "--quiet")
+    assert code == 0, text
+    code, text = run("report", "--db", str(db_path), "--json", "-", "--quiet")
+    assert code == 0, text
+    clusters = [
+        sorted(Path(m["path"]).name for m in c["members"]) for c in json.loads(text)["clusters"]
+    ]
+    assert clusters == [["page1.png", "page1_q50.jpg", "small.jpg", "turned.png"]]

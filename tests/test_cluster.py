@@ -116,3 +116,22 @@ def _names(store: Store) -> dict[int, str]:
 
     with store.session() as session:
         return dict(session.execute(select(Row.id, Row.display_path)).all())
+
+
+def test_screenshots_join_a_large_cluster_of_the_picture_they_show() -> None:
+    """A screenshot and its mirror image (a pair by their full frames) each show picture 1, a
+    complete cluster with three copies the screenshots' inner picture does not match (crops,
+    tilts): they join it, though they pair with one of its four members only."""
+    from dedupdb.match import CROP, INSIDE_A_SCREENSHOT
+
+    region = (0.2, 0.2, 0.8, 0.5)
+    pairs = [Pair(x, y, 4, False, "identity") for x, y in itertools.combinations(range(1, 5), 2)]
+    pairs.append(Pair(5, 6, 2, False, "mirror"))
+    for shot in (5, 6):  # the picture (1) is the part: UNCROP, as a is the part
+        pairs.append(Pair(1, shot, 3, False, "uncrop", kind=INSIDE_A_SCREENSHOT, region=region))
+    clusters = build_clusters(sorted(pairs, key=lambda p: (p.a, p.b)))
+    assert [c.members for c in clusters] == [[1, 2, 3, 4, 5, 6]]
+    # A crop pair of the same shape (not a screenshot) does not carry its group along.
+    plain = [p for p in pairs if p.kind is None]
+    plain += [Pair(1, shot, 3, False, CROP) for shot in (5, 6)]
+    assert sorted(c.members for c in build_clusters(plain)) == [[1, 2, 3, 4], [5, 6]]

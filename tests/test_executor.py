@@ -106,7 +106,7 @@ def library(root: Path) -> Path:
         save_photo(root / f"p{seed}.jpg", seed, (320 + 40 * seed, 240), quality=90)
     save_photo(root / "sub" / "wide.png", 7, (500, 200))
     save_photo(root / "sub" / "still.webp", 8, (300, 300))
-    save_photo(root / "tiny.jpg", 9, (60, 40))
+    save_photo(root / "tiny.jpg", 9, (20, 16))  # under the 32 px floor: skipped
     (root / "notes.jpg").write_text("not a picture")
     return root
 

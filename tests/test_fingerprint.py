@@ -84,6 +84,10 @@ def test_bad_and_small_pictures_are_rejected_with_a_reason() -> None:
     assert isinstance(
         fingerprint(jpeg(5, (60, 40)), FingerprintSettings(min_resolution=0)), Fingerprint
     )
+    # The default floor: a thumbnail of 60x40 is fingerprinted, a 20x20 spacer is not.
+    assert isinstance(fingerprint(jpeg(5, (60, 40))), Fingerprint)
+    spacer = fingerprint(jpeg(5, (20, 20)))
+    assert spacer == Rejected("smaller than --min-resolution 32 px (20x20)", skipped=True)
 
 
 def test_records_cross_a_pipe_intact() -> None:

@@ -235,6 +235,29 @@ def test_exact_copy_is_a_new_row_without_decoding(
     assert rows[b"cat.jpg"].status == PRESENT
 
 
+def test_the_fine_hash_is_stored_replaced_with_a_changed_file_and_shared_by_an_exact_copy(
+    store: Store, photo_tree: Path
+) -> None:
+    """``images.fine_hash`` (finehash.compute of the whole frame) through every write path:
+    a new row, a changed file's row replaced in place, an exact copy's row copied."""
+    from dedupdb import finehash
+
+    index(store, photo_tree, SEQUENTIAL)
+    first = images(store)
+    assert all(finehash.unpack(row.fine_hash) is not None for row in first.values())
+    target = photo_tree / "cat.jpg"
+    save_photo(target, 77, (240, 320), quality=95)
+    bump_mtime(target)
+    shutil.copy2(photo_tree / "2025" / "snow.jpg", photo_tree / "snow copy.jpg")
+    index(store, photo_tree, SEQUENTIAL)
+    after = images(store)
+    decoded = compute.decoding.decode(target.read_bytes())
+    assert isinstance(decoded, compute.DecodedImage)
+    assert after[b"cat.jpg"].fine_hash == finehash.compute(decoded.working_luma)
+    assert after[b"cat.jpg"].fine_hash != first[b"cat.jpg"].fine_hash
+    assert after[b"snow copy.jpg"].fine_hash == after[b"2025/snow.jpg"].fine_hash is not None
+
+
 def test_deleted_file_is_marked_missing_then_pruned(store: Store, photo_tree: Path) -> None:
     index(store, photo_tree, SEQUENTIAL)
     (photo_tree / "2025" / "snow.jpg").unlink()
@@ -399,7 +422,7 @@ def bad_tree(tmp_path: Path) -> Path:
     assert PILImage.MAX_IMAGE_PIXELS is not None
     side = int((2 * PILImage.MAX_IMAGE_PIXELS) ** 0.5) + 100
     (root / "bomb.png").write_bytes(png_claiming(side, side))
-    save_photo(root / "tiny.jpg", 3, (60, 40))
+    save_photo(root / "tiny.jpg", 3, (20, 16))  # under the 32 px floor
     os.mkfifo(root / "pipe.jpg")
     return root
 
@@ -410,7 +433,7 @@ BAD_REASONS = {
     "empty.jpg": (FAILED, "empty"),
     "notes.jpg": (FAILED, "not an image"),
     "bomb.png": (FAILED, "decompression bomb"),
-    "tiny.jpg": (SKIPPED, "--min-resolution 100"),
+    "tiny.jpg": (SKIPPED, "--min-resolution 32 px (20x16)"),
     "pipe.jpg": (SKIPPED, "not a regular file (FIFO)"),
 }
 
@@ -459,10 +482,25 @@ def test_each_bad_input_is_recorded_counted_and_not_retried(
 
 
 def test_min_resolution_zero_indexes_tiny_images(store: Store, tmp_path: Path) -> None:
-    save_photo(tmp_path / "r" / "tiny.jpg", 3, (60, 40))
+    save_photo(tmp_path / "r" / "tiny.jpg", 3, (20, 16))
     summary = index(store, tmp_path / "r", IndexOptions(workers=1, min_resolution=0))
     assert summary.new == 1
-    assert images(store)[b"tiny.jpg"].width == 60
+    assert images(store)[b"tiny.jpg"].width == 20
+
+
+def test_thumbnails_and_icons_are_indexed_spacers_are_not(store: Store, tmp_path: Path) -> None:
+    """The default floor is 32 px: a 160x90 thumbnail and a 64x64 icon are indexed (the
+    report pairs them only with larger pictures), a 20x20 picture is skipped."""
+    save_photo(tmp_path / "r" / "thumb.jpg", 3, (160, 90))
+    save_photo(tmp_path / "r" / "icon.png", 4, (64, 64))
+    save_photo(tmp_path / "r" / "spacer.png", 5, (20, 20))
+    summary = index(store, tmp_path / "r", SEQUENTIAL)
+    assert (summary.new, summary.skipped) == (2, 1)
+    assert sorted(images(store)) == [b"icon.png", b"thumb.jpg"]
+    assert failures(store)["spacer.png"] == (
+        SKIPPED,
+        "smaller than --min-resolution 32 px (20x20)",
+    )
 
 
 def test_a_bad_file_that_was_an_image_loses_its_row(store: Store, photo_tree: Path) -> None:

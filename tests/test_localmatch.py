@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from skimage import data
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from dedupdb import features, hashes, localmatch
 from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, decode
 from dedupdb.indexing import IndexOptions, index
-from dedupdb.store import Store, catalog
+from dedupdb.store import Store, catalog, open_store
 from dedupdb.store.schema import Image as ImageRow
 from dedupdb.store.schema import LocalFeatures as LocalFeaturesRow
 
@@ -198,19 +198,27 @@ def test_report_deep_without_stored_features_finds_what_the_hashes_find(tmp_path
 def test_report_deep_keeps_pages_of_one_template_apart_but_not_a_page_and_its_copy(
     tmp_path: Path,
 ) -> None:
-    """The hashes join pages of one letterhead (the issue's documents); with --deep only the
-    page and its resized, re-compressed copy stay together."""
+    """pHash joins pages of one letterhead (the issue's documents): the fine-hash guard keeps
+    them apart (``match.fine_guard``); for rows indexed before it (no fine hash) --deep does,
+    and either way only the page and its resized, re-compressed copy stay together."""
     root = tmp_path / "scans"
     root.mkdir()
     for page in range(4):
         _page(page).save(root / f"page{page}.jpg", quality=92)
     _page(0).resize((600, 847)).save(root / "page0_small.jpg", quality=70)
+    db = tmp_path / "db.sqlite"
+    together = [{"page0.jpg", "page0_small.jpg"}]
 
-    plain = _groups(_index_and_report(root, tmp_path / "db.sqlite", deep=False))
+    assert _groups(_index_and_report(root, db, deep=False)) == together
+    store = open_store(db)
+    try:
+        with store.transaction() as session:
+            session.execute(update(ImageRow).values(fine_hash=None))
+    finally:
+        store.close()
+    plain = _groups(_index_and_report(root, db, deep=False))
     assert any(len(g - {"page0_small.jpg"}) > 1 for g in plain)  # what --deep mends
-    assert _groups(_index_and_report(root, tmp_path / "db.sqlite", deep=True)) == [
-        {"page0.jpg", "page0_small.jpg"}
-    ]
+    assert _groups(_index_and_report(root, db, deep=True)) == together
 
 
 @pytest.mark.slow

@@ -9,12 +9,14 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import photo, save_photo
 from hypothesis import given, settings
@@ -516,3 +518,129 @@ def test_the_report_side_holds_no_sql(module: str) -> None:
     source = (Path(dedupdb.__file__).parent / module).read_text(encoding="utf-8")
     for word in ("sqlalchemy", "sqlite3", "select(", "session", ".engine", "store.schema"):
         assert word not in source, (module, word)
+
+
+def test_a_sepia_copy_is_reported_with_its_picture_and_named(tmp_path: Path) -> None:
+    """A sepia copy of a one-hue (blue) picture and a smaller copy: one cluster, the original
+    kept, the sepia copy's pairs and the keeper's reason say "same picture, sepia"."""
+    from click.testing import CliRunner
+    from test_match import BLUE, one_hue, sepia
+
+    from dedupdb.cli import cli
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    blue = one_hue(21, *BLUE)
+    blue.save(root / "blue.jpg", quality=95)
+    sepia(blue).save(root / "blue-sepia.jpg", quality=95)
+    blue.resize((200, 150)).save(root / "blue-small.jpg", quality=90)
+    db = ["--db", str(tmp_path / "d.sqlite")]
+    runner = CliRunner()
+    assert runner.invoke(cli, ["index", str(root), *db, "-q"]).exit_code == 0
+    out = tmp_path / "r.json"
+    made = runner.invoke(cli, ["report", "--json", str(out), "--quiet", *db])
+    assert made.exit_code == 0, made.output
+    [cluster] = json.loads(out.read_text(encoding="utf-8"))["clusters"]
+    keeper = next(m for m in cluster["members"] if m["keeper"])
+    assert Path(keeper["path"]).name == "blue.jpg"
+    names = {m["image_id"]: Path(m["path"]).name for m in cluster["members"]}
+    kinds = {frozenset((names[p["a"]], names[p["b"]])): p["kind"] for p in cluster["pairs"]}
+    assert kinds == {
+        frozenset(("blue.jpg", "blue-sepia.jpg")): "same picture, sepia",
+        frozenset(("blue-small.jpg", "blue-sepia.jpg")): "same picture, sepia",
+        frozenset(("blue.jpg", "blue-small.jpg")): None,
+    }
+    assert "original colours (another copy is the same picture, sepia)" in cluster["reasons"]
+
+
+def test_a_thumbnail_is_reported_as_a_copy_of_its_picture(tmp_path: Path) -> None:
+    """Through the command line, with the defaults: a 160x90 thumbnail (made later, so the
+    oldest-file tie-break cannot decide) joins its 1600x900 picture, which is kept; a 20x20
+    picture is skipped; ``index --help`` gives the floor."""
+    from click.testing import CliRunner
+
+    from dedupdb.cli import cli
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    picture = photo(33, (1600, 900))
+    picture.save(root / "picture.jpg", quality=90)
+    picture.resize((160, 90), Image.Resampling.LANCZOS).save(root / "thumb.png")
+    os.utime(root / "picture.jpg", (2_000_000_000, 2_000_000_000))  # the thumbnail is older
+    Image.new("RGB", (20, 20), (200, 30, 30)).save(root / "spacer.png")
+    db = ["--db", str(tmp_path / "d.sqlite")]
+    runner = CliRunner()
+    indexed = runner.invoke(cli, ["index", str(root), *db])
+    assert indexed.exit_code == 0, indexed.output
+    assert re.search(r"new\s+2\n", indexed.output) and re.search(r"skipped\s+1\n", indexed.output)
+    out = tmp_path / "r.json"
+    made = runner.invoke(cli, ["report", "--json", str(out), "--quiet", *db])
+    assert made.exit_code == 0, made.output
+    [cluster] = json.loads(out.read_text(encoding="utf-8"))["clusters"]
+    members = {Path(m["path"]).name: m for m in cluster["members"]}
+    assert set(members) == {"picture.jpg", "thumb.png"}
+    assert members["picture.jpg"]["keeper"]
+    helped = runner.invoke(cli, ["index", "--help"])
+    assert "--min-resolution PX" in helped.output and "default: 32" in helped.output
+
+
+def _tilted_copy(picture: Image.Image, degrees: float, *, corners: bool) -> Image.Image:
+    """``picture`` turned: whole, in a larger frame with black corners (``corners``), or cut
+    to the largest centred rectangle of its shape inside the turned picture."""
+    import math
+
+    turned = picture.rotate(degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0))
+    if corners:
+        return turned
+    w, h = picture.size
+    a = math.radians(abs(degrees))
+    scale = min(w, h) / (max(w, h) * math.sin(a) + min(w, h) * math.cos(a))
+    cw, ch = round(w * scale), round(h * scale)
+    left, top = (turned.width - cw) // 2, (turned.height - ch) // 2
+    return turned.crop((left, top, left + cw, top + ch))
+
+
+@pytest.mark.slow
+def test_the_keeper_is_the_picture_not_a_larger_tilted_copy_with_corners(tmp_path: Path) -> None:
+    """A copy turned by 25 degrees in a frame with black corners holds the whole picture in
+    more pixels: ranked as the picture it holds (the corners as added borders), it is not kept
+    over the picture. A copy turned and cut inside the picture is ranked as it always was."""
+    from click.testing import CliRunner
+    from skimage import data
+
+    from dedupdb.cli import cli
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    picture = Image.fromarray(data.astronaut()).convert("RGB")
+    picture.save(root / "original.jpg", quality=92)
+    _tilted_copy(picture, 25, corners=True).save(root / "tilted_corners.jpg", quality=92)
+    _tilted_copy(picture, -10, corners=False).save(root / "tilted_inside.jpg", quality=92)
+    db, out = tmp_path / "db.sqlite", tmp_path / "report.json"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["index", str(root), "--db", str(db), "-q", "--features"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["report", "--db", str(db), "--json", str(out), "-q", "--deep"])
+    assert result.exit_code == 0, result.output
+    clusters = json.loads(out.read_text())["clusters"]
+    assert len(clusters) == 1
+    (cluster,) = clusters
+    names = {m["image_id"]: Path(m["path"]).name for m in cluster["members"]}
+    assert set(names.values()) == {"original.jpg", "tilted_corners.jpg", "tilted_inside.jpg"}
+    assert names[cluster["keeper"]] == "original.jpg", cluster["reasons"]
+
+
+def test_filled_corners_are_flat_and_of_one_level() -> None:
+    from dedupdb.report import filled_corners
+
+    rng = np.random.default_rng(3)
+    picture = rng.uniform(0, 255, (32, 32))
+    framed = picture.copy()
+    for rows, cols in ((slice(0, 3), slice(0, 3)), (slice(0, 3), slice(-3, None))):
+        framed[rows, cols] = 0
+    for rows, cols in ((slice(-3, None), slice(0, 3)), (slice(-3, None), slice(-3, None))):
+        framed[rows, cols] = 2
+    assert filled_corners(framed)
+    assert not filled_corners(picture)
+    framed[-2:, -2:] = 200  # one corner of another level: not one fill
+    assert not filled_corners(framed)

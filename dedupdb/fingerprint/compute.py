@@ -15,7 +15,7 @@ from typing import BinaryIO
 from PIL import Image as PILImage
 
 from .. import decode as decoding
-from .. import hashes, signals
+from .. import finehash, hashes, inner, signals
 from ..decode import DecodedImage, DecodeFailure, ImageInfo, decode
 from .records import Fingerprint, FingerprintSettings, Rejected
 
@@ -88,6 +88,7 @@ def _measure(decoded: DecodedImage, digest: bytes, settings: FingerprintSettings
     params = settings.params
     info = decoded.info
     full_size = decoded.picture.size
+    fine = finehash.compute(decoded.working_luma)  # the whole frame's: see finehash
     decoded = decoded.content  # hashes and signals of the picture inside any added borders
     content_width, content_height = content_size(info, full_size, decoded.picture.size)
     luma = decoded.working_luma
@@ -96,6 +97,8 @@ def _measure(decoded: DecodedImage, digest: bytes, settings: FingerprintSettings
     colours = signals.colour_source(decoded.picture)  # reduced once for both signatures
     measured = signals.measure(colours, gray, luma)
     packed = {name: hashes.pack_variants(v, params) for name, v in variants.items()}
+    # Its box is a share of the picture inside any added borders, as every region is.
+    shown = inner.measure(decoded.picture, decoded.luma, params)
     return Fingerprint(
         content_hash=digest,
         width=info.width,
@@ -126,6 +129,8 @@ def _measure(decoded: DecodedImage, digest: bytes, settings: FingerprintSettings
         thumb=measured.thumb,
         jpeg_quant=info.jpeg_quant,
         dct_sample=info.dct_sample,
+        fine_hash=fine,
+        inner_picture=None if shown is None else inner.pack(shown, params),
     )
 
 

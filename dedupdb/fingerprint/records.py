@@ -76,6 +76,12 @@ class Fingerprint(NamedTuple):
     thumb: bytes
     jpeg_quant: bytes | None
     dct_sample: bytes | None
+    # ``finehash.compute``: finer hashes that tell look-alike layouts apart (pages of one
+    # template, product shots of one outline); None for rows indexed before it existed.
+    fine_hash: bytes | None = None
+    # A picture shown inside this one, as in a phone screenshot (``inner.pack``); None when
+    # there is none.
+    inner_picture: bytes | None = None
     # Stored in a table of their own, by content; None unless the settings ask for them.
     local_features: PackedFeatures | None = None
 

@@ -7,11 +7,12 @@ import io
 from typing import IO
 
 from ..report import Report
+from .parts import PartPair, member_pairs
 
 CSV_COLUMNS = (
     "cluster", "exact", "max_distance", "cluster_reclaimable_bytes", "keeper", "image_id",
     "path", "size", "width", "height", "format", "distance", "transform", "score", "taken_at",
-    "camera", "mtime_ns", "content_hash", "reasons",
+    "camera", "mtime_ns", "content_hash", "reasons", "kind", "region", "region_of",
 )  # fmt: skip
 
 
@@ -34,7 +35,9 @@ def write_csv(report: Report, out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for cluster in report.clusters:
+        parts = member_pairs(cluster)
         for member in cluster.members:
+            part = parts.get(member.image_id) if parts else None
             writer.writerow(
                 csv_cell(cell)
                 for cell in [
@@ -57,8 +60,19 @@ def write_csv(report: Report, out: IO[str]) -> None:
                     member.mtime_ns,
                     member.content_hash,
                     "; ".join(cluster.reasons) if member.keeper else "",
+                    *(_NO_PART if part is None else _part_cells(part)),
                 ]
             )
+
+
+_NO_PART = ("", "", "")  # the kind, region and region_of of a member of no part-copy pair
+
+
+def _part_cells(pair: PartPair) -> tuple[str, str, str | int]:
+    """kind, region ("left top right bottom" fractions) and region_of (the image id of the
+    whole picture the region lies in) of a member's part-copy pair."""
+    region = " ".join(f"{v:g}" for v in pair.region) if pair.region is not None else ""
+    return pair.kind, region, pair.whole
 
 
 def to_csv(report: Report) -> str:

@@ -27,6 +27,7 @@ from .. import __version__
 from ..decode import to_rgb
 from ..keeper_rules import WEIGHTS, human_bytes
 from ..report import Report, ReportCluster, cropped_members
+from .parts import in_file_frame, member_words, outlines
 
 THUMB_SIZE = 160
 THUMB_QUALITY = 70
@@ -147,6 +148,23 @@ def distance_notes(cluster: ReportCluster, settings: Mapping[str, Any]) -> dict[
     return notes
 
 
+def _parts_shown(cluster: ReportCluster) -> dict[int, dict[str, Any]]:
+    """Image id -> what the page shows of part-copies (``parts``): ``part``, the member's
+    words, and ``outlines``, the parts drawn over its thumbnail, each a ``region`` in
+    fractions of the file's frame and a ``label``. Members of no such pair get nothing (the
+    page shows them as it always did)."""
+    shown: dict[int, dict[str, Any]] = {
+        image_id: {"part": words} for image_id, words in member_words(cluster).items()
+    }
+    by_id = {m.image_id: m for m in cluster.members}
+    for image_id, drawn in outlines(cluster).items():
+        shown.setdefault(image_id, {})["outlines"] = [
+            {"region": list(in_file_frame(by_id[image_id], o.region)), "label": o.label}
+            for o in drawn
+        ]
+    return shown
+
+
 def render_html(
     report: Report,
     thumbnails: Mapping[int, str] | None = None,
@@ -162,9 +180,11 @@ def render_html(
     for cluster, built in zip(data["clusters"], report.clusters, strict=True):
         cluster.pop("pairs", None)  # not shown; keeps the page light
         notes = distance_notes(built, report.settings)
+        parts = _parts_shown(built)
         for member in cluster["members"]:
             if member["image_id"] in notes:
                 member["note"] = notes[member["image_id"]]
+            member.update(parts.get(member["image_id"], {}))
             for unused in _NOT_SHOWN:
                 member.pop(unused, None)
             if (member.get("picture_width"), member.get("picture_height")) in (

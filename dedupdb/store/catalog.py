@@ -56,6 +56,23 @@ class Rows:
     # where unknown (rows indexed before: none, or the first four of a four-window row)
     crops: np.ndarray | None = None
     has_crops: np.ndarray | None = None
+    # The pictures shown inside others (``inner``): None when no row has one, else
+    # ``InnerColumns`` for every row (``has`` False where there is none).
+    inner: InnerColumns | None = None
+    # (n,) int64: each picture's shorter side in pixels (None: unknown, every picture large)
+    shorter_side: np.ndarray | None = None
+
+
+@dataclass
+class InnerColumns:
+    """The stored inner pictures (``images.inner_picture``, ``inner.pack``) as columns."""
+
+    has: np.ndarray  # (n,) bool
+    hashes: np.ndarray  # (n, 8, words) uint64: the inner picture's pHash variants (0: none)
+    box: (
+        np.ndarray
+    )  # (n, 4) float64: left, top, right, bottom fractions of the picture inside its borders
+    colour: np.ndarray  # (n, 4, 4, 3) uint8 RGB signature
 
 
 def hash_params(store: Store) -> HashParams | None:
@@ -82,6 +99,9 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
             Image.taken_at,
             second_column,
             Image.crop_phash,
+            Image.inner_picture,
+            Image.width,
+            Image.height,
         )
         .where(Image.status == PRESENT, Image.hash_size == params.hash_size)
         .order_by(Image.id)
@@ -89,7 +109,7 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
     with store.engine.connect() as conn:  # the driver's tuples: no ORM or row objects
         records = driver_rows(conn, query)
     n_all = len(records)
-    columns = list(zip(*records, strict=True)) if records else [()] * 10
+    columns = list(zip(*records, strict=True)) if records else [()] * 13
     ids_all = np.asarray(columns[0], dtype=np.int64)
     keep, hidden = _one_per_file(ids_all, columns[1], columns[2])
     kept = np.flatnonzero(keep)
@@ -112,7 +132,41 @@ def load_rows(store: Store, algorithm: str, second: str | None = None) -> Rows:
         taken_at=[columns[7][i] for i in kept_list],
         hash_size=params.hash_size,
         extra_same_file=hidden,
+        inner=inner_columns([columns[10][i] for i in kept_list], params),
+        shorter_side=np.minimum(
+            np.asarray(columns[12], dtype=np.int64), np.asarray(columns[11], dtype=np.int64)
+        )[kept]
+        if n_all
+        else np.zeros(0, dtype=np.int64),
     )
+
+
+def inner_columns(blobs: Sequence[bytes | None], params: HashParams) -> InnerColumns | None:
+    """The stored inner pictures as columns; None when there is none (most libraries, and
+    every row indexed before they were stored). A blob of another hash size is left out."""
+    from ..inner import unpack
+
+    found = []
+    for i, blob in enumerate(blobs):
+        unpacked = unpack(blob) if blob is not None else None
+        if unpacked is not None and unpacked[1].hash_size == params.hash_size:
+            found.append((i, unpacked[0]))
+    if not found:
+        return None
+    n, words = len(blobs), params.bits // WORD_BITS
+    has = np.zeros(n, dtype=bool)
+    hashes = np.zeros((n, VARIANTS, words), dtype=np.uint64)
+    box = np.zeros((n, 4), dtype=np.float64)
+    colour = np.zeros((n, SIGNATURE_GRID, SIGNATURE_GRID, 3), dtype=np.uint8)
+    for i, picture in found:
+        has[i] = True
+        joined = b"".join(v.to_bytes(params.nbytes, "big") for v in picture.phash)
+        hashes[i] = np.frombuffer(joined, dtype=">u8").reshape(VARIANTS, words)
+        box[i] = picture.box
+        colour[i] = np.frombuffer(picture.colour, dtype=np.uint8).reshape(
+            SIGNATURE_GRID, SIGNATURE_GRID, 3
+        )
+    return InnerColumns(has, hashes, box, colour)
 
 
 def _one_per_file(
@@ -221,6 +275,19 @@ def thumbnails(store: Store, ids: Sequence[int]) -> dict[int, np.ndarray]:
     return out
 
 
+def fine_hashes(store: Store, ids: Sequence[int]) -> dict[int, bytes]:
+    """The stored fine hashes (``finehash``) of these images; images without one (indexed
+    before it was stored) are left out."""
+    out: dict[int, bytes] = {}
+    with store.engine.connect() as conn:
+        for chunk in _chunks(sorted(ids), 500):
+            query = select(Image.id, Image.fine_hash).where(Image.id.in_(chunk))
+            for image_id, blob in conn.execute(query):
+                if blob is not None:
+                    out[image_id] = bytes(blob)
+    return out
+
+
 @dataclass(frozen=True)
 class StoredEvidence:
     """What matching reads of a few candidate pairs' images only, from the store (the
@@ -233,6 +300,9 @@ class StoredEvidence:
 
     def thumbnails(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         return thumbnails(self.store, ids)
+
+    def fine_hashes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        return fine_hashes(self.store, ids)
 
 
 def local_features(store: Store, contents: Sequence[bytes]) -> dict[bytes, LocalFeatures]:
@@ -443,6 +513,7 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[list[Any]]:
 __all__ = [
     "LEGACY_WINDOWS",
     "Details",
+    "InnerColumns",
     "Rows",
     "StoredEvidence",
     "counts",
@@ -451,7 +522,9 @@ __all__ = [
     "database_name",
     "dct_samples",
     "excluded_pairs",
+    "fine_hashes",
     "hash_params",
+    "inner_columns",
     "load_rows",
     "local_features",
     "member_details",

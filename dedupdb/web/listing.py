@@ -16,10 +16,13 @@ from .. import review
 from ..report import Member, Report, ReportCluster
 
 # Kinds of copy, as badges: what a duplicate is to its keeper.
-EXACT, ROTATED, MIRRORED, CROPPED, RECOLOURED, NEAR = (
-    "exact", "rotated", "mirrored", "cropped", "recoloured", "near",
+EXACT, ROTATED, MIRRORED, CROPPED, TILTED, SCREENSHOT, RECOLOURED, NEAR = (
+    "exact", "rotated", "mirrored", "cropped", "tilted", "screenshot", "recoloured", "near",
 )  # fmt: skip
-KINDS = (EXACT, ROTATED, MIRRORED, CROPPED, RECOLOURED, NEAR)
+KINDS = (EXACT, ROTATED, MIRRORED, CROPPED, TILTED, SCREENSHOT, RECOLOURED, NEAR)
+# The badge of a pair that says what kind of copy it is (``ReportPair.kind``, in the words of
+# ``localmatch``); a kind not listed here is badged as a crop (a part of the other).
+_PAIR_BADGES = {"tilted copy": TILTED, "picture inside a screenshot": SCREENSHOT}
 SORTS = ("space", "size", "date", "folder", "kind")
 STATES = ("todo", "decided", "all")
 PAGE_SIZE = 50
@@ -44,13 +47,22 @@ def member_kinds(
     return _kinds(member, keeper, _aspect(keeper), _cropped_ids(cluster))
 
 
-def _cropped_ids(cluster: ReportCluster) -> frozenset[int]:
-    """The members a crop match joined (most clusters have none)."""
-    return frozenset(i for p in cluster.pairs if p.transform in _CROP_PAIRS for i in (p.a, p.b))
+def _cropped_ids(cluster: ReportCluster) -> dict[int, str]:
+    """The members a crop match joined (most clusters have none), with their badge: CROPPED,
+    or the kind their pair names (``_PAIR_BADGES``), taken from a pair with the keeper first."""
+    badges: dict[int, str] = {}
+    pairs = [p for p in cluster.pairs if p.transform in _CROP_PAIRS]
+    if len(pairs) > 1:
+        pairs.sort(key=lambda p: cluster.keeper not in (p.a, p.b))
+    for pair in pairs:
+        badge = _PAIR_BADGES.get(pair.kind or "", CROPPED)
+        for image_id in (pair.a, pair.b):
+            badges.setdefault(image_id, badge)
+    return badges
 
 
 def _kinds(
-    member: Member, keeper: Member, keeper_aspect: float | None, cropped_ids: frozenset[int]
+    member: Member, keeper: Member, keeper_aspect: float | None, cropped_ids: dict[int, str]
 ) -> tuple[str, ...]:
     if member.image_id == keeper.image_id:
         return ()
@@ -63,9 +75,9 @@ def _kinds(
         kinds.append(MIRRORED)
     aspect = _aspect(member)
     cropped = aspect is not None and keeper_aspect is not None
-    if (cropped and abs(aspect - keeper_aspect) > _ASPECT_TOLERANCE) or (  # type: ignore[operator]
-        member.image_id in cropped_ids
-    ):
+    if member.image_id in cropped_ids:
+        kinds.append(cropped_ids[member.image_id])
+    elif cropped and abs(aspect - keeper_aspect) > _ASPECT_TOLERANCE:  # type: ignore[operator]
         kinds.append(CROPPED)
     elif member.score_parts.get("unedited", 1.0) < 0.999 and member.transform == "identity":
         kinds.append(RECOLOURED)

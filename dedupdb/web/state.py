@@ -25,7 +25,7 @@ from ..store.reports import LAST_REPORT_DOCUMENT_KEY, remember_report
 from .listing import ClusterInfo, Listing, describe_report
 
 _SETTINGS = ("hash", "threshold", "rotations", "ssim", "second_hash", "crops", "turned_crops",
-             "exact")  # fmt: skip
+             "exact", "deep")  # fmt: skip
 
 
 def last_options(store: Store) -> ReportOptions:

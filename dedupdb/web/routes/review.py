@@ -13,6 +13,8 @@ from starlette.routing import Route
 from ... import decisions, review
 from ...errors import DedupdbError
 from ...keeper_rules import WEIGHTS
+from ...render.parts import Outline, has_parts, in_file_frame, member_words, outlines
+from ...report import ReportCluster
 from ..listing import KINDS, SORTS, ClusterInfo, Query, page_of
 from ..pages import render
 from ..state import State
@@ -115,6 +117,9 @@ async def cluster_page(request: Request) -> Response:
     previous, following, position, count = await run_in_threadpool(
         _neighbours, state, query, info.key
     )
+    # Placing an outline may read a file (one with borders): in a thread, and only for the
+    # clusters that have part-copies.
+    drawn = await run_in_threadpool(_outlines, info.cluster) if has_parts(info.cluster) else {}
     choice = state.choice(info)
     resolved = review.resolve(info.cluster, choice)
     kept = set(resolved[1]) if resolved else {info.cluster.keeper}
@@ -135,7 +140,21 @@ async def cluster_page(request: Request) -> Response:
         kept=kept,
         keeper=keeper,
         weights=WEIGHTS,
+        parts=member_words(info.cluster),
+        outlines=drawn,
     )
+
+
+def _outlines(cluster: ReportCluster) -> dict[int, list[Outline]]:
+    """The parts to outline over each member's picture, in fractions of its file's frame
+    (``render.parts``; a file with added borders is read once to place them)."""
+    by_id = {m.image_id: m for m in cluster.members}
+    return {
+        image_id: [
+            Outline(o.part, in_file_frame(by_id[image_id], o.region), o.label) for o in drawn
+        ]
+        for image_id, drawn in outlines(cluster).items()
+    }
 
 
 async def _decide(request: Request, work: Any) -> Response:

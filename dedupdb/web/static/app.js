@@ -127,7 +127,12 @@
       const caption = document.createElement("p");
       caption.className = "pane-caption";
       caption.textContent = label;  // text, never HTML: file names are untrusted
-      box.append(img, caption);
+      box.append(img);
+      // The parts other copies show, outlined as on the copy's thumbnail; the outlines fill
+      // the pane as the picture does, and zoom and pan with it (apply).
+      const outlines = copy.querySelector("svg.outlines");
+      if (outlines) box.append(outlines.cloneNode(true));
+      box.append(caption);
       return box;
     }
 
@@ -137,7 +142,7 @@
     }
 
     function apply() {
-      panes.querySelectorAll("img, canvas").forEach((el) => {
+      panes.querySelectorAll("img, canvas, svg.outlines").forEach((el) => {
         el.style.transform = "translate(" + view.x + "px," + view.y + "px) scale(" + view.scale + ")";
       });
       level.textContent = view.scale === 1 ? "fit" : Math.round(view.scale * 100) + "%";

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,23 +30,9 @@ from dedupdb.store import open_store
 from dedupdb.store.catalog import StoredEvidence, load_rows
 from dedupdb.walk import FileEntry
 
-SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def cpu() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-def interleaved(passes: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
-    """CPU seconds of each pass, per repeat, the passes taking turns."""
-    out: dict[str, list[float]] = {name: [] for name in passes}
-    for _ in range(repeats):
-        for name, run in passes.items():
-            start = cpu()
-            run()
-            out[name].append(cpu() - start)
-    return out
+from bench_localmatch import SUFFIXES, interleaved  # a sibling script
 
 
 def index_passes(corpus: Path, shown: list[int]) -> dict[str, Callable[[], object]]:
@@ -55,7 +42,7 @@ def index_passes(corpus: Path, shown: list[int]) -> dict[str, Callable[[], objec
 
     def run(looked_for: bool) -> Callable[[], object]:
         def go() -> None:
-            inner.measure = measure if looked_for else (lambda *_: None)  # type: ignore[assignment]
+            inner.measure = measure if looked_for else (lambda *_: None)
             found = 0
             try:
                 for path in files:

@@ -22,7 +22,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from dedupdb import localmatch
@@ -41,7 +41,7 @@ def cpu() -> float:
     return times.user + times.system
 
 
-def interleaved(passes: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
+def interleaved(passes: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
     """CPU seconds of each pass, per repeat, the passes taking turns."""
     out: dict[str, list[float]] = {name: [] for name in passes}
     for _ in range(repeats):

@@ -85,8 +85,8 @@ TILT_DEGREES = 5.0
 # A copy with overlays (each frame nearly whole inside the other, upright): stickers, a label
 # or a caption cover part of it. Its content must agree (MIN_COVERED) without the DROP share
 # of CELL x CELL thumbnail cells that agree worst. Product shots of one outline on a flat
-# background (at least FLAT of the frame at the border's level) agree that way as well as
-# copies do (another label, another motif): they are left to the hashes' fine-hash guard.
+# background (``_flat_background``) agree that way as well as copies do (another label,
+# another motif): they are left to the hashes' fine-hash guard.
 # Neither picture may be screen-shaped (height at least TALL times the width) unless both
 # show an inner picture (``inner_pictures_agree``).
 CELL = 8
@@ -94,6 +94,10 @@ DROP = 0.25
 MIN_COVERED = 0.72
 COVERED_GAIN = 0.15
 FLAT = 0.5  # as match.LOOKALIKE_FLAT
+LIGHT = 192
+LIGHT_RING = 0.5
+LIGHT_FLAT = 0.4
+FLAT_LEVELS = 8
 TALL = 1.6
 
 # Plain-words kinds of a local match (``LocalMatch.kind``).
@@ -419,10 +423,31 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _flat_background(first: LocalFeatures, second: LocalFeatures) -> bool:
-    """Whether either picture lies on a flat background (``finehash.flat_background``)."""
+    """Whether either picture lies on a flat background: at least FLAT of it at the level of
+    a uniform border ring (``finehash.flat_background``), or, on a light page (the ring's
+    median at least LIGHT), at least LIGHT_FLAT of it at the level of a ring that is only
+    half uniform (LIGHT_RING): a tall bottle on white reaches the top and bottom of its
+    frame. Dark backgrounds (a night sky, space) need the uniform ring."""
+    return _on_flat(first.thumb) or _on_flat(second.thumb)
+
+
+def _on_flat(thumb: np.ndarray) -> bool:
     from .finehash import flat_background
 
-    return max(flat_background(first.thumb), flat_background(second.thumb)) >= FLAT
+    if flat_background(thumb) >= FLAT:
+        return True
+    gray = thumb.astype(np.int16)
+    if min(gray.shape) < 4:
+        return False
+    ring = np.concatenate([gray[:2].ravel(), gray[-2:].ravel(), gray[:, :2].ravel(),
+                           gray[:, -2:].ravel()])  # fmt: skip
+    level = float(np.median(ring))
+    near = FLAT_LEVELS
+    return (
+        level >= LIGHT
+        and float(np.mean(np.abs(ring - level) <= near)) >= LIGHT_RING
+        and float(np.mean(np.abs(gray - level) <= near)) >= LIGHT_FLAT
+    )
 
 
 def _gradient(image: np.ndarray) -> np.ndarray:

@@ -387,3 +387,15 @@ def test_twin_pairs_carry_a_pictures_cluster_pairs_over_to_its_stickered_copy() 
     assert carried == Pair(2, 3, 20, False, "rot270")
     mirrored = [Pair(1, 2, 10, False, "mirror"), Pair(2, 3, 20, False, "identity")]
     assert localmatch.twin_pairs(mirrored, [(1, 2)]) == []
+
+
+def test_a_tall_product_on_white_lies_on_a_flat_background_and_a_night_sky_does_not() -> None:
+    """The bottle reaches the top and bottom of its frame, so its border ring is only half
+    white; a dark sky is left to the uniform-ring test (space photos have stars in it)."""
+    bottle = np.full((64, 33), 255, np.uint8)
+    bottle[:, 8:25] = 90  # the bottle, top to bottom
+    bottle[20:40, 8:25] = 200  # its label
+    assert localmatch._on_flat(bottle)
+    sky = np.random.default_rng(1).integers(0, 60, (48, 64)).astype(np.uint8)
+    assert not localmatch._on_flat(sky)
+    assert not localmatch._on_flat(features.extract(_luma(_photo("coffee"))).thumb)

@@ -30,7 +30,8 @@ perspective, stickers, and a picture shown inside a screenshot.
    screen-shaped. Such a copy is one frame with its picture: ``twin_pairs`` gives it its
    picture's pairs in the picture's cluster (crops, tilts), which complete linkage needs.
    The part's mean colour and its region's in the whole must pass the hash stage's colour
-   guard (``colours_agree``). A pair the hashes already joined is not looked at again.
+   guard (``colours_agree``). A pair the hashes already joined is looked at again only to
+   find copies with overlays among them (for ``twin_pairs``).
 
 Everything here works on arrays; ``find_local_matches`` takes the features of the rows to
 compare and returns ``LocalMatch`` values, which ``deep_pairs`` turns into pairs. The report

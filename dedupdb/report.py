@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import copy
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -440,7 +440,7 @@ def report_from_clusters(
     # One entry per cluster member (a picture listed in two clusters is ranked in each).
     by_member = Segments.of(member_rows)
     table = loaded.table.take(by_member.rows)
-    _screenshots_show_their_picture(kept, table)
+    _screenshots_show_their_picture(kept, table, StoredEvidence(store).thumbnails)
     seg = Segments(np.arange(len(by_member.rows), dtype=np.int64), by_member.starts)
     hashes = loaded.hashes[by_member.rows]
     table.colour_deviation = colour_deviations(
@@ -574,27 +574,82 @@ def _assemble(
     return built
 
 
-def _screenshots_show_their_picture(clusters: Sequence[ClusterLike], table: Table) -> None:
-    """Rank a screenshot by the picture it shows: its content is the part its pair's region
-    covers (as a picture inside added borders), so the keeper is the picture, not the larger
-    screenshot around a smaller copy of it (``table``: one entry per cluster member)."""
+def _screenshots_show_their_picture(
+    clusters: Sequence[ClusterLike],
+    table: Table,
+    thumbnails: Callable[[Sequence[int]], dict[int, np.ndarray]],
+) -> None:
+    """Rank a copy that shows another picture whole by the picture it shows, so the keeper is
+    the picture, not the larger copy around it (``table``: one entry per cluster member):
+
+    - a screenshot: its content is the part its pair's region covers (as a picture inside
+      added borders);
+    - a tilted copy whose turned frame holds the other picture whole, with corners added
+      around it: its content is the other's size, as if the corners were added borders (the
+      turned picture is no larger than it was). The geometry alone cannot tell it from a
+      tilted copy cropped inside the other (the part's turned frame touches the whole's edges
+      either way): the whole's corners, flat and of one level (``filled_corners``, on its
+      stored thumbnail), can.
+    """
     regions: dict[int, tuple[float, float, float, float]] = {}
+    holders: dict[int, int] = {}  # a tilted copy with corners -> the picture it holds
     for found in clusters:
         for p in found.pairs:
             region = getattr(p, "region", None)
-            if getattr(p, "kind", None) == INSIDE_A_SCREENSHOT and region is not None:
-                screenshot = p.a if p.transform == CROP else p.b  # the picture is the part
-                regions[screenshot] = region
-    if not regions:
+            kind = getattr(p, "kind", None)
+            if region is None or p.transform not in (CROP, UNCROP):
+                continue
+            part, whole = (p.b, p.a) if p.transform == CROP else (p.a, p.b)
+            if kind == INSIDE_A_SCREENSHOT:
+                regions[whole] = region
+            elif kind == TILTED_COPY and min(region[2] - region[0], region[3] - region[1]) >= (
+                NEARLY_WHOLE
+            ):
+                holders[whole] = part
+    if holders:
+        corners = thumbnails(sorted(holders))
+        holders = {h: p for h, p in holders.items() if h in corners and filled_corners(corners[h])}
+    if not regions and not holders:
         return
-    for entry, image_id in enumerate(table.image_id.tolist()):
+    ids = table.image_id.tolist()
+    size = {
+        image_id: (int(table.content_width[entry]), int(table.content_height[entry]))
+        for entry, image_id in enumerate(ids)
+    }
+    for entry, image_id in enumerate(ids):
         region = regions.get(image_id)
+        width, height = size[image_id]
         if region is not None:
             left, top, right, bottom = region
             # Regions are shares of the picture inside any added borders (its content size).
-            width, height = table.content_width[entry], table.content_height[entry]
             table.content_width[entry] = max(1, round(width * (right - left)))
             table.content_height[entry] = max(1, round(height * (bottom - top)))
+        elif image_id in holders and holders[image_id] in size:
+            held_width, held_height = size[holders[image_id]]
+            table.content_width[entry] = min(width, held_width)
+            table.content_height[entry] = min(height, held_height)
+
+
+def filled_corners(thumb: np.ndarray) -> bool:
+    """Whether the four corners of a (32x32 grey) thumbnail are flat and of one level: the
+    fill a turned picture's frame gets where the picture does not reach."""
+    patches = [thumb[:CORNER, :CORNER], thumb[:CORNER, -CORNER:]]
+    patches += [thumb[-CORNER:, :CORNER], thumb[-CORNER:, -CORNER:]]
+    levels = [float(patch.mean()) for patch in patches]
+    flat = all(float(np.ptp(patch)) <= CORNER_FLAT for patch in patches)
+    return flat and max(levels) - min(levels) <= CORNER_FLAT
+
+
+# A turned picture's added corners reach 2 px into a 32-px thumbnail from a turn of about 8
+# degrees on (smaller turns are left to the hashes); within 6 levels they are flat.
+CORNER = 2
+CORNER_FLAT = 6.0
+
+
+# ``localmatch.TILTED`` (not imported: it loads the local-feature stage); a tilted copy whose
+# region covers at least this share of both its sides holds the other picture whole.
+TILTED_COPY = "tilted copy"
+NEARLY_WHOLE = 0.95
 
 
 def cropped_members(cluster: ReportCluster) -> set[int]:

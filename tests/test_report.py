@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import photo, save_photo
 from hypothesis import given, settings
@@ -581,3 +582,65 @@ def test_a_thumbnail_is_reported_as_a_copy_of_its_picture(tmp_path: Path) -> Non
     assert members["picture.jpg"]["keeper"]
     helped = runner.invoke(cli, ["index", "--help"])
     assert "--min-resolution PX" in helped.output and "default: 32" in helped.output
+
+
+def _tilted_copy(picture: Image.Image, degrees: float, *, corners: bool) -> Image.Image:
+    """``picture`` turned: whole, in a larger frame with black corners (``corners``), or cut
+    to the largest centred rectangle of its shape inside the turned picture."""
+    import math
+
+    turned = picture.rotate(degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=(0, 0, 0))
+    if corners:
+        return turned
+    w, h = picture.size
+    a = math.radians(abs(degrees))
+    scale = min(w, h) / (max(w, h) * math.sin(a) + min(w, h) * math.cos(a))
+    cw, ch = round(w * scale), round(h * scale)
+    left, top = (turned.width - cw) // 2, (turned.height - ch) // 2
+    return turned.crop((left, top, left + cw, top + ch))
+
+
+@pytest.mark.slow
+def test_the_keeper_is_the_picture_not_a_larger_tilted_copy_with_corners(tmp_path: Path) -> None:
+    """A copy turned by 25 degrees in a frame with black corners holds the whole picture in
+    more pixels: ranked as the picture it holds (the corners as added borders), it is not kept
+    over the picture. A copy turned and cut inside the picture is ranked as it always was."""
+    from click.testing import CliRunner
+    from skimage import data
+
+    from dedupdb.cli import cli
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    picture = Image.fromarray(data.astronaut()).convert("RGB")
+    picture.save(root / "original.jpg", quality=92)
+    _tilted_copy(picture, 25, corners=True).save(root / "tilted_corners.jpg", quality=92)
+    _tilted_copy(picture, -10, corners=False).save(root / "tilted_inside.jpg", quality=92)
+    db, out = tmp_path / "db.sqlite", tmp_path / "report.json"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["index", str(root), "--db", str(db), "-q", "--features"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["report", "--db", str(db), "--json", str(out), "-q", "--deep"])
+    assert result.exit_code == 0, result.output
+    clusters = json.loads(out.read_text())["clusters"]
+    assert len(clusters) == 1
+    (cluster,) = clusters
+    names = {m["image_id"]: Path(m["path"]).name for m in cluster["members"]}
+    assert set(names.values()) == {"original.jpg", "tilted_corners.jpg", "tilted_inside.jpg"}
+    assert names[cluster["keeper"]] == "original.jpg", cluster["reasons"]
+
+
+def test_filled_corners_are_flat_and_of_one_level() -> None:
+    from dedupdb.report import filled_corners
+
+    rng = np.random.default_rng(3)
+    picture = rng.uniform(0, 255, (32, 32))
+    framed = picture.copy()
+    for rows, cols in ((slice(0, 3), slice(0, 3)), (slice(0, 3), slice(-3, None))):
+        framed[rows, cols] = 0
+    for rows, cols in ((slice(-3, None), slice(0, 3)), (slice(-3, None), slice(-3, None))):
+        framed[rows, cols] = 2
+    assert filled_corners(framed)
+    assert not filled_corners(picture)
+    framed[-2:, -2:] = 200  # one corner of another level: not one fill
+    assert not filled_corners(framed)

@@ -20,11 +20,18 @@ perspective, stickers, and a picture shown inside a screenshot.
    this stage (pages of one template share layout and glyphs everywhere), and a pair of them
    that the hashes joined is kept only if their keypoints say it is one page (``same_page``).
    Two frames that
-   lie nearly whole inside each other, untilted, are left to the hashes: screenshots of
-   different pictures in one app's chrome agree that way over most of their keypoints and
-   thumbnails, as much as a copy under stickers does, and nothing local tells them apart.
+   lie nearly whole inside each other, upright (``OVERLAID``: a copy under stickers, a label
+   or a caption), are a copy only when their content agrees once the cells that agree worst
+   are left out and not before (``_robust_content``: something covers part of it; a pair
+   that agrees all over, such as two colour versions of one drawing, is the hashes'), neither
+   lies on a flat background (product shots of one outline), and, as screenshots of
+   different pictures in one app's chrome agree that way too, their inner pictures
+   (``images.inner_picture``) agree (``match.inner_veto``) or neither has one nor is
+   screen-shaped. Such a copy is one frame with its picture: ``twin_pairs`` gives it its
+   picture's pairs in the picture's cluster (crops, tilts), which complete linkage needs.
    The part's mean colour and its region's in the whole must pass the hash stage's colour
-   guard (``colours_agree``). A pair the hashes already joined is not looked at again.
+   guard (``colours_agree``). A pair the hashes already joined is looked at again only to
+   find copies with overlays among them (for ``twin_pairs``).
 
 Everything here works on arrays; ``find_local_matches`` takes the features of the rows to
 compare and returns ``LocalMatch`` values, which ``deep_pairs`` turns into pairs. The report
@@ -34,11 +41,12 @@ stage reads the stored features (``store.catalog.local_features``) and passes th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .features import LocalFeatures
+from .hashes import DIHEDRAL_NAMES
 from .match import (
     CROP,
     UNCROP,
@@ -46,8 +54,10 @@ from .match import (
     Pair,
     colour_guard,
     compare_signatures,
+    inner_veto,
     resample_to_window,
 )
+from .search import INVERSE, Candidates
 from .store.catalog import Rows
 
 TABLES = 10  # bytes 0-29 of the 32, three per table
@@ -73,6 +83,23 @@ SCREEN_SHARE = 0.35
 # and two frames of one size that overlap whole (phone chrome, mirrored) fit a small spurious
 # turn on a few keypoints.
 TILT_DEGREES = 5.0
+# A copy with overlays (each frame nearly whole inside the other, upright): stickers, a label
+# or a caption cover part of it. Its content must agree (MIN_COVERED) without the DROP share
+# of CELL x CELL thumbnail cells that agree worst. Product shots of one outline on a flat
+# background (``_flat_background``) agree that way as well as copies do (another label,
+# another motif): they are left to the hashes' fine-hash guard.
+# Neither picture may be screen-shaped (height at least TALL times the width) unless both
+# show an inner picture (``inner_pictures_agree``).
+CELL = 8
+DROP = 0.25
+MIN_COVERED = 0.72
+COVERED_GAIN = 0.15
+FLAT = 0.5  # as match.LOOKALIKE_FLAT
+LIGHT = 192
+LIGHT_RING = 0.5
+LIGHT_FLAT = 0.4
+FLAT_LEVELS = 8
+TALL = 1.6
 
 # Plain-words kinds of a local match (``LocalMatch.kind``).
 CROPPED = "cropped copy"
@@ -101,6 +128,9 @@ class LocalMatch:
     spread: float
     content: float
     shift: float  # the translation, as a share of the frame
+    # For a copy with overlays only: the content's agreement without its worst cells
+    # (``_robust_content``), 0.0 otherwise.
+    covered: float = 0.0
 
 
 # ---------------------------------------------------------------- candidates
@@ -236,6 +266,11 @@ def verify(first: LocalFeatures, second: LocalFeatures) -> LocalMatch | None:
     region = _region(contained, container, forward)
     share = float((region[2] - region[0]) * (region[3] - region[1]))  # of the container's frame
     kind = _kind(angle, share, container, min(share_a, share_b), max(share_a, share_b))
+    covered = 0.0
+    if kind == OVERLAID and not _flat_background(first, second):
+        covered = max(
+            _robust_content(first, second, model), _robust_content(second, first, inverse)
+        )
     return LocalMatch(
         a=-1,
         b=-1,
@@ -249,13 +284,17 @@ def verify(first: LocalFeatures, second: LocalFeatures) -> LocalMatch | None:
         spread=round(spread, 3),
         content=round(content, 3),
         shift=round(shift, 3),
+        covered=round(covered, 3),
     )
 
 
 def accepted(found: LocalMatch) -> bool:
     """The guards on a verified match (see the module): its content, and no identity."""
+    if found.kind == OVERLAID:  # upright only: its pair is a full-frame "identity" pair
+        covering = found.covered - found.content >= COVERED_GAIN
+        return found.covered >= MIN_COVERED and covering and abs(found.angle) < TILT_DEGREES
     content = MIN_CONTENT if found.inliers < STRONG_INLIERS else MIN_CONTENT_STRONG
-    return found.content >= content and found.kind != OVERLAID
+    return found.content >= content
 
 
 def _corners(f: LocalFeatures) -> np.ndarray:
@@ -314,6 +353,40 @@ def _content(first: LocalFeatures, second: LocalFeatures, model: np.ndarray) -> 
     """Correlation of the two thumbnails' gradients over their shared region, ``first``'s
     warped into ``second``'s frame by the transform: the shared region's content, not just
     its keypoints, must agree."""
+    aligned = _aligned(first, second, model)
+    if aligned is None:
+        return 0.0
+    a, b, mask = aligned
+    return _correlation(a[mask], b[mask])
+
+
+def _robust_content(first: LocalFeatures, second: LocalFeatures, model: np.ndarray) -> float:
+    """``_content`` without the cells (``CELL`` thumbnail pixels square) that agree worst, a
+    ``DROP`` share of those in the shared region: stickers, a label or a caption over a copy
+    change its gradients there, and only there."""
+    aligned = _aligned(first, second, model)
+    if aligned is None:
+        return 0.0
+    a, b, mask = aligned
+    height, width = b.shape
+    per_row = -(-width // CELL)
+    cell = (np.arange(height) // CELL)[:, None] * per_row + (np.arange(width) // CELL)[None, :]
+    error = (_standard(a, mask) - _standard(b, mask)) ** 2
+    sums = np.bincount(cell[mask], weights=error[mask], minlength=per_row * height)
+    counts = np.bincount(cell[mask], minlength=per_row * height)
+    used = np.flatnonzero(counts >= CELL * CELL // 4)
+    if not len(used):
+        return 0.0
+    worst = used[np.argsort(-(sums[used] / counts[used]))][: round(DROP * len(used))]
+    keep = mask & ~np.isin(cell, worst)
+    return _correlation(a[keep], b[keep])
+
+
+def _aligned(
+    first: LocalFeatures, second: LocalFeatures, model: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The gradients of ``first``'s thumbnail warped onto ``second``'s and of ``second``'s,
+    and the mask of their shared region (None: too small to compare)."""
     import cv2
 
     th, tw = second.thumb.shape
@@ -331,12 +404,51 @@ def _content(first: LocalFeatures, second: LocalFeatures, model: np.ndarray) -> 
     )
     mask = cv2.erode(valid, np.ones((3, 3), np.uint8)) > 0.5
     if mask.sum() < 24:
+        return None
+    return _gradient(warped), _gradient(second.thumb.astype(np.float32)), mask
+
+
+def _standard(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``values`` less their mean over ``mask``, in standard deviations."""
+    inside = values[mask]
+    out: np.ndarray = (values - inside.mean()) / (inside.std() + 1e-6)
+    return out
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 2:
         return 0.0
-    a = _gradient(warped)[mask]
-    b = _gradient(second.thumb.astype(np.float32))[mask]
     a, b = a - a.mean(), b - b.mean()
     denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / denominator) if denominator > 0 else 0.0
+
+
+def _flat_background(first: LocalFeatures, second: LocalFeatures) -> bool:
+    """Whether either picture lies on a flat background: at least FLAT of it at the level of
+    a uniform border ring (``finehash.flat_background``), or, on a light page (the ring's
+    median at least LIGHT), at least LIGHT_FLAT of it at the level of a ring that is only
+    half uniform (LIGHT_RING): a tall bottle on white reaches the top and bottom of its
+    frame. Dark backgrounds (a night sky, space) need the uniform ring."""
+    return _on_flat(first.thumb) or _on_flat(second.thumb)
+
+
+def _on_flat(thumb: np.ndarray) -> bool:
+    from .finehash import flat_background
+
+    if flat_background(thumb) >= FLAT:
+        return True
+    gray = thumb.astype(np.int16)
+    if min(gray.shape) < 4:
+        return False
+    ring = np.concatenate([gray[:2].ravel(), gray[-2:].ravel(), gray[:, :2].ravel(),
+                           gray[:, -2:].ravel()])  # fmt: skip
+    level = float(np.median(ring))
+    near = FLAT_LEVELS
+    return (
+        level >= LIGHT
+        and float(np.mean(np.abs(ring - level) <= near)) >= LIGHT_RING
+        and float(np.mean(np.abs(gray - level) <= near)) >= LIGHT_FLAT
+    )
 
 
 def _gradient(image: np.ndarray) -> np.ndarray:
@@ -392,16 +504,18 @@ def find_local_matches(
     features: Sequence[LocalFeatures | None], known: set[tuple[int, int]] | None = None
 ) -> list[LocalMatch]:
     """Verified, guarded matches among ``features`` (None: a picture without stored
-    features), as index pairs; pairs in ``known`` (i < j) are not looked at."""
+    features), as index pairs. Of the pairs in ``known`` (i < j: the hashes joined them),
+    only copies with overlays are returned: their pair stands, and ``twin_pairs`` gives the
+    copy its picture's other partners."""
     present = [f if f is not None else _EMPTY for f in features]
     skip = np.array([f is None or f.textlike >= TEXT_LIKE for f in features], dtype=bool)
     out = []
     for i, j in candidate_pairs(present, skip).tolist():
-        if known and (i, j) in known:
-            continue
+        again = bool(known) and (i, j) in known  # type: ignore[operator]
         found = verify(present[i], present[j])
-        if found is not None and accepted(found):
-            out.append(_with_ids(found, i, j))
+        if found is None or not accepted(found) or (again and found.kind != OVERLAID):
+            continue
+        out.append(_with_ids(found, i, j))
     return out
 
 
@@ -419,6 +533,7 @@ def _with_ids(found: LocalMatch, a: int, b: int) -> LocalMatch:
         spread=found.spread,
         content=found.content,
         shift=found.shift,
+        covered=found.covered,
     )
 
 
@@ -477,18 +592,97 @@ def deep_pairs(
         if same_page(features[x], features[y]):
             kept.append(p)
     out = []
+    twins: list[tuple[int, int]] = []
     for match in find_local_matches(features, joined):
         first, second = groups[contents[match.a]], groups[contents[match.b]]
         part, whole = (first[0], second[0]) if match.part == match.a else (second[0], first[0])
+        if match.kind == OVERLAID and not inner_pictures_agree(
+            rows, part, whole, features[match.a]
+        ):
+            continue
         if options.guards and not colours_agree(rows, part, whole, match):
             continue
         distance = _distance(rows, first[0], second[0])
+        again = (min(match.a, match.b), max(match.a, match.b)) in joined
         for x in first:
             for y in second:
-                out.append(_pair(ids[x], ids[y], match, match.part == match.a, distance))
+                if not again:
+                    out.append(_pair(ids[x], ids[y], match, match.part == match.a, distance))
+                if match.kind == OVERLAID:
+                    twins.append((ids[x], ids[y]))
     excluded = options.exclude_pairs
-    out = [p for p in out if (p.a, p.b) not in excluded]
-    return sorted([*kept, *out], key=lambda p: (p.a, p.b))
+    found = [p for p in [*kept, *out] if (p.a, p.b) not in excluded]
+    more = [p for p in twin_pairs(found, twins) if (p.a, p.b) not in excluded]
+    return sorted([*found, *more], key=lambda p: (p.a, p.b))
+
+
+def twin_pairs(pairs: Sequence[Pair], twins: Sequence[tuple[int, int]]) -> list[Pair]:
+    """The pairs ``pairs`` lack that give each two files of ``twins`` (a copy with overlays
+    and its picture: one frame, upright, joined by an "identity" pair) each other's partners
+    in the cluster ``pairs`` make (``cluster.build_clusters``): a crop, a tilt or a sepia copy
+    of the picture is one of its stickered copy too, and complete linkage would otherwise keep
+    the stickered copy out of its picture's cluster, whose crops and tilts no stage pairs
+    with it directly. Only partners in the same cluster: a twin's other candidate pairs
+    (look-alikes that complete linkage left out) are not carried over."""
+    if not twins:
+        return []
+    from .cluster import build_clusters  # the complete linkage, as the report runs it
+
+    cluster_of = {m: k for k, c in enumerate(build_clusters(list(pairs))) for m in c.members}
+    partners: dict[int, list[Pair]] = {}
+    for p in pairs:
+        partners.setdefault(p.a, []).append(p)
+        partners.setdefault(p.b, []).append(p)
+    have = {(p.a, p.b): p for p in pairs}
+    out = []
+    for x, y in twins:
+        between = have.get((min(x, y), max(x, y)))
+        if between is None or between.transform != "identity":  # mirrored: not one frame
+            continue
+        for source, target in ((x, y), (y, x)):
+            home = cluster_of.get(source)
+            for p in partners.get(source, ()):
+                other = p.b if p.a == source else p.a
+                if home is None or cluster_of.get(other) != home:
+                    continue
+                moved = _moved(p, source, target)
+                if moved is not None and (moved.a, moved.b) not in have:
+                    have[moved.a, moved.b] = moved
+                    out.append(moved)
+    return out
+
+
+def _moved(p: Pair, source: int, target: int) -> Pair | None:
+    """``p`` with ``source`` replaced by ``target`` (None: the pair of the two twins)."""
+    other = p.b if p.a == source else p.a
+    if other == target or p.exact:
+        return None
+    if (source < other) == (target < other):
+        return replace(p, a=min(target, other), b=max(target, other))
+    return replace(p, a=min(target, other), b=max(target, other), transform=_inverse(p.transform))
+
+
+def _inverse(transform: str) -> str:
+    """The transform of the pair read the other way round."""
+    if transform in (CROP, UNCROP):
+        return UNCROP if transform == CROP else CROP
+    return DIHEDRAL_NAMES[INVERSE[DIHEDRAL_NAMES.index(transform)]]
+
+
+def inner_pictures_agree(rows: Rows, x: int, y: int, shape: LocalFeatures | None) -> bool:
+    """For a copy with overlays (rows ``x`` and ``y``): whether the hash stage's inner-picture
+    veto (``match.inner_veto``) lets the pair be, and, when neither shows an inner picture,
+    that ``shape`` (either one's features) is no phone screen's: a screenshot whose picture
+    was not found (a dark picture on a dark page) agrees with one of another picture in the
+    same app over its chrome, as a copy does under stickers."""
+    shown = rows.inner
+    has = shown is not None and bool(shown.has[x] or shown.has[y])
+    if not has:
+        return shape is None or shape.height < TALL * shape.width
+    found = Candidates(
+        np.array([x]), np.array([y]), np.array([_distance(rows, x, y)]), np.zeros(1, np.int64)
+    )
+    return bool(inner_veto(rows, found)[0])
 
 
 def colours_agree(rows: Rows, part: int, whole: int, match: LocalMatch) -> bool:
@@ -535,8 +729,11 @@ def same_page(first: LocalFeatures | None, second: LocalFeatures | None) -> bool
 
 
 def _pair(id_x: int, id_y: int, match: LocalMatch, x_is_part: bool, distance: int) -> Pair:
-    """The pair of two files, smaller id first; CROP when the second is the part."""
+    """The pair of two files, smaller id first; CROP when the second is the part. A copy with
+    overlays is one frame with its picture: a full-frame pair, as the hashes' are."""
     a, b, a_is_part = (id_x, id_y, x_is_part) if id_x < id_y else (id_y, id_x, not x_is_part)
+    if match.kind == OVERLAID:
+        return Pair(a, b, distance, False, "identity")
     return Pair(
         a, b, distance, False, UNCROP if a_is_part else CROP, kind=match.kind, region=match.region
     )

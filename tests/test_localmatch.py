@@ -18,6 +18,7 @@ from dedupdb import features, hashes, localmatch
 from dedupdb.cli import cli
 from dedupdb.decode import DecodedImage, decode
 from dedupdb.indexing import IndexOptions, index
+from dedupdb.match import Pair
 from dedupdb.store import Store, catalog, open_store
 from dedupdb.store.schema import Image as ImageRow
 from dedupdb.store.schema import LocalFeatures as LocalFeaturesRow
@@ -286,3 +287,115 @@ def test_a_stickered_copy_is_verified_against_a_tilted_one() -> None:
     assert found.content < localmatch.MIN_CONTENT  # the stickers' edges
     assert found.inliers >= localmatch.STRONG_INLIERS
     assert localmatch.accepted(found)
+
+
+def _stickered(picture: Image.Image) -> Image.Image:
+    """``picture`` with flat stickers over about a tenth of it: discs, a star, a label."""
+    out = picture.copy()
+    w, h = out.size
+    draw = ImageDraw.Draw(out)
+    r = 0.08 * w
+    discs = (
+        ((0.25, 0.2), (40, 110, 240)),
+        ((0.78, 0.62), (240, 60, 120)),
+        ((0.5, 0.5), (20, 180, 90)),
+    )
+    for (fx, fy), colour in discs:
+        draw.ellipse((fx * w - r, fy * h - r, fx * w + r, fy * h + r), fill=colour)
+    cx, cy = 0.62 * w, 0.22 * h
+    star = [
+        (cx + (r if k % 2 == 0 else r / 2.5) * np.sin(k * np.pi / 5),
+         cy - (r if k % 2 == 0 else r / 2.5) * np.cos(k * np.pi / 5))
+        for k in range(10)
+    ]  # fmt: skip
+    draw.polygon(star, fill=(250, 250, 250))
+    draw.rectangle((0.18 * w, 0.78 * h, 0.42 * w, 0.88 * h), fill=(250, 210, 40))
+    return out
+
+
+@pytest.mark.slow
+def test_report_deep_joins_a_stickered_copy_with_its_picture_and_its_tilted_copy(
+    tmp_path: Path,
+) -> None:
+    """The stickered copy and its picture are one frame with part of it covered; complete
+    linkage needs it paired with the tilted copy too, which no stage pairs with it directly:
+    its picture's pairs in the cluster are carried over (``localmatch.twin_pairs``)."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    picture = _photo("coffee")
+    picture.save(root / "original.jpg", quality=92)
+    _stickered(picture).save(root / "stickers.jpg", quality=90)
+    _tilted(picture, 20).save(root / "tilted.jpg", quality=92)
+    _photo("astronaut").save(root / "other.jpg", quality=92)
+
+    plain = _index_and_report(root, tmp_path / "db.sqlite", deep=False)
+    assert not any("tilted.jpg" in g for g in _groups(plain))
+    report = _index_and_report(root, tmp_path / "db.sqlite", deep=True)
+    assert _groups(report) == [{"original.jpg", "stickers.jpg", "tilted.jpg"}]
+
+
+@pytest.mark.slow
+def test_report_deep_keeps_screenshots_of_different_pictures_apart(tmp_path: Path) -> None:
+    """Two screenshots of different pictures in one app's chrome lie whole inside each other
+    and agree but for the picture, as a copy under stickers does; their inner pictures
+    differ (``match.inner_veto``)."""
+    from screens import Chrome, screenshot
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    chrome = Chrome(width_share=0.45)
+    first = screenshot(_photo("astronaut"), chrome)
+    other = screenshot(_photo("immunohistochemistry"), chrome)
+    first.save(root / "screenshot.jpg", quality=90)
+    other.save(root / "other.jpg", quality=90)
+
+    report = _index_and_report(root, tmp_path / "db.sqlite", deep=True)
+    assert _groups(report) == []
+
+
+def test_a_stickered_copy_of_the_same_frame_is_accepted_and_a_plain_copy_left_to_the_hashes() -> (
+    None
+):
+    """Each frame lies whole inside the other, upright: stickers lower the content's agreement
+    until their cells are left out; a resized copy agrees all over, as two colour versions
+    of one drawing do, and stays the hashes' (their colour guard, complete linkage)."""
+    picture = _photo("coffee")
+    original = features.extract(_luma(picture))
+    stickered = localmatch.verify(original, features.extract(_luma(_stickered(picture))))
+    assert stickered is not None and stickered.kind == localmatch.OVERLAID
+    assert stickered.content < localmatch.MIN_CONTENT <= stickered.covered
+    assert localmatch.accepted(stickered)
+    half = picture.resize((picture.width // 2, picture.height // 2))
+    resized = localmatch.verify(original, features.extract(_luma(half)))
+    assert resized is not None and resized.kind == localmatch.OVERLAID
+    assert not localmatch.accepted(resized)
+
+
+def test_twin_pairs_carry_a_pictures_cluster_pairs_over_to_its_stickered_copy() -> None:
+    """1 is the picture, 2 its stickered copy (one frame), 3 a tilted copy of 1, 4 a look-alike
+    that the hashes paired with 1 only (no cluster with it): 2 gets 3, not 4."""
+    pairs = [
+        Pair(1, 2, 10, False, "identity"),
+        Pair(1, 3, 20, False, "uncrop", kind=localmatch.TILTED, region=(0.1, 0.1, 0.9, 0.9)),
+        Pair(1, 4, 30, False, "rot90"),
+    ]
+    assert localmatch.twin_pairs(pairs, [(1, 2)]) == [
+        Pair(2, 3, 20, False, "uncrop", kind=localmatch.TILTED, region=(0.1, 0.1, 0.9, 0.9))
+    ]
+    # Read the other way round when the copy's id is on the other side of the partner's.
+    carried = localmatch._moved(Pair(1, 2, 20, False, "rot90"), 1, 3)
+    assert carried == Pair(2, 3, 20, False, "rot270")
+    mirrored = [Pair(1, 2, 10, False, "mirror"), Pair(2, 3, 20, False, "identity")]
+    assert localmatch.twin_pairs(mirrored, [(1, 2)]) == []
+
+
+def test_a_tall_product_on_white_lies_on_a_flat_background_and_a_night_sky_does_not() -> None:
+    """The bottle reaches the top and bottom of its frame, so its border ring is only half
+    white; a dark sky is left to the uniform-ring test (space photos have stars in it)."""
+    bottle = np.full((64, 33), 255, np.uint8)
+    bottle[:, 8:25] = 90  # the bottle, top to bottom
+    bottle[20:40, 8:25] = 200  # its label
+    assert localmatch._on_flat(bottle)
+    sky = np.random.default_rng(1).integers(0, 60, (48, 64)).astype(np.uint8)
+    assert not localmatch._on_flat(sky)
+    assert not localmatch._on_flat(features.extract(_luma(_photo("coffee"))).thumb)

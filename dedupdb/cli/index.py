@@ -100,9 +100,8 @@ if TYPE_CHECKING:
     default=DEFAULT_MIN_RESOLUTION,
     show_default=True,
     metavar="PX",
-    help="Skip images whose shorter side is smaller (1x1 spacers, favicons). Smaller "
-    "pictures than 100 px (thumbnails, icons) are indexed but reported only as copies of a "
-    "larger picture.",
+    help="Skip images whose shorter side is smaller (1x1 spacers, favicons). Pictures under "
+    "100 px (thumbnails, icons) are indexed but reported only as copies of a larger picture.",
 )
 @click.option(
     "--allow-empty",

@@ -79,7 +79,8 @@ def _open_output(path: str) -> Any:
     "--deep",
     is_flag=True,
     help="Also match by local features (stored by `index --features`): heavy and off-centre "
-    "crops, tilts, a picture inside a larger one, each verified by its geometry (slower).",
+    "crops, tilts, stickers, each verified by its geometry (slower). Pictures inside "
+    "screenshots are found without it.",
 )
 @click.option(
     "--ssim",

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .columns import take_rows
 from .keeper_rules import (
     ASPECT_TOLERANCE,
     COMPRESSION_TOLERANCE,
@@ -124,27 +125,7 @@ class Table:
 
     def take(self, rows: np.ndarray) -> Table:
         """The table of these rows, in this order."""
-        picks = rows.tolist()
-        return Table(
-            image_id=self.image_id[rows],
-            path=[self.path[r] for r in picks],
-            size=self.size[rows],
-            mtime_ns=self.mtime_ns[rows],
-            width=self.width[rows],
-            height=self.height[rows],
-            format=[self.format[r] for r in picks],
-            lossless=self.lossless[rows],
-            sharpness=self.sharpness[rows],
-            exif_tags=self.exif_tags[rows],
-            taken_at=[self.taken_at[r] for r in picks],
-            camera=[self.camera[r] for r in picks],
-            content_hash=[self.content_hash[r] for r in picks],
-            colour_deviation=self.colour_deviation[rows],
-            content_width=self.content_width[rows],
-            content_height=self.content_height[rows],
-            jpeg_quant=None if self.jpeg_quant is None else [self.jpeg_quant[r] for r in picks],
-            dct_sample=None if self.dct_sample is None else [self.dct_sample[r] for r in picks],
-        )
+        return take_rows(self, rows)
 
     def candidate(self, row: int) -> Candidate:
         return Candidate(

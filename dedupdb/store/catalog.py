@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import make_url
 
+from ..columns import take_rows
 from ..errors import DedupdbError
 from ..hashes import CROP_LEVELS, CROP_WINDOWS, VARIANTS, HashParams
 from ..signals import SIGNATURE_GRID, THUMB_SIZE
@@ -397,23 +398,11 @@ class Details:
 
     def take(self, rows: list[int]) -> Details:
         """These entries (by position), in this order; without the matching columns."""
-        picks = np.asarray(rows, dtype=np.int64)
-        return Details(
-            image_id=self.image_id[picks],
-            raw_path=[self.raw_path[r] for r in rows],
-            size=self.size[picks],
-            mtime_ns=self.mtime_ns[picks],
-            width=self.width[picks],
-            height=self.height[picks],
-            format=[self.format[r] for r in rows],
-            lossless=self.lossless[picks],
-            sharpness=self.sharpness[picks],
-            exif_tags=self.exif_tags[picks],
-            camera=[self.camera[r] for r in rows],
-            content_width=self.content_width[picks],
-            content_height=self.content_height[picks],
-            jpeg_quant=[self.jpeg_quant[r] for r in rows],
-        )
+        return take_rows(self, rows, drop=MATCHING_COLUMNS)
+
+
+# The columns of ``Details`` that only ``member_details(..., hash_name=...)`` fills.
+MATCHING_COLUMNS = ("content_hash", "taken_at", "hashes", "colour")
 
 
 _DETAILS = (

@@ -14,6 +14,7 @@ stored per image (models.LocalFeatures) by ``dedupdb index --features``.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -69,12 +70,26 @@ def require_opencv() -> None:
         )
 
 
+@functools.cache
+def opencv() -> Any:
+    """OpenCV (``cv2``), loaded on first use (only `--features` and `--deep` need it), with
+    its own threads off in this process.
+
+    Each index worker is a process of its own, one per core already. And a process whose
+    OpenCV started its thread pool (a `report --deep` run from Python, or `serve`) must not
+    fork index workers with it: the pool's threads do not survive the fork, and the worker's
+    first OpenCV call then waits for them forever. With one thread set before any other
+    call, no pool is started.
+    """
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
+
+
 def extract(luma: np.ndarray) -> LocalFeatures:
     """The local features of a picture given as its uint8 luma (h, w)."""
-    import cv2  # loaded on first use: only `index --features` needs OpenCV
-
-    # One thread: each index worker is a process of its own, one per core already.
-    cv2.setNumThreads(1)
+    cv2 = opencv()
     image = _working(luma)
     orb = cv2.ORB.create(
         nfeatures=DETECTED,

@@ -45,6 +45,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import features
 from .features import LocalFeatures
 from .hashes import DIHEDRAL_NAMES
 from .match import (
@@ -217,7 +218,7 @@ def _bucket_pairs(key: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
 
 def verify(first: LocalFeatures, second: LocalFeatures) -> LocalMatch | None:
     """Whether ``second`` shows content of ``first`` (or the reverse): see the module."""
-    import cv2
+    cv2 = features.opencv()
 
     if len(first.descriptors) < MIN_INLIERS or len(second.descriptors) < MIN_INLIERS:
         return None
@@ -387,7 +388,7 @@ def _aligned(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The gradients of ``first``'s thumbnail warped onto ``second``'s and of ``second``'s,
     and the mask of their shared region (None: too small to compare)."""
-    import cv2
+    cv2 = features.opencv()
 
     th, tw = second.thumb.shape
     fh, fw = first.thumb.shape
@@ -454,7 +455,7 @@ def _on_flat(thumb: np.ndarray) -> bool:
 def _gradient(image: np.ndarray) -> np.ndarray:
     """Pixel values plus their local gradient magnitude: flat areas (white page, sky) weigh
     little beside the structure."""
-    import cv2
+    cv2 = features.opencv()
 
     gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)

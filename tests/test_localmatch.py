@@ -399,3 +399,48 @@ def test_a_tall_product_on_white_lies_on_a_flat_background_and_a_night_sky_does_
     sky = np.random.default_rng(1).integers(0, 60, (48, 64)).astype(np.uint8)
     assert not localmatch._on_flat(sky)
     assert not localmatch._on_flat(features.extract(_luma(_photo("coffee"))).thumb)
+
+
+# Run in a process of its own: before the fix it waited forever, and a test process cannot
+# be freed from that (its forked worker hangs inside OpenCV).
+_DEEP_THEN_INDEX = """
+import sys
+from pathlib import Path
+from click.testing import CliRunner
+from PIL import Image
+from skimage import data
+from dedupdb.cli import cli
+
+base = Path(sys.argv[1])
+root = base / "photos"
+root.mkdir()
+picture = Image.fromarray(data.astronaut()).convert("RGB")
+picture.save(root / "a.jpg", quality=92)
+picture.rotate(20, expand=True).save(root / "b.jpg", quality=92)
+db = str(base / "db.sqlite")
+index = ["index", str(root), "--db", db, "-q", "--features", "--workers", "1"]
+for args in (index, ["report", "--db", db, "--json", str(base / "r.json"), "-q", "--deep"]):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+Image.fromarray(data.coffee()).convert("RGB").save(root / "c.jpg", quality=92)
+result = CliRunner().invoke(cli, index)  # forks a worker from a process that used OpenCV
+assert result.exit_code == 0, result.output
+print("indexed after the deep report")
+"""
+
+
+@pytest.mark.slow
+def test_index_with_features_after_a_deep_report_in_one_process(tmp_path: Path) -> None:
+    """From Python, `report --deep` then `index --features` in one process: the report's
+    OpenCV calls must not leave a thread pool that the forked index workers wait for."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _DEEP_THEN_INDEX, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "indexed after the deep report" in done.stdout
